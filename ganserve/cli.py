@@ -1,0 +1,39 @@
+"""The `ganserve` command line: what is installed and configured, and (later) the processes."""
+
+from __future__ import annotations
+
+import typer
+
+from ganserve.settings import get_settings
+
+app = typer.Typer(help="ganserve: a self-hosted GAN image service.", no_args_is_help=True)
+
+
+@app.callback()
+def main() -> None:
+    """ganserve: pix2pix translation, U-Net GAN and Progressive GAN sampling, training jobs."""
+
+
+@app.command()
+def info() -> None:
+    """Show the storage root, the registered architectures and the model folders found there."""
+    import models  # torch is imported only by the commands that need it
+
+    settings = get_settings()
+    typer.echo(f"storage root (GANSERVE_DATA_DIR): {settings.data_dir.resolve()}")
+    typer.echo("architectures:")
+    for name in models.list_models():
+        arch = models.get_architecture(name)
+        typer.echo(f"  {name:24} family={arch.family:8} role={arch.role:13} task={arch.task}")
+    folders = sorted(p for p in settings.models_dir.glob("*") if p.is_dir())
+    typer.echo(f"models in {settings.models_dir} ({len(folders)}):")
+    for folder in folders:
+        try:
+            card = models.read_card(folder)
+        except models.CheckpointError as exc:
+            typer.echo(f"  {folder.name:24} unusable: {exc}")
+            continue
+        typer.echo(
+            f"  {folder.name:24} {card.architecture} {card.image_size}px "
+            f"channels={card.channels} classes={card.num_classes}"
+        )

@@ -1,0 +1,199 @@
+"""The checkpoint format: a model is a folder holding `model.safetensors` and `config.json`.
+
+`config.json` records what rebuilds the network (architecture name and config, as in nanoGPT's
+checkpoints) and what a service needs to list it (family, task, image size, channels, classes,
+provenance, metrics). Weights are safetensors only: loading never unpickles anything, so a `.pt`
+or `.pth` pickle is refused. Tensors are written from the CPU, so checkpoints written on CUDA load
+on CPU and vice versa.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from models.registry import Architecture, architecture_of, get_architecture
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
+
+
+class CheckpointError(ValueError):
+    """A model folder that cannot be loaded; the message says why in words."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What `config.json` says about a model folder."""
+
+    architecture: str
+    family: str
+    task: str
+    config: dict[str, Any]
+    image_size: int
+    channels: int
+    num_classes: int
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored as `config.json`."""
+        return dataclasses.asdict(self)
+
+
+REQUIRED_CARD_FIELDS = {
+    "architecture",
+    "family",
+    "task",
+    "config",
+    "image_size",
+    "channels",
+    "num_classes",
+}
+
+
+def card_for(
+    model: nn.Module,
+    *,
+    provenance: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> ModelCard:
+    """Describe a built generator as the card its checkpoint will carry."""
+    arch = architecture_of(model)
+    config = model.config
+    return ModelCard(
+        architecture=arch.name,
+        family=arch.family,
+        task=arch.task,
+        config=dataclasses.asdict(config),
+        image_size=int(config.image_size),
+        channels=int(config.channels),
+        num_classes=int(config.num_classes),
+        provenance=dict(provenance or {}),
+        metrics=dict(metrics or {}),
+    )
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same folder, then rename, so readers never see half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(
+    model: nn.Module,
+    folder: str | os.PathLike[str],
+    *,
+    provenance: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+) -> ModelCard:
+    """Write `model` (a registered network) as a model folder; returns the card written."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    card = card_for(model, provenance=provenance, metrics=metrics)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    _atomic_write(
+        out / WEIGHTS_FILE,
+        lambda tmp: save_file(tensors, tmp, metadata={"architecture": card.architecture}),
+    )
+    text = json.dumps(card.to_json(), indent=2, sort_keys=True) + "\n"
+    _atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    return card
+
+
+def _refuse_pickle(path: Path) -> None:
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"refusing to load {path.name}: it is a pickle file, and unpickling can run arbitrary "
+            f"code. ganserve loads only model folders with {WEIGHTS_FILE} and {CONFIG_FILE}."
+        )
+
+
+def read_card(folder: str | os.PathLike[str]) -> ModelCard:
+    """Read and check `config.json` of a model folder without touching its weights."""
+    path = Path(folder)
+    _refuse_pickle(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is not a model folder")
+    config_path = path / CONFIG_FILE
+    try:
+        raw = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} has no {CONFIG_FILE}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{config_path} is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{config_path} must hold a JSON object")
+    known = {f.name for f in dataclasses.fields(ModelCard)}
+    missing = sorted(REQUIRED_CARD_FIELDS - raw.keys())
+    if missing:
+        raise CheckpointError(f"{config_path} lacks {', '.join(missing)}")
+    if raw.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{config_path} has format_version {raw['format_version']}; this ganserve reads "
+            f"up to {FORMAT_VERSION}"
+        )
+    return ModelCard(**{k: v for k, v in raw.items() if k in known})
+
+
+def _build(card: ModelCard) -> tuple[Architecture, nn.Module]:
+    try:
+        arch = get_architecture(card.architecture)
+        return arch, arch.module(arch.build_config(**card.config))
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"config.json does not describe a buildable network: {exc}") from None
+
+
+def _mismatches(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> list[str]:
+    """Sentences naming every key or shape on which the weights and the config disagree."""
+    problems = [f"missing tensor {k}" for k in sorted(expected.keys() - found.keys())]
+    problems += [f"unexpected tensor {k}" for k in sorted(found.keys() - expected.keys())]
+    problems += [
+        f"{k} has shape {tuple(found[k].shape)} but the config needs {tuple(expected[k].shape)}"
+        for k in sorted(expected.keys() & found.keys())
+        if expected[k].shape != found[k].shape
+    ]
+    return problems
+
+
+def load(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the generator of a model folder on `device`, in eval mode, with its weights."""
+    path = Path(folder)
+    card = read_card(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
+    _, model = _build(card)
+    try:
+        tensors = load_file(weights, device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{weights} is not a readable safetensors file: {exc}") from None
+    problems = _mismatches(model.state_dict(), tensors)
+    if problems:
+        shown = "; ".join(problems[:5])
+        if len(problems) > 5:
+            shown += f"; and {len(problems) - 5} more"
+        raise CheckpointError(
+            f"{weights} does not match its config ({card.architecture} {card.config}): {shown}"
+        )
+    model.load_state_dict(tensors, strict=True)
+    return model.to(device).eval()

@@ -1,0 +1,1 @@
+"""ganserve's test suite; its folders mirror the packages."""

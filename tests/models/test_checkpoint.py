@@ -1,0 +1,182 @@
+"""The checkpoint format: model folders of safetensors + config.json, and what loading refuses."""
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import models
+from models import CheckpointError
+
+SMALL = {
+    "pix2pix-generator": {"image_size": 32, "base_width": 4},
+    "unetgan-generator": {"image_size": 32, "width": 4, "num_classes": 3},
+    "pggan-generator": {"max_resolution": 16, "fmap_base": 64, "fmap_max": 16},
+}
+
+
+def generator_input(name: str, model: torch.nn.Module) -> tuple:
+    torch.manual_seed(0)
+    if name == "pix2pix-generator":
+        return (torch.randn(2, 3, 32, 32),)
+    z = torch.randn(2, model.config.latent_dim)
+    return (z, torch.tensor([0, 2])) if name == "unetgan-generator" else (z,)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_round_trip_is_exact(tmp_path, name):
+    torch.manual_seed(1)
+    model = models.create(name, **SMALL[name])
+    for p in model.parameters():  # move off the initial values so the test means something
+        p.data.add_(torch.randn_like(p) * 0.01)
+    model.eval()
+    card = models.save(model, tmp_path / "m", provenance={"run": "r1"}, metrics={"swd": 1.5})
+    loaded = models.load(tmp_path / "m")
+    assert not loaded.training
+    original, restored = model.state_dict(), loaded.state_dict()
+    assert original.keys() == restored.keys()
+    assert all(torch.equal(original[k], restored[k]) for k in original)
+    inputs = generator_input(name, model)
+    with torch.no_grad():
+        assert torch.equal(model(*inputs), loaded(*inputs))
+    assert models.read_card(tmp_path / "m") == card
+    assert card.family == name.split("-")[0] and card.metrics == {"swd": 1.5}
+
+
+def test_config_json_describes_the_model(tmp_path):
+    g = models.create("unetgan-generator", **SMALL["unetgan-generator"])
+    models.save(g, tmp_path / "m", provenance={"run": "abc"})
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["architecture"] == "unetgan-generator"
+    assert config["family"] == "unetgan" and config["task"] == "sample"
+    assert (config["image_size"], config["channels"], config["num_classes"]) == (32, 3, 3)
+    assert config["config"]["width"] == 4 and config["provenance"] == {"run": "abc"}
+    assert config["format_version"] == 1
+
+
+def test_load_places_weights_on_the_requested_device(tmp_path):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"])
+    models.save(g, tmp_path / "m")
+    loaded = models.load(tmp_path / "m", device=torch.device("cpu"))
+    assert {p.device.type for p in loaded.parameters()} == {"cpu"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_checkpoint_loads_on_cpu(tmp_path):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"]).cuda()
+    models.save(g, tmp_path / "m")
+    loaded = models.load(tmp_path / "m", device="cpu")
+    assert all(
+        torch.equal(a.cpu(), b) for a, b in zip(g.parameters(), loaded.parameters(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".pkl"])
+def test_pickle_files_are_refused_without_unpickling(tmp_path, suffix):
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (marker.touch, ())
+
+    path = tmp_path / f"model{suffix}"
+    path.write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(CheckpointError, match="pickle"):
+        models.load(path)
+    assert not marker.exists()
+
+
+def test_folder_with_only_a_pickle_is_refused(tmp_path):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"])
+    models.save(g, tmp_path / "m")
+    (tmp_path / "m" / "model.safetensors").unlink()
+    (tmp_path / "m" / "model.pt").write_bytes(b"not loaded")
+    with pytest.raises(CheckpointError, match="has no model.safetensors"):
+        models.load(tmp_path / "m")
+
+
+def test_config_that_does_not_match_weights_names_the_mismatch(tmp_path):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"])
+    models.save(g, tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    config["config"]["base_width"] = 8
+    path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"model\.down\.0\.weight has shape \(4, 3, 4, 4\)"):
+        models.load(tmp_path / "m")
+
+
+def test_missing_and_extra_tensors_are_named(tmp_path):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"])
+    models.save(g, tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    tensors = load_file(weights)
+    tensors.pop("model.down.0.weight")
+    tensors["surprise"] = torch.zeros(1)
+    save_file(tensors, weights)
+    with pytest.raises(CheckpointError, match="missing tensor model.down.0.weight.*surprise"):
+        models.load(tmp_path / "m")
+
+
+def test_truncated_weights_are_refused(tmp_path):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"])
+    models.save(g, tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        models.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    ("config_text", "message"),
+    [
+        (None, "has no config.json"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"architecture": "pix2pix-generator"}', "lacks channels, config, family"),
+    ],
+)
+def test_bad_config_json_is_refused(tmp_path, config_text, message):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"])
+    models.save(g, tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    if config_text is None:
+        path.unlink()
+    else:
+        path.write_text(config_text)
+    with pytest.raises(CheckpointError, match=message):
+        models.load(tmp_path / "m")
+
+
+def test_unknown_architecture_is_refused(tmp_path):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"])
+    models.save(g, tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    config["architecture"] = "stylegan"
+    path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="unknown model 'stylegan'"):
+        models.load(tmp_path / "m")
+
+
+def test_newer_format_is_refused(tmp_path):
+    g = models.create("pix2pix-generator", **SMALL["pix2pix-generator"])
+    models.save(g, tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    config["format_version"] = 99
+    path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="format_version 99"):
+        models.read_card(tmp_path / "m")
+
+
+def test_not_a_folder_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="is not a model folder"):
+        models.load(tmp_path / "nothing-here")
+
+
+def test_saving_a_foreign_module_is_refused(tmp_path):
+    with pytest.raises(TypeError, match="not a registered ganserve architecture"):
+        models.save(torch.nn.Linear(2, 2), tmp_path / "m")

@@ -1,0 +1,1 @@
+"""Training loops, data, metrics and the command line for the three GAN families."""
