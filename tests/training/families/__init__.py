@@ -1,0 +1,1 @@
+"""Tests of the GAN families the training loop trains."""

@@ -1,0 +1,111 @@
+"""`python -m training <pix2pix|unetgan|pggan> --data PATH --out DIR [options]`.
+
+The shared options come from `training.loop.RunOptions`, each family's own from its config
+dataclass (field help in `metadata["help"]`), so `--help` always lists exactly what a run takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from training.data import DatasetError
+from training.families import FAMILIES
+from training.loop import RunOptions, train
+from training.state import StateError
+
+COMMON_HELP = {
+    "data": "dataset folder (pix2pix: train/ val/ with A|B images, or A/ and B/; "
+    "unetgan/pggan: a folder of images, or one sub-folder per class)",
+    "out": "run folder: options.json, stats.jsonl, tensorboard/, samples/, model/, training state",
+    "image_size": "training resolution in pixels (pggan: the final resolution)",
+    "batch_size": "mini-batch size (pggan: the schedule's per-resolution sizes apply)",
+    "steps": "training iterations (pggan: the growth schedule sets the length; see --phase-images)",
+    "seed": "random seed; runs on CPU with the same seed are identical",
+    "device": "auto (CUDA when available), cpu, cuda or cuda:N",
+    "resume": "continue the run in --out from its last checkpoint",
+    "sample_every": "write a sample grid every N steps",
+    "checkpoint_every": "write the model folder and the training state every N steps",
+    "log_every": "append losses to stats.jsonl and TensorBoard every N steps",
+    "sample_count": "images in each sample grid",
+    "amp": "bf16 autocast on CUDA",
+    "channels_last": "channels_last memory format on CUDA",
+    "progress_bar": "show a progress bar with losses and ETA",
+    "name": "run name recorded in the model's provenance (default: the --out folder's name)",
+}
+FAMILY_DEFAULTS = {  # the paper's setting of each family, where it differs from RunOptions'
+    "pix2pix": {"image_size": 256, "batch_size": 1},
+    "unetgan": {"image_size": 128, "batch_size": 50},
+    "pggan": {"image_size": 1024, "batch_size": 16},
+}
+
+
+def _add_option(parser, name: str, hint: Any, default: Any, help_text: str) -> None:
+    """One command-line option for one dataclass field, typed from its annotation."""
+    flag = "--" + name.replace("_", "-")
+    if hint is bool:
+        parser.add_argument(
+            flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
+        )
+    elif typing.get_origin(hint) is typing.Literal:
+        parser.add_argument(flag, choices=typing.get_args(hint), default=default, help=help_text)
+    elif default is dataclasses.MISSING:
+        parser.add_argument(
+            flag, type=hint if hint in (int, float, str) else Path, required=True, help=help_text
+        )
+    else:
+        parser.add_argument(
+            flag, type=hint if hint in (int, float, str) else Path, default=default, help=help_text
+        )
+
+
+def _add_dataclass(parser, cls: type, helps: dict[str, str], defaults: dict[str, Any]) -> None:
+    """Options for every field of `cls`; `defaults` overrides the dataclass's defaults."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        help_text = helps.get(f.name) or f.metadata.get("help", "")
+        _add_option(parser, f.name, hints[f.name], defaults.get(f.name, f.default), help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with one sub-command per family."""
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train a pix2pix, U-Net GAN or Progressive GAN model into a model folder.",
+    )
+    subcommands = parser.add_subparsers(dest="family", required=True, metavar="FAMILY")
+    for name, family in FAMILIES.items():
+        sub = subcommands.add_parser(
+            name,
+            help=(family.__doc__ or "").strip().splitlines()[0],
+            description=(family.__doc__ or "").strip(),
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        common = sub.add_argument_group("run options")
+        _add_dataclass(common, RunOptions, COMMON_HELP, FAMILY_DEFAULTS[name])
+        own = sub.add_argument_group(f"{name} options")
+        _add_dataclass(own, family.config_class, {}, {})
+    return parser
+
+
+def _pick(cls: type, values: dict[str, Any]) -> Any:
+    return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, train, and say where the model is."""
+    args = vars(build_parser().parse_args(argv))
+    family = FAMILIES[args["family"]]
+    try:
+        options = _pick(RunOptions, args)
+        config = _pick(family.config_class, args)
+        result = train(args["family"], options, config)
+    except (DatasetError, StateError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.status} at step {result.step}/{result.total}; model: {result.model_dir}")
+    return 0

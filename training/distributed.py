@@ -1,0 +1,70 @@
+"""Multi-GPU training through `torchrun` (PyTorch DistributedDataParallel).
+
+`torchrun --nproc_per_node=N -m training ...` starts N processes with RANK/WORLD_SIZE/LOCAL_RANK
+in their environment; each trains on its own slice of every batch, DDP averages the gradients,
+and rank 0 alone writes checkpoints, samples and logs. Without torchrun this is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Where this process sits: its rank among `world_size` processes and its device."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 writes the run's files."""
+        return self.rank == 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' is CUDA when there is a GPU, else CPU; 'cuda' without a GPU is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA device here")
+    return device
+
+
+def setup(device_name: str) -> Topology:
+    """Join the process group torchrun set up (if any) and pick this process's device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    device = resolve_device(device_name)
+    if world_size == 1:
+        return Topology(0, 1, device)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Topology(dist.get_rank(), world_size, device)
+
+
+def wrap(module: nn.Module, topology: Topology) -> nn.Module:
+    """DDP-wrap a network when running on several processes, else return it as it is."""
+    if topology.world_size == 1:
+        return module
+    device_ids = [topology.device.index] if topology.device.type == "cuda" else None
+    # Progressive GAN leaves the blocks of later stages unused until they grow in.
+    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True)
+
+
+def teardown() -> None:
+    """Leave the process group, if this process joined one."""
+    if dist.is_initialized():
+        dist.destroy_process_group()

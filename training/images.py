@@ -1,0 +1,44 @@
+"""Tensor images to PNG: [-1, 1] float batches to uint8 pixels and grids (no torchvision)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) float in [-1, 1] -> (N, H, W, C) uint8 on the CPU."""
+    pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round()  # (N, C, H, W)
+    return pixels.to(torch.uint8).permute(0, 2, 3, 1).cpu()
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """One (C, H, W) image in [-1, 1] -> a Pillow image (mode L or RGB)."""
+    array = to_uint8(image[None])[0].numpy()  # (H, W, C)
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> Image.Image:
+    """Tile (N, C, H, W) images in [-1, 1] into one picture, `columns` wide."""
+    n, c, h, w = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    pixels = to_uint8(images).numpy()  # (N, H, W, C)
+    canvas = np.zeros(
+        (rows * (h + padding) + padding, columns * (w + padding) + padding, c), np.uint8
+    )
+    for i in range(n):
+        top = padding + (i // columns) * (h + padding)
+        left = padding + (i % columns) * (w + padding)
+        canvas[top : top + h, left : left + w] = pixels[i]
+    return Image.fromarray(canvas[:, :, 0] if c == 1 else canvas)
+
+
+def save_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> None:
+    """Write a grid of images as a PNG file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid(images, columns).save(path)

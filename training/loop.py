@@ -1,0 +1,321 @@
+"""The one training loop shared by pix2pix, U-Net GAN and Progressive GAN.
+
+Following stylegan2-ada-pytorch's split, this module owns what every GAN run does (data, devices,
+mixed precision, optimizer steps, EMA, samples, stats, checkpoints, resume, progress and
+cancellation) and asks a `training.family.GANFamily` for everything paper-specific.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from tqdm import tqdm
+
+import models
+from training import distributed
+from training.data import ImageDataset, PairedDataset
+from training.ema import update_ema
+from training.families import FAMILIES
+from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
+from training.run_files import RunFiles
+from training.sampler import BatchStream
+from training.state import StateError, load_state, restore_rng, rng_state, save_state
+
+ProgressCallback = Callable[["Progress"], None]
+StopCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options every family shares; each family adds its own config dataclass."""
+
+    data: Path
+    out: Path
+    image_size: int = 256
+    batch_size: int = 1
+    steps: int = 1000
+    seed: int = 0
+    device: str = "auto"
+    resume: bool = False
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    log_every: int = 10
+    sample_count: int = 16
+    amp: bool = True
+    channels_last: bool = True
+    progress_bar: bool = True
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the progress callback hears: the step reached, the total and the latest losses."""
+
+    step: int
+    total: int
+    stats: Stats
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended and where its model is."""
+
+    status: Literal["completed", "cancelled"]
+    step: int
+    total: int
+    model_dir: Path
+    stats: Stats = field(default_factory=dict)
+
+
+def load_dataset(family: type[GANFamily], options: RunOptions, config: Any) -> Any:
+    """The family's kind of dataset, decoded into memory at the training size."""
+    kwargs = family.dataset_options(config)
+    if family.data_kind == "paired":
+        return PairedDataset(options.data, image_size=options.image_size, **kwargs)
+    return ImageDataset(options.data, image_size=options.image_size, **kwargs)
+
+
+def data_info(dataset: Any) -> DataInfo:
+    """What the family needs to know of the dataset to build its networks."""
+    if isinstance(dataset, PairedDataset):
+        return DataInfo(dataset.image_size, dataset.channels_b, in_channels=dataset.channels_a)
+    return DataInfo(dataset.image_size, dataset.channels, num_classes=dataset.num_classes)
+
+
+class Trainer:
+    """One run: a family, its data and its run folder, stepped until done or stopped."""
+
+    def __init__(self, family_name: str, options: RunOptions, config: Any | None = None) -> None:
+        if family_name not in FAMILIES:
+            raise ValueError(f"unknown family {family_name!r}; choose one of {', '.join(FAMILIES)}")
+        family_cls = FAMILIES[family_name]
+        self.family_name = family_name
+        self.options = options
+        self.config = config if config is not None else family_cls.config_class()
+        self.topology = distributed.setup(options.device)
+        self.device = self.topology.device
+        torch.manual_seed(options.seed + self.topology.rank)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.dataset = load_dataset(family_cls, options, self.config)
+        self.family = family_cls(self.config, data_info(self.dataset), self.device)
+        self.memory_format = (
+            torch.channels_last
+            if options.channels_last and self.device.type == "cuda"
+            else torch.contiguous_format
+        )
+        for net in (self.family.G, self.family.D, self.family.G_ema):
+            if net is not None:
+                net.to(memory_format=self.memory_format)
+        self.family.G = distributed.wrap(self.family.G, self.topology)
+        self.family.D = distributed.wrap(self.family.D, self.topology)
+        self.stream = BatchStream(
+            self.dataset,
+            options.seed,
+            rank=self.topology.rank,
+            world_size=self.topology.world_size,
+        )
+        self.total = self.family.total_steps(options.steps)
+        self.opt_G, self.opt_D = self.family.optimizers()
+        self.files = RunFiles(options.out) if self.topology.is_main else None
+        self.step = 0
+        self.images_seen = 0
+        self.stats: Stats = {}
+        self._restore_or_refuse()
+        self.fixed = self._fixed_sample_inputs()
+
+    # ----- state -----------------------------------------------------------------------------
+
+    def _nets(self) -> dict[str, torch.nn.Module]:
+        nets = {"G": unwrap(self.family.G), "D": unwrap(self.family.D)}
+        if self.family.G_ema is not None:
+            nets["G_ema"] = self.family.G_ema
+        return nets
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "images_seen": self.images_seen,
+            "nets": {k: v.state_dict() for k, v in self._nets().items()},
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "family": self.family.state_dict(),
+            "rng": rng_state(),
+        }
+
+    def _restore_or_refuse(self) -> None:
+        state = load_state(self.options.out)
+        if state is None:
+            return
+        if not self.options.resume:
+            raise StateError(
+                f"{self.options.out} already holds a training run; pass --resume to continue it "
+                f"or choose another --out"
+            )
+        self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
+        for key, net in self._nets().items():
+            net.load_state_dict(state["nets"][key])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        self.family.load_state_dict(state["family"])
+        restore_rng(state["rng"])
+        if self.files is not None:
+            self.files.truncate_stats(self.step)
+
+    def _fixed_sample_inputs(self) -> Batch:
+        rng_before = rng_state()  # drawing the grid's inputs must not shift the training stream
+        count = min(self.options.sample_count, len(self.dataset))
+        plain = BatchStream(self.dataset, self.options.seed).batch(0, count)
+        inputs = self.family.fixed_sample_inputs(self._to_device(plain), count, self.options.seed)
+        restore_rng(rng_before)
+        return inputs
+
+    def _to_device(self, batch: Batch) -> Batch:
+        moved = {}
+        for key, value in batch.items():
+            value = value.to(self.device, non_blocking=True)
+            if value.ndim == 4:
+                value = value.contiguous(memory_format=self.memory_format)
+            moved[key] = value
+        return moved
+
+    # ----- outputs ---------------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """Write the model folder and the training state (rank 0 only)."""
+        if self.files is None:
+            return
+        provenance = {
+            "run": self.options.name or self.options.out.name,
+            "family": self.family_name,
+            "step": self.step,
+            "total_steps": self.total,
+            "images_seen": self.images_seen,
+            "dataset": str(self.options.data),
+            "seed": self.options.seed,
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **self.family.card_extras(),
+        }
+        models.save(self.family.export_generator(), self.files.model_dir, provenance=provenance)
+        save_state(self._state(), self.options.out)
+
+    def sample(self) -> None:
+        """Write a grid of samples from the fixed inputs (rank 0 only)."""
+        if self.files is None:
+            return
+        rng_before = rng_state()  # pix2pix samples with dropout on: keep training's stream intact
+        images, columns = self.family.sample_grid(self.family.export_generator(), self.fixed)
+        restore_rng(rng_before)
+        self.files.sample(self.step, images, columns)
+
+    # ----- the loop --------------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.options.amp and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def train_step(self) -> Stats:
+        """One iteration: schedule, G forward, D step, G step, EMA."""
+        family = self.family
+        if family.begin_step(self.step):
+            self.opt_G, self.opt_D = family.optimizers()
+        batch_size = family.batch_size(self.step, self.options.batch_size)
+        batch = self._to_device(self.stream.batch(self.images_seen, batch_size))
+        with self._autocast():
+            ctx = family.prepare(batch)
+            d_loss, d_stats = family.d_loss(ctx)
+        self.opt_D.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_D.step()
+        with self._autocast():
+            g_loss, g_stats = family.g_loss(ctx)
+        self.opt_G.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_G.step()
+        decay = family.ema_decay(self.step)
+        if decay is not None and family.G_ema is not None:
+            update_ema(family.G_ema, unwrap(family.G), decay)
+        self.step += 1
+        self.images_seen += self.stream.global_batch(batch_size)
+        return {**d_stats, **g_stats, "images_seen": float(self.images_seen)}
+
+    def run(
+        self, on_progress: ProgressCallback | None = None, should_stop: StopCheck | None = None
+    ) -> RunResult:
+        """Train until the total step count or until `should_stop()` says so."""
+        opts = self.options
+        if self.files is not None:
+            self.files.write_options(
+                {
+                    "family": self.family_name,
+                    "run": dataclasses.asdict(opts),
+                    "config": dataclasses.asdict(self.config),
+                    "total_steps": self.total,
+                    "world_size": self.topology.world_size,
+                    "device": str(self.device),
+                }
+            )
+        bar = tqdm(
+            total=self.total,
+            initial=self.step,
+            desc=f"{self.family_name} {opts.out.name}",
+            disable=not (opts.progress_bar and self.topology.is_main),
+            dynamic_ncols=True,
+        )
+        status: Literal["completed", "cancelled"] = "completed"
+        try:
+            while self.step < self.total:
+                if should_stop is not None and should_stop():
+                    status = "cancelled"
+                    break
+                started = time.perf_counter()
+                self.stats = self.train_step()
+                self.stats["sec_per_step"] = time.perf_counter() - started
+                bar.update(1)
+                if self.step % opts.log_every == 0 or self.step == self.total:
+                    self._log(bar, on_progress)
+                if self.step % opts.sample_every == 0:
+                    self.sample()
+                if self.step % opts.checkpoint_every == 0 and self.step < self.total:
+                    self.checkpoint()
+            if status == "completed":
+                self.sample()
+            self.checkpoint()
+        finally:
+            bar.close()
+            if self.files is not None:
+                self.files.close()
+        return RunResult(status, self.step, self.total, Path(opts.out) / "model", dict(self.stats))
+
+    def _log(self, bar: tqdm, on_progress: ProgressCallback | None) -> None:
+        shown = {k: v for k, v in self.stats.items() if k[0] in "DG"}
+        bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()}, refresh=False)
+        if self.files is not None:
+            self.files.log(self.step, self.stats)
+        if on_progress is not None:
+            on_progress(Progress(self.step, self.total, dict(self.stats)))
+
+
+def train(
+    family_name: str,
+    options: RunOptions,
+    config: Any | None = None,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+) -> RunResult:
+    """Train one run to the end (or until stopped) and return how it ended."""
+    try:
+        return Trainer(family_name, options, config).run(on_progress, should_stop)
+    finally:
+        distributed.teardown()
