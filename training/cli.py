@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from pathlib import Path
@@ -107,5 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, StateError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{result.status} at step {result.step}/{result.total}; model: {result.model_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
+        print(f"{result.status} at step {result.step}/{result.total}; model: {result.model_dir}")
     return 0

@@ -55,13 +55,15 @@ def setup(device_name: str) -> Topology:
     return Topology(dist.get_rank(), world_size, device)
 
 
-def wrap(module: nn.Module, topology: Topology) -> nn.Module:
-    """DDP-wrap a network when running on several processes, else return it as it is."""
+def wrap(module: nn.Module, topology: Topology, *, grows: bool = False) -> nn.Module:
+    """DDP-wrap a network when running on several processes, else return it as it is.
+
+    `grows`: the network has blocks that stay unused until they grow in (Progressive GAN).
+    """
     if topology.world_size == 1:
         return module
     device_ids = [topology.device.index] if topology.device.type == "cuda" else None
-    # Progressive GAN leaves the blocks of later stages unused until they grow in.
-    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True)
+    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=grows)
 
 
 def teardown() -> None:

@@ -23,7 +23,8 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-Batch = dict[str, torch.Tensor]  # paired: "A", "B"; image sets: "x", "y" (see training.data)
+from training.data import Batch  # paired: "A", "B"; image sets: "x", "y"
+
 Stats = dict[str, float]
 
 
@@ -57,6 +58,7 @@ class GANFamily(ABC):
     name: ClassVar[str]
     data_kind: ClassVar[str]  # "paired" or "images": which dataset the loop loads
     config_class: ClassVar[type]
+    grows: ClassVar[bool] = False  # networks with blocks unused until they grow in (DDP needs this)
 
     G: nn.Module
     D: nn.Module

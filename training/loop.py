@@ -116,8 +116,9 @@ class Trainer:
         for net in (self.family.G, self.family.D, self.family.G_ema):
             if net is not None:
                 net.to(memory_format=self.memory_format)
-        self.family.G = distributed.wrap(self.family.G, self.topology)
-        self.family.D = distributed.wrap(self.family.D, self.topology)
+        grows = family_cls.grows
+        self.family.G = distributed.wrap(self.family.G, self.topology, grows=grows)
+        self.family.D = distributed.wrap(self.family.D, self.topology, grows=grows)
         self.stream = BatchStream(
             self.dataset,
             options.seed,

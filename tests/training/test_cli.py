@@ -74,3 +74,47 @@ def test_bad_dataset_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error:") and "empty" in result.stderr
+
+
+def test_torchrun_trains_on_two_processes(tmp_path):
+    data = build_demo("faces", tmp_path / "data", size=16, count=8)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "training",
+            "pggan",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "run"),
+            "--image-size",
+            "8",
+            "--phase-images",
+            "4",
+            "--fmap-base",
+            "32",
+            "--fmap-max",
+            "8",
+            "--latent-dim",
+            "8",
+            "--batch-sizes",
+            "4:2,8:2",
+            "--device",
+            "cpu",
+            "--no-progress-bar",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.count("completed at step") == 1  # rank 0 alone reports
+    options = (tmp_path / "run" / "options.json").read_text()
+    assert '"world_size": 2' in options
+    assert models.read_card(tmp_path / "run" / "model").architecture == "pggan-generator"

@@ -130,3 +130,15 @@ def test_unknown_family_and_empty_dataset(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError):
         Trainer("unetgan", options(tmp_path / "empty", tmp_path / "out"), TINY["unetgan"])
+
+
+def test_same_seed_same_weights_on_cpu(demo_data, tmp_path):
+    config = TINY["unetgan"]  # CutMix and its random masks included (warm-up of 2 steps)
+    for run in ("a", "b"):
+        train("unetgan", options(demo_data["unetgan"], tmp_path / run, steps=5), config)
+    a = load_file(tmp_path / "a" / "model" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "model" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    other = train("unetgan", options(demo_data["unetgan"], tmp_path / "c", steps=5, seed=4), config)
+    c = load_file(other.model_dir / "model.safetensors")
+    assert any(not torch.equal(a[k], c[k]) for k in a)

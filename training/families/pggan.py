@@ -25,7 +25,6 @@ PGGAN here is unconditional: the dataset's labels, if any, are not used.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import models
+from training.ema import make_ema
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
 from training.pggan_schedule import (
     REFERENCE_BATCH_BASE,
@@ -129,6 +129,7 @@ class PGGANFamily(GANFamily):
     name = "pggan"
     data_kind = "images"
     config_class = PGGANConfig
+    grows = True
 
     def __init__(self, config: PGGANConfig, data: DataInfo, device: torch.device) -> None:
         self.config = config
@@ -158,7 +159,7 @@ class PGGANFamily(GANFamily):
         ).to(device)
         self.G_ema = None
         if config.ema_decay > 0:
-            self.G_ema = _frozen_copy(self.G)
+            self.G_ema = make_ema(self.G)
         self.phase = self.schedule.at(0)
         self.begin_step(0)
 
@@ -275,12 +276,8 @@ class PGGANFamily(GANFamily):
                     for k in range(schedule.num_stages)
                 },
                 "total_steps": schedule.total_steps,
+                # Where growing stood at this checkpoint: a run stopped mid-growth samples here.
+                "stage": unwrap(self.G).stage,
+                "alpha": unwrap(self.G).alpha,
             },
         }
-
-
-def _frozen_copy(module: nn.Module) -> nn.Module:
-    """A copy of `module` for the EMA: eval mode, no gradients."""
-    ema = copy.deepcopy(module).eval()
-    ema.requires_grad_(False)
-    return ema

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tests.training.families.iterate import iterate
 from training.cutmix import mix
 from training.families.unetgan import UNetGANConfig, UNetGANFamily, UNetGANStep
 from training.family import DataInfo
@@ -32,24 +33,10 @@ def batch(size: int = 4) -> dict[str, torch.Tensor]:
 
 def train(family: UNetGANFamily, steps: int = 3) -> list[dict[str, float]]:
     """A few real iterations as the shared loop runs them; returns each step's stats."""
-    opt_g, opt_d = family.optimizers()
     g0 = [p.clone() for p in family.G.parameters()]
     d0 = [p.clone() for p in family.D.parameters()]
-    history = []
-    for step in range(steps):
-        family.begin_step(step)
-        ctx = family.prepare(batch())
-        d_loss, d_stats = family.d_loss(ctx)
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        g_loss, g_stats = family.g_loss(ctx)
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
-        assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
-        assert all(math.isfinite(v) for v in (*d_stats.values(), *g_stats.values()))
-        history.append({**d_stats, **g_stats})
+    history = [stats for _, _, stats in iterate(family, lambda step: batch(), steps)]
+    assert all(math.isfinite(v) for stats in history for v in stats.values())
     assert any(not torch.equal(a, b) for a, b in zip(g0, family.G.parameters(), strict=True))
     assert any(not torch.equal(a, b) for a, b in zip(d0, family.D.parameters(), strict=True))
     return history
