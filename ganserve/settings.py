@@ -24,6 +24,12 @@ class Settings(BaseSettings):
         description="Storage root: models, datasets, uploads, results and training runs.",
     )
 
+    inception_weights: Path | None = Field(
+        default=None,
+        description="Inception-v3 weights for FID, KID and IS (pt_inception-2015-12-05-6726825d"
+        ".pth or a .safetensors conversion); without them those metrics are reported unavailable.",
+    )
+
     @property
     def models_dir(self) -> Path:
         """Where model folders (`model.safetensors` + `config.json`) live."""

@@ -1,10 +1,11 @@
 """The checkpoint format: a model is a folder holding `model.safetensors` and `config.json`.
 
 `config.json` records what rebuilds the network (architecture name and config, as in nanoGPT's
-checkpoints) and what a service needs to list it (family, task, image size, channels, classes,
-provenance, metrics). Weights are safetensors only: loading never unpickles anything, so a `.pt`
-or `.pth` pickle is refused. Tensors are written from the CPU, so checkpoints written on CUDA load
-on CPU and vice versa.
+checkpoints), the network's runtime state where it has one (Progressive GAN's growth stage and
+fade-in alpha, via `runtime_state()` / `load_runtime_state()`), and what a service needs to list
+it (family, task, image size, channels, classes, provenance, metrics). Weights are safetensors
+only: loading never unpickles anything, so a `.pt` or `.pth` pickle is refused. Tensors are
+written from the CPU, so checkpoints written on CUDA load on CPU and vice versa.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ModelCard:
     num_classes: int
     provenance: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    runtime_state: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -84,6 +86,7 @@ def card_for(
         num_classes=int(config.num_classes),
         provenance=dict(provenance or {}),
         metrics=dict(metrics or {}),
+        runtime_state=model.runtime_state() if hasattr(model, "runtime_state") else {},
     )
 
 
@@ -196,4 +199,9 @@ def load(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> 
             f"{weights} does not match its config ({card.architecture} {card.config}): {shown}"
         )
     model.load_state_dict(tensors, strict=True)
+    if card.runtime_state:
+        try:
+            model.load_runtime_state(card.runtime_state)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"config.json's runtime_state is unusable: {exc}") from None
     return model.to(device).eval()

@@ -157,6 +157,14 @@ class _Growing(nn.Module):
         """
         self.stage, self.alpha = self._checked(stage, alpha)
 
+    def runtime_state(self) -> dict[str, float]:
+        """The growth state a checkpoint records (`config.json`'s `runtime_state`)."""
+        return {"stage": self.stage, "alpha": self.alpha}
+
+    def load_runtime_state(self, state: dict[str, float]) -> None:
+        """Restore what `runtime_state` returned (a run saved mid-growth samples where it was)."""
+        self.set_stage(int(state["stage"]), float(state["alpha"]))
+
     def _resolve(self, stage: int | None, alpha: float | None) -> tuple[int, float]:
         """The call's stage and alpha: explicit arguments override the state one by one."""
         return self._checked(

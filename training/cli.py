@@ -37,6 +37,11 @@ COMMON_HELP = {
     "channels_last": "channels_last memory format on CUDA",
     "progress_bar": "show a progress bar with losses and ETA",
     "name": "run name recorded in the model's provenance (default: the --out folder's name)",
+    "metrics_every": "compute metrics every N steps and at the end, stored in the model's "
+    "config.json (pix2pix: L1/PSNR/SSIM on val; others: SWD, and FID/KID/IS with Inception "
+    "weights); 0: off",
+    "metrics_images": "images (or pairs) the metrics use",
+    "inception_weights": "Inception weights for FID/KID/IS (default: $GANSERVE_INCEPTION_WEIGHTS)",
 }
 FAMILY_DEFAULTS = {  # the paper's setting of each family, where it differs from RunOptions'
     "pix2pix": {"image_size": 256, "batch_size": 1},
@@ -101,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, train, and say where the model is."""
     args = vars(build_parser().parse_args(argv))
     family = FAMILIES[args["family"]]
+    if args["inception_weights"] is None and os.environ.get("GANSERVE_INCEPTION_WEIGHTS"):
+        args["inception_weights"] = Path(os.environ["GANSERVE_INCEPTION_WEIGHTS"])
     try:
         options = _pick(RunOptions, args)
         config = _pick(family.config_class, args)

@@ -499,6 +499,11 @@ class ImageDataset:
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def pixels(self) -> torch.Tensor:
+        """Every image as stored: (N, C, S, S) uint8 (read-only use, e.g. evaluation)."""
+        return self._x
+
     def get(self, index: int, rng: torch.Generator) -> Batch:
         """{"x": (C, S, S) float in [-1, 1], "y": () long}; draws one flip from `rng` if mirror."""
         x = self._x[index]  # (C, S, S) uint8

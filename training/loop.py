@@ -20,10 +20,11 @@ from tqdm import tqdm
 
 import models
 from training import distributed
-from training.data import ImageDataset, PairedDataset
+from training.data import DatasetError, ImageDataset, PairedDataset
 from training.ema import update_ema
 from training.families import FAMILIES
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
+from training.metrics.generator_metrics import sampling_metrics, translation_metrics
 from training.run_files import RunFiles
 from training.sampler import BatchStream
 from training.state import StateError, load_state, restore_rng, rng_state, save_state
@@ -52,6 +53,9 @@ class RunOptions:
     channels_last: bool = True
     progress_bar: bool = True
     name: str = ""
+    metrics_every: int = 0
+    metrics_images: int = 256
+    inception_weights: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,7 @@ class Trainer:
         self.step = 0
         self.images_seen = 0
         self.stats: Stats = {}
+        self.metrics: dict[str, float | str] = {}
         self._restore_or_refuse()
         self.fixed = self._fixed_sample_inputs()
 
@@ -206,7 +211,12 @@ class Trainer:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self.family.card_extras(),
         }
-        models.save(self.family.export_generator(), self.files.model_dir, provenance=provenance)
+        models.save(
+            self.family.export_generator(),
+            self.files.model_dir,
+            provenance=provenance,
+            metrics=self.metrics,
+        )
         save_state(self._state(), self.options.out)
 
     def sample(self) -> None:
@@ -217,6 +227,42 @@ class Trainer:
         images, columns = self.family.sample_grid(self.family.export_generator(), self.fixed)
         restore_rng(rng_before)
         self.files.sample(self.step, images, columns)
+
+    def evaluate(self) -> dict[str, float | str]:
+        """Metrics of the current generator; kept for the model's config.json (rank 0 only)."""
+        if self.files is None:
+            return {}
+        rng_before = rng_state()
+        generator = self.family.export_generator()
+        if self.family.data_kind == "paired":
+            results: dict[str, float | str] = dict(
+                translation_metrics(
+                    generator, self._eval_pairs(), limit=self.options.metrics_images
+                )
+            )
+        else:
+            results = sampling_metrics(
+                generator,
+                self.dataset.pixels[: self.options.metrics_images],
+                seed=self.options.seed,
+                inception_weights=self.options.inception_weights,
+                device=self.device,
+            )
+        restore_rng(rng_before)
+        self.metrics = {**results, "step": self.step}
+        numbers = {f"metric_{k}": v for k, v in results.items() if isinstance(v, float)}
+        self.files.log(self.step, numbers)
+        return self.metrics
+
+    def _eval_pairs(self) -> PairedDataset:
+        """The validation split without jitter (the training split when there is none)."""
+        kwargs = {**self.family.dataset_options(self.config), "augment": False}
+        try:
+            return PairedDataset(
+                self.options.data, image_size=self.options.image_size, split="val", **kwargs
+            )
+        except DatasetError:
+            return PairedDataset(self.options.data, image_size=self.options.image_size, **kwargs)
 
     # ----- the loop --------------------------------------------------------------------------
 
@@ -287,10 +333,14 @@ class Trainer:
                     self._log(bar, on_progress)
                 if self.step % opts.sample_every == 0:
                     self.sample()
+                if opts.metrics_every and self.step % opts.metrics_every == 0:
+                    self.evaluate()
                 if self.step % opts.checkpoint_every == 0 and self.step < self.total:
                     self.checkpoint()
             if status == "completed":
                 self.sample()
+                if opts.metrics_every and self.metrics.get("step") != self.step:
+                    self.evaluate()
             self.checkpoint()
         finally:
             bar.close()

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import torch
 
-from training.family import Batch
+from training.data import Batch, collate
 
 _POSITION_SALT = 1_000_003
 
@@ -59,4 +59,4 @@ class BatchStream:
         for position in range(start, start + batch_size):
             rng = torch.Generator().manual_seed(self.seed + _POSITION_SALT * (position + 1))
             items.append(self.dataset.get(self._index_at(position), rng))
-        return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+        return collate(items)

@@ -180,3 +180,24 @@ def test_not_a_folder_is_refused(tmp_path):
 def test_saving_a_foreign_module_is_refused(tmp_path):
     with pytest.raises(TypeError, match="not a registered ganserve architecture"):
         models.save(torch.nn.Linear(2, 2), tmp_path / "m")
+
+
+def test_pggan_growth_state_round_trips(tmp_path):
+    g = models.create("pggan-generator", **SMALL["pggan-generator"])
+    g.set_stage(1, 0.25)  # saved mid-growth: 8x8, fading in
+    card = models.save(g, tmp_path / "m")
+    assert card.runtime_state == {"stage": 1, "alpha": 0.25}
+    loaded = models.load(tmp_path / "m")
+    assert (loaded.stage, loaded.alpha) == (1, 0.25)
+    assert loaded(torch.randn(2, g.config.latent_dim)).shape == (2, 3, 8, 8)
+
+
+def test_bad_runtime_state_is_refused(tmp_path):
+    g = models.create("pggan-generator", **SMALL["pggan-generator"])
+    models.save(g, tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    config["runtime_state"] = {"stage": 9, "alpha": 1.0}
+    path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="runtime_state is unusable"):
+        models.load(tmp_path / "m")

@@ -276,8 +276,5 @@ class PGGANFamily(GANFamily):
                     for k in range(schedule.num_stages)
                 },
                 "total_steps": schedule.total_steps,
-                # Where growing stood at this checkpoint: a run stopped mid-growth samples here.
-                "stage": unwrap(self.G).stage,
-                "alpha": unwrap(self.G).alpha,
             },
         }

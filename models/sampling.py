@@ -1,0 +1,79 @@
+"""Drawing images from the sampling generators (U-Net GAN's BigGAN G, Progressive GAN's G).
+
+Latents are drawn on the CPU from a generator seeded by `seed`, so the same seed and model give
+the same images on any device. `truncation` applies BigGAN's truncation trick (Brock et al.,
+2019, used by U-Net GAN's reference code): latent entries beyond +-truncation are redrawn until
+they fall inside.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def truncated_normal(
+    shape: tuple[int, ...], truncation: float | None, generator: torch.Generator
+) -> torch.Tensor:
+    """N(0, 1) samples of `shape`; with `truncation`, every entry redrawn into [-t, t]."""
+    z = torch.randn(shape, generator=generator)
+    if truncation is None:
+        return z
+    if truncation <= 0:
+        raise ValueError(f"truncation must be positive, not {truncation}")
+    outside = z.abs() > truncation
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
+        outside = z.abs() > truncation
+    return z
+
+
+def sample_inputs(
+    config: object,
+    count: int,
+    seed: int,
+    *,
+    class_label: int | None = None,
+    truncation: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Latents (count, latent_dim) and labels (count,) or None for a generator's config."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, not {count}")
+    generator = torch.Generator().manual_seed(seed)
+    z = truncated_normal((count, config.latent_dim), truncation, generator)  # (N, Z)
+    num_classes = config.num_classes
+    if not num_classes:
+        if class_label is not None:
+            raise ValueError("this model is unconditional: it takes no class label")
+        return z, None
+    if class_label is None:
+        return z, torch.randint(num_classes, (count,), generator=generator)  # (N,)
+    if not 0 <= class_label < num_classes:
+        raise ValueError(f"class_label must lie in 0..{num_classes - 1}, not {class_label}")
+    return z, torch.full((count,), class_label, dtype=torch.long)
+
+
+@torch.no_grad()
+def sample(
+    model: nn.Module,
+    count: int,
+    seed: int,
+    *,
+    class_label: int | None = None,
+    truncation: float | None = None,
+    batch_size: int = 64,
+) -> torch.Tensor:
+    """`count` images (N, C, H, W) in [-1, 1] on the CPU from a sampling generator."""
+    z, y = sample_inputs(model.config, count, seed, class_label=class_label, truncation=truncation)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = []
+        for start in range(0, count, batch_size):
+            zb = z[start : start + batch_size].to(device)
+            args = (zb,) if y is None else (zb, y[start : start + batch_size].to(device))
+            chunks.append(model(*args).float().clamp(-1, 1).cpu())  # (b, C, H, W)
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks)

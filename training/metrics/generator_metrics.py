@@ -1,0 +1,102 @@
+"""Metrics of a generator: SWD and FID/KID/IS for sampling models, L1/PSNR/SSIM for pix2pix.
+
+What the Progressive GAN paper reports (SWD, Karras et al. 2018), what U-Net GAN reports (FID,
+Schonfeld et al. 2020) and what pix2pix judges translations by (Isola et al. 2017), computed for
+a generator against real data. Used by `python -m training.evaluate` and by the training loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.pix2pix import test_time_mode
+from models.sampling import sample
+from training.data import PairedDataset
+from training.metrics.fidelity import compute_fidelity
+from training.metrics.paired import PairedMetrics
+from training.metrics.swd import sliced_wasserstein_distance, swd_resolutions
+
+SAMPLING_METRICS = ("swd", "fid", "kid", "is")
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) in [-1, 1] -> uint8 in [0, 255], the scale the metrics are defined on."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _batches(pixels: torch.Tensor, size: int = 64) -> Iterator[torch.Tensor]:
+    for start in range(0, pixels.shape[0], size):
+        yield pixels[start : start + size]
+
+
+def match_resolution(pixels: torch.Tensor, side: int) -> torch.Tensor:
+    """uint8 (N, C, S, S) box-filtered down to (N, C, side, side) (a growing PGGAN's output)."""
+    if pixels.shape[-1] == side:
+        return pixels
+    return to_uint8(F.adaptive_avg_pool2d(pixels.float() / 127.5 - 1, side))
+
+
+def sampling_metrics(
+    generator: nn.Module,
+    real: torch.Tensor,
+    *,
+    metrics: Sequence[str] = SAMPLING_METRICS,
+    seed: int = 0,
+    inception_weights: Path | str | None = None,
+    device: str | torch.device = "cpu",
+) -> dict[str, float | str]:
+    """Compare as many samples of `generator` as there are `real` images (uint8 (N, C, S, S)).
+
+    Keys: "swd_<resolution>" per level and "swd_avg" (x1e3, lower is better), "fid",
+    "kid_mean"/"kid_std", "is_mean"/"is_std"; a metric that cannot be computed here (no Inception
+    weights, an image side SWD does not take) maps to a sentence saying why.
+    """
+    fake = to_uint8(sample(generator, real.shape[0], seed))  # (N, C, R, R) on the CPU
+    real = match_resolution(real, fake.shape[-1])
+    results: dict[str, float | str] = {}
+    if "swd" in metrics:
+        try:
+            swd_resolutions(fake.shape[-1])
+        except ValueError as exc:
+            results["swd_avg"] = f"unavailable: {exc}"
+        else:
+            swd = sliced_wasserstein_distance(
+                _batches(real), _batches(fake), fake.shape[-1], seed=seed, device=device
+            )
+            results.update({f"swd_{level}": value for level, value in swd.items()})
+    asked = [m for m in metrics if m in ("fid", "kid", "is")]
+    if asked:
+        results.update(
+            compute_fidelity(
+                _batches(real),
+                _batches(fake),
+                weights=inception_weights,
+                metrics=asked,
+                device=device,
+            )
+        )
+    return results
+
+
+@torch.no_grad()
+def translation_metrics(
+    generator: nn.Module, pairs: PairedDataset, *, batch_size: int = 16, limit: int | None = None
+) -> dict[str, float]:
+    """L1, PSNR and SSIM of the generator's translations of `pairs` (no augmentation), as the
+    paper tests: dropout on, batch statistics (`models.pix2pix.test_time_mode`)."""
+    device = next(generator.parameters()).device
+    metrics = PairedMetrics()
+    count = len(pairs) if limit is None else min(limit, len(pairs))
+    rng = torch.Generator().manual_seed(0)
+    with test_time_mode(generator) as g:
+        for start in range(0, count, batch_size):
+            items = [pairs.get(i, rng) for i in range(start, min(start + batch_size, count))]
+            a = torch.stack([item["A"] for item in items]).to(device)  # (b, Ca, S, S)
+            b = torch.stack([item["B"] for item in items]).to(device)  # (b, Cb, S, S)
+            metrics.add(g(a), b)
+    return {**metrics.compute(), "pairs": float(count)}
