@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
+from ganserve.processes import gateway_command, worker_command
 from ganserve.settings import get_settings
 
 app = typer.Typer(help="ganserve: a self-hosted GAN image service.", no_args_is_help=True)
@@ -12,6 +15,39 @@ app = typer.Typer(help="ganserve: a self-hosted GAN image service.", no_args_is_
 @app.callback()
 def main() -> None:
     """ganserve: pix2pix translation, U-Net GAN and Progressive GAN sampling, training jobs."""
+
+
+@app.command()
+def up(
+    demo: bool = typer.Option(True, help="train demo models when no model exists yet"),
+) -> None:
+    """Start the whole stack: embedded Redis (unless GANSERVE_REDIS_URL), gateway, workers."""
+    from ganserve.launcher import up as run_stack
+
+    raise typer.Exit(run_stack(get_settings(), demo=demo, echo=typer.echo))
+
+
+@app.command()
+def gateway() -> None:
+    """Run the gateway alone (GANSERVE_HOST, GANSERVE_PORT; needs GANSERVE_REDIS_URL)."""
+    _exec(gateway_command(get_settings()))
+
+
+@app.command()
+def worker(
+    queue: str = typer.Option(..., help="the queue to serve: infer or train"),
+    concurrency: int = typer.Option(1, help="tasks run at once"),
+) -> None:
+    """Run one Celery worker on a queue (needs GANSERVE_REDIS_URL)."""
+    try:
+        command = worker_command(queue, concurrency)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    _exec(command)
+
+
+def _exec(command: list[str]) -> None:
+    os.execv(command[0], command)
 
 
 @app.command()

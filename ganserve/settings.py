@@ -30,6 +30,37 @@ class Settings(BaseSettings):
         ".pth or a .safetensors conversion); without them those metrics are reported unavailable.",
     )
 
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis for the queue and job records; unset: `ganserve up` starts an embedded "
+        "Redis persisting under the storage root.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the gateway binds to.")
+    port: int = Field(default=8000, description="Port of the gateway.")
+    api_keys: str = Field(
+        default="",
+        description="Comma-separated API keys; when set every /v1 route needs "
+        "`Authorization: Bearer <key>` and a key sees only its own jobs and datasets.",
+    )
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, description="Largest image upload.")
+    max_image_pixels: int = Field(
+        default=4096 * 4096, description="Largest width x height of an uploaded image."
+    )
+    max_archive_bytes: int = Field(default=512 * 1024 * 1024, description="Largest dataset zip.")
+    max_archive_entries: int = Field(default=100_000, description="Most files in a dataset zip.")
+    max_extracted_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024, description="Largest uncompressed size of a dataset zip."
+    )
+    max_queued_jobs: int = Field(
+        default=100, description="Queued jobs per queue before new ones get 429."
+    )
+    model_cache_size: int = Field(default=4, description="Models a worker keeps loaded.")
+
+    @property
+    def key_list(self) -> list[str]:
+        """The configured API keys (empty: no authentication)."""
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
     @property
     def models_dir(self) -> Path:
         """Where model folders (`model.safetensors` + `config.json`) live."""

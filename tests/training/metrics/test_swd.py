@@ -275,7 +275,8 @@ def test_set_against_itself_is_near_zero(real, photos):
     """~0 means the sampling floor: independent neighbourhood draws of one set differ a little."""
     same = swd_of(real, real)  # the same images, independent neighbourhood draws
     other = swd_of(real, crops(photos, 48, seed=1))  # other crops of the same photos
-    noisy = swd_of(real, to_uint8(real.float() + 16 * torch.randn(real.shape)))
+    noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(10))
+    noisy = swd_of(real, to_uint8(real.float() + 16 * noise))
     for key in same:
         assert 0 < same[key] < 0.5 * noisy["64"]
     assert same["avg"] < 0.5 * noisy["avg"]
@@ -341,7 +342,7 @@ def test_float16_storage_and_direction_chunks_barely_change_the_result(real):
     half = swd_of(real[:24], real[24:])
     chunked = swd_of(real[:24], real[24:], projection_chunk=7)
     for key in exact:
-        assert half[key] == pytest.approx(exact[key], rel=5e-3)
+        assert half[key] == pytest.approx(exact[key], rel=2e-3)
         assert chunked[key] == pytest.approx(half[key], rel=1e-5)
 
 

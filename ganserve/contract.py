@@ -1,0 +1,192 @@
+"""The job contract the gateway and the workers share: queues, task names, job records in Redis.
+
+Torch-free (the gateway imports it). The gateway writes a job record, then sends a Celery task by
+name with the job id; the worker reads the record, updates status, progress and result, and
+honours the cancellation flag. A job's status is never inferred from Celery: an id without a
+record is unknown (404), not "pending".
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from enum import StrEnum
+from typing import Any
+
+import redis
+from pydantic import BaseModel, Field
+
+QUEUE_INFER = "infer"
+QUEUE_TRAIN = "train"
+TASK_TRANSLATE = "ganserve.translate"
+TASK_SAMPLE = "ganserve.sample"
+TASK_TRAIN = "ganserve.train"
+
+JOB_TTL_SECONDS = 7 * 24 * 3600  # records of ended jobs expire a week after their last change
+_PREFIX = "ganserve:"
+
+
+class JobKind(StrEnum):
+    """What a job does."""
+
+    translation = "translation"
+    sample = "sample"
+    training = "training"
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def ended(self) -> bool:
+        """Succeeded, failed or cancelled: nothing more will happen."""
+        return self in (JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled)
+
+
+QUEUE_OF_KIND = {
+    JobKind.translation: QUEUE_INFER,
+    JobKind.sample: QUEUE_INFER,
+    JobKind.training: QUEUE_TRAIN,
+}
+TASK_OF_KIND = {
+    JobKind.translation: TASK_TRANSLATE,
+    JobKind.sample: TASK_SAMPLE,
+    JobKind.training: TASK_TRAIN,
+}
+
+
+class JobError(BaseModel):
+    """Why a job failed, in words: `code` is snake_case, `message` a sentence for a person."""
+
+    code: str
+    message: str
+
+
+class Job(BaseModel):
+    """One job record (stored as JSON in Redis under ganserve:job:<id>)."""
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    owner: str = ""
+    kind: JobKind
+    status: JobStatus = JobStatus.queued
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    created_at: float = Field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress: float = 0.0
+    progress_detail: dict[str, Any] = Field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: JobError | None = None
+    attempts: int = 0
+
+
+class JobNotFound(KeyError):
+    """No job with that id (or not visible to that owner)."""
+
+
+class JobStore:
+    """Job records, their owners' indexes, cancellation flags and training leases in Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+
+    @staticmethod
+    def _key(job_id: str) -> str:
+        return f"{_PREFIX}job:{job_id}"
+
+    @staticmethod
+    def _owner_key(owner: str) -> str:
+        return f"{_PREFIX}owner:{owner}:jobs"
+
+    def create(self, job: Job) -> Job:
+        """Record a new job."""
+        pipe = self.redis.pipeline()
+        pipe.set(self._key(job.id), job.model_dump_json(), ex=JOB_TTL_SECONDS)
+        pipe.zadd(self._owner_key(job.owner), {job.id: job.created_at})
+        pipe.execute()
+        return job
+
+    def get(self, job_id: str, owner: str | None = None) -> Job:
+        """The job's record; `owner` given and different -> JobNotFound, as for unknown ids."""
+        raw = self.redis.get(self._key(job_id))
+        if raw is None:
+            raise JobNotFound(job_id)
+        job = Job.model_validate_json(raw)
+        if owner is not None and job.owner != owner:
+            raise JobNotFound(job_id)
+        return job
+
+    def update(self, job_id: str, **fields: Any) -> Job:
+        """Change fields of a record atomically (optimistic locking); returns the new record."""
+        key = self._key(job_id)
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise JobNotFound(job_id)
+                    job = Job.model_validate_json(raw).model_copy(update=fields)
+                    job = Job.model_validate(job.model_dump())  # re-validate the new values
+                    pipe.multi()
+                    pipe.set(key, job.model_dump_json(), ex=JOB_TTL_SECONDS)
+                    pipe.execute()
+                    return job
+                except redis.WatchError:
+                    continue
+
+    def list(
+        self,
+        owner: str,
+        *,
+        status: JobStatus | None = None,
+        kind: JobKind | None = None,
+        limit: int = 100,
+    ) -> list[Job]:
+        """The owner's jobs, newest first, filtered by status and kind."""
+        ids = self.redis.zrevrange(self._owner_key(owner), 0, -1)
+        jobs = []
+        for job_id in ids:
+            try:
+                job = self.get(job_id.decode() if isinstance(job_id, bytes) else job_id)
+            except JobNotFound:
+                self.redis.zrem(self._owner_key(owner), job_id)  # expired record
+                continue
+            if (status is None or job.status == status) and (kind is None or job.kind == kind):
+                jobs.append(job)
+                if len(jobs) >= limit:
+                    break
+        return jobs
+
+    def request_cancel(self, job_id: str) -> None:
+        """Raise the cooperative cancellation flag that workers check."""
+        self.redis.set(f"{_PREFIX}cancel:{job_id}", "1", ex=JOB_TTL_SECONDS)
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """Whether someone asked to cancel the job."""
+        return bool(self.redis.exists(f"{_PREFIX}cancel:{job_id}"))
+
+    def acquire_lease(self, job_id: str, holder: str, seconds: int) -> bool:
+        """Take (or renew, by the same holder) the exclusive lease on a training run."""
+        key = f"{_PREFIX}lease:{job_id}"
+        if self.redis.set(key, holder, nx=True, ex=seconds):
+            return True
+        current = self.redis.get(key)
+        if current is not None and current.decode() == holder:
+            self.redis.expire(key, seconds)
+            return True
+        return False
+
+    def release_lease(self, job_id: str, holder: str) -> None:
+        """Give the lease back if this holder has it."""
+        key = f"{_PREFIX}lease:{job_id}"
+        current = self.redis.get(key)
+        if current is not None and current.decode() == holder:
+            self.redis.delete(key)

@@ -1,0 +1,125 @@
+"""Small demo models of each family, trained through the normal API and training queue.
+
+When a fresh `ganserve up` finds no model, it builds the demo datasets from images that ship
+inside installed packages (`training.demo`), uploads them with `POST /v1/datasets` and starts one
+training run per family with `POST /v1/training-runs`, in the order a newcomer needs them: a
+pix2pix translation model first (about two minutes on 2 CPU cores), then the sampling models.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+MARKER = "demo_jobs.json"  # under the storage root: the demo runs already asked for
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    """One demo: the dataset to build and the training run to start on it."""
+
+    name: str
+    demo: str
+    kind: str
+    family: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+DEMOS = (
+    DemoModel(
+        "edges2photo",
+        "edges2photo",
+        "paired",
+        "pix2pix",
+        {"image_size": 64, "batch_size": 4, "width": 32, "steps": 800, "checkpoint_every": 200},
+    ),
+    DemoModel(
+        "digits",
+        "digits",
+        "labeled",
+        "unetgan",
+        {
+            "image_size": 32,
+            "batch_size": 16,
+            "width": 16,
+            "steps": 400,
+            "warmup_steps": 200,
+            "ema_start": 100,
+            "ema_decay": 0.99,
+            "checkpoint_every": 100,
+        },
+    ),
+    DemoModel(
+        "faces",
+        "faces",
+        "images",
+        "pggan",
+        {
+            "image_size": 32,
+            "phase_images": 800,
+            "fmap_base": 512,
+            "fmap_max": 64,
+            "latent_dim": 64,
+            "batch_sizes": "4:16,8:16,16:16,32:16",
+            "ema_decay": 0.99,
+            "mirror": True,
+            "checkpoint_every": 100,
+        },
+    ),
+)
+
+
+def _zip_folder(folder: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                zf.write(path, path.relative_to(folder).as_posix())
+    return archive
+
+
+def request_demo_models(base_url: str, data_dir: Path, api_key: str | None = None) -> list[str]:
+    """Queue the demo training runs unless models exist or they were queued before.
+
+    Returns the ids of the jobs started (empty when nothing was needed).
+    """
+    models_dir = data_dir / "models"
+    marker = data_dir / MARKER
+    if marker.exists() or any(p.is_dir() for p in models_dir.glob("*")):
+        return []
+    from training.demo import build_demo  # torch is imported only when demos are built
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    jobs = []
+    with (
+        httpx.Client(base_url=base_url, headers=headers, timeout=120) as client,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        for demo in DEMOS:
+            folder = build_demo(demo.demo, Path(tmp) / demo.demo)
+            archive = _zip_folder(folder, Path(tmp) / f"{demo.name}.zip")
+            with archive.open("rb") as f:
+                response = client.post(
+                    "/v1/datasets",
+                    data={"name": demo.name, "kind": demo.kind},
+                    files={"archive": (archive.name, f, "application/zip")},
+                )
+            response.raise_for_status()
+            run = client.post(
+                "/v1/training-runs",
+                json={
+                    "family": demo.family,
+                    "dataset": response.json()["id"],
+                    "name": demo.name,
+                    "config": demo.config,
+                },
+            )
+            run.raise_for_status()
+            jobs.append(run.json()["id"])
+    marker.write_text(json.dumps({"jobs": jobs}, indent=2) + "\n")
+    return jobs

@@ -1,0 +1,53 @@
+"""The command lines of ganserve's processes, shared by `ganserve up` and Docker Compose.
+
+Gateway: uvicorn serving `service.app:create_app`; workers: Celery on one queue each, one task at
+a time (`--concurrency 1`, prefetch 1), with the prefork pool so CUDA is initialised only in the
+forked child that runs the task.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ganserve.contract import QUEUE_INFER, QUEUE_TRAIN
+from ganserve.settings import Settings
+
+QUEUES = (QUEUE_INFER, QUEUE_TRAIN)
+
+
+def gateway_command(settings: Settings) -> list[str]:
+    """uvicorn serving the gateway on the configured address."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "service.app:create_app",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--no-access-log",
+    ]
+
+
+def worker_command(queue: str, concurrency: int = 1) -> list[str]:
+    """A Celery worker consuming one queue."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; choose one of {', '.join(QUEUES)}")
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "--queues",
+        queue,
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        f"{queue}@%h",
+        "--loglevel",
+        "INFO",
+    ]

@@ -1,0 +1,53 @@
+"""Where files live under the storage root (`GANSERVE_DATA_DIR`), shared by gateway and workers.
+
+models/<model id>/            model folders (models checkpoint format)
+datasets/<dataset id>/        extracted dataset archives, with dataset.json
+uploads/<job id>/input.png    images uploaded for jobs
+results/<job id>/<k>.png      result images of jobs
+runs/<job id>/                training run folders (training.run_files layout)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Storage:
+    """Paths under one storage root."""
+
+    root: Path
+
+    @property
+    def models(self) -> Path:
+        """Model folders."""
+        return self.root / "models"
+
+    @property
+    def datasets(self) -> Path:
+        """Extracted datasets."""
+        return self.root / "datasets"
+
+    def upload_dir(self, job_id: str) -> Path:
+        """Inputs uploaded for a job."""
+        return self.root / "uploads" / job_id
+
+    def result_dir(self, job_id: str) -> Path:
+        """Result images of a job."""
+        return self.root / "results" / job_id
+
+    def run_dir(self, job_id: str) -> Path:
+        """A training run's folder."""
+        return self.root / "runs" / job_id
+
+    def ensure(self) -> None:
+        """Create the top-level folders."""
+        for path in (
+            self.models,
+            self.datasets,
+            self.root / "uploads",
+            self.root / "results",
+            self.root / "runs",
+        ):
+            path.mkdir(parents=True, exist_ok=True)
