@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/ganserve info
+	$(BIN)/ganserve up
 
 lint: install
 	$(BIN)/ruff check .

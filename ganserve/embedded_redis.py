@@ -64,6 +64,9 @@ class EmbeddedRedis:
                 str(self.folder / "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C reaches the launcher, which stops the
+            # workers first and Redis last, instead of Redis dying under running workers.
+            start_new_session=True,
         )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout

@@ -75,6 +75,7 @@ MIN_RESOLUTION = 16  # the reference's coarsest level: `while res >= 16`
 _BINOMIAL = (1.0, 4.0, 6.0, 4.0, 1.0)  # outer(b, b) / 256 is the reference's gaussian_filter
 _ROWS_PER_MATMUL = 1 << 16  # descriptors converted to float32 at a time during projection
 _PROJECTION_BUDGET_BYTES = 512 << 20  # memory for one chunk of projections (values + sort)
+_SLAB_ROWS = 1 << 17  # descriptors per storage slab (38.5 MB of float16 at 147 components)
 
 
 def swd_resolutions(resolution: int) -> list[int]:
@@ -323,25 +324,61 @@ def _generator(seed: int, stream: int) -> torch.Generator:
 
 @dataclass
 class _DescriptorSet:
-    """The descriptors of one image set (real or fake), per level, as stored blocks."""
+    """The descriptors of one image set (real or fake), per level, in large slabs.
+
+    Slabs grow geometrically up to `_SLAB_ROWS` rows (38.5 MB in float16) instead of one
+    tensor per batch: few large allocations, which the allocator does not fragment.
+    """
 
     levels: int
     generator: torch.Generator
     images: int = 0
-    blocks: list[list[torch.Tensor]] = field(default_factory=list)  # [level][batch] (n, 147)
+    slabs: list[list[torch.Tensor]] = field(default_factory=list)  # [level][k] (rows, 147)
+    filled: list[int] = field(default_factory=list)  # [level] rows used in the last slab
     offset: list[torch.Tensor | None] = field(default_factory=list)  # [level] (C,) float32
     sums: list[torch.Tensor | None] = field(default_factory=list)  # [level] (C,) float64
     squares: list[torch.Tensor | None] = field(default_factory=list)  # [level] (C,) float64
 
     def __post_init__(self) -> None:
-        self.blocks = [[] for _ in range(self.levels)]
+        self.slabs = [[] for _ in range(self.levels)]
+        self.filled = [0] * self.levels
         self.offset = [None] * self.levels
         self.sums = [None] * self.levels
         self.squares = [None] * self.levels
 
+    def blocks(self, level: int) -> list[torch.Tensor]:
+        """The stored descriptors of a level as (n_i, D) views, in the order they were added."""
+        slabs = self.slabs[level]
+        return [*slabs[:-1], slabs[-1][: self.filled[level]]] if slabs else []
+
+    def rows(self, level: int) -> int:
+        """Number of descriptors stored for a level."""
+        slabs = self.slabs[level]
+        return sum(slab.shape[0] for slab in slabs[:-1]) + self.filled[level] if slabs else 0
+
+    def store(self, level: int, values: torch.Tensor, dtype: torch.dtype) -> None:
+        """Append values (r, C, K, K) float32 (already centred) and add to the level's sums."""
+        r, c = values.shape[:2]
+        flat = values.reshape(r, -1)  # (r, C*K*K)
+        slabs, start = self.slabs[level], 0
+        while start < r:
+            if not slabs or self.filled[level] == slabs[-1].shape[0]:
+                last = slabs[-1].shape[0] if slabs else 0
+                rows = min(_SLAB_ROWS, max(r - start, 2 * last))
+                slabs.append(flat.new_empty(rows, flat.shape[1], dtype=dtype))
+                self.filled[level] = 0
+            begin = self.filled[level]
+            take = min(r - start, slabs[-1].shape[0] - begin)
+            dest = slabs[-1][begin : begin + take].copy_(flat[start : start + take])  # rounds
+            exact = dest.to(torch.float64).view(take, c, -1)  # statistics of what is stored
+            self.sums[level] += exact.sum(dim=(0, 2))
+            self.squares[level] += exact.square().sum(dim=(0, 2))
+            self.filled[level] += take
+            start += take
+
     def statistics(self, level: int, nhood_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and population std per descriptor component (147,) float32, from the channels'."""
-        count = sum(block.shape[0] for block in self.blocks[level]) * nhood_size**2
+        count = self.rows(level) * nhood_size**2
         mean = self.sums[level] / count  # (C,) float64
         var = (self.squares[level] / count - mean**2).clamp_min(0.0)
         std = var.sqrt()
@@ -425,12 +462,13 @@ class SWDAccumulator:
 
     @property
     def descriptor_bytes(self) -> int:
-        """Memory held by the stored descriptors of both sets, in bytes."""
+        """Bytes of descriptors stored for both sets (slabs reserve up to 38.5 MB more each)."""
+        width = 3 * self.nhood_size**2
+        size = torch.empty(0, dtype=self.storage_dtype).element_size()
         return sum(
-            block.numel() * block.element_size()
+            stored.rows(level) * width * size
             for stored in self._sets.values()
-            for level in stored.blocks
-            for block in level
+            for level in range(len(self.resolutions))
         )
 
     def reset(self, *, real: bool = True, fake: bool = True) -> None:
@@ -491,11 +529,8 @@ class SWDAccumulator:
                 target.offset[index] = first.mean(dim=(0, 2, 3))  # (3,)
                 target.sums[index] = torch.zeros(3, dtype=torch.float64, device=self.device)
                 target.squares[index] = torch.zeros(3, dtype=torch.float64, device=self.device)
-            stored = (desc - target.offset[index].view(1, 3, 1, 1)).to(self.storage_dtype)
-            exact = stored.to(torch.float64)  # statistics of exactly what is stored
-            target.sums[index] += exact.sum(dim=(0, 2, 3))
-            target.squares[index] += exact.square().sum(dim=(0, 2, 3))
-            target.blocks[index].append(stored.reshape(stored.shape[0], -1))  # (N*P, 147)
+            centred = desc.sub_(target.offset[index].view(1, 3, 1, 1))  # (N*P, 3, K, K)
+            target.store(index, centred, self.storage_dtype)
         target.images += n
 
     def _directions(self, generator: torch.Generator, dim: int) -> torch.Tensor:
@@ -520,8 +555,8 @@ class SWDAccumulator:
         for index, side in enumerate(self.resolutions):
             directions = self._directions(generator, dim)  # (147, R * K), new per level
             w1 = _sliced_w1(
-                real.blocks[index],
-                fake.blocks[index],
+                real.blocks(index),
+                fake.blocks(index),
                 real.statistics(index, self.nhood_size),
                 fake.statistics(index, self.nhood_size),
                 directions,

@@ -327,12 +327,14 @@ def test_deterministic_for_a_seed_and_leaves_the_global_rng_alone(real):
     assert swd_of(real[:24], real[24:], seed=6) != first
 
 
-def test_batching_and_interleaving_do_not_matter(real):
+def test_batching_interleaving_and_storage_slabs_do_not_matter(real, monkeypatch):
     whole = swd_of(real[:24], real[24:])
+    monkeypatch.setattr(swd, "_SLAB_ROWS", 100)  # batches split across many small slabs
     acc = SWDAccumulator(64, **FAST)
     for start, stop in ((0, 5), (5, 17), (17, 24)):
         acc.add(real[24 + start : 24 + stop], real=False)
         acc.add(real[start:stop], real=True)
+    assert acc.descriptor_bytes == 48 * 32 * 147 * 2 * 3  # images x nhoods x 147 x f16 x levels
     for key, value in acc.compute().items():
         assert value == pytest.approx(whole[key], rel=1e-6)
 

@@ -1,0 +1,153 @@
+"""End-to-end latency and throughput of translations through the running stack.
+
+Starts the real stack (embedded Redis, gateway, one worker per queue) on a temporary storage
+root with a pix2pix model, then measures:
+
+- the latency of a 256x256 translation: upload, queue, worker, result PNG fetched (p50/p95),
+- beside the same model called directly in-process (`workers.inference.translate_image`, the
+  worker's own code path) in the same run, and the overhead as a ratio,
+- the throughput of N concurrent clients.
+
+    .venv/bin/python benchmarks/service.py                    # the paper's unet_256, 20 requests
+    .venv/bin/python benchmarks/service.py --width 16 --requests 50 --clients 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+from PIL import Image
+
+import models
+from ganserve.embedded_redis import EmbeddedRedis, free_port
+from ganserve.launcher import Stack, wait_for_gateway
+from ganserve.processes import gateway_command, worker_command
+from ganserve.settings import Settings
+from workers.inference import translate_image
+from workers.model_cache import LoadedModel
+
+MODEL = "bench-p2p"
+
+
+def test_png(size: int = 256) -> bytes:
+    """A 256x256 photo-like PNG (smooth random field)."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (size // 16, size // 16, 3), dtype=np.uint8)
+    image = Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def translate_over_http(client: httpx.Client, payload: bytes) -> float:
+    """Seconds from upload to the result PNG in hand."""
+    start = time.perf_counter()
+    job = client.post(
+        "/v1/translations",
+        files={"image": ("in.png", payload, "image/png")},
+        data={"model": MODEL, "seed": "1"},
+    ).json()
+    while job["status"] not in ("succeeded", "failed", "cancelled"):
+        job = client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
+    if job["status"] != "succeeded":
+        raise RuntimeError(f"translation ended {job['status']}: {job.get('error')}")
+    client.get(job["result"]["images"][0]).raise_for_status()
+    return time.perf_counter() - start
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    """(p50, p95) in milliseconds."""
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1e3, p95 * 1e3
+
+
+def wait_ready(client: httpx.Client, timeout: float = 120) -> None:
+    """Wait until a worker serves each queue."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the workers did not come up")
+
+
+def main() -> None:
+    """Run the measurements and print them."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=64, help="pix2pix base width (64: paper)")
+    parser.add_argument("--requests", type=int, default=20, help="sequential requests timed")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients")
+    args = parser.parse_args()
+    payload = test_png()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        generator = models.create("pix2pix-generator", image_size=256, base_width=args.width)
+        models.save(generator, data_dir / "models" / MODEL)
+        # In-process baseline: the worker's translation code on the loaded model.
+        loaded = LoadedModel(
+            MODEL,
+            models.load(data_dir / "models" / MODEL),
+            models.read_card(data_dir / "models" / MODEL),
+            torch.device("cpu"),
+        )
+        image = Image.open(io.BytesIO(payload)).convert("RGB")
+        translate_image(loaded, image, 1)  # warm-up
+        direct = []
+        for _ in range(args.requests):
+            start = time.perf_counter()
+            translate_image(loaded, image, 1)
+            direct.append(time.perf_counter() - start)
+        port = free_port()
+        with EmbeddedRedis(data_dir / "redis") as redis_server:
+            env = {
+                **os.environ,
+                "GANSERVE_DATA_DIR": str(data_dir),
+                "GANSERVE_REDIS_URL": redis_server.url,
+                "GANSERVE_PORT": str(port),
+            }
+            stack = Stack()
+            try:
+                stack.start("gateway", gateway_command(Settings(port=port)), env)
+                stack.start("worker-infer", worker_command("infer"), env)
+                stack.start("worker-train", worker_command("train"), env)
+                url = f"http://127.0.0.1:{port}"
+                wait_for_gateway(url, stack)
+                with httpx.Client(base_url=url, timeout=120) as client:
+                    wait_ready(client)
+                    translate_over_http(client, payload)  # warm-up: loads the model
+                    served = [translate_over_http(client, payload) for _ in range(args.requests)]
+                    started = time.perf_counter()
+                    with ThreadPoolExecutor(args.clients) as pool:
+                        list(
+                            pool.map(
+                                lambda _: translate_over_http(client, payload), range(args.requests)
+                            )
+                        )
+                    concurrent = time.perf_counter() - started
+            finally:
+                stack.stop()
+    d50, d95 = percentiles(direct)
+    s50, s95 = percentiles(served)
+    print(f"pix2pix 256x256, base width {args.width}, torch threads {torch.get_num_threads()}")
+    print(f"direct in-process : p50 {d50:8.1f} ms  p95 {d95:8.1f} ms")
+    print(f"through the stack : p50 {s50:8.1f} ms  p95 {s95:8.1f} ms")
+    print(f"overhead          : p50 x{s50 / d50:.2f}  (+{s50 - d50:.0f} ms)")
+    print(
+        f"{args.clients} concurrent clients: {args.requests / concurrent:.2f} translations/s "
+        f"({args.requests} in {concurrent:.1f} s; one infer worker, concurrency 1)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Dependencies of the routes, as `Annotated` aliases (the full-stack-fastapi-template style).
+
+Everything per-application (settings, the Redis client, the job store, the Celery app used to send
+tasks by name, the storage paths) is created once by `service.app.create_app` and kept on
+`app.state`; these functions hand it to the routes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import redis
+from celery import Celery
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ganserve.contract import JobStore
+from ganserve.settings import Settings
+from ganserve.storage import Storage
+from service.security import authenticate
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from GANSERVE_API_KEYS (needed only when keys are configured).",
+)
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the application was created with."""
+    return request.app.state.settings
+
+
+def get_redis(request: Request) -> redis.Redis:
+    """The application's Redis client (job records and the broker's queues)."""
+    return request.app.state.redis
+
+
+def get_job_store(request: Request) -> JobStore:
+    """The job records."""
+    return request.app.state.job_store
+
+
+def get_celery(request: Request) -> Celery:
+    """The Celery app that sends tasks by name (it does not import the workers)."""
+    return request.app.state.celery
+
+
+def get_storage(request: Request) -> Storage:
+    """Paths under the storage root."""
+    return request.app.state.storage
+
+
+def get_owner(
+    request: Request,
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    """The caller: "anonymous" without configured keys, else the digest of a valid key (401)."""
+    return authenticate(request.headers.get("authorization"), settings.key_list)
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+RedisDep = Annotated[redis.Redis, Depends(get_redis)]
+StoreDep = Annotated[JobStore, Depends(get_job_store)]
+CeleryDep = Annotated[Celery, Depends(get_celery)]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+OwnerDep = Annotated[str, Depends(get_owner)]

@@ -1,0 +1,65 @@
+"""Datasets: zip archives of images that training runs read."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from service.api.deps import OwnerDep, SettingsDep, StorageDep
+from service.datasets import DatasetInfo, DatasetKind, create_dataset, get_dataset, list_datasets
+from service.schemas import DatasetList, DatasetOut, error_responses
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+
+def dataset_out(info: DatasetInfo) -> DatasetOut:
+    """The public JSON of a dataset (no owner)."""
+    return DatasetOut.model_validate(info.model_dump(exclude={"owner"}))
+
+
+@router.post("", status_code=201, responses=error_responses(400, 401, 413, 422))
+def upload_dataset(
+    archive: Annotated[UploadFile, File(description="A zip of images.")],
+    kind: Annotated[
+        DatasetKind,
+        Form(
+            description="paired (pix2pix), images (a folder of images) or labeled (a folder per "
+            "class)."
+        ),
+    ],
+    settings: SettingsDep,
+    storage: StorageDep,
+    owner: OwnerDep,
+    name: Annotated[
+        str | None,
+        Form(min_length=1, max_length=100, description="A name (default: the file's name)."),
+    ] = None,
+) -> DatasetOut:
+    """Store a dataset; answers its id and image count (201)."""
+    if name is None:
+        name = PurePath(archive.filename or "dataset").stem[:100] or "dataset"
+    info = create_dataset(
+        archive,
+        name=name,
+        kind=kind,
+        owner=owner,
+        datasets_dir=storage.datasets,
+        max_archive_bytes=settings.max_archive_bytes,
+        max_entries=settings.max_archive_entries,
+        max_extracted_bytes=settings.max_extracted_bytes,
+    )
+    return dataset_out(info)
+
+
+@router.get("", responses=error_responses(401))
+def get_datasets(storage: StorageDep, owner: OwnerDep) -> DatasetList:
+    """The caller's datasets, newest first."""
+    return DatasetList(datasets=[dataset_out(d) for d in list_datasets(storage.datasets, owner)])
+
+
+@router.get("/{dataset_id}", responses=error_responses(401, 404))
+def get_one_dataset(dataset_id: str, storage: StorageDep, owner: OwnerDep) -> DatasetOut:
+    """One of the caller's datasets; 404 `dataset_not_found` for unknown ids and others'."""
+    return dataset_out(get_dataset(storage.datasets, dataset_id, owner))

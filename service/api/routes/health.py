@@ -1,0 +1,54 @@
+"""Liveness and readiness (outside /v1, never behind an API key)."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from fastapi import APIRouter
+
+from ganserve.contract import QUEUE_INFER, QUEUE_TRAIN
+from service.api.deps import CeleryDep, RedisDep
+from service.errors import ApiError
+from service.schemas import Health, Readiness, error_responses
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+INSPECT_TIMEOUT_S = 1.0
+
+
+@router.get("/healthz")
+def healthz() -> Health:
+    """The gateway process answers."""
+    return Health()
+
+
+@router.get("/readyz", responses=error_responses(503))
+def readyz(client: RedisDep, celery_app: CeleryDep) -> Readiness:
+    """Redis answers and at least one worker consumes each queue; else 503 `not_ready`."""
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        log.info("not ready: Redis does not answer: %s", exc)
+        raise ApiError(503, "not_ready", "Redis does not answer.") from None
+    try:
+        replies = celery_app.control.inspect(timeout=INSPECT_TIMEOUT_S).active_queues() or {}
+    except Exception as exc:
+        log.info("not ready: cannot ask the workers: %s", exc)
+        raise ApiError(503, "not_ready", "The workers cannot be asked (broker error).") from None
+    counts = {QUEUE_INFER: 0, QUEUE_TRAIN: 0}
+    for queues in replies.values():
+        for name in {q.get("name") for q in queues or [] if isinstance(q, dict)}:
+            if name in counts:
+                counts[name] += 1
+    missing = [name for name, n in counts.items() if n == 0]
+    if missing:
+        raise ApiError(
+            503,
+            "not_ready",
+            f"No worker consumes the queue{'s' if len(missing) > 1 else ''} "
+            f"{' and '.join(missing)}.",
+        )
+    return Readiness(redis="ok", queues=counts)

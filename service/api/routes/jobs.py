@@ -1,0 +1,106 @@
+"""Jobs: status, progress, results, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BeforeValidator
+
+from ganserve.contract import Job, JobKind, JobNotFound, JobStatus, JobStore
+from service.api.deps import OwnerDep, StorageDep, StoreDep
+from service.errors import ApiError
+from service.jobs import job_out
+from service.schemas import JobList, JobOut, error_responses
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+MAX_WAIT_S = 30.0
+POLL_INTERVAL_S = 0.2
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_EMPTY_IS_ANY = BeforeValidator(lambda value: value or None)  # `?status=` filters nothing
+
+
+def _get(store: JobStore, job_id: str, owner: str) -> Job:
+    if not _JOB_ID.match(job_id):
+        raise JobNotFound(job_id)
+    return store.get(job_id, owner=owner)
+
+
+@router.get("", responses=error_responses(401, 422))
+def list_jobs(
+    store: StoreDep,
+    owner: OwnerDep,
+    status: Annotated[JobStatus | None, _EMPTY_IS_ANY, Query()] = None,
+    kind: Annotated[JobKind | None, _EMPTY_IS_ANY, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JobList:
+    """The caller's jobs, newest first, filtered by status and kind."""
+    jobs = store.list(owner, status=status, kind=kind, limit=limit)
+    return JobList(jobs=[job_out(j) for j in jobs])
+
+
+@router.get("/{job_id}", responses=error_responses(401, 404, 422))
+async def get_job(
+    job_id: str,
+    store: StoreDep,
+    owner: OwnerDep,
+    wait: Annotated[
+        float | None,
+        Query(gt=0, le=MAX_WAIT_S, description="Seconds (at most 30) to wait for the job to end."),
+    ] = None,
+) -> JobOut:
+    """A job; with `wait`, answers when the job has ended or `wait` seconds have passed."""
+    job = await run_in_threadpool(_get, store, job_id, owner)
+    if wait is not None:
+        deadline = time.monotonic() + wait
+        while not job.status.ended:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.sleep(min(POLL_INTERVAL_S, left))
+            job = await run_in_threadpool(_get, store, job_id, owner)
+    return job_out(job)
+
+
+@router.get(
+    "/{job_id}/images/{k}",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}}, **error_responses(401, 404)},
+)
+def get_job_image(
+    job_id: str,
+    k: Annotated[int, Path(ge=0, description="Index of the result image, from 0.")],
+    store: StoreDep,
+    storage: StorageDep,
+    owner: OwnerDep,
+) -> FileResponse:
+    """Result image k of a job, as PNG."""
+    _get(store, job_id, owner)
+    path = storage.result_dir(job_id) / f"{k}.png"
+    if not path.is_file():
+        raise ApiError(404, "image_not_found", f"The job has no result image {k}.")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.delete("/{job_id}", responses={202: {"model": JobOut}, **error_responses(401, 404, 409)})
+def cancel_job(job_id: str, store: StoreDep, owner: OwnerDep, response: Response) -> JobOut:
+    """Cancel a job: a queued one is cancelled at once (200) and never runs; a running one is
+    asked to stop (202) and ends `cancelled` at its next step (a training run keeps its last
+    checkpoint); an ended one answers 409 `job_ended`.
+    """
+    job = _get(store, job_id, owner)
+    if job.status.ended:
+        raise ApiError(409, "job_ended", f"The job has already ended ({job.status}).")
+    store.request_cancel(job.id)  # first, so that a worker starting it now sees the flag
+    job = store.get(job.id)
+    if job.status is JobStatus.queued:
+        job = store.update(job.id, status=JobStatus.cancelled, finished_at=time.time())
+    elif not job.status.ended:
+        response.status_code = 202
+    return job_out(job)

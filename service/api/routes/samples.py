@@ -1,0 +1,60 @@
+"""Sampling jobs (U-Net GAN, Progressive GAN)."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Response
+
+from ganserve.contract import QUEUE_INFER, Job, JobKind
+from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StoreDep
+from service.catalog import require_model
+from service.errors import ApiError
+from service.jobs import enqueue, ensure_capacity, job_out, job_url
+from service.schemas import MAX_SEED, JobOut, SampleRequest, error_responses
+
+router = APIRouter(tags=["samples"])
+
+
+@router.post("/samples", status_code=202, responses=error_responses(401, 404, 422, 429, 503))
+def create_samples(
+    body: SampleRequest,
+    settings: SettingsDep,
+    owner: OwnerDep,
+    store: StoreDep,
+    client: RedisDep,
+    celery_app: CeleryDep,
+    response: Response,
+) -> JobOut:
+    """Queue `count` new images; the seed (chosen at random if omitted) is recorded in `params`."""
+    info = require_model(settings.models_dir, body.model, "sample")
+    if body.class_label is not None:
+        if info.classes == 0:
+            raise ApiError(
+                422,
+                "invalid_field",
+                f"The field 'class_label' is not allowed: the model {body.model!r} is "
+                "unconditional.",
+            )
+        if body.class_label >= info.classes:
+            raise ApiError(
+                422,
+                "invalid_field",
+                f"The field 'class_label' must be below {info.classes}, the number of classes "
+                f"of the model {body.model!r}.",
+            )
+    ensure_capacity(client, QUEUE_INFER, settings.max_queued_jobs)
+    job = Job(
+        owner=owner,
+        kind=JobKind.sample,
+        model=body.model,
+        params={
+            "count": body.count,
+            "seed": secrets.randbelow(MAX_SEED + 1) if body.seed is None else body.seed,
+            "class_label": body.class_label,
+            "truncation": body.truncation,
+        },
+    )
+    enqueue(store, celery_app, job)
+    response.headers["Location"] = job_url(job.id)
+    return job_out(job)

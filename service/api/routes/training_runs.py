@@ -1,0 +1,58 @@
+"""Training runs: a job that trains a model family on one of the caller's datasets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from ganserve.contract import QUEUE_TRAIN, Job, JobKind
+from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from service.datasets import DatasetKind, get_dataset
+from service.errors import ApiError
+from service.jobs import enqueue, ensure_capacity, job_out, job_url
+from service.schemas import Family, JobOut, TrainingRunRequest, error_responses
+
+router = APIRouter(tags=["training runs"])
+
+KINDS_OF_FAMILY = {
+    Family.pix2pix: (DatasetKind.paired,),
+    Family.unetgan: (DatasetKind.images, DatasetKind.labeled),
+    Family.pggan: (DatasetKind.images, DatasetKind.labeled),
+}
+
+
+@router.post("/training-runs", status_code=202, responses=error_responses(401, 404, 422, 429, 503))
+def create_training_run(
+    body: TrainingRunRequest,
+    settings: SettingsDep,
+    owner: OwnerDep,
+    store: StoreDep,
+    client: RedisDep,
+    celery_app: CeleryDep,
+    storage: StorageDep,
+    response: Response,
+) -> JobOut:
+    """Queue a training run; `config` holds option overrides, checked by the training worker."""
+    dataset = get_dataset(storage.datasets, body.dataset, owner)
+    allowed = KINDS_OF_FAMILY[body.family]
+    if dataset.kind not in allowed:
+        raise ApiError(
+            422,
+            "dataset_kind_mismatch",
+            f"A {body.family} run needs a {' or '.join(allowed)} dataset; the dataset "
+            f"{dataset.id!r} is {dataset.kind}.",
+        )
+    ensure_capacity(client, QUEUE_TRAIN, settings.max_queued_jobs)
+    job = Job(
+        owner=owner,
+        kind=JobKind.training,
+        params={
+            "family": str(body.family),
+            "dataset": dataset.id,
+            "dataset_kind": str(dataset.kind),
+            "name": body.name,
+            "config": body.config,
+        },
+    )
+    enqueue(store, celery_app, job)
+    response.headers["Location"] = job_url(job.id)
+    return job_out(job)

@@ -1,0 +1,58 @@
+"""Image-to-image translation jobs (pix2pix)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+
+from ganserve.contract import QUEUE_INFER, Job, JobKind
+from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from service.catalog import require_model
+from service.jobs import enqueue, ensure_capacity, job_out, job_url
+from service.schemas import MAX_SEED, JobOut, error_responses
+from service.uploads import open_image, read_limited, store_png
+
+router = APIRouter(tags=["translations"])
+
+INPUT_FILE = "input.png"
+
+
+@router.post(
+    "/translations",
+    status_code=202,
+    responses=error_responses(400, 401, 404, 413, 415, 422, 429, 503),
+)
+def create_translation(
+    image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or BMP image to translate.")],
+    model: Annotated[str, Form(description="Id of a model whose task is 'translate'.")],
+    settings: SettingsDep,
+    owner: OwnerDep,
+    store: StoreDep,
+    client: RedisDep,
+    celery_app: CeleryDep,
+    storage: StorageDep,
+    response: Response,
+    seed: Annotated[
+        int | None,
+        Form(ge=0, le=MAX_SEED, description="Seed of the dropout noise (random if omitted)."),
+    ] = None,
+) -> JobOut:
+    """Queue the translation of an uploaded image; the result keeps the input's size."""
+    require_model(settings.models_dir, model, "translate")
+    data = read_limited(image, settings.max_upload_bytes, what="image")
+    picture = open_image(data, settings.max_image_pixels)
+    ensure_capacity(client, QUEUE_INFER, settings.max_queued_jobs)
+    job = Job(owner=owner, kind=JobKind.translation, model=model)
+    path = storage.upload_dir(job.id) / INPUT_FILE
+    width, height = store_png(picture, path)
+    job.params = {
+        "seed": secrets.randbelow(MAX_SEED + 1) if seed is None else seed,
+        "width": width,
+        "height": height,
+        "input": str(path.resolve()),
+    }
+    enqueue(store, celery_app, job)
+    response.headers["Location"] = job_url(job.id)
+    return job_out(job)

@@ -1,0 +1,134 @@
+"""The gateway application, built by `create_app()`.
+
+Run it with `uvicorn --factory service.app:create_app`.
+
+There is no import-time application or settings object: `create_app` reads the settings through
+`ganserve.settings.get_settings()` when none are given, so launchers and tests set the
+environment first. Creating the app opens no connection (the Redis client connects lazily, the
+Celery app only names tasks) and writes nothing; the storage folders are created at startup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import metadata
+
+import redis
+from celery import Celery
+from fastapi import APIRouter, Depends, FastAPI
+
+from ganserve.contract import JobStore
+from ganserve.settings import Settings, get_settings
+from ganserve.storage import Storage
+from service.api.deps import get_owner
+from service.api.routes import datasets, health, jobs, models, samples, training_runs, translations
+from service.errors import install_error_handlers
+from service.middleware import ApiKeyGate, BodyLimit
+from service.security import ANONYMOUS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+JSON_BODY_LIMIT = 1024 * 1024  # JSON requests
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields beside a file
+
+DESCRIPTION = """\
+A self-hosted GAN image service: image-to-image translation (pix2pix), sampling (U-Net GAN,
+Progressive GAN) and training runs. Jobs are queued; poll `GET /v1/jobs/{id}` (optionally with
+`?wait=S`) and fetch result images from the URLs in `result.images`.
+
+Errors always have the shape `{"error": {"code": "<snake_case>", "message": "<sentence>"}}`.
+When API keys are configured, every `/v1` route needs `Authorization: Bearer <key>`.
+"""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("ganserve")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def _celery_app(broker_url: str) -> Celery:
+    """A Celery app that only sends tasks by name (the workers package is never imported)."""
+    app = Celery("ganserve-gateway", broker=broker_url, set_as_current=False)
+    app.conf.update(
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=3,
+        broker_transport_options={"socket_timeout": 5, "socket_connect_timeout": 3},
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.5,
+            "interval_max": 1,
+        },
+    )
+    return app
+
+
+def _add_metrics(app: FastAPI) -> None:
+    """Prometheus metrics at /metrics (a registry per app, so several apps can share a process)."""
+    try:
+        from prometheus_client import CollectorRegistry
+        from prometheus_fastapi_instrumentator import Instrumentator
+    except ImportError:  # optional
+        return
+    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics"]).instrument(
+        app
+    ).expose(app, include_in_schema=False)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the gateway for `settings` (default: `get_settings()`, from the environment)."""
+    settings = settings or get_settings()
+    redis_url = settings.redis_url or DEFAULT_REDIS_URL
+    client = redis.Redis.from_url(
+        redis_url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
+    )
+    celery_app = _celery_app(redis_url)
+    storage = Storage(settings.data_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage.ensure()
+        log.info(
+            "ganserve gateway: storage %s, API keys %s",
+            storage.root.resolve(),
+            "required" if settings.key_list else f"off (owner {ANONYMOUS!r})",
+        )
+        yield
+        client.close()
+        celery_app.close()
+
+    app = FastAPI(
+        title="ganserve",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.redis = client
+    app.state.job_store = JobStore(client)
+    app.state.celery = celery_app
+    app.state.storage = storage
+    install_error_handlers(app)
+
+    app.include_router(health.router)
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_owner)])
+    for module in (models, translations, samples, datasets, training_runs, jobs):
+        v1.include_router(module.router)
+    app.include_router(v1)
+
+    _add_metrics(app)
+    app.add_middleware(
+        BodyLimit,
+        default=JSON_BODY_LIMIT,
+        limits={
+            "/v1/translations": settings.max_upload_bytes + FORM_OVERHEAD,
+            "/v1/datasets": settings.max_archive_bytes + FORM_OVERHEAD,
+        },
+    )
+    app.add_middleware(ApiKeyGate, keys=settings.key_list)  # outermost: before any body
+    return app

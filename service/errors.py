@@ -1,0 +1,169 @@
+"""One error shape for every failure.
+
+The shape is `{"error": {"code": "<snake_case>", "message": "<human sentence>"}}`.
+
+`ApiError` is what the gateway's own code raises. It subclasses Starlette's `HTTPException` so
+that it passes through FastAPI's body parsing unchanged (a size limit hit while the multipart body
+streams in is raised from inside that parsing). The handlers installed by `install_error_handlers`
+give the same shape to FastAPI's validation errors (422 `invalid_field`, naming the field), to
+routing errors (404 for an unknown route, 405), to an unreachable Redis or broker (503
+`broker_unavailable`) and to anything unexpected (500 `internal_error`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kombu.exceptions import OperationalError as BrokerError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ganserve.contract import JobNotFound
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+_LOCATIONS = {"body", "query", "path", "header", "cookie", "form"}
+_CODE_OF_STATUS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_type",
+    422: "invalid_field",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(StarletteHTTPException):
+    """An error answered as `{"error": {"code": code, "message": message}}` with `status`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status, detail=message, headers=dict(headers or {}))
+        self.code = code
+        self.message = message
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    """The JSON body of an error."""
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """A JSON response in the error shape."""
+    return JSONResponse(error_body(code, message), status_code=status, headers=dict(headers or {}))
+
+
+def _code_of_status(status: int) -> str:
+    if status in _CODE_OF_STATUS:
+        return _CODE_OF_STATUS[status]
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if isinstance(exc, ApiError):
+        return error_response(exc.status_code, exc.code, exc.message, headers)
+    status = exc.status_code
+    try:
+        default_phrase = HTTPStatus(status).phrase
+    except ValueError:
+        default_phrase = ""
+    detail = str(exc.detail) if exc.detail and exc.detail != default_phrase else ""
+    if status == 404 and not detail:
+        message = f"There is no route {request.method} {request.url.path}."
+    elif status == 405:
+        allowed = headers.get("Allow") or headers.get("allow")
+        message = f"{request.method} is not allowed on {request.url.path}"
+        message += f"; allowed: {allowed}." if allowed else "."
+    elif status == 413 and not detail:
+        message = "The request body is too large."
+    else:
+        message = _sentence(detail or default_phrase or "The request failed")
+    return error_response(status, _code_of_status(status), message, headers)
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if str(p) not in _LOCATIONS]
+    if not parts:
+        return str(loc[0]) if loc else "request"
+    return ".".join(parts)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if not errors:
+        return error_response(422, "invalid_field", "The request is invalid.")
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        reason = (first.get("ctx") or {}).get("error", "it does not parse")
+        message = f"The request body is not valid JSON: {reason}."
+    else:
+        field = _field_name(tuple(first.get("loc", ())))
+        if first.get("type") == "missing":
+            message = f"The field '{field}' is required."
+        else:
+            message = f"The field '{field}' is invalid: {_sentence(str(first.get('msg', '')))}"
+        others = sorted({_field_name(tuple(e.get("loc", ()))) for e in errors[1:]} - {field})
+        if others:
+            message += f" Also invalid: {', '.join(others)}."
+    return error_response(422, "invalid_field", message)
+
+
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("broker unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "broker_unavailable",
+        "The job store and queue (Redis) do not answer; try again later.",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _job_not_found(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(404, "job_not_found", "There is no such job.")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "The server failed to handle the request.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Make every error of `app` answer in the error shape."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(redis.ConnectionError, _redis_down)
+    app.add_exception_handler(redis.TimeoutError, _redis_down)
+    app.add_exception_handler(BrokerError, _redis_down)
+    app.add_exception_handler(JobNotFound, _job_not_found)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,117 @@
+"""Jobs from the gateway's side: backpressure, recording and queueing, and their public JSON.
+
+The gateway writes the job record (`ganserve.contract.JobStore`) before it sends the Celery task
+by name with the job id as the only argument, so a worker always finds the record. Results: a
+worker writes result image k of job j to `results/<j>/<k>.png` and stores `result.count`; the
+gateway turns that into `result.images`, the list of URLs `/v1/jobs/<j>/images/<k>`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+import redis
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from ganserve.contract import QUEUE_OF_KIND, TASK_OF_KIND, Job, JobError, JobStatus, JobStore
+from service.catalog import iso_time
+from service.errors import RETRY_AFTER_SECONDS, ApiError
+from service.schemas import ErrorDetail, JobOut
+
+log = logging.getLogger(__name__)
+
+INTERNAL_PARAMS = frozenset({"input"})  # storage paths, for workers only
+# kombu's Redis transport keeps a queue's messages in a list named after the queue; messages sent
+# with a priority go to lists named "<queue>\x06\x16<priority>" (its default priority steps).
+_PRIORITY_SEPARATOR = "\x06\x16"
+_PRIORITY_STEPS = (3, 6, 9)
+
+
+def job_url(job_id: str) -> str:
+    """The URL a client polls for a job."""
+    return f"/v1/jobs/{job_id}"
+
+
+def image_url(job_id: str, k: int) -> str:
+    """The URL of result image k of a job."""
+    return f"/v1/jobs/{job_id}/images/{k}"
+
+
+def _public_result(job: Job) -> dict | None:
+    if job.result is None:
+        return None
+    result = dict(job.result)
+    count = result.get("count")
+    if count is None and isinstance(result.get("images"), list):
+        count = len(result["images"])
+    if isinstance(count, int) and count >= 0:
+        result["images"] = [image_url(job.id, k) for k in range(count)]
+    return result
+
+
+def job_out(job: Job) -> JobOut:
+    """The public JSON of a job (no owner, no storage paths)."""
+    return JobOut(
+        id=job.id,
+        url=job_url(job.id),
+        kind=job.kind,
+        status=job.status,
+        model=job.model,
+        created_at=iso_time(job.created_at) or "",
+        started_at=iso_time(job.started_at),
+        finished_at=iso_time(job.finished_at),
+        progress=min(max(job.progress, 0.0), 1.0),
+        progress_detail=job.progress_detail,
+        result=_public_result(job),
+        error=ErrorDetail(code=job.error.code, message=job.error.message) if job.error else None,
+        params={k: v for k, v in job.params.items() if k not in INTERNAL_PARAMS},
+    )
+
+
+def queue_length(client: redis.Redis, queue: str) -> int:
+    """Messages waiting in a Celery queue on the Redis broker (all priority lists)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.llen(queue)
+    for step in _PRIORITY_STEPS:
+        pipe.llen(f"{queue}{_PRIORITY_SEPARATOR}{step}")
+    return sum(pipe.execute())
+
+
+def ensure_capacity(client: redis.Redis, queue: str, max_queued: int) -> None:
+    """429 `queue_full` (with Retry-After) when `queue` already holds `max_queued` messages."""
+    waiting = queue_length(client, queue)
+    if waiting >= max_queued:
+        raise ApiError(
+            429,
+            "queue_full",
+            f"The {queue} queue is full ({waiting} jobs waiting); try again later.",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+
+def enqueue(store: JobStore, celery_app: Celery, job: Job) -> Job:
+    """Record `job`, then send its task by name to its queue; 503 when the broker refuses."""
+    store.create(job)
+    try:
+        celery_app.send_task(
+            TASK_OF_KIND[job.kind], args=[job.id], queue=QUEUE_OF_KIND[job.kind], task_id=job.id
+        )
+    except (OperationalError, redis.RedisError) as exc:
+        log.warning("could not queue job %s: %s", job.id, exc)
+        with contextlib.suppress(redis.RedisError):
+            store.update(
+                job.id,
+                status=JobStatus.failed,
+                finished_at=time.time(),
+                error=JobError(code="broker_unavailable", message="The job could not be queued."),
+            )
+        raise ApiError(
+            503,
+            "broker_unavailable",
+            "The queue (Redis) does not answer; try again later.",
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ) from exc
+    return job

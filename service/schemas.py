@@ -1,0 +1,161 @@
+"""Request and response bodies of the API (they make the OpenAPI document at /docs)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ganserve.contract import JobKind, JobStatus
+from service.catalog import ModelInfo
+from service.datasets import DatasetKind
+
+MAX_SEED = 2**32 - 1
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a snake_case code and a sentence for a person."""
+
+    code: str = Field(examples=["job_not_found"])
+    message: str = Field(examples=["There is no such job."])
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    """Liveness."""
+
+    status: str = "ok"
+
+
+class Readiness(BaseModel):
+    """Readiness: Redis answers and how many workers consume each queue."""
+
+    redis: str = "ok"
+    queues: dict[str, int]
+
+
+class ModelList(BaseModel):
+    """The models available for translation and sampling."""
+
+    models: list[ModelInfo]
+
+
+class JobOut(BaseModel):
+    """A job as clients see it.
+
+    `result.images` lists the URLs of the result images (translations and samples); a training
+    run's `result.model` is the id of the model it registered. Times are ISO 8601 UTC.
+    """
+
+    id: str
+    url: str = Field(description="Where to poll the job.")
+    kind: JobKind
+    status: JobStatus
+    model: str | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    progress: float = Field(ge=0.0, le=1.0)
+    progress_detail: dict[str, Any]
+    result: dict[str, Any] | None
+    error: ErrorDetail | None
+    params: dict[str, Any]
+
+
+class JobList(BaseModel):
+    """The caller's jobs, newest first."""
+
+    jobs: list[JobOut]
+
+
+class SampleRequest(BaseModel):
+    """Ask for `count` new images from a sampling model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="Id of a model whose task is 'sample'.")
+    count: int = Field(default=1, ge=1, le=64, description="How many images (1-64).")
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        description="Seed of the random draw; a random one is chosen (and recorded) if omitted.",
+    )
+    class_label: int | None = Field(
+        default=None, ge=0, description="Class of every image (class-conditional models only)."
+    )
+    truncation: float | None = Field(
+        default=None, gt=0, description="Truncation of the latent draw (smaller: less varied)."
+    )
+
+
+class Family(StrEnum):
+    """The model families a training run can train."""
+
+    pix2pix = "pix2pix"
+    unetgan = "unetgan"
+    pggan = "pggan"
+
+
+class TrainingRunRequest(BaseModel):
+    """Start a training run of `family` on one of the caller's datasets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family: Family
+    dataset: str = Field(description="Id of one of the caller's datasets.")
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Name of the run (letters, digits, '.', '_', '-').",
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Training option overrides by name (checked by the training worker).",
+    )
+
+
+class DatasetOut(BaseModel):
+    """A dataset as clients see it."""
+
+    id: str
+    name: str
+    kind: DatasetKind
+    image_count: int
+    classes: list[str]
+    layout: str | None
+    created_at: str
+
+
+class DatasetList(BaseModel):
+    """The caller's datasets, newest first."""
+
+    datasets: list[DatasetOut]
+
+
+_ERROR_WHEN = {
+    400: "Bad input (image, archive or request)",
+    401: "Missing or invalid API key",
+    404: "Unknown id",
+    409: "Conflict with the job's state",
+    413: "Too large",
+    415: "Unsupported file type",
+    422: "Invalid field",
+    429: "Queue full; see Retry-After",
+    503: "Redis, the broker or the workers are unavailable",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries documenting error statuses in the error shape."""
+    return {
+        s: {"model": ErrorResponse, "description": _ERROR_WHEN.get(s, "Error")} for s in statuses
+    }

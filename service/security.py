@@ -1,0 +1,52 @@
+"""API keys: who is calling.
+
+With no keys configured (`GANSERVE_API_KEYS` empty) every caller is the owner "anonymous". With
+keys, a `/v1` request needs `Authorization: Bearer <key>`; the owner recorded on its jobs and
+datasets is a short SHA-256 digest of the key, so the key itself is never stored. Keys are compared
+with `hmac.compare_digest`, against every configured key, so timing does not tell which matched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from service.errors import ApiError
+
+ANONYMOUS = "anonymous"
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def owner_of_key(key: str) -> str:
+    """The stable owner id of an API key (a digest; the key cannot be recovered from it)."""
+    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def authenticate(authorization: str | None, keys: Sequence[str]) -> str:
+    """The owner behind an `Authorization` header value; 401 `ApiError` when it is not allowed."""
+    if not keys:
+        return ANONYMOUS
+    if not authorization or not authorization.strip():
+        raise ApiError(
+            401,
+            "missing_api_key",
+            "This service needs an API key: send 'Authorization: Bearer <key>'.",
+            _CHALLENGE,
+        )
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(
+            401,
+            "invalid_api_key",
+            "The Authorization header must have the form 'Bearer <key>'.",
+            _CHALLENGE,
+        )
+    given = token.encode()
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(given, key.encode())
+    if not matched:
+        raise ApiError(401, "invalid_api_key", "The API key is not valid.", _CHALLENGE)
+    return owner_of_key(token)

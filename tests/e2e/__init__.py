@@ -1,0 +1,1 @@
+"""End-to-end tests: the processes `ganserve up` and Compose start, driven over HTTP."""

@@ -1,0 +1,79 @@
+"""Start the real stack for tests: embedded Redis, gateway and one worker per queue."""
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from ganserve.embedded_redis import EmbeddedRedis, free_port
+from ganserve.launcher import Stack
+from ganserve.processes import gateway_command, worker_command
+from ganserve.settings import Settings
+
+
+@contextmanager
+def running_stack(data_dir: Path, **env_overrides: str) -> Iterator[tuple[httpx.Client, Stack]]:
+    """Yield an HTTP client on a fresh stack and the stack (to kill workers); stop it after."""
+    port = free_port()
+    with EmbeddedRedis(data_dir / "redis") as redis_server:
+        env = {
+            **os.environ,
+            "GANSERVE_DATA_DIR": str(data_dir),
+            "GANSERVE_REDIS_URL": redis_server.url,
+            "GANSERVE_PORT": str(port),
+            **env_overrides,
+        }
+        settings = Settings(data_dir=data_dir, port=port)
+        stack = Stack()
+        try:
+            stack.start("gateway", gateway_command(settings), env)
+            for queue in ("infer", "train"):
+                stack.start(f"worker-{queue}", worker_command(queue), env)
+            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+            wait_ready(client, stack)
+            yield client, stack
+        finally:
+            stack.stop(timeout=20)
+
+
+def wait_ready(client: httpx.Client, stack: Stack, timeout: float = 90.0) -> None:
+    """Wait until /readyz says Redis and a worker on each queue answer."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if (name := stack.failed()) is not None:
+            raise RuntimeError(f"{name} exited during start-up")
+        try:
+            last = client.get("/readyz")
+            if last.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"stack not ready: {last.text if last is not None else 'no answer'}")
+
+
+def restart_worker(stack: Stack, queue: str, env: dict[str, str]) -> None:
+    """Start a fresh worker on `queue` (after one was killed)."""
+    stack.start(f"worker-{queue}", worker_command(queue), env)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL a child and everything it started."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def wait_job(client: httpx.Client, job_id: str, timeout: float = 300.0) -> dict:
+    """Long-poll a job until it ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 10}).json()
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            return job
+    raise TimeoutError(f"job {job_id} did not end within {timeout} s")

@@ -1,0 +1,152 @@
+"""The whole stack end to end: real Redis, real Celery workers, real HTTP, real images."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import models
+from tests.e2e.stack import running_stack, wait_job
+from training.demo import build_demo
+
+
+def png(width: int, height: int, seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_folder(folder: Path) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                zf.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("stack")
+    models.save(
+        models.create("pix2pix-generator", image_size=32, base_width=4),
+        data_dir / "models" / "tiny-p2p",
+    )
+    models.save(
+        models.create("unetgan-generator", image_size=32, width=4, latent_dim=8, num_classes=3),
+        data_dir / "models" / "tiny-digits",
+    )
+    with running_stack(data_dir) as (client, _stack):
+        yield client, data_dir
+
+
+def test_translation_keeps_the_input_size(stack):
+    client, _ = stack
+    response = client.post(
+        "/v1/translations",
+        files={"image": ("in.png", png(50, 37), "image/png")},
+        data={"model": "tiny-p2p"},
+    )
+    assert response.status_code == 202, response.text
+    job = wait_job(client, response.json()["id"])
+    assert job["status"] == "succeeded", job
+    image = client.get(job["result"]["images"][0])
+    assert image.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(image.content)).size == (50, 37)
+
+
+def test_same_seed_same_samples(stack):
+    client, _ = stack
+    bodies = []
+    for _ in range(2):
+        response = client.post(
+            "/v1/samples", json={"model": "tiny-digits", "count": 3, "seed": 11, "class_label": 1}
+        )
+        assert response.status_code == 202, response.text
+        job = wait_job(client, response.json()["id"])
+        assert job["status"] == "succeeded", job
+        assert len(job["result"]["images"]) == 3
+        bodies.append([client.get(url).content for url in job["result"]["images"]])
+    assert bodies[0] == bodies[1]
+    assert Image.open(io.BytesIO(bodies[0][0])).size == (32, 32)
+
+
+def test_training_run_registers_a_model_that_serves(stack, tmp_path):
+    client, _ = stack
+    data = build_demo("edges2photo", tmp_path / "pairs", size=32, count=8)
+    dataset = client.post(
+        "/v1/datasets",
+        data={"name": "pairs", "kind": "paired"},
+        files={"archive": ("pairs.zip", zip_folder(data), "application/zip")},
+    )
+    assert dataset.status_code == 201, dataset.text
+    assert dataset.json()["image_count"] > 0
+    run = client.post(
+        "/v1/training-runs",
+        json={
+            "family": "pix2pix",
+            "dataset": dataset.json()["id"],
+            "name": "e2e-p2p",
+            "config": {"image_size": 32, "batch_size": 2, "steps": 6, "width": 4, "log_every": 1},
+        },
+    )
+    assert run.status_code == 202, run.text
+    seen = set()
+    job = run.json()
+    while job["status"] not in ("succeeded", "failed", "cancelled"):
+        job = client.get(f"/v1/jobs/{job['id']}", params={"wait": 2}).json()
+        seen.add(round(job["progress"], 3))
+    assert job["status"] == "succeeded", job
+    assert len(seen) > 1  # progress rose while it ran
+    model_id = job["result"]["model"]
+    listed = {m["id"]: m for m in client.get("/v1/models").json()["models"]}
+    assert listed[model_id]["family"] == "pix2pix"
+    translated = client.post(
+        "/v1/translations",
+        files={"image": ("in.png", png(40, 40, seed=2), "image/png")},
+        data={"model": model_id},
+    )
+    assert wait_job(client, translated.json()["id"])["status"] == "succeeded"
+
+
+def test_cancel_queued_and_running_training(stack, tmp_path):
+    client, data_dir = stack
+    data = build_demo("faces", tmp_path / "faces", size=16, count=12)
+    dataset = client.post(
+        "/v1/datasets",
+        data={"name": "faces", "kind": "images"},
+        files={"archive": ("faces.zip", zip_folder(data), "application/zip")},
+    ).json()
+    long_run = {
+        "family": "pggan",
+        "dataset": dataset["id"],
+        "config": {
+            "image_size": 16,
+            "phase_images": 100000,
+            "fmap_base": 64,
+            "fmap_max": 16,
+            "latent_dim": 16,
+            "batch_sizes": "4:4,8:4,16:4",
+            "log_every": 1,
+            "checkpoint_every": 5,
+        },
+    }
+    running = client.post("/v1/training-runs", json=long_run).json()
+    queued = client.post("/v1/training-runs", json=long_run).json()
+    cancelled_queued = client.delete(f"/v1/jobs/{queued['id']}")
+    assert cancelled_queued.status_code in (200, 202)
+    job = running
+    while job["progress"] == 0 and job["status"] in ("queued", "running"):
+        job = client.get(f"/v1/jobs/{running['id']}", params={"wait": 1}).json()
+    assert client.delete(f"/v1/jobs/{running['id']}").status_code in (200, 202)
+    ended = wait_job(client, running["id"])
+    assert ended["status"] == "cancelled"
+    assert (data_dir / "runs" / running["id"] / "training_state.pt").exists()
+    queued_job = client.get(f"/v1/jobs/{queued['id']}").json()
+    assert queued_job["status"] == "cancelled" and queued_job["started_at"] is None
+    assert not (data_dir / "runs" / queued["id"]).exists()

@@ -1,0 +1,60 @@
+"""POST /v1/samples."""
+
+import pytest
+
+
+def test_sample_job_records_a_seed(client, gateway):
+    response = client.post("/v1/samples", json={"model": "faces", "count": 4})
+    assert response.status_code == 202
+    job = response.json()
+    assert job["kind"] == "sample"
+    assert job["status"] == "queued"
+    assert job["model"] == "faces"
+    params = job["params"]
+    assert params["count"] == 4
+    assert isinstance(params["seed"], int)  # chosen at random, recorded for reproducibility
+    assert gateway.store().get(job["id"]).params["seed"] == params["seed"]
+
+
+def test_conditional_sample(client):
+    response = client.post(
+        "/v1/samples",
+        json={"model": "digits", "count": 64, "seed": 3, "class_label": 9, "truncation": 0.7},
+    )
+    assert response.status_code == 202
+    assert response.json()["params"] == {
+        "count": 64,
+        "seed": 3,
+        "class_label": 9,
+        "truncation": 0.7,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "field"),
+    [
+        ({"model": "faces", "count": 0}, "invalid_field", "count"),
+        ({"model": "faces", "count": 65}, "invalid_field", "count"),
+        ({"model": "faces", "count": "many"}, "invalid_field", "count"),
+        ({"model": "faces", "truncation": 0}, "invalid_field", "truncation"),
+        ({"model": "faces", "seed": -5}, "invalid_field", "seed"),
+        ({"model": "faces", "colour": "red"}, "invalid_field", "colour"),
+        ({"count": 2}, "invalid_field", "model"),
+        ({"model": "digits", "class_label": 10}, "invalid_field", "class_label"),
+        ({"model": "digits", "class_label": -1}, "invalid_field", "class_label"),
+        ({"model": "faces", "class_label": 0}, "invalid_field", "class_label"),
+        ({"model": "facades"}, "wrong_model_task", "facades"),
+    ],
+)
+def test_invalid_samples_are_422(client, body, code, field):
+    response = client.post("/v1/samples", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert field in error["message"]
+
+
+def test_unknown_model_is_404(client):
+    response = client.post("/v1/samples", json={"model": "nope"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "model_not_found"

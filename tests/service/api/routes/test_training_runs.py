@@ -1,0 +1,83 @@
+"""POST /v1/training-runs."""
+
+import pytest
+
+from tests.service.api.routes.test_datasets import upload
+from tests.service.factories import images_zip, paired_aligned_zip
+
+
+@pytest.fixture(scope="module")
+def datasets(gateway) -> dict[str, str]:
+    with gateway.client() as http:
+        return {
+            "paired": upload(http, paired_aligned_zip(2), "paired").json()["id"],
+            "images": upload(http, images_zip(2), "images").json()["id"],
+        }
+
+
+def test_training_run_is_queued(client, gateway, datasets):
+    before = gateway.redis().llen("train")
+    body = {
+        "family": "pix2pix",
+        "dataset": datasets["paired"],
+        "name": "facades-1",
+        "config": {"steps": 10, "lambda_l1": 100.0},
+    }
+    response = client.post("/v1/training-runs", json=body)
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["kind"] == "training"
+    assert job["status"] == "queued"
+    assert job["model"] is None
+    assert job["params"] == {
+        "family": "pix2pix",
+        "dataset": datasets["paired"],
+        "dataset_kind": "paired",
+        "name": "facades-1",
+        "config": {"steps": 10, "lambda_l1": 100.0},
+    }
+    assert (gateway.data_dir / "datasets" / datasets["paired"] / "dataset.json").is_file()
+    assert gateway.redis().llen("train") == before + 1
+
+
+@pytest.mark.parametrize("family", ["unetgan", "pggan"])
+def test_image_families_take_image_sets(client, datasets, family):
+    response = client.post(
+        "/v1/training-runs", json={"family": family, "dataset": datasets["images"]}
+    )
+    assert response.status_code == 202, response.text
+
+
+def test_unknown_dataset_is_404(client):
+    response = client.post("/v1/training-runs", json={"family": "pggan", "dataset": "f" * 32})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "dataset_not_found"
+
+
+def test_kind_must_fit_the_family(client, datasets):
+    response = client.post(
+        "/v1/training-runs", json={"family": "pix2pix", "dataset": datasets["images"]}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "dataset_kind_mismatch"
+    response = client.post(
+        "/v1/training-runs", json={"family": "unetgan", "dataset": datasets["paired"]}
+    )
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"family": "stylegan", "dataset": "x"}, "family"),
+        ({"family": "pggan"}, "dataset"),
+        ({"family": "pggan", "dataset": "x", "config": [1, 2]}, "config"),
+        ({"family": "pggan", "dataset": "x", "config": "steps=3"}, "config"),
+        ({"family": "pggan", "dataset": "x", "name": "../etc"}, "name"),
+    ],
+)
+def test_invalid_requests_are_422(client, body, field):
+    response = client.post("/v1/training-runs", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_field"
+    assert field in response.json()["error"]["message"]

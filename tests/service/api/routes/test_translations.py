@@ -1,0 +1,127 @@
+"""POST /v1/translations: uploads checked with Pillow, stored as PNG, jobs queued."""
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests.service.factories import (
+    bilevel_png,
+    image_bytes,
+    png_claiming,
+    truncated_png,
+)
+
+
+def translate(http, data: bytes, *, model: str = "facades", filename: str = "in.png", **form):
+    return http.post(
+        "/v1/translations",
+        files={"image": (filename, data, "application/octet-stream")},
+        data={"model": model, **form},
+    )
+
+
+def test_translation_is_queued_with_its_input_stored(client, gateway):
+    before = gateway.redis().llen("infer")
+    response = translate(client, image_bytes((40, 30)), seed="7")
+    assert response.status_code == 202
+    job = response.json()
+    assert job["status"] == "queued"
+    assert job["kind"] == "translation"
+    assert job["model"] == "facades"
+    assert job["url"] == f"/v1/jobs/{job['id']}"
+    assert response.headers["Location"] == job["url"]
+    assert job["params"] == {"seed": 7, "width": 40, "height": 30}  # no storage path
+
+    polled = client.get(job["url"])
+    assert polled.status_code == 200
+    assert polled.json()["status"] == "queued"
+
+    record = gateway.store().get(job["id"])
+    assert record.params["input"].endswith("input.png")
+    stored = gateway.data_dir / "uploads" / job["id"] / "input.png"
+    with Image.open(stored) as image:
+        image.load()
+        assert image.format == "PNG"
+        assert image.size == (40, 30)
+    assert gateway.redis().llen("infer") == before + 1
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP"])
+def test_other_accepted_formats(client, gateway, fmt):
+    response = translate(client, image_bytes((20, 20), fmt=fmt), filename="x")
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert isinstance(job["params"]["seed"], int)  # chosen and recorded
+    stored = gateway.data_dir / "uploads" / job["id"] / "input.png"
+    assert Image.open(stored).format == "PNG"
+
+
+def _error(response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+
+
+def test_bad_inputs(client):
+    _error(translate(client, b"hello, I am text"), 415, "unsupported_type")
+    _error(translate(client, image_bytes(fmt="GIF")), 415, "unsupported_type")
+    _error(translate(client, b""), 400, "bad_image")
+    _error(translate(client, truncated_png()), 400, "bad_image")
+    _error(translate(client, png_claiming(100_000, 100_000)), 413, "too_many_pixels")
+    _error(translate(client, bilevel_png(5000, 4000)), 413, "too_many_pixels")
+    _error(translate(client, image_bytes(), model="nope"), 404, "model_not_found")
+    _error(translate(client, image_bytes(), model="faces"), 422, "wrong_model_task")
+    _error(translate(client, image_bytes(), seed="-1"), 422, "invalid_field")
+    _error(translate(client, image_bytes(), seed="abc"), 422, "invalid_field")
+    missing = client.post("/v1/translations", data={"model": "facades"})
+    _error(missing, 422, "invalid_field")
+    assert "image" in missing.json()["error"]["message"]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_image_over_the_upload_limit_is_413(strict_gateway):
+    limit = 20000
+    with strict_gateway.client() as http:
+        # over the file limit but within the body limit: refused while copying the file
+        _error(translate(http, image_bytes((100, 100), noise=True)), 413, "too_large")
+        # a body far over the limit: refused from its Content-Length, before it is read
+        big = image_bytes((300, 300), noise=True)
+        assert len(big) > limit + 64 * 1024
+        _error(translate(http, big), 413, "too_large")
+        assert http.get("/healthz").status_code == 200
+
+
+def test_streamed_body_over_the_limit_is_refused_while_streaming(strict_gateway):
+    boundary = "ganservetestboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nfacades\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="x.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    ).encode()
+    sent = 0
+
+    def body():  # chunked: no Content-Length, about 1 MB of chunks
+        nonlocal sent
+        yield head
+        for _ in range(64):
+            sent += 16384
+            yield b"\x00" * 16384
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with strict_gateway.client() as http:
+        response = http.post(
+            "/v1/translations",
+            content=body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        _error(response, 413, "too_large")
+        assert "route accepts" in response.json()["error"]["message"]  # the streaming limit
+        assert http.get("/healthz").status_code == 200
+
+
+def test_stored_input_keeps_grey_images_grey(client, gateway):
+    response = translate(client, image_bytes((16, 16), mode="L"))
+    assert response.status_code == 202
+    stored = gateway.data_dir / "uploads" / response.json()["id"] / "input.png"
+    assert Image.open(io.BytesIO(stored.read_bytes())).mode == "L"

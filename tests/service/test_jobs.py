@@ -1,0 +1,51 @@
+"""service.jobs: backpressure per queue, the public JSON of a job."""
+
+from celery import Celery
+
+from ganserve.contract import QUEUE_INFER, Job, JobKind
+from service.jobs import job_out, queue_length
+
+
+def test_queue_length_counts_what_celery_sent(gateway):
+    client = gateway.redis()
+    client.delete("probe")
+    app = Celery("probe", broker=gateway.redis_url, set_as_current=False)
+    try:
+        app.send_task("ganserve.probe", args=["x"], queue="probe")
+        app.send_task("ganserve.probe", args=["y"], queue="probe", priority=5)
+        assert queue_length(client, "probe") == 2
+    finally:
+        client.delete(*client.keys("probe*"), *client.keys("_kombu.binding.probe*"))
+        app.close()
+
+
+def test_full_queue_answers_429_with_retry_after(strict_gateway):
+    strict_gateway.redis().delete(QUEUE_INFER)
+    with strict_gateway.client() as http:
+        codes = [http.post("/v1/samples", json={"model": "faces"}) for _ in range(3)]
+        assert [r.status_code for r in codes] == [202, 202, 429]
+        refused = codes[2]
+        assert refused.json()["error"]["code"] == "queue_full"
+        assert int(refused.headers["Retry-After"]) > 0
+        # training has its own queue
+        assert strict_gateway.redis().llen("train") == 0
+        jobs = http.get("/v1/jobs").json()["jobs"]
+        assert len(jobs) == 2  # the refused request recorded no job
+        strict_gateway.redis().delete(QUEUE_INFER)
+        assert http.post("/v1/samples", json={"model": "faces"}).status_code == 202
+
+
+def test_job_json_hides_paths_and_links_result_images():
+    job = Job(
+        kind=JobKind.translation,
+        owner="someone",
+        model="facades",
+        params={"seed": 1, "input": "/data/uploads/x/input.png"},
+        result={"count": 2},
+        progress=1.5,
+    )
+    out = job_out(job).model_dump()
+    assert out["params"] == {"seed": 1}
+    assert out["result"]["images"] == [f"/v1/jobs/{job.id}/images/{k}" for k in range(2)]
+    assert out["progress"] == 1.0
+    assert "owner" not in out

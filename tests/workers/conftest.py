@@ -1,0 +1,44 @@
+"""Fixtures of the worker tests: tiny real models in a storage root, job contexts."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganserve.contract import Job, JobKind, JobStore
+from ganserve.settings import Settings
+from ganserve.storage import Storage
+from tests.workers.tiny import TINY_MODELS, save_tiny_model
+from workers.jobs import JobContext
+
+
+@pytest.fixture
+def storage(tmp_path) -> Storage:
+    """A storage root with the tiny models saved in it."""
+    store = Storage(tmp_path / "data")
+    store.ensure()
+    for model_id in TINY_MODELS:
+        save_tiny_model(store.models, model_id)
+    return store
+
+
+@pytest.fixture
+def make_context(storage, redis_client):
+    """Build a JobContext for a new job record (kind, model, params) in a flushed Redis."""
+    job_store = JobStore(redis_client)
+    settings = Settings(data_dir=storage.root, redis_url=None)
+
+    def make(kind: JobKind, model: str | None = None, **params) -> JobContext:
+        job = job_store.create(Job(kind=kind, model=model, params=params, owner="t"))
+        return JobContext(job, job_store, storage, settings, holder="test")
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: one thread each avoids oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,107 @@
+"""Real Celery worker processes for the integration tests, and a client that sends tasks by name."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from celery import Celery
+
+from ganserve.contract import Job, JobStore
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = Path(sys.executable).with_name("celery")
+
+
+def redis_db(url: str, db: int) -> str:
+    """The same Redis server's database `db` (tests give each module its own database)."""
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{db}"
+
+
+def client(redis_url: str) -> Celery:
+    """A Celery client that only sends tasks by name, as the gateway does."""
+    return Celery("ganserve-test-client", broker=redis_url, set_as_current=False)
+
+
+class WorkerProcess:
+    """`celery -A workers.celery_app worker -Q <queue>` in its own process group."""
+
+    def __init__(self, queue: str, name: str, env: dict[str, str], log: Path) -> None:
+        self.queue, self.name, self.log = queue, name, log
+        self._log_file = log.open("w")
+        self.process = subprocess.Popen(
+            [
+                str(CELERY),
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "-Q",
+                queue,
+                "-c",
+                "1",
+                "-n",
+                f"{name}@%h",
+                "--loglevel",
+                "INFO",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "GANSERVE_TORCH_THREADS": "1", **env},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the pool's children die with it
+        )
+
+    def text(self) -> str:
+        """What the worker logged so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60.0) -> WorkerProcess:
+        """Wait until the worker consumes its queue."""
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"worker {self.name} did not start:\n{self.text()[-3000:]}")
+            time.sleep(0.1)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the main process and its pool) and reap it."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self._log_file.close()
+
+
+def wait_for(
+    store: JobStore,
+    job_id: str,
+    done: Callable[[Job], bool],
+    timeout: float = 60.0,
+    seen: list[Job] | None = None,
+) -> Job:
+    """Poll a job record until `done(job)`; `seen` collects every record read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job = store.get(job_id)
+        if seen is not None:
+            seen.append(job)
+        if done(job):
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} did not get there in {timeout}s: {job}")
+        time.sleep(0.05)
+
+
+def ended(job: Job) -> bool:
+    """Whether the job succeeded, failed or was cancelled."""
+    return job.status.ended

@@ -1,0 +1,73 @@
+"""The Celery app's configuration: routes, the no-lost-jobs policy, torch-free imports, Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ganserve.contract import (
+    QUEUE_INFER,
+    QUEUE_TRAIN,
+    TASK_SAMPLE,
+    TASK_TRAIN,
+    TASK_TRANSLATE,
+)
+from tests.workers.processes import CELERY, ROOT
+from workers import celery_app as app_module
+from workers.celery_app import celery_app
+
+
+def test_no_job_is_lost_when_a_worker_dies():
+    conf = celery_app.conf
+    assert conf.task_acks_late is True and conf.task_reject_on_worker_lost is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.broker_transport_options["visibility_timeout"] == 3600  # far over an inference
+    assert conf.task_ignore_result is True and conf.worker_hijack_root_logger is False
+
+
+def test_tasks_are_routed_to_their_queues_under_the_contract_names():
+    import workers.tasks  # noqa: F401  (registers the tasks)
+
+    routes = celery_app.conf.task_routes
+    assert routes[TASK_TRANSLATE]["queue"] == routes[TASK_SAMPLE]["queue"] == QUEUE_INFER
+    assert routes[TASK_TRAIN]["queue"] == QUEUE_TRAIN
+    assert {TASK_TRANSLATE, TASK_SAMPLE, TASK_TRAIN} <= set(celery_app.tasks)
+
+
+def test_the_visibility_timeout_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GANSERVE_VISIBILITY_TIMEOUT", "7")
+    assert app_module.visibility_timeout() == 7
+    for bad in ("soon", "0"):
+        monkeypatch.setenv("GANSERVE_VISIBILITY_TIMEOUT", bad)
+        with pytest.raises(ValueError, match="GANSERVE_VISIBILITY_TIMEOUT"):
+            app_module.visibility_timeout()
+
+
+def test_the_celery_parent_never_imports_torch():
+    code = (
+        "import sys, workers.celery_app, workers.tasks, workers.jobs; "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "assert not any(m.split('.')[0] in ('models', 'training') for m in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_worker_without_redis_refuses_to_start_and_says_why():
+    env = {k: v for k, v in os.environ.items() if k != "GANSERVE_REDIS_URL"}
+    result = subprocess.run(
+        [str(CELERY), "-A", "workers.celery_app", "worker", "-Q", QUEUE_INFER],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ganserve workers need Redis: set GANSERVE_REDIS_URL" in result.stdout + result.stderr

@@ -1,0 +1,155 @@
+"""Translations and samples on tiny real models: sizes, channels, seeds, labels, truncation."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from ganserve.contract import JobKind, JobStatus
+from workers import inference
+from workers.errors import JobFailure
+from workers.model_cache import get_cache
+
+
+def upload(ctx, image: Image.Image) -> None:
+    folder = ctx.storage.upload_dir(ctx.job_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    image.save(folder / inference.INPUT_FILE)
+
+
+def result_image(ctx, k: int = 0) -> Image.Image:
+    with Image.open(ctx.storage.result_dir(ctx.job_id) / f"{k}.png") as img:
+        img.load()
+        return img.copy()
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(storage, monkeypatch):
+    """Point the process's model cache at the test storage."""
+    monkeypatch.setenv("GANSERVE_DATA_DIR", str(storage.root))
+    from ganserve.settings import get_settings
+
+    get_settings.cache_clear()
+    monkeypatch.setattr("workers.model_cache._cache", None)
+    yield
+    get_settings.cache_clear()
+
+
+def test_translation_keeps_an_odd_input_size(make_context):
+    ctx = make_context(JobKind.translation, "p2p", seed=5)
+    upload(ctx, Image.new("RGB", (50, 37), (200, 30, 90)))
+    outcome = inference.translate(ctx)
+    assert outcome.status == JobStatus.succeeded
+    assert outcome.result["images"] == [f"/v1/jobs/{ctx.job_id}/images/0"]
+    assert outcome.result["seed"] == 5
+    out = result_image(ctx)
+    assert out.size == (50, 37) and out.mode == "RGB"
+
+
+def test_grey_model_translates_a_colour_upload_to_colour(make_context):
+    ctx = make_context(JobKind.translation, "p2p-grey")
+    upload(ctx, Image.new("RGBA", (40, 64), (10, 200, 30, 128)))
+    outcome = inference.translate(ctx)
+    out = result_image(ctx)
+    assert out.size == (40, 64) and out.mode == "RGB"
+    assert isinstance(outcome.result["seed"], int)  # a random seed, recorded
+
+
+def test_translation_with_one_seed_repeats(make_context):
+    picture = Image.effect_noise((33, 21), 40).convert("RGB")
+    images = []
+    for seed in (11, 11, 12):
+        ctx = make_context(JobKind.translation, "p2p", seed=seed)
+        upload(ctx, picture)
+        inference.translate(ctx)
+        images.append((ctx.storage.result_dir(ctx.job_id) / "0.png").read_bytes())
+    assert images[0] == images[1]
+    assert images[0] != images[2]  # dropout noise, seeded
+
+
+def test_unreadable_upload_is_a_readable_failure(make_context):
+    ctx = make_context(JobKind.translation, "p2p")
+    folder = ctx.storage.upload_dir(ctx.job_id)
+    folder.mkdir(parents=True)
+    (folder / inference.INPUT_FILE).write_bytes(b"not a png at all")
+    with pytest.raises(JobFailure) as info:
+        inference.translate(ctx)
+    assert info.value.code == "bad_image"
+    assert "could not be read" in info.value.message
+
+
+def test_a_sampling_model_cannot_translate(make_context):
+    ctx = make_context(JobKind.translation, "digits")
+    upload(ctx, Image.new("RGB", (8, 8)))
+    with pytest.raises(JobFailure) as info:
+        inference.translate(ctx)
+    assert info.value.code == "wrong_model_kind" and "draws samples" in info.value.message
+
+
+def sample_bytes(ctx) -> list[bytes]:
+    folder = ctx.storage.result_dir(ctx.job_id)
+    return [(folder / f"{k}.png").read_bytes() for k in range(len(list(folder.iterdir())))]
+
+
+def test_samples_with_one_seed_are_the_same_bytes(make_context):
+    a = make_context(JobKind.sample, "digits", count=3, seed=7)
+    b = make_context(JobKind.sample, "digits", count=3, seed=7)
+    c = make_context(JobKind.sample, "digits", count=3, seed=8)
+    for ctx in (a, b, c):
+        outcome = inference.sample(ctx)
+        assert len(outcome.result["images"]) == 3
+    assert sample_bytes(a) == sample_bytes(b)
+    assert sample_bytes(a) != sample_bytes(c)
+    with Image.open(a.storage.result_dir(a.job_id) / "2.png") as img:
+        assert img.size == (32, 32)
+
+
+def test_class_label_and_truncation_change_the_images(make_context):
+    plain = make_context(JobKind.sample, "digits", count=2, seed=1, class_label=0)
+    other = make_context(JobKind.sample, "digits", count=2, seed=1, class_label=2)
+    truncated = make_context(
+        JobKind.sample, "digits", count=2, seed=1, class_label=0, truncation=0.5
+    )
+    for ctx in (plain, other, truncated):
+        inference.sample(ctx)
+    assert sample_bytes(plain) != sample_bytes(other)
+    assert sample_bytes(plain) != sample_bytes(truncated)
+    assert truncated.job.params["truncation"] == 0.5
+
+
+def test_unconditional_progressive_gan_samples_grey_images(make_context):
+    ctx = make_context(JobKind.sample, "faces", count=2, seed=3)
+    inference.sample(ctx)
+    with Image.open(ctx.storage.result_dir(ctx.job_id) / "1.png") as img:
+        assert img.size == (8, 8) and img.mode == "L"
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "needle"),
+    [
+        ("digits", {"count": 2, "class_label": 3}, "class_label must lie in 0..2"),
+        ("faces", {"count": 1, "class_label": 0}, "unconditional"),
+        ("digits", {"count": 65}, "count must lie in 1..64"),
+        ("digits", {"count": 1, "truncation": -1}, "truncation must be positive"),
+        ("digits", {"count": "many"}, "count must be a whole number"),
+    ],
+)
+def test_bad_sample_parameters_fail_clearly(make_context, model, params, needle):
+    ctx = make_context(JobKind.sample, model, **params)
+    with pytest.raises(JobFailure) as info:
+        inference.sample(ctx)
+    assert info.value.code == "invalid_parameter" and needle in info.value.message
+    assert not ctx.storage.result_dir(ctx.job_id).exists()
+
+
+def test_unknown_model_fails_clearly(make_context):
+    ctx = make_context(JobKind.sample, "nope", count=1)
+    with pytest.raises(JobFailure) as info:
+        inference.sample(ctx)
+    assert info.value.code == "model_not_found" and "'nope'" in info.value.message
+
+
+def test_models_are_served_from_the_cache(make_context):
+    for _ in range(2):
+        inference.sample(make_context(JobKind.sample, "digits", count=1, seed=0))
+    assert get_cache().loads == 1

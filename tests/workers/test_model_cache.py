@@ -1,0 +1,70 @@
+"""The bounded model cache: loads once, evicts the least recently used, reloads changed files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from tests.workers.tiny import save_tiny_model
+from workers.errors import JobFailure
+from workers.model_cache import ModelCache
+
+
+def first_weight(model: torch.nn.Module) -> torch.Tensor:
+    return next(model.parameters()).detach().clone()
+
+
+def test_cache_loads_once_and_keeps_at_most_its_capacity(storage):
+    cache = ModelCache(storage.models, capacity=2, device="cpu")
+    a = cache.get("p2p")
+    assert cache.get("p2p") is a and cache.loads == 1
+    cache.get("digits")
+    cache.get("p2p")  # p2p is now the most recently used
+    cache.get("faces")  # evicts digits
+    assert cache.ids() == ["p2p", "faces"] and len(cache) == 2
+    cache.get("digits")
+    assert cache.loads == 4 and cache.ids() == ["faces", "digits"]
+    assert a.card.family == "pix2pix" and a.device == torch.device("cpu")
+    assert not a.model.training
+
+
+def test_a_model_whose_files_change_is_loaded_again(storage):
+    cache = ModelCache(storage.models, capacity=4, device="cpu")
+    before = cache.get("digits")
+    save_tiny_model(storage.models, "digits", seed=1)  # retrained: new files, same id
+    after = cache.get("digits")
+    assert after is not before and cache.loads == 2
+    assert not torch.equal(first_weight(before.model), first_weight(after.model))
+    assert cache.get("digits") is after
+
+
+def test_a_replaced_folder_with_old_timestamps_is_still_noticed(storage):
+    cache = ModelCache(storage.models, capacity=4, device="cpu")
+    before = cache.get("digits")
+    folder = storage.models / "digits"
+    stamps = {p.name: os.stat(p).st_mtime_ns for p in folder.iterdir()}
+    save_tiny_model(storage.models, "digits", seed=2)
+    for path in folder.iterdir():
+        os.utime(path, ns=(stamps[path.name], stamps[path.name]))  # copies keep mtimes
+    assert cache.get("digits") is not before
+
+
+def test_missing_and_broken_models_are_clear_failures(storage):
+    cache = ModelCache(storage.models, capacity=2, device="cpu")
+    cache.get("p2p")
+    for path in (storage.models / "p2p").iterdir():
+        path.unlink()
+    (storage.models / "p2p").rmdir()
+    with pytest.raises(JobFailure) as info:
+        cache.get("p2p")
+    assert info.value.code == "model_not_found" and "p2p" not in cache.ids()
+    (storage.models / "digits" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(JobFailure) as info:
+        cache.get("digits")
+    assert info.value.code == "model_unloadable"
+    assert info.value.message.startswith("the model file could not be loaded")
+    with pytest.raises(JobFailure) as info:
+        cache.get("../digits")
+    assert info.value.code == "model_not_found"

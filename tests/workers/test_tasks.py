@@ -1,0 +1,218 @@
+"""The tasks end to end: real `infer` and `train` Celery workers, a real Redis, real tiny models.
+
+Jobs are recorded with JobStore and sent by task name, as the gateway does; the tests read the
+records and the storage root only.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from PIL import Image
+
+import models
+from ganserve.contract import (
+    QUEUE_INFER,
+    QUEUE_TRAIN,
+    TASK_OF_KIND,
+    Job,
+    JobKind,
+    JobStatus,
+    JobStore,
+)
+from ganserve.storage import Storage
+from tests.workers.processes import WorkerProcess, client, ended, redis_db, wait_for
+from tests.workers.tiny import save_tiny_model
+from training.demo import build_demo
+from training.state import STATE_FILE
+
+TINY_TRAINING = {
+    "width": 4,
+    "latent_dim": 8,
+    "batch_size": 4,
+    "log_every": 1,
+    "sample_count": 4,
+    "metrics_images": 20,
+}
+
+
+class Stack:
+    """Two workers on one storage root and one Redis database, and helpers to send jobs."""
+
+    def __init__(self, url: str, storage: Storage, infer: WorkerProcess, train: WorkerProcess):
+        self.url, self.storage, self.infer, self.train = url, storage, infer, train
+        self.store = JobStore(redis.Redis.from_url(url))
+        self.celery = client(url)
+
+    def create(self, kind: JobKind, model: str | None = None, **params) -> Job:
+        return self.store.create(Job(kind=kind, model=model, params=params, owner="tester"))
+
+    def send(self, job: Job) -> Job:
+        queue = QUEUE_TRAIN if job.kind == JobKind.training else QUEUE_INFER
+        self.celery.send_task(TASK_OF_KIND[job.kind], args=[job.id], queue=queue)
+        return job
+
+    def submit(self, kind: JobKind, model: str | None = None, **params) -> Job:
+        return self.send(self.create(kind, model, **params))
+
+    def upload(self, job: Job, image: Image.Image) -> None:
+        folder = self.storage.upload_dir(job.id)
+        folder.mkdir(parents=True, exist_ok=True)
+        image.save(folder / "input.png")
+
+    def wait(self, job: Job, timeout: float = 60.0, seen: list[Job] | None = None) -> Job:
+        return wait_for(self.store, job.id, ended, timeout, seen)
+
+
+@pytest.fixture(scope="module")
+def stack(redis_url, tmp_path_factory) -> Iterator[Stack]:
+    url = redis_db(redis_url, 1)
+    redis.Redis.from_url(url).flushdb()
+    root = tmp_path_factory.mktemp("stack")
+    storage = Storage(root / "data")
+    storage.ensure()
+    for model_id in ("p2p", "digits"):
+        save_tiny_model(storage.models, model_id)
+    digits = build_demo("digits", storage.datasets / "digits1", size=16, count=20)
+    (digits / "dataset.json").write_text(
+        json.dumps(
+            {
+                "id": "digits1",
+                "name": "digits",
+                "kind": "labeled",
+                "owner": "tester",
+                "image_count": 20,
+                "classes": [str(k) for k in range(10)],
+            }
+        )
+    )
+    env = {"GANSERVE_REDIS_URL": url, "GANSERVE_DATA_DIR": str(storage.root)}
+    workers = []
+    try:
+        workers.append(WorkerProcess(QUEUE_INFER, "infer", env, root / "infer.log"))
+        workers.append(WorkerProcess(QUEUE_TRAIN, "train", env, root / "train.log"))
+        for worker in workers:
+            worker.wait_ready()
+        yield Stack(url, storage, *workers)
+    finally:
+        for worker in workers:
+            worker.kill()
+
+
+def read_png(path: Path) -> Image.Image:
+    with Image.open(path) as img:
+        img.load()
+        return img.copy()
+
+
+def test_a_translation_succeeds_and_keeps_the_input_size(stack):
+    job = stack.create(JobKind.translation, "p2p", seed=3)
+    stack.upload(job, Image.new("RGB", (50, 37), (120, 40, 200)))
+    done = stack.wait(stack.send(job))
+    assert done.status == JobStatus.succeeded, done.error
+    assert done.result["images"] == [f"/v1/jobs/{job.id}/images/0"]
+    assert done.attempts == 1 and done.progress == 1.0 and done.finished_at >= done.started_at
+    assert read_png(stack.storage.result_dir(job.id) / "0.png").size == (50, 37)
+
+
+def test_samples_from_one_seed_are_identical(stack):
+    jobs = [stack.submit(JobKind.sample, "digits", count=3, seed=42, class_label=1) for _ in "ab"]
+    pictures = []
+    for job in jobs:
+        done = stack.wait(job)
+        assert done.status == JobStatus.succeeded, done.error
+        assert len(done.result["images"]) == 3
+        folder = stack.storage.result_dir(job.id)
+        pictures.append([(folder / f"{k}.png").read_bytes() for k in range(3)])
+    assert pictures[0] == pictures[1]
+
+
+def test_a_cancelled_queued_job_never_runs(stack):
+    cancelled = stack.create(JobKind.sample, "digits", count=1)
+    stack.store.request_cancel(cancelled.id)  # the gateway's DELETE of a queued job
+    stack.store.update(cancelled.id, status=JobStatus.cancelled)
+    flagged = stack.create(JobKind.sample, "digits", count=1)
+    stack.store.request_cancel(flagged.id)  # flag raised, record not yet changed
+    for job in (cancelled, flagged):
+        stack.send(job)
+    after = stack.wait(stack.submit(JobKind.sample, "digits", count=1))  # the queue is FIFO
+    assert after.status == JobStatus.succeeded
+    for job in (cancelled, flagged):
+        record = stack.store.get(job.id)
+        assert record.status == JobStatus.cancelled
+        assert record.attempts == 0 and record.started_at is None and record.result is None
+        assert not stack.storage.result_dir(job.id).exists()
+
+
+def test_failing_jobs_end_failed_with_a_readable_message(stack):
+    save_tiny_model(stack.storage.models, "digits", seed=0)
+    shutil.copytree(stack.storage.models / "digits", stack.storage.models / "doomed")
+    gone = stack.create(JobKind.sample, "doomed", count=2)
+    shutil.rmtree(stack.storage.models / "doomed")  # deleted after the job was queued
+    corrupt = stack.create(JobKind.translation, "p2p")
+    stack.upload(corrupt, Image.new("RGB", (8, 8)))
+    (stack.storage.upload_dir(corrupt.id) / "input.png").write_bytes(b"\x89PNG broken")
+    for job in (gone, corrupt):
+        stack.send(job)
+    gone, corrupt = stack.wait(gone), stack.wait(corrupt)
+    assert gone.status == JobStatus.failed and gone.error.code == "model_not_found"
+    assert "there is no model called 'doomed'" in gone.error.message
+    assert corrupt.status == JobStatus.failed and corrupt.error.code == "bad_image"
+    assert corrupt.error.message.startswith("the uploaded image could not be read")
+    assert gone.finished_at is not None and corrupt.finished_at is not None
+
+
+def test_a_training_run_registers_a_model_the_infer_worker_serves(stack):
+    config = {**TINY_TRAINING, "steps": 12}
+    job = stack.submit(
+        JobKind.training, family="unetgan", dataset="digits1", name="My Digits", config=config
+    )
+    seen: list[Job] = []
+    done = stack.wait(job, timeout=120, seen=seen)
+    assert done.status == JobStatus.succeeded, done.error
+    progress = [j.progress for j in seen if j.status == JobStatus.running]
+    assert any(0 < p < 1 for p in progress) and progress == sorted(progress)
+    assert done.progress_detail["step"] == 12 and "G_enc" in done.progress_detail["losses"]
+    model_id = done.result["model"]
+    assert model_id == "my-digits" and done.result["steps"] == 12
+    assert done.result["run"] == job.id and "swd_avg" in done.result["metrics"]
+    folder = stack.storage.models / model_id
+    card = models.read_card(folder)
+    classes = [d for d in (stack.storage.datasets / "digits1").iterdir() if d.is_dir()]
+    assert card.family == "unetgan" and card.image_size == 32
+    assert card.num_classes == len(classes) > 1
+    assert card.provenance["job"] == job.id and card.provenance["dataset"] == "digits1"
+    assert "swd_avg" in card.metrics
+    assert models.load(folder) is not None
+    run = stack.storage.run_dir(job.id)
+    for name in ("options.json", "stats.jsonl", STATE_FILE, "model/model.safetensors"):
+        assert (run / name).exists(), name
+    assert list((run / "samples").glob("*.png"))
+    # the infer worker, running since before the model existed, serves it at once
+    sampled = stack.wait(stack.submit(JobKind.sample, model_id, count=2, seed=0, class_label=1))
+    assert sampled.status == JobStatus.succeeded, sampled.error
+    assert read_png(stack.storage.result_dir(sampled.id) / "1.png").size == (32, 32)
+
+
+def test_cancelling_a_running_training_run_keeps_its_checkpoint(stack):
+    config = {**TINY_TRAINING, "steps": 5000, "checkpoint_every": 1000, "sample_every": 1000}
+    job = stack.submit(JobKind.training, family="unetgan", dataset="digits1", config=config)
+    wait_for(stack.store, job.id, lambda j: j.progress > 0 or j.status.ended, timeout=60)
+    stack.store.request_cancel(job.id)
+    done = stack.wait(job)
+    assert done.status == JobStatus.cancelled, done.error
+    assert 0 < done.result["step"] < 5000 and done.result["run"] == job.id
+    assert (stack.storage.run_dir(job.id) / STATE_FILE).is_file()
+    assert not (stack.storage.models / f"unetgan-{job.id[:8]}").exists()
+
+
+def test_a_bad_training_config_fails_listing_the_valid_keys(stack):
+    job = stack.submit(JobKind.training, family="unetgan", dataset="digits1", config={"stepz": 3})
+    done = stack.wait(job)
+    assert done.status == JobStatus.failed and done.error.code == "invalid_config"
+    assert "stepz" in done.error.message and "valid fields:" in done.error.message

@@ -1,0 +1,121 @@
+"""Training jobs in process: config validation, model ids, cancel and resume, registration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import models
+from ganserve.contract import JobKind, JobStatus
+from training.demo import build_demo
+from training.state import STATE_FILE
+from workers.errors import JobFailure
+from workers.training_jobs import build_run, model_id_for, register_model, run_training
+
+TINY = {"width": 4, "latent_dim": 8, "batch_size": 4, "log_every": 1, "metrics_images": 16}
+
+
+def build(family, config, kind="labeled"):
+    return build_run(family, config, data=Path("d"), out=Path("o"), kind=kind, name="run")
+
+
+def test_defaults_fill_a_short_cpu_run_and_config_overrides_them():
+    options, config = build("unetgan", {"steps": 40, "width": 8})
+    assert (options.steps, options.image_size, options.batch_size) == (40, 32, 16)
+    assert options.checkpoint_every == 8 and options.metrics_every == 40
+    assert options.progress_bar is False and options.name == "run"
+    assert config.width == 8 and config.unconditional is False
+    _, flat = build("unetgan", {}, kind="images")
+    assert flat.unconditional is True  # a flat image set stays unconditional
+    options, config = build("pix2pix", {"direction": "BtoA"}, kind="paired")
+    assert options.image_size == 64 and config.direction == "BtoA"
+
+
+@pytest.mark.parametrize(
+    ("family", "config", "kind", "needle"),
+    [
+        ("stylegan", {}, "images", "unknown family 'stylegan'; choose one of pix2pix"),
+        ("unetgan", {"stepz": 3}, "images", "unknown config field(s) stepz for unetgan"),
+        ("unetgan", {"steps": "many"}, "images", "steps: Input should be a valid integer"),
+        ("pix2pix", {"direction": "up"}, "paired", "direction: Input should be 'AtoB' or"),
+        ("unetgan", {"p_mix_max": 2}, "images", "p_mix_max must lie in [0, 1]"),
+        ("unetgan", {"steps": 0}, "images", "steps must be at least 1"),
+        ("unetgan", [1, 2], "images", "config must be a JSON object"),
+        ("pix2pix", {}, "labeled", "pix2pix trains on paired datasets, and this dataset is"),
+    ],
+)
+def test_bad_configs_fail_with_a_message_that_says_why(family, config, kind, needle):
+    with pytest.raises(JobFailure) as info:
+        build(family, config, kind)
+    assert needle in info.value.message
+    if "unknown config field" in needle:
+        assert "valid fields: adam_eps, amp, batch_size" in info.value.message
+
+
+def test_model_ids_come_from_the_name_or_the_family_and_job(tmp_path):
+    assert model_id_for(tmp_path, "abcdef0123", "pggan", None) == "pggan-abcdef01"
+    assert model_id_for(tmp_path, "abcdef0123", "pggan", "  Faces, v2! ") == "faces-v2"
+    assert model_id_for(tmp_path, "abcdef0123", "pggan", "***") == "pggan-abcdef01"
+    (tmp_path / "faces").mkdir()  # another run's model
+    assert model_id_for(tmp_path, "abcdef0123", "pggan", "faces") == "faces-abcdef01"
+
+
+@pytest.fixture
+def digits(storage) -> str:
+    root = build_demo("digits", storage.datasets / "d1", size=16, count=16)
+    meta = {"id": "d1", "name": "digits", "kind": "labeled", "image_count": 16}
+    (root / "dataset.json").write_text(json.dumps(meta))
+    return "d1"
+
+
+def test_a_cancelled_run_resumes_from_its_checkpoint_and_registers_its_model(make_context, digits):
+    params = {"family": "unetgan", "dataset": digits, "config": {**TINY, "steps": 6}}
+    first = make_context(JobKind.training, **params)
+    report = first.report
+
+    def report_then_cancel(progress, detail=None):
+        report(progress, detail)
+        if detail and detail["step"] >= 2:
+            first.store.request_cancel(first.job_id)
+
+    first.report = report_then_cancel
+    outcome = run_training(first)
+    assert outcome.status == JobStatus.cancelled
+    stopped = outcome.result["step"]
+    assert 2 <= stopped < 6 and outcome.result["run"] == first.job_id
+    run = first.storage.run_dir(first.job_id)
+    assert (run / STATE_FILE).is_file() and not list(first.storage.models.glob("unetgan-*"))
+
+    first.store.redis.delete(f"ganserve:cancel:{first.job_id}")  # delivered again, not cancelled
+    again = type(first)(first.job, first.store, first.storage, first.settings, "second")
+    outcome = run_training(again)
+    assert outcome.status == JobStatus.succeeded and outcome.result["steps"] == 6
+    steps = [json.loads(line)["step"] for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps) and set(steps) == set(range(1, 7))  # resumed, not restarted
+    model_id = outcome.result["model"]
+    assert model_id == f"unetgan-{first.job_id[:8]}"
+    folder = first.storage.models / model_id
+    card = models.read_card(folder)
+    assert card.provenance["job"] == first.job_id and card.provenance["dataset"] == digits
+    assert card.provenance["run"] == first.job_id and "swd_avg" in card.metrics
+    assert models.load(folder) is not None
+    assert not [p for p in first.storage.models.iterdir() if p.name.startswith(".")]
+
+
+def test_registering_again_replaces_the_runs_own_model(storage, tmp_path):
+    source = storage.models / "digits"
+    register_model(source, tmp_path, "mine", {"job": "j1"})
+    register_model(source, tmp_path, "mine", {"job": "j1", "note": "again"})
+    card = models.read_card(tmp_path / "mine")
+    assert card.provenance["note"] == "again" and card.provenance["run"] == "test"
+    assert [p.name for p in tmp_path.iterdir() if p.name != "data"] == ["mine"]
+    assert model_id_for(tmp_path, "j1", "unetgan", "mine") == "mine"
+
+
+def test_missing_dataset_fails_clearly(make_context):
+    ctx = make_context(JobKind.training, family="unetgan", dataset="gone", config={})
+    with pytest.raises(JobFailure) as info:
+        run_training(ctx)
+    assert info.value.code == "dataset_not_found" and "'gone'" in info.value.message

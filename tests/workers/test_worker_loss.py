@@ -1,0 +1,135 @@
+"""Workers killed mid-job: the job completes once a worker is back, and runs to completion once.
+
+Workers here sleep GANSERVE_TEST_TASK_DELAY seconds on a job's first attempt (a test-only hook
+in `workers.jobs`) after marking it running, and are killed during that sleep.
+
+- The whole worker SIGKILLed (process group and all): its message was never acknowledged, so
+  Redis delivers it again once the visibility timeout (a few seconds here, through
+  GANSERVE_VISIBILITY_TIMEOUT) has passed, to the worker started in its place.
+- Only the pool child SIGKILLed: the worker's main process requeues the message at once
+  (`task_reject_on_worker_lost`) and its new child takes the job over (had the dead child's
+  lease not expired yet, the task would retry until it has: tests/workers/test_jobs.py).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from ganserve.contract import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
+from ganserve.storage import Storage
+from tests.workers.processes import WorkerProcess, client, ended, redis_db, wait_for
+from tests.workers.tiny import save_tiny_model
+
+
+class Setting:
+    """A storage root with a model, a Redis database, and the workers' environment."""
+
+    def __init__(self, redis_url: str, tmp_path: Path) -> None:
+        self.url = redis_db(redis_url, 2)
+        redis.Redis.from_url(self.url).flushdb()
+        self.tmp = tmp_path
+        self.storage = Storage(tmp_path / "data")
+        self.storage.ensure()
+        save_tiny_model(self.storage.models, "digits")
+        self.env = {
+            "GANSERVE_REDIS_URL": self.url,
+            "GANSERVE_DATA_DIR": str(self.storage.root),
+            "GANSERVE_VISIBILITY_TIMEOUT": "4",
+            "GANSERVE_TEST_TASK_DELAY": "60",
+        }
+        self.store = JobStore(redis.Redis.from_url(self.url))
+        self.workers: list[WorkerProcess] = []
+
+    def worker(self, name: str) -> WorkerProcess:
+        worker = WorkerProcess(QUEUE_INFER, name, self.env, self.tmp / f"{name}.log")
+        self.workers.append(worker)
+        return worker.wait_ready()
+
+    def send_sample(self) -> Job:
+        job = self.store.create(
+            Job(kind=JobKind.sample, model="digits", params={"count": 4, "seed": 9})
+        )
+        client(self.url).send_task(TASK_SAMPLE, args=[job.id], queue=QUEUE_INFER)
+        wait_for(self.store, job.id, lambda j: j.status == JobStatus.running, timeout=60)
+        return job
+
+    def check_completed_once(self, job: Job) -> None:
+        done = wait_for(self.store, job.id, ended, timeout=60)
+        assert done.status == JobStatus.succeeded, done.error
+        assert done.attempts == 2
+        results = sorted(p.name for p in (self.storage.root / "results").iterdir())
+        assert results == [job.id]  # no leftover temporary folder of either attempt
+        assert sorted(p.name for p in self.storage.result_dir(job.id).iterdir()) == [
+            f"{k}.png" for k in range(4)
+        ]
+        logs = "".join(w.text() for w in self.workers)
+        assert logs.count(f"job {job.id} succeeded") == 1
+
+
+@pytest.fixture
+def setting(redis_url, tmp_path):
+    setting = Setting(redis_url, tmp_path)
+    yield setting
+    for worker in setting.workers:
+        worker.kill()
+
+
+def pool_children(pid: int) -> list[int]:
+    """Processes whose parent is `pid` (the prefork pool of a worker's main process)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+def test_a_job_whose_worker_is_killed_completes_once_on_a_new_worker(setting):
+    first = setting.worker("doomed")
+    job = setting.send_sample()
+    first.kill()  # SIGKILL to the whole process group, mid-job
+    assert setting.store.get(job.id).status == JobStatus.running  # and nobody runs it
+    assert not setting.storage.result_dir(job.id).exists()
+    setting.worker("rescuer")
+    setting.check_completed_once(job)
+    assert "previous worker died" in setting.workers[1].text()
+
+
+def test_a_job_whose_pool_process_is_killed_is_requeued_at_once(setting):
+    worker = setting.worker("survivor")
+    job = setting.send_sample()
+    children = pool_children(worker.process.pid)
+    assert len(children) == 1
+    os.kill(children[0], signal.SIGKILL)
+    started = time.monotonic()
+    setting.check_completed_once(job)
+    assert time.monotonic() - started < 30  # requeued by the worker, not by the timeout alone
+    assert "WorkerLostError" in worker.text()
+
+
+def test_a_job_leased_by_a_dead_worker_waits_for_the_lease_then_completes(setting):
+    job = setting.store.create(
+        Job(
+            kind=JobKind.sample,
+            model="digits",
+            params={"count": 4, "seed": 9},
+            status=JobStatus.running,  # its worker died while holding the lease
+            attempts=1,
+        )
+    )
+    assert setting.store.acquire_lease(job.id, "ghost:1:task", 3)
+    worker = setting.worker("patient")
+    client(setting.url).send_task(TASK_SAMPLE, args=[job.id], queue=QUEUE_INFER)
+    setting.check_completed_once(job)
+    assert "held by another worker" in worker.text()  # it retried rather than dropped the job
+    assert "Retry in" in worker.text()

@@ -1,0 +1,32 @@
+"""Tiny real models for the worker tests (random weights, saved in the checkpoint format)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import models
+
+TINY_MODELS = {
+    "p2p": ("pix2pix-generator", {"image_size": 32, "base_width": 4}),
+    "p2p-grey": ("pix2pix-generator", {"image_size": 32, "base_width": 4, "in_channels": 1}),
+    "digits": (
+        "unetgan-generator",
+        {"image_size": 32, "width": 4, "latent_dim": 8, "num_classes": 3},
+    ),
+    "faces": (
+        "pggan-generator",
+        {"max_resolution": 8, "channels": 1, "latent_dim": 8, "fmap_base": 16, "fmap_max": 8},
+    ),
+}
+
+
+def save_tiny_model(models_dir: Path, model_id: str, seed: int = 0) -> Path:
+    """Write one of TINY_MODELS (random weights from `seed`) as `models_dir/model_id`."""
+    name, config = TINY_MODELS[model_id]
+    torch.manual_seed(seed)
+    model = models.create(name, **config)
+    folder = models_dir / model_id
+    models.save(model, folder, provenance={"run": "test"}, metrics={"swd_avg": 1.0})
+    return folder

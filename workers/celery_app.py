@@ -1,0 +1,111 @@
+"""The Celery application of the ganserve workers, configured from `ganserve.settings`.
+
+Start one worker process per queue (a long training run never blocks a translation):
+
+    celery -A workers.celery_app worker -Q infer -c 1 -n infer@%h   # translations and samples
+    celery -A workers.celery_app worker -Q train -c 1 -n train@%h   # training runs
+
+The default prefork pool is the one to use: this module and `workers.tasks` import neither torch
+nor the `models`/`training` packages, so the pool's child processes fork from a parent that never
+touched CUDA, and each child initialises CUDA itself at its first job (`--pool solo` works too;
+thread pools do not, since a loaded model is used by one job at a time). Add inference workers
+with `-c N` or more processes on other hosts pointing at the same Redis and storage root.
+
+No job is lost when a worker dies: messages are acknowledged after the task returns
+(`task_acks_late`), a pool child that dies mid-task gets its message requeued
+(`task_reject_on_worker_lost`), a worker reserves one message at a time
+(`worker_prefetch_multiplier=1`), and a message whose worker vanished altogether (SIGKILL, lost
+host) is delivered again by Redis once its visibility timeout has passed. The timeout is
+`GANSERVE_VISIBILITY_TIMEOUT` seconds (default 3600: far longer than an inference job); training
+runs outlast it but are safe to deliver twice (a lease keeps one copy training, and a copy that
+does run resumes from the last checkpoint).
+
+Job state lives in our own records (`ganserve.contract.JobStore`), never in Celery's results,
+so results are ignored; the broker and the result backend are both `GANSERVE_REDIS_URL`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import celeryd_init
+
+from ganserve.contract import (
+    QUEUE_INFER,
+    QUEUE_TRAIN,
+    TASK_SAMPLE,
+    TASK_TRAIN,
+    TASK_TRANSLATE,
+)
+from ganserve.settings import get_settings
+
+DEFAULT_VISIBILITY_TIMEOUT = 3600
+
+
+def visibility_timeout() -> int:
+    """Seconds before Redis redelivers an unacknowledged message (GANSERVE_VISIBILITY_TIMEOUT)."""
+    raw = os.environ.get("GANSERVE_VISIBILITY_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_VISIBILITY_TIMEOUT
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"GANSERVE_VISIBILITY_TIMEOUT must be a whole number of seconds, not {raw!r}"
+        ) from None
+    if seconds < 1:
+        raise ValueError(f"GANSERVE_VISIBILITY_TIMEOUT must be at least 1 second, not {seconds}")
+    return seconds
+
+
+VISIBILITY_TIMEOUT = visibility_timeout()
+
+celery_app = Celery("ganserve", include=["workers.tasks"])
+
+
+def configure(app: Celery) -> None:
+    """Apply the ganserve settings and the no-lost-jobs policy to a Celery app."""
+    settings = get_settings()
+    vt = VISIBILITY_TIMEOUT
+    transport_options = {
+        "visibility_timeout": vt,
+        # How often a worker looks for messages whose worker vanished: often enough that a
+        # short (test) visibility timeout is honoured, at most once a minute by default.
+        "unacked_restore_interval": max(1, min(60, vt // 20)),
+        "unacked_restore_throttle": 1,
+    }
+    app.conf.update(
+        broker_url=settings.redis_url,
+        result_backend=settings.redis_url,
+        broker_transport_options=transport_options,
+        result_backend_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=QUEUE_INFER,
+        task_routes={
+            TASK_TRANSLATE: {"queue": QUEUE_INFER},
+            TASK_SAMPLE: {"queue": QUEUE_INFER},
+            TASK_TRAIN: {"queue": QUEUE_TRAIN},
+        },
+        worker_hijack_root_logger=False,
+    )
+
+
+configure(celery_app)
+
+
+@celeryd_init.connect
+def _require_redis(**_: object) -> None:
+    """Refuse to start a worker without a Redis URL, saying what to set."""
+    if not get_settings().redis_url:
+        raise SystemExit(
+            "ganserve workers need Redis: set GANSERVE_REDIS_URL (e.g. redis://localhost:6379/0) "
+            "to the Redis the gateway uses, or start the whole stack with `ganserve up`, which "
+            "runs an embedded Redis."
+        )

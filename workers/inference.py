@@ -1,0 +1,228 @@
+"""Translations and samples: the work of the `infer` queue's jobs.
+
+Translation (pix2pix). The input `uploads/<job>/input.png` is converted to the model's input
+channels (1 -> grey "L", 3 -> "RGB"), resized (bicubic) to the model's square training size, run
+through the generator in the paper's test-time mode (dropout on, batch statistics; the dropout
+noise is seeded by the job's `seed`, so a seed repeats a translation), and the output is resized
+(bicubic) back to the input's width and height: a translation keeps the input's size and aspect
+ratio. Resizing rather than tiling keeps the whole image in the network's view, as in training;
+fine detail of inputs much larger than the model's size is lost. The direction (A->B or B->A) is
+baked into the model.
+
+Sampling (U-Net GAN, Progressive GAN). `count` images from `seed` (the same seed and model give
+the same images), a class label for class-conditional models (none: random labels drawn from the
+seed) and optional truncation.
+
+Both write PNGs `results/<job>/<k>.png` through a temporary folder renamed into place, so a job
+run again after its worker died never leaves a mix of two attempts, and return the image URLs
+(`/v1/jobs/<job>/images/<k>`). Jobs without a seed get a random one, recorded in the result.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ganserve.contract import JobStatus
+from models.pix2pix import test_time_mode
+from models.sampling import sample as draw_samples
+from training.images import to_pil
+from workers.errors import JobFailure
+from workers.jobs import JobContext, Outcome
+from workers.model_cache import LoadedModel, configure_torch, get_cache
+
+INPUT_FILE = "input.png"
+MAX_SAMPLES = 64
+
+
+def image_url(job_id: str, index: int) -> str:
+    """The gateway's URL of a job's result image."""
+    return f"/v1/jobs/{job_id}/images/{index}"
+
+
+def _int_param(params: dict[str, Any], name: str, default: int | None) -> int | None:
+    value = params.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise JobFailure("invalid_parameter", f"{name} must be a whole number, not {value!r}")
+    return int(value)
+
+
+def _seed(params: dict[str, Any]) -> int:
+    seed = _int_param(params, "seed", None)
+    if seed is None:
+        return secrets.randbelow(2**31)
+    if not 0 <= seed < 2**63:
+        raise JobFailure("invalid_parameter", f"seed must lie in 0..2**63-1, not {seed}")
+    return seed
+
+
+def _model_for(ctx: JobContext, task: str) -> LoadedModel:
+    if not ctx.job.model:
+        raise JobFailure("invalid_parameter", "the job names no model")
+    configure_torch()
+    loaded = get_cache().get(ctx.job.model)
+    if loaded.card.task != task:
+        doing = {"translate": "translates images", "sample": "draws samples"}
+        raise JobFailure(
+            "wrong_model_kind",
+            f"model {loaded.id!r} is a {loaded.card.family} model that "
+            f"{doing.get(loaded.card.task, loaded.card.task)}; this job needs a model that "
+            f"{doing[task]}",
+        )
+    return loaded
+
+
+def write_results(ctx: JobContext, images: list[Image.Image]) -> list[str]:
+    """Save `images` as `results/<job>/<k>.png` atomically; return their URLs."""
+    final = ctx.storage.result_dir(ctx.job_id)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{ctx.job_id}."))
+    try:
+        for k, image in enumerate(images):
+            image.save(tmp / f"{k}.png", format="PNG")
+        if final.exists():  # an earlier attempt finished writing but died before recording
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [image_url(ctx.job_id, k) for k in range(len(images))]
+
+
+def read_input(path: Path, max_pixels: int) -> Image.Image:
+    """The uploaded image, decoded (raises JobFailure with a readable message)."""
+    if not path.is_file():
+        raise JobFailure("input_missing", "the uploaded image of this job is no longer in storage")
+    try:
+        with Image.open(path) as img:
+            if img.width * img.height > max_pixels:
+                raise JobFailure(
+                    "image_too_large",
+                    f"the uploaded image has {img.width}x{img.height} pixels, more than the "
+                    f"{max_pixels} this service accepts",
+                )
+            img.load()
+            return img.copy()
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise JobFailure(
+            "bad_image", f"the uploaded image could not be read as an image: {exc}"
+        ) from None
+
+
+def _to_tensor(image: Image.Image) -> torch.Tensor:
+    """A Pillow image (L or RGB) -> (1, C, H, W) float in [-1, 1]."""
+    array = np.asarray(image, dtype=np.float32)  # (H, W) or (H, W, C)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    tensor = torch.from_numpy(array).permute(2, 0, 1)[None]  # (1, C, H, W)
+    return tensor / 127.5 - 1.0
+
+
+def translate_image(loaded: LoadedModel, image: Image.Image, seed: int) -> Image.Image:
+    """Translate one image with a pix2pix generator; the output has the input's size."""
+    config = loaded.card.config
+    in_channels = int(config.get("in_channels", 3))
+    if in_channels not in (1, 3):
+        raise JobFailure(
+            "model_unloadable",
+            f"model {loaded.id!r} takes {in_channels}-channel images, which cannot be made from "
+            "an uploaded picture",
+        )
+    size = loaded.card.image_size
+    width, height = image.size
+    mode = "L" if in_channels == 1 else "RGB"
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    square = image.convert(mode).resize((size, size), Image.Resampling.BICUBIC)
+    x = _to_tensor(square).to(loaded.device)  # (1, C_in, S, S)
+    torch.manual_seed(seed)  # dropout is the only noise in pix2pix at test time
+    with test_time_mode(loaded.model) as generator, torch.no_grad():
+        y = generator(x).float().clamp(-1, 1).cpu()  # (1, C_out, S, S)
+    return to_pil(y[0]).resize((width, height), Image.Resampling.BICUBIC)
+
+
+def translate(ctx: JobContext) -> Outcome:
+    """Run a translation job: uploaded image in, one PNG of the same size out."""
+    params = ctx.job.params
+    seed = _seed(params)
+    image = read_input(
+        ctx.storage.upload_dir(ctx.job_id) / INPUT_FILE, ctx.settings.max_image_pixels
+    )
+    loaded = _model_for(ctx, "translate")
+    output = translate_image(loaded, image, seed)
+    if ctx.cancel_requested():
+        return Outcome(JobStatus.cancelled, {})
+    urls = write_results(ctx, [output])
+    return Outcome(
+        JobStatus.succeeded,
+        {
+            "images": urls,
+            "count": 1,
+            "model": loaded.id,
+            "seed": seed,
+            "width": output.width,
+            "height": output.height,
+        },
+    )
+
+
+def sample_images(
+    loaded: LoadedModel,
+    count: int,
+    seed: int,
+    class_label: int | None = None,
+    truncation: float | None = None,
+) -> list[Image.Image]:
+    """`count` images from a sampling generator (same seed and model -> same images)."""
+    try:
+        batch = draw_samples(
+            loaded.model, count, seed, class_label=class_label, truncation=truncation
+        )  # (N, C, H, W) in [-1, 1] on the CPU
+    except ValueError as exc:
+        raise JobFailure("invalid_parameter", str(exc)) from None
+    return [to_pil(image) for image in batch]
+
+
+def sample(ctx: JobContext) -> Outcome:
+    """Run a sampling job: `count` PNGs from the model."""
+    params = ctx.job.params
+    count = _int_param(params, "count", 1) or 0
+    if not 1 <= count <= MAX_SAMPLES:
+        raise JobFailure("invalid_parameter", f"count must lie in 1..{MAX_SAMPLES}, not {count}")
+    seed = _seed(params)
+    class_label = _int_param(params, "class_label", None)
+    truncation = params.get("truncation")
+    if truncation is not None:
+        if isinstance(truncation, bool) or not isinstance(truncation, int | float):
+            raise JobFailure(
+                "invalid_parameter", f"truncation must be a number, not {truncation!r}"
+            )
+        truncation = float(truncation)
+        if truncation <= 0:
+            raise JobFailure("invalid_parameter", f"truncation must be positive, not {truncation}")
+    loaded = _model_for(ctx, "sample")
+    images = sample_images(loaded, count, seed, class_label, truncation)
+    if ctx.cancel_requested():
+        return Outcome(JobStatus.cancelled, {})
+    urls = write_results(ctx, images)
+    return Outcome(
+        JobStatus.succeeded,
+        {
+            "images": urls,
+            "model": loaded.id,
+            "seed": seed,
+            "count": count,
+            "class_label": class_label,
+            "truncation": truncation,
+        },
+    )

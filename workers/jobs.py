@@ -1,0 +1,281 @@
+"""The life of one job in a worker: claim it, mark it running, do the work, record how it ended.
+
+Every task goes through `run_job`, which makes delivering a message more than once harmless:
+
+- An unknown id is logged and dropped; a job that already ended (succeeded, failed, cancelled) is
+  skipped, so a redelivery after completion never runs it again.
+- A job whose cancellation was requested before it started is marked `cancelled` and never runs.
+- Exactly one copy of a job runs at a time: the worker takes the job's lease in Redis
+  (`JobStore.acquire_lease`, holder = host:pid:task id) for `LEASE_SECONDS` and a heartbeat thread
+  renews it while the work runs. A copy that finds the lease taken does not run and does not drop
+  the job either: it retries the task `LEASE_SECONDS` later (a new message), and then either sees
+  the job ended (skip) or takes over the lease of a holder that died (its lease expired). This is
+  how a job whose worker was SIGKILLed completes once a worker is back, and is not run to
+  completion twice.
+- A copy whose lease was taken over (it stalled longer than the lease, e.g. a frozen process)
+  stops at its next `check_lease()` (training checks once a second) without recording anything:
+  the copy holding the lease owns the job.
+- A job found `running` under a free lease was started by a worker that died. It is run again
+  (inference writes its result folder atomically; training resumes from its checkpoint) unless
+  that already happened `max_attempts` times, in which case it fails with a message saying so
+  (a job that kills its worker every time must not be retried forever).
+- Any exception ends the job `failed` with a readable `JobError` (`workers.errors`); a job never
+  stays `running` after its task returns.
+
+Torch-free: the Celery parent imports this module before forking its pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from celery.exceptions import Reject
+
+from ganserve.contract import Job, JobError, JobNotFound, JobStatus, JobStore
+from ganserve.settings import Settings, get_settings
+from ganserve.storage import Storage
+from workers.celery_app import VISIBILITY_TIMEOUT
+from workers.errors import JobFailure, describe
+from workers.shutdown import WorkerShuttingDown
+
+log = logging.getLogger(__name__)
+
+# A lease outlives its last renewal by this long; a dead holder blocks the job at most this long.
+# Half the visibility timeout at most, so a redelivered message finds a dead holder's lease gone.
+LEASE_SECONDS = max(2, min(60, VISIBILITY_TIMEOUT // 2))
+TEST_DELAY_ENV = "GANSERVE_TEST_TASK_DELAY"
+
+
+class LeaseLost(Exception):
+    """Another worker holds the job's lease now: this copy must stop without recording anything."""
+
+
+@dataclass
+class Outcome:
+    """How the work of a job ended when it did not raise: succeeded or cancelled, with a result."""
+
+    status: JobStatus
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+class _ProcessResources:
+    """The job store and storage of this process, made after the fork that made the process."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+        self.store: JobStore | None = None
+
+    def job_store(self) -> JobStore:
+        if self.store is None or self.pid != os.getpid():
+            url = get_settings().redis_url
+            if not url:
+                raise RuntimeError("GANSERVE_REDIS_URL is not set: the worker has no Redis")
+            self.store = JobStore(redis.Redis.from_url(url))
+            self.pid = os.getpid()
+        return self.store
+
+
+_resources = _ProcessResources()
+
+
+def job_store() -> JobStore:
+    """The job store of this worker process (one Redis connection pool per process)."""
+    return _resources.job_store()
+
+
+def storage() -> Storage:
+    """The storage root of this worker, from the settings."""
+    return Storage(get_settings().data_dir)
+
+
+class JobContext:
+    """What a job's work gets: its record, the store, storage, settings and progress reporting."""
+
+    def __init__(
+        self, job: Job, store: JobStore, storage: Storage, settings: Settings, holder: str
+    ) -> None:
+        self.job = job
+        self.store = store
+        self.storage = storage
+        self.settings = settings
+        self.holder = holder
+
+    @property
+    def job_id(self) -> str:
+        """The job's id."""
+        return self.job.id
+
+    def report(self, progress: float, detail: dict[str, Any] | None = None) -> None:
+        """Record progress (0..1) and its details, and renew the lease."""
+        fields: dict[str, Any] = {"progress": max(0.0, min(1.0, float(progress)))}
+        if detail is not None:
+            fields["progress_detail"] = detail
+        self.job = self.store.update(self.job_id, **fields)
+        self.renew_lease()
+
+    def renew_lease(self) -> bool:
+        """Extend this worker's lease on the job; False when another holder has it now."""
+        return self.store.acquire_lease(self.job_id, self.holder, LEASE_SECONDS)
+
+    def cancel_requested(self) -> bool:
+        """Whether someone asked to cancel the job."""
+        return self.store.cancel_requested(self.job_id)
+
+    def check_lease(self) -> None:
+        """Raise LeaseLost when another worker took the job over (this one stalled too long)."""
+        if not self.renew_lease():
+            raise LeaseLost(self.job_id)
+
+
+class _Heartbeat:
+    """A daemon thread renewing the lease every third of its life while the work runs."""
+
+    def __init__(self, store: JobStore, job_id: str, holder: str) -> None:
+        self.store, self.job_id, self.holder = store, job_id, holder
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id[:8]}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 3):
+            try:
+                if not self.store.acquire_lease(self.job_id, self.holder, LEASE_SECONDS):
+                    log.warning("job %s: the lease is held by another worker now", self.job_id)
+            except redis.RedisError as exc:
+                log.warning("job %s: could not renew the lease: %s", self.job_id, exc)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def holder_name(task_id: str | None) -> str:
+    """Who holds a lease: this host, this process and the Celery task id."""
+    return f"{socket.gethostname()}:{os.getpid()}:{task_id or '-'}"
+
+
+def _end(store: JobStore, job_id: str, status: JobStatus, **fields: Any) -> Job:
+    return store.update(job_id, status=status, finished_at=time.time(), **fields)
+
+
+def mark_cancelled(store: JobStore, job: Job) -> None:
+    """End a job that has not ended as cancelled."""
+    if not job.status.ended:
+        _end(store, job.id, JobStatus.cancelled)
+
+
+def _test_delay(job: Job) -> None:
+    """Test-only: on a job's first attempt, sleep GANSERVE_TEST_TASK_DELAY seconds.
+
+    Lets a test kill a worker while it runs a job; later attempts do not sleep. Unset in any
+    real deployment.
+    """
+    raw = os.environ.get(TEST_DELAY_ENV)
+    if raw and job.attempts == 1:
+        time.sleep(float(raw))
+
+
+Work = Callable[[JobContext], Outcome]
+
+
+def run_job(task: Any, job_id: str, work: Work, *, max_attempts: int) -> None:
+    """Run `work` for the job `job_id` under its lease, recording status, result or error.
+
+    `task` is the bound Celery task (its `retry` re-queues the job while another worker holds
+    the lease). Returns when the job ended or was skipped; raises only Celery's `Retry`.
+    """
+    store = job_store()
+    try:
+        job = store.get(job_id)
+    except JobNotFound:
+        log.warning("job %s: no such job record (expired or never created); dropped", job_id)
+        return
+    if job.status.ended:
+        log.info("job %s already %s; not running it again", job_id, job.status.value)
+        return
+    if job.status == JobStatus.queued and store.cancel_requested(job_id):
+        log.info("job %s was cancelled while queued; not running it", job_id)
+        mark_cancelled(store, job)
+        return
+
+    holder = holder_name(getattr(task.request, "id", None))
+    if not store.acquire_lease(job_id, holder, LEASE_SECONDS):
+        log.info("job %s is held by another worker; checking again in %ss", job_id, LEASE_SECONDS)
+        raise task.retry(countdown=LEASE_SECONDS, max_retries=None)
+    try:
+        with _Heartbeat(store, job_id, holder):
+            _run_leased(store, job_id, work, holder, max_attempts)
+    finally:
+        try:
+            store.release_lease(job_id, holder)
+        except redis.RedisError as exc:  # the lease expires on its own
+            log.warning("job %s: could not release the lease: %s", job_id, exc)
+
+
+def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attempts: int) -> None:
+    job = store.get(job_id)  # read again under the lease: another copy may have ended it
+    if job.status.ended:
+        log.info("job %s already %s; not running it again", job_id, job.status.value)
+        return
+    if store.cancel_requested(job_id):
+        log.info("job %s was cancelled before it started; not running it", job_id)
+        mark_cancelled(store, job)
+        return
+    if job.status == JobStatus.running and job.attempts >= max_attempts:
+        _end(
+            store,
+            job_id,
+            JobStatus.failed,
+            error=JobError(
+                code="worker_lost",
+                message=f"the worker running this job stopped unexpectedly {job.attempts} times "
+                "(it may have run out of memory or been killed); the job was given up",
+            ),
+        )
+        return
+    if job.status == JobStatus.running:
+        log.warning("job %s: its previous worker died; running it again", job_id)
+    job = store.update(
+        job_id,
+        status=JobStatus.running,
+        started_at=time.time(),
+        attempts=job.attempts + 1,
+        error=None,
+    )
+    log.info("job %s (%s) running, attempt %d", job_id, job.kind.value, job.attempts)
+    ctx = JobContext(job, store, storage(), get_settings(), holder)
+    try:
+        _test_delay(job)
+        outcome = work(ctx)
+    except LeaseLost:
+        log.warning("job %s: another worker took it over; this copy stopped", job_id)
+        return
+    except WorkerShuttingDown as exc:
+        log.info("job %s: the worker is stopping (%s); requeued to resume", job_id, exc)
+        store.update(job_id, status=JobStatus.queued)
+        raise Reject(str(exc), requeue=True) from None
+    except Exception as exc:
+        if isinstance(exc, JobFailure):
+            log.info("job %s failed: %s", job_id, exc.message)
+        else:
+            log.exception("job %s failed unexpectedly", job_id)
+        _end(store, job_id, JobStatus.failed, error=describe(exc))
+        return
+    current = store.get(job_id)
+    if current.status.ended:  # ended by someone else meanwhile (e.g. cancelled by the gateway)
+        log.info("job %s was %s while it ran", job_id, current.status.value)
+        return
+    progress = 1.0 if outcome.status == JobStatus.succeeded else current.progress
+    _end(store, job_id, outcome.status, result=outcome.result, progress=progress)
+    log.info("job %s %s", job_id, outcome.status.value)

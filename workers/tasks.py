@@ -1,0 +1,42 @@
+"""The Celery tasks: thin wrappers that take a job id and hand the job to `workers.jobs.run_job`.
+
+The gateway records a job (`ganserve.contract.JobStore`) and sends the task by name with the job
+id; the task reads everything else from the record and the storage root. The work modules
+(`workers.inference`, `workers.training_jobs`) import torch, `models` and `training`, so they are
+imported inside the tasks: the Celery parent process that imports this module never loads torch
+and never touches CUDA before forking its pool.
+"""
+
+from __future__ import annotations
+
+from ganserve.contract import TASK_SAMPLE, TASK_TRAIN, TASK_TRANSLATE
+from workers.celery_app import celery_app
+from workers.jobs import run_job
+
+# Times a job may be found abandoned by a dead worker and started again before it fails.
+INFERENCE_MAX_ATTEMPTS = 3
+TRAINING_MAX_ATTEMPTS = 10  # a long run outlives restarts and deploys, each one an attempt
+
+
+@celery_app.task(name=TASK_TRANSLATE, bind=True)
+def translate(self, job_id: str) -> None:
+    """Translate the job's uploaded image with its pix2pix model."""
+    from workers import inference
+
+    run_job(self, job_id, inference.translate, max_attempts=INFERENCE_MAX_ATTEMPTS)
+
+
+@celery_app.task(name=TASK_SAMPLE, bind=True)
+def sample(self, job_id: str) -> None:
+    """Draw the job's samples from its U-Net GAN or Progressive GAN model."""
+    from workers import inference
+
+    run_job(self, job_id, inference.sample, max_attempts=INFERENCE_MAX_ATTEMPTS)
+
+
+@celery_app.task(name=TASK_TRAIN, bind=True)
+def train(self, job_id: str) -> None:
+    """Run (or resume) the job's training run and register the model it produces."""
+    from workers import training_jobs
+
+    run_job(self, job_id, training_jobs.run_training, max_attempts=TRAINING_MAX_ATTEMPTS)

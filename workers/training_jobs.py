@@ -1,0 +1,384 @@
+"""Training runs: the work of the `train` queue's jobs.
+
+A training job's params: `family` (pix2pix, unetgan, pggan), `dataset` (an uploaded dataset's
+id), optional `name` (the id of the model it registers) and `config`: run options (`steps`,
+`image_size`, `batch_size`, `seed`, `sample_every`, `checkpoint_every`, `log_every`,
+`sample_count`, `amp`, `channels_last`, `metrics_every`, `metrics_images`) and the family's own
+hyperparameters (`training.families.<family>` config dataclass), all in one flat object. An
+unknown key, or a value of the wrong type, fails the job with a message listing the valid keys.
+
+Defaults (`SERVICE_DEFAULTS`) make a run that finishes in minutes on a CPU: small images, a few
+hundred steps, small networks for U-Net GAN and Progressive GAN, metrics at the end (SWD, and
+FID/KID/IS when `GANSERVE_INCEPTION_WEIGHTS` is set; L1/PSNR/SSIM for pix2pix). A run on a GPU
+passes the paper's sizes in `config`.
+
+The run folder is `runs/<job id>/` (`training.run_files`: options.json, stats.jsonl,
+tensorboard/, samples/, model/, training_state.pt). A run delivered again (its worker died)
+resumes from `training_state.pt` and continues exactly. The task's lease (`workers.jobs`) keeps
+two copies of one run from training at the same time; it is renewed by a heartbeat and at every
+progress report, and checked once a second: a copy that lost it (it stalled for longer than the
+lease and another copy took over) stops before its next step without writing anything.
+
+Progress goes to the job record (`progress` = step/total, `progress_detail` = step, total, the
+latest losses). Cancellation is cooperative: the loop checks the job's cancellation flag before
+every step, stops, writes its checkpoint and the job ends `cancelled` with its run folder kept.
+On completion the run's model folder is copied to `models/<model id>` (through a temporary folder
+renamed into place) with the job, run and dataset in its provenance, so `GET /v1/models` lists it
+with its metrics and the inference workers serve it at their next job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from ganserve.contract import JobStatus
+from models.checkpoint import CONFIG_FILE
+from training.data import DatasetError, DatasetWarning
+from training.families import FAMILIES
+from training.loop import Progress, RunOptions, RunResult, train
+from training.pggan_schedule import GrowthSchedule, parse_batch_sizes
+from training.state import STATE_FILE, StateError
+from workers.errors import JobFailure
+from workers.jobs import JobContext, Outcome
+from workers.model_cache import MODEL_ID, configure_torch
+from workers.shutdown import WorkerShuttingDown, shutdown_requested, sigterm_requests_stop
+
+DATASET_FILE = "dataset.json"
+# Run options a job's config may set; the worker decides the rest (data, out, device, resume...).
+RUN_FIELDS = (
+    "image_size",
+    "batch_size",
+    "steps",
+    "seed",
+    "sample_every",
+    "checkpoint_every",
+    "log_every",
+    "sample_count",
+    "amp",
+    "channels_last",
+    "metrics_every",
+    "metrics_images",
+)
+# Defaults of a service run, where they differ from RunOptions' and the families' (paper) ones.
+SERVICE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pix2pix": {"image_size": 64, "batch_size": 4, "steps": 500},
+    "unetgan": {
+        "image_size": 32,
+        "batch_size": 16,
+        "steps": 500,
+        "width": 32,
+        "latent_dim": 64,
+        "warmup_steps": 100,
+        "ema_start": 0,
+        "ema_decay": 0.99,
+    },
+    "pggan": {
+        "image_size": 32,
+        "latent_dim": 128,
+        "fmap_base": 1024,
+        "fmap_max": 128,
+        "phase_images": 2000,
+        "batch_sizes": "4:32,8:32,16:32,32:16",
+    },
+}
+DATASET_KINDS = {
+    "pix2pix": ("paired",),
+    "unetgan": ("images", "labeled"),
+    "pggan": ("images", "labeled"),
+}
+
+
+def _cadence(steps: int) -> dict[str, int]:
+    """Log, sample, checkpoint and evaluate cadences scaled to the run's length."""
+    every = max(1, min(100, steps // 5))
+    return {
+        "log_every": max(1, min(10, steps // 20)),
+        "sample_every": every,
+        "checkpoint_every": every,
+        "metrics_every": max(1, steps),  # at the end of the run
+        "sample_count": 16,
+    }
+
+
+def run_length(family_name: str, options: RunOptions, config: Any) -> int:
+    """Steps the run will take: `steps`, or Progressive GAN's growth schedule's length."""
+    if family_name != "pggan":
+        return options.steps
+    try:
+        schedule = GrowthSchedule(
+            max_resolution=options.image_size,
+            phase_images=config.phase_images,
+            batch_sizes=parse_batch_sizes(config.batch_sizes),
+            batch_base=config.batch_base,
+        )
+    except ValueError as exc:
+        raise JobFailure("invalid_config", f"invalid training config: {exc}") from None
+    return schedule.total_steps
+
+
+def _validation_message(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(x) for x in error["loc"]) or "config"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def read_dataset(ctx: JobContext, dataset_id: Any) -> tuple[Path, dict[str, Any]]:
+    """The dataset folder and its `dataset.json` (JobFailure when missing or unreadable)."""
+    if not isinstance(dataset_id, str) or not MODEL_ID.match(dataset_id):
+        raise JobFailure("dataset_not_found", f"there is no dataset called {dataset_id!r}")
+    folder = ctx.storage.datasets / dataset_id
+    try:
+        meta = json.loads((folder / DATASET_FILE).read_text())
+    except FileNotFoundError:
+        raise JobFailure(
+            "dataset_not_found",
+            f"there is no dataset called {dataset_id!r} (it may have been deleted)",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise JobFailure(
+            "bad_dataset", f"the description of dataset {dataset_id!r} is unreadable: {exc}"
+        ) from None
+    if not isinstance(meta, dict):
+        raise JobFailure("bad_dataset", f"the description of dataset {dataset_id!r} is invalid")
+    return folder, meta
+
+
+def build_run(
+    family_name: Any, config: Any, *, data: Path, out: Path, kind: str | None, name: str, **extra
+) -> tuple[RunOptions, Any]:
+    """RunOptions and the family config of a job, defaults filled in, validated.
+
+    `extra` sets run options the worker owns (device, inception weights, resume...).
+    """
+    if family_name not in FAMILIES:
+        raise JobFailure(
+            "invalid_config",
+            f"unknown family {family_name!r}; choose one of {', '.join(FAMILIES)}",
+        )
+    family = FAMILIES[family_name]
+    if kind is not None and kind not in DATASET_KINDS[family_name]:
+        wanted = " or ".join(DATASET_KINDS[family_name])
+        raise JobFailure(
+            "bad_dataset",
+            f"{family_name} trains on {wanted} datasets, and this dataset is {kind}",
+        )
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise JobFailure("invalid_config", "config must be a JSON object")
+    family_fields = [f.name for f in dataclasses.fields(family.config_class)]
+    valid = sorted(set(RUN_FIELDS) | set(family_fields))
+    unknown = sorted(set(config) - set(valid))
+    if unknown:
+        raise JobFailure(
+            "invalid_config",
+            f"unknown config field(s) {', '.join(unknown)} for {family_name}; valid fields: "
+            f"{', '.join(valid)}",
+        )
+    defaults = dict(SERVICE_DEFAULTS[family_name])
+    if family_name == "unetgan" and kind == "images":
+        defaults["unconditional"] = True  # a flat image set, even if zipped in sub-folders
+    merged = {**defaults, **config}
+    run_values = {k: v for k, v in merged.items() if k in RUN_FIELDS}
+    family_values = {k: v for k, v in merged.items() if k in family_fields}
+    try:
+        options = pydantic.TypeAdapter(RunOptions).validate_python(
+            {
+                **run_values,
+                "data": data,
+                "out": out,
+                "name": name,
+                "progress_bar": False,
+                **extra,
+            }
+        )
+        family_config = pydantic.TypeAdapter(family.config_class).validate_python(family_values)
+    except pydantic.ValidationError as exc:
+        raise JobFailure(
+            "invalid_config", f"invalid training config: {_validation_message(exc)}"
+        ) from None
+    for key in ("steps", "batch_size", "image_size"):
+        if getattr(options, key) < 1:
+            raise JobFailure("invalid_config", f"{key} must be at least 1")
+    cadence = {
+        k: v
+        for k, v in _cadence(run_length(family_name, options, family_config)).items()
+        if k not in merged
+    }
+    options = dataclasses.replace(options, **cadence)
+    for key in ("sample_every", "checkpoint_every", "log_every"):
+        if getattr(options, key) < 1:
+            raise JobFailure("invalid_config", f"{key} must be at least 1")
+    return options, family_config
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", text.strip()).strip("-._").lower()
+    return slug[:100]
+
+
+def _registered_by(folder: Path) -> str | None:
+    try:
+        card = json.loads((folder / CONFIG_FILE).read_text())
+        return card.get("provenance", {}).get("job")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def model_id_for(models_dir: Path, job_id: str, family: str, name: str | None) -> str:
+    """The id a run registers its model under: the name's slug, else `<family>-<job[:8]>`.
+
+    A slug taken by a model of another run gets the job's short id appended.
+    """
+    base = _slug(name) if isinstance(name, str) else ""
+    if not base or not MODEL_ID.match(base):
+        return f"{family}-{job_id[:8]}"
+    folder = models_dir / base
+    if folder.exists() and _registered_by(folder) != job_id:
+        return f"{base}-{job_id[:8]}"
+    return base
+
+
+def register_model(
+    run_model: Path, models_dir: Path, model_id: str, provenance: dict[str, Any]
+) -> Path:
+    """Copy a run's model folder to `models/<model_id>` atomically, adding to its provenance."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".{model_id}."))
+    final = models_dir / model_id
+    try:
+        shutil.copytree(run_model, tmp, dirs_exist_ok=True)
+        card = json.loads((tmp / CONFIG_FILE).read_text())
+        card["provenance"] = {**card.get("provenance", {}), **provenance}
+        (tmp / CONFIG_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        if final.exists():  # this run registered it before (a redelivery): replace it
+            old = final.with_name(f".{model_id}.old-{time.time_ns()}")
+            final.rename(old)
+            tmp.rename(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _release_gpu_memory() -> None:
+    """Give the run's cached GPU memory back, so the worker idles without holding it."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def _losses(stats: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(v), 6) for k, v in stats.items() if k[:1] in "DG"}
+
+
+def run_training(ctx: JobContext) -> Outcome:
+    """Train the job's run (resuming its checkpoint if it has one) and register its model."""
+    params = ctx.job.params
+    family_name = params.get("family")
+    dataset_id = params.get("dataset")
+    data, meta = read_dataset(ctx, dataset_id)
+    out = ctx.storage.run_dir(ctx.job_id)
+    out.mkdir(parents=True, exist_ok=True)
+    resume = (out / STATE_FILE).is_file()
+    options, family_config = build_run(
+        family_name,
+        params.get("config"),
+        data=data,
+        out=out,
+        kind=meta.get("kind"),
+        name=ctx.job_id,
+        device="auto",
+        resume=resume,
+        inception_weights=ctx.settings.inception_weights,
+    )
+    configure_torch()
+
+    def on_progress(p: Progress) -> None:
+        ctx.report(
+            p.step / max(1, p.total),
+            {"step": p.step, "total": p.total, "losses": _losses(p.stats)},
+        )
+
+    last_check = time.monotonic()
+
+    def should_stop() -> bool:
+        """Cancelled? And, once a second, is the lease still ours (else LeaseLost stops us)?"""
+        nonlocal last_check
+        if time.monotonic() - last_check >= 1.0:
+            ctx.check_lease()
+            last_check = time.monotonic()
+        return ctx.cancel_requested() or shutdown_requested()
+
+    try:
+        with sigterm_requests_stop(), warnings.catch_warnings():
+            # the dataset's own description is not a training image
+            warnings.filterwarnings(
+                "ignore", message=rf"skipped .*{DATASET_FILE}", category=DatasetWarning
+            )
+            result: RunResult = train(
+                family_name,
+                options,
+                family_config,
+                on_progress=on_progress,
+                should_stop=should_stop,
+            )
+    except DatasetError as exc:
+        raise JobFailure("bad_dataset", f"the dataset cannot be trained on: {exc}") from None
+    except StateError as exc:
+        raise JobFailure("bad_checkpoint", f"the run could not resume: {exc}") from None
+    except ValueError as exc:
+        raise JobFailure("invalid_config", f"the training run could not go on: {exc}") from None
+    finally:
+        _release_gpu_memory()
+    detail = {"step": result.step, "total": result.total, "losses": _losses(result.stats)}
+    if result.status == "cancelled" and not ctx.cancel_requested():
+        raise WorkerShuttingDown(f"stopped at step {result.step} of {result.total}")
+    if result.status == "cancelled":
+        ctx.report(result.step / max(1, result.total), detail)
+        return Outcome(
+            JobStatus.cancelled,
+            {"run": ctx.job_id, "step": result.step, "total": result.total},
+        )
+    models_dir = ctx.storage.models
+    model_id = model_id_for(models_dir, ctx.job_id, family_name, params.get("name"))
+    folder = register_model(
+        result.model_dir,
+        models_dir,
+        model_id,
+        {
+            "job": ctx.job_id,
+            "run": ctx.job_id,
+            "name": params.get("name") or model_id,
+            "dataset": dataset_id,
+            "dataset_name": meta.get("name"),
+            "owner": ctx.job.owner,
+        },
+    )
+    ctx.report(1.0, detail)
+    card = json.loads((folder / CONFIG_FILE).read_text())
+    return Outcome(
+        JobStatus.succeeded,
+        {
+            "model": model_id,
+            "run": ctx.job_id,
+            "steps": result.step,
+            "metrics": card.get("metrics", {}),
+        },
+    )
