@@ -30,8 +30,7 @@ from PIL import Image
 
 import models
 from ganserve.embedded_redis import EmbeddedRedis, free_port
-from ganserve.launcher import Stack, wait_for_gateway
-from ganserve.processes import gateway_command, worker_command
+from ganserve.launcher import Stack, start_services, wait_for_gateway
 from ganserve.settings import Settings
 from workers.inference import translate_image
 from workers.model_cache import LoadedModel
@@ -118,9 +117,7 @@ def main() -> None:
             }
             stack = Stack()
             try:
-                stack.start("gateway", gateway_command(Settings(port=port)), env)
-                stack.start("worker-infer", worker_command("infer"), env)
-                stack.start("worker-train", worker_command("train"), env)
+                start_services(stack, Settings(port=port), env)
                 url = f"http://127.0.0.1:{port}"
                 wait_for_gateway(url, stack)
                 with httpx.Client(base_url=url, timeout=120) as client:

@@ -56,6 +56,13 @@ class Stack:
                 process.wait()
 
 
+def start_services(stack: Stack, settings: Settings, env: dict[str, str]) -> None:
+    """Start the gateway and one worker per queue, as `ganserve up` and Compose do."""
+    stack.start("gateway", gateway_command(settings), env)
+    for queue in (QUEUE_INFER, QUEUE_TRAIN):
+        stack.start(f"worker-{queue}", worker_command(queue), env)
+
+
 def wait_for_gateway(url: str, stack: Stack, timeout: float = 60.0) -> None:
     """Wait until the gateway answers /healthz (or a child dies)."""
     deadline = time.monotonic() + timeout
@@ -96,9 +103,7 @@ def up(settings: Settings, *, demo: bool = True, echo: Callable[[str], None] = p
         cleanup.callback(stack.stop)
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         cleanup.callback(lambda: [signal.signal(s, h) for s, h in previous.items()])
-        stack.start("gateway", gateway_command(settings), env)
-        for queue in (QUEUE_INFER, QUEUE_TRAIN):
-            stack.start(f"worker-{queue}", worker_command(queue), env)
+        start_services(stack, settings, env)
         url = f"http://{settings.host}:{settings.port}"
         wait_for_gateway(url, stack)
         echo(f"ganserve is up: {url} (API docs at {url}/docs); Ctrl-C stops it")

@@ -177,36 +177,30 @@ def swd(
     _compare("swd", real, fake, model, size, count, seed, device, as_json, None)
 
 
-@app.command()
-def fid(
-    real: RealOpt,
-    fake: FakeOpt = None,
-    model: ModelOpt = None,
-    size: SizeOpt = None,
-    count: CountOpt = None,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "cpu",
-    as_json: JsonOpt = False,
-    weights: WeightsOpt = None,
-) -> None:
-    """Frechet Inception distance (needs the Inception weights)."""
-    _compare("fid", real, fake, model, size, count, seed, device, as_json, weights)
+def _inception_distance_command(metric: str, summary: str) -> None:
+    """Register `fid` or `kid`: the same options, one metric."""
+
+    def command(
+        real: RealOpt,
+        fake: FakeOpt = None,
+        model: ModelOpt = None,
+        size: SizeOpt = None,
+        count: CountOpt = None,
+        seed: SeedOpt = 0,
+        device: DeviceOpt = "cpu",
+        as_json: JsonOpt = False,
+        weights: WeightsOpt = None,
+    ) -> None:
+        _compare(metric, real, fake, model, size, count, seed, device, as_json, weights)
+
+    command.__doc__ = summary
+    app.command(metric)(command)
 
 
-@app.command()
-def kid(
-    real: RealOpt,
-    fake: FakeOpt = None,
-    model: ModelOpt = None,
-    size: SizeOpt = None,
-    count: CountOpt = None,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "cpu",
-    as_json: JsonOpt = False,
-    weights: WeightsOpt = None,
-) -> None:
-    """Kernel Inception distance, mean and std over subsets (needs the Inception weights)."""
-    _compare("kid", real, fake, model, size, count, seed, device, as_json, weights)
+_inception_distance_command("fid", "Frechet Inception distance (needs the Inception weights).")
+_inception_distance_command(
+    "kid", "Kernel Inception distance, mean and std over subsets (needs the Inception weights)."
+)
 
 
 @app.command("is")

@@ -1,8 +1,6 @@
 """Start the real stack for tests: embedded Redis, gateway and one worker per queue."""
 
 import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,8 +9,7 @@ from pathlib import Path
 import httpx
 
 from ganserve.embedded_redis import EmbeddedRedis, free_port
-from ganserve.launcher import Stack
-from ganserve.processes import gateway_command, worker_command
+from ganserve.launcher import Stack, start_services
 from ganserve.settings import Settings
 
 
@@ -31,9 +28,7 @@ def running_stack(data_dir: Path, **env_overrides: str) -> Iterator[tuple[httpx.
         settings = Settings(data_dir=data_dir, port=port)
         stack = Stack()
         try:
-            stack.start("gateway", gateway_command(settings), env)
-            for queue in ("infer", "train"):
-                stack.start(f"worker-{queue}", worker_command(queue), env)
+            start_services(stack, settings, env)
             client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
             wait_ready(client, stack)
             yield client, stack
@@ -56,17 +51,6 @@ def wait_ready(client: httpx.Client, stack: Stack, timeout: float = 90.0) -> Non
             pass
         time.sleep(0.5)
     raise RuntimeError(f"stack not ready: {last.text if last is not None else 'no answer'}")
-
-
-def restart_worker(stack: Stack, queue: str, env: dict[str, str]) -> None:
-    """Start a fresh worker on `queue` (after one was killed)."""
-    stack.start(f"worker-{queue}", worker_command(queue), env)
-
-
-def kill_group(process: subprocess.Popen) -> None:
-    """SIGKILL a child and everything it started."""
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
 
 
 def wait_job(client: httpx.Client, job_id: str, timeout: float = 300.0) -> dict:
