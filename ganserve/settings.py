@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         default=100, description="Queued jobs per queue before new ones get 429."
     )
     model_cache_size: int = Field(default=4, description="Models a worker keeps loaded.")
+    sse_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds between keep-alive comments on a quiet job event stream.",
+    )
 
     @property
     def key_list(self) -> list[str]:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BeforeValidator
 
 from ganserve.contract import Job, JobKind, JobNotFound, JobStatus, JobStore
-from service.api.deps import OwnerDep, StorageDep, StoreDep
+from service.api.deps import OwnerDep, SettingsDep, StorageDep, StoreDep
 from service.errors import ApiError
 from service.jobs import job_out
 from service.schemas import JobList, JobOut, error_responses
@@ -66,6 +67,47 @@ async def get_job(
             await asyncio.sleep(min(POLL_INTERVAL_S, left))
             job = await run_in_threadpool(_get, store, job_id, owner)
     return job_out(job)
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 404)},
+)
+async def job_events(
+    job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep, request: Request
+) -> StreamingResponse:
+    """Server-sent events of a job: an `event: job` with the job's JSON (as `GET
+    /v1/jobs/{id}`) now and whenever its status, progress or result changes, `: keep-alive`
+    comments while nothing changes, and the end of the stream once the job has ended."""
+    job = await run_in_threadpool(_get, store, job_id, owner)  # 404 before the stream opens
+    return StreamingResponse(
+        _job_stream(request, store, job, owner, settings.sse_keepalive_seconds),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _job_stream(
+    request: Request, store: JobStore, job: Job, owner: str, keepalive: float
+) -> AsyncIterator[str]:
+    sent: str | None = None
+    last_write = time.monotonic()
+    while True:
+        snapshot = job_out(job).model_dump_json()
+        if snapshot != sent:
+            yield f"event: job\ndata: {snapshot}\n\n"
+            sent, last_write = snapshot, time.monotonic()
+        elif time.monotonic() - last_write >= keepalive:
+            yield ": keep-alive\n\n"
+            last_write = time.monotonic()
+        if job.status.ended or await request.is_disconnected():
+            return
+        await asyncio.sleep(min(POLL_INTERVAL_S, keepalive))
+        try:
+            job = await run_in_threadpool(_get, store, job.id, owner)
+        except JobNotFound:  # the record expired while we watched
+            return
 
 
 @router.get(
