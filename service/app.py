@@ -18,6 +18,7 @@ from importlib import metadata
 import redis
 from celery import Celery
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from ganserve.contract import JobStore
 from ganserve.settings import Settings, get_settings
@@ -27,6 +28,7 @@ from service.api.routes import datasets, health, jobs, models, samples, training
 from service.errors import install_error_handlers
 from service.middleware import ApiKeyGate, BodyLimit
 from service.security import ANONYMOUS
+from service.web import routes as web
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (models, translations, samples, datasets, training_runs, jobs):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(web.router)  # the web page at / (outside /v1: no API key needed)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     _add_metrics(app)
     app.add_middleware(
