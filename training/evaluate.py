@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -25,8 +24,9 @@ from PIL import Image
 import models
 from models.sampling import sample
 from training.data import IMAGE_EXTENSIONS, DatasetError, ImageDataset, PairedDataset
+from training.images import quantize
 from training.metrics.fidelity import compute_fidelity
-from training.metrics.generator_metrics import to_uint8, translation_metrics
+from training.metrics.generator_metrics import batches, translation_metrics
 from training.metrics.inception import INCEPTION_WEIGHTS_ENV
 from training.metrics.swd import sliced_wasserstein_distance, swd_resolutions
 
@@ -91,16 +91,11 @@ def load_folder(folder: Path, size: int) -> torch.Tensor:
 
 def model_samples(model: Path, count: int, size: int, seed: int) -> torch.Tensor:
     """`count` samples of a model folder as uint8 (N, 3, size, size)."""
-    images = to_uint8(sample(models.load(model), count, seed))  # (N, C, R, R)
+    images = quantize(sample(models.load(model), count, seed))  # (N, C, R, R)
     images = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
     if images.shape[-1] != size:
         images = F.interpolate(images.float(), size=(size, size), mode="area").round()
     return images.to(torch.uint8)
-
-
-def batches(images: torch.Tensor, size: int = 64) -> Iterator[torch.Tensor]:
-    """Consecutive mini-batches of an image tensor."""
-    return (images[i : i + size] for i in range(0, images.shape[0], size))
 
 
 def image_sets(

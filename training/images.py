@@ -10,10 +10,14 @@ import torch
 from PIL import Image
 
 
+def quantize(images: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) float in [-1, 1] -> (N, C, H, W) uint8 in [0, 255], on the same device."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) float in [-1, 1] -> (N, H, W, C) uint8 on the CPU."""
-    pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round()  # (N, C, H, W)
-    return pixels.to(torch.uint8).permute(0, 2, 3, 1).cpu()
+    return quantize(images).permute(0, 2, 3, 1).cpu()
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:

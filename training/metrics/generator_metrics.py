@@ -17,6 +17,7 @@ from torch import nn
 from models.pix2pix import test_time_mode
 from models.sampling import sample
 from training.data import PairedDataset
+from training.images import quantize
 from training.metrics.fidelity import compute_fidelity
 from training.metrics.paired import PairedMetrics
 from training.metrics.swd import sliced_wasserstein_distance, swd_resolutions
@@ -24,21 +25,16 @@ from training.metrics.swd import sliced_wasserstein_distance, swd_resolutions
 SAMPLING_METRICS = ("swd", "fid", "kid", "is")
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) in [-1, 1] -> uint8 in [0, 255], the scale the metrics are defined on."""
-    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def _batches(pixels: torch.Tensor, size: int = 64) -> Iterator[torch.Tensor]:
-    for start in range(0, pixels.shape[0], size):
-        yield pixels[start : start + size]
+def batches(images: torch.Tensor, size: int = 64) -> Iterator[torch.Tensor]:
+    """Consecutive mini-batches of an image tensor."""
+    return (images[i : i + size] for i in range(0, images.shape[0], size))
 
 
 def match_resolution(pixels: torch.Tensor, side: int) -> torch.Tensor:
     """uint8 (N, C, S, S) box-filtered down to (N, C, side, side) (a growing PGGAN's output)."""
     if pixels.shape[-1] == side:
         return pixels
-    return to_uint8(F.adaptive_avg_pool2d(pixels.float() / 127.5 - 1, side))
+    return quantize(F.adaptive_avg_pool2d(pixels.float() / 127.5 - 1, side))
 
 
 def sampling_metrics(
@@ -56,7 +52,7 @@ def sampling_metrics(
     "kid_mean"/"kid_std", "is_mean"/"is_std"; a metric that cannot be computed here (no Inception
     weights, an image side SWD does not take) maps to a sentence saying why.
     """
-    fake = to_uint8(sample(generator, real.shape[0], seed))  # (N, C, R, R) on the CPU
+    fake = quantize(sample(generator, real.shape[0], seed))  # (N, C, R, R) on the CPU
     real = match_resolution(real, fake.shape[-1])
     results: dict[str, float | str] = {}
     if "swd" in metrics:
@@ -66,15 +62,15 @@ def sampling_metrics(
             results["swd_avg"] = f"unavailable: {exc}"
         else:
             swd = sliced_wasserstein_distance(
-                _batches(real), _batches(fake), fake.shape[-1], seed=seed, device=device
+                batches(real), batches(fake), fake.shape[-1], seed=seed, device=device
             )
             results.update({f"swd_{level}": value for level, value in swd.items()})
     asked = [m for m in metrics if m in ("fid", "kid", "is")]
     if asked:
         results.update(
             compute_fidelity(
-                _batches(real),
-                _batches(fake),
+                batches(real),
+                batches(fake),
                 weights=inception_weights,
                 metrics=asked,
                 device=device,
