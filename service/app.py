@@ -24,7 +24,16 @@ from ganserve.contract import JobStore
 from ganserve.settings import Settings, get_settings
 from ganserve.storage import Storage
 from service.api.deps import get_owner
-from service.api.routes import datasets, health, jobs, models, samples, training_runs, translations
+from service.api.routes import (
+    datasets,
+    health,
+    jobs,
+    models,
+    run_outputs,
+    samples,
+    training_runs,
+    translations,
+)
 from service.errors import install_error_handlers
 from service.middleware import ApiKeyGate, BodyLimit
 from service.security import ANONYMOUS
@@ -119,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_owner)])
-    for module in (models, translations, samples, datasets, training_runs, jobs):
+    for module in (models, translations, samples, datasets, training_runs, jobs, run_outputs):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(web.router)  # the web page at / (outside /v1: no API key needed)
@@ -130,8 +139,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimit,
         default=JSON_BODY_LIMIT,
         limits={
-            "/v1/translations": settings.max_upload_bytes + FORM_OVERHEAD,
-            "/v1/datasets": settings.max_archive_bytes + FORM_OVERHEAD,
+            "/v1/translations": (
+                settings.max_upload_bytes + FORM_OVERHEAD,
+                f"The image is larger than the limit of {settings.max_upload_bytes} bytes.",
+            ),
+            "/v1/datasets": (
+                settings.max_archive_bytes + FORM_OVERHEAD,
+                f"The archive is larger than the limit of {settings.max_archive_bytes} bytes.",
+            ),
         },
     )
     app.add_middleware(ApiKeyGate, keys=settings.key_list)  # outermost: before any body

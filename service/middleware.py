@@ -19,23 +19,26 @@ from service.security import authenticate
 
 
 class BodyLimit:
-    """Refuse request bodies larger than `limits[path]` (else `default`) bytes with 413."""
+    """Refuse request bodies larger than a path's limit with 413 and that path's message.
 
-    def __init__(self, app: ASGIApp, default: int, limits: Mapping[str, int]) -> None:
+    `limits` maps a path to (bytes, message); other paths get `default` bytes.
+    """
+
+    def __init__(self, app: ASGIApp, default: int, limits: Mapping[str, tuple[int, str]]) -> None:
         self.app = app
         self.default = default
-        self.limits = {path.rstrip("/"): limit for path, limit in limits.items()}
+        self.limits = {path.rstrip("/"): rule for path, rule in limits.items()}
 
-    def limit_for(self, path: str) -> int:
-        """The body limit of a path."""
-        return self.limits.get(path.rstrip("/"), self.default)
+    def rule_for(self, path: str) -> tuple[int, str]:
+        """The body limit of a path and the message that explains it."""
+        default = (self.default, f"The request body is larger than {self.default} bytes.")
+        return self.limits.get(path.rstrip("/"), default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit_for(scope["path"])
-        message = f"The request body is larger than this route accepts ({limit} bytes)."
+        limit, message = self.rule_for(scope["path"])
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await error_response(413, "too_large", message)(scope, receive, send)

@@ -60,7 +60,9 @@ class RunFiles:
         """Save a grid of samples as PNG and show it in TensorBoard."""
         picture = grid(images, columns)
         path = self.out / "samples" / f"step_{step:07d}.png"
-        picture.save(path)
+        partial = path.with_name(f".{path.name}.partial")
+        picture.save(partial, format="PNG")
+        partial.replace(path)  # readers (the gateway's preview) never see half a file
         array = np.asarray(picture)
         self._tensorboard.add_image(
             "samples", array, step, dataformats="HW" if array.ndim == 2 else "HWC"

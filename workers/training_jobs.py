@@ -20,8 +20,10 @@ progress report, and checked once a second: a copy that lost it (it stalled for 
 lease and another copy took over) stops before its next step without writing anything.
 
 Progress goes to the job record (`progress` = step/total, `progress_detail` = step, total, the
-latest losses). Cancellation is cooperative: the loop checks the job's cancellation flag before
-every step, stops, writes its checkpoint and the job ends `cancelled` with its run folder kept.
+latest losses, `preview_step`: the step of the newest sample grid, which the gateway serves at
+`/v1/jobs/{id}/preview`). Cancellation is cooperative: the loop checks the job's cancellation
+flag before every step, stops, writes its checkpoint and the job ends `cancelled` with its run
+folder kept.
 On completion the run's model folder is copied to `models/<model id>` (through a temporary folder
 renamed into place) with the job, run and dataset in its provenance, so `GET /v1/models` lists it
 with its metrics and the inference workers serve it at their next job.
@@ -288,6 +290,14 @@ def _losses(stats: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in stats.items() if k[:1] in "DG"}
 
 
+def latest_preview_step(run_dir: Path) -> int | None:
+    """The step of the run's newest sample grid (`samples/step_<n>.png`), None before the first."""
+    steps = [
+        int(p.stem[5:]) for p in (run_dir / "samples").glob("step_*.png") if p.stem[5:].isdigit()
+    ]
+    return max(steps, default=None)
+
+
 def run_training(ctx: JobContext) -> Outcome:
     """Train the job's run (resuming its checkpoint if it has one) and register its model."""
     params = ctx.job.params
@@ -313,7 +323,12 @@ def run_training(ctx: JobContext) -> Outcome:
     def on_progress(p: Progress) -> None:
         ctx.report(
             p.step / max(1, p.total),
-            {"step": p.step, "total": p.total, "losses": _losses(p.stats)},
+            {
+                "step": p.step,
+                "total": p.total,
+                "losses": _losses(p.stats),
+                "preview_step": latest_preview_step(out),
+            },
         )
 
     last_check = time.monotonic()
@@ -347,7 +362,12 @@ def run_training(ctx: JobContext) -> Outcome:
         raise JobFailure("invalid_config", f"the training run could not go on: {exc}") from None
     finally:
         _release_gpu_memory()
-    detail = {"step": result.step, "total": result.total, "losses": _losses(result.stats)}
+    detail = {
+        "step": result.step,
+        "total": result.total,
+        "losses": _losses(result.stats),
+        "preview_step": latest_preview_step(out),
+    }
     if result.status == "cancelled" and not ctx.cancel_requested():
         raise WorkerShuttingDown(f"stopped at step {result.step} of {result.total}")
     if result.status == "cancelled":

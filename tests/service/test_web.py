@@ -48,6 +48,8 @@ def test_index_is_html_with_the_five_views(client):
         "train-family",
         "train-steps",
         "train-size",
+        "train-batch",
+        "train-extra",
         "api-key",
     ],
 )

@@ -27,7 +27,8 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EMPTY_IS_ANY = BeforeValidator(lambda value: value or None)  # `?status=` filters nothing
 
 
-def _get(store: JobStore, job_id: str, owner: str) -> Job:
+def owned_job(store: JobStore, job_id: str, owner: str) -> Job:
+    """The caller's job with this id (JobNotFound, a 404, for other owners' and unknown ids)."""
     if not _JOB_ID.match(job_id):
         raise JobNotFound(job_id)
     return store.get(job_id, owner=owner)
@@ -57,7 +58,7 @@ async def get_job(
     ] = None,
 ) -> JobOut:
     """A job; with `wait`, answers when the job has ended or `wait` seconds have passed."""
-    job = await run_in_threadpool(_get, store, job_id, owner)
+    job = await run_in_threadpool(owned_job, store, job_id, owner)
     if wait is not None:
         deadline = time.monotonic() + wait
         while not job.status.ended:
@@ -65,7 +66,7 @@ async def get_job(
             if left <= 0:
                 break
             await asyncio.sleep(min(POLL_INTERVAL_S, left))
-            job = await run_in_threadpool(_get, store, job_id, owner)
+            job = await run_in_threadpool(owned_job, store, job_id, owner)
     return job_out(job)
 
 
@@ -80,7 +81,7 @@ async def job_events(
     """Server-sent events of a job: an `event: job` with the job's JSON (as `GET
     /v1/jobs/{id}`) now and whenever its status, progress or result changes, `: keep-alive`
     comments while nothing changes, and the end of the stream once the job has ended."""
-    job = await run_in_threadpool(_get, store, job_id, owner)  # 404 before the stream opens
+    job = await run_in_threadpool(owned_job, store, job_id, owner)  # 404 before the stream opens
     return StreamingResponse(
         _job_stream(request, store, job, owner, settings.sse_keepalive_seconds),
         media_type="text/event-stream",
@@ -105,7 +106,7 @@ async def _job_stream(
             return
         await asyncio.sleep(min(POLL_INTERVAL_S, keepalive))
         try:
-            job = await run_in_threadpool(_get, store, job.id, owner)
+            job = await run_in_threadpool(owned_job, store, job.id, owner)
         except JobNotFound:  # the record expired while we watched
             return
 
@@ -123,7 +124,7 @@ def get_job_image(
     owner: OwnerDep,
 ) -> FileResponse:
     """Result image k of a job, as PNG."""
-    _get(store, job_id, owner)
+    owned_job(store, job_id, owner)
     path = storage.result_dir(job_id) / f"{k}.png"
     if not path.is_file():
         raise ApiError(404, "image_not_found", f"The job has no result image {k}.")
@@ -136,7 +137,7 @@ def cancel_job(job_id: str, store: StoreDep, owner: OwnerDep, response: Response
     asked to stop (202) and ends `cancelled` at its next step (a training run keeps its last
     checkpoint); an ended one answers 409 `job_ended`.
     """
-    job = _get(store, job_id, owner)
+    job = owned_job(store, job_id, owner)
     if job.status.ended:
         raise ApiError(409, "job_ended", f"The job has already ended ({job.status}).")
     store.request_cancel(job.id)  # first, so that a worker starting it now sees the flag

@@ -70,6 +70,31 @@ function authHeaders() {
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
+// The ApiError of a failed response, from its `{"error": {code, message}}` body when it has one.
+async function errorOf(response) {
+  let error = null;
+  try {
+    const data = await response.json();
+    error = data && data.error;
+  } catch {
+    // not JSON
+  }
+  return new ApiError(
+    response.status,
+    (error && error.code) || `http_${response.status}`,
+    (error && error.message) || `The request failed with status ${response.status}.`,
+  );
+}
+
+async function send(path, options = {}) {
+  try {
+    return await fetch(path, options);
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "network_error", `The service could not be reached: ${err.message}`);
+  }
+}
+
 async function api(path, { method = "GET", json, form } = {}) {
   const headers = authHeaders();
   let body;
@@ -79,44 +104,15 @@ async function api(path, { method = "GET", json, form } = {}) {
   } else if (form) {
     body = form;
   }
-  let response;
-  try {
-    response = await fetch(path, { method, headers, body });
-  } catch (err) {
-    throw new ApiError(0, "network_error", `The service could not be reached: ${err.message}`);
-  }
-  const text = await response.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  if (!response.ok) {
-    const error = data && data.error;
-    throw new ApiError(
-      response.status,
-      (error && error.code) || `http_${response.status}`,
-      (error && error.message) || `The request failed with status ${response.status}.`,
-    );
-  }
-  return data;
+  const response = await send(path, { method, headers, body });
+  if (!response.ok) throw await errorOf(response);
+  return response.status === 204 ? null : response.json();
 }
 
 // Images may need the API key, which <img src> cannot send: fetch them as blobs.
 async function imageUrl(path) {
-  const response = await fetch(path, { headers: authHeaders() });
-  if (!response.ok) {
-    let message = `The image could not be loaded (status ${response.status}).`;
-    let code = `http_${response.status}`;
-    try {
-      const data = await response.json();
-      if (data && data.error) ({ message, code } = data.error);
-    } catch {
-      // not JSON
-    }
-    throw new ApiError(response.status, code, message);
-  }
+  const response = await send(path, { headers: authHeaders() });
+  if (!response.ok) throw await errorOf(response);
   return URL.createObjectURL(await response.blob());
 }
 
@@ -144,33 +140,59 @@ function jobFailure(job) {
   return new ApiError(0, error.code || "job_failed", error.message || `Job ${job.id} failed.`);
 }
 
-// Follow a job until it ends, calling onUpdate at every change. Without an API key this uses
-// server-sent events; EventSource cannot send a header, so with a key it long-polls instead.
-function followJob(id, onUpdate) {
-  if (!apiKey() && "EventSource" in window) {
-    return new Promise((resolve, reject) => {
-      const source = new EventSource(`/v1/jobs/${encodeURIComponent(id)}/events`);
-      let last = null;
-      source.addEventListener("job", (event) => {
-        last = JSON.parse(event.data);
-        onUpdate(last);
-        if (TERMINAL.has(last.status)) {
-          source.close();
-          resolve(last);
-        }
-      });
-      source.onerror = () => {
-        source.close();
-        if (last && TERMINAL.has(last.status)) resolve(last);
-        else pollJob(id, onUpdate).then(resolve, reject); // fall back to polling
-      };
-    });
+// Follow a job until it ends, calling onUpdate at every change: server-sent events from
+// /v1/jobs/{id}/events, read with fetch so that the API key goes along (EventSource cannot send
+// a header). If the stream breaks before the job ends, long-polling takes over.
+async function followJob(id, onUpdate, signal) {
+  let last = null;
+  try {
+    last = await streamJob(id, onUpdate, signal);
+  } catch (err) {
+    if (err.name === "AbortError" || (err instanceof ApiError && err.status !== 0)) throw err;
   }
-  return pollJob(id, onUpdate);
+  if (last && TERMINAL.has(last.status)) return last;
+  return pollJob(id, onUpdate, signal);
 }
 
-async function pollJob(id, onUpdate) {
+// Read the job's event stream; returns the last job it announced when the server ends it.
+async function streamJob(id, onUpdate, signal) {
+  const response = await send(`/v1/jobs/${encodeURIComponent(id)}/events`, {
+    headers: { ...authHeaders(), Accept: "text/event-stream" },
+    signal,
+  });
+  if (!response.ok) throw await errorOf(response);
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let event = "message";
+  let data = [];
+  let last = null;
   for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return last;
+    buffer += value;
+    const lines = buffer.split("\n");
+    buffer = lines.pop(); // an incomplete line waits for the next chunk
+    for (const raw of lines) {
+      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+      if (line === "") {
+        if (event === "job" && data.length) {
+          last = JSON.parse(data.join("\n"));
+          onUpdate(last);
+        }
+        event = "message";
+        data = [];
+      } else if (line.startsWith("event:")) {
+        event = line.slice(6).trim();
+      } else if (line.startsWith("data:")) {
+        data.push(line.slice(5).replace(/^ /, ""));
+      } // ":" lines are keep-alive comments
+    }
+  }
+}
+
+async function pollJob(id, onUpdate, signal) {
+  for (;;) {
+    if (signal && signal.aborted) throw new DOMException("stopped following", "AbortError");
     const job = await api(`/v1/jobs/${encodeURIComponent(id)}?wait=10`);
     onUpdate(job);
     if (TERMINAL.has(job.status)) return job;
@@ -396,8 +418,6 @@ $("sample-again").addEventListener("click", () => {
 
 // ---- train --------------------------------------------------------------------------------
 
-let trainingJob = null;
-
 async function loadDatasets(selectId) {
   try {
     const data = await api("/v1/datasets");
@@ -430,45 +450,172 @@ $("dataset-form").addEventListener("submit", async (event) => {
   }
 });
 
-function showTraining(job) {
+// The training run the Train view shows: its loss history, newest preview and how to stop
+// following it (when another run is watched).
+let watched = null;
+
+const CURVE_COLOURS = ["#2a5db0", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085"];
+
+function lossNames(rows) {
+  const names = new Set();
+  for (const row of rows) {
+    for (const name of Object.keys(row)) if (/^[DG]/.test(name)) names.add(name);
+  }
+  return [...names].sort();
+}
+
+function svg(tag, attributes, text) {
+  const element = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, value);
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+// Draw the loss curves: one polyline per loss over the steps, on a shared y axis.
+function drawCurves(rows) {
+  const chart = $("train-curves");
+  const names = lossNames(rows);
+  const points = rows.flatMap((row) => names.map((n) => row[n]).filter(Number.isFinite));
+  if (!names.length || !points.length) {
+    chart.replaceChildren(svg("text", { x: 10, y: 20 }, "Loss curves appear with the first logged step."));
+    return;
+  }
+  const [width, height, left, bottom, top] = [600, 220, 48, 24, 8];
+  const steps = rows.map((row) => row.step);
+  const [x0, x1] = [Math.min(...steps), Math.max(...steps)];
+  const [y0, y1] = [Math.min(...points), Math.max(...points)];
+  const x = (step) => left + ((step - x0) / Math.max(1, x1 - x0)) * (width - left - 8);
+  const y = (v) => top + (1 - (v - y0) / (y1 - y0 || 1)) * (height - top - bottom);
+  const parts = [
+    svg("line", { x1: left, y1: top, x2: left, y2: height - bottom, class: "axis" }),
+    svg("line", { x1: left, y1: height - bottom, x2: width - 8, y2: height - bottom, class: "axis" }),
+    svg("text", { x: left - 4, y: top + 10, "text-anchor": "end" }, +y1.toPrecision(3)),
+    svg("text", { x: left - 4, y: height - bottom, "text-anchor": "end" }, +y0.toPrecision(3)),
+    svg("text", { x: left, y: height - 6 }, `step ${x0}`),
+    svg("text", { x: width - 8, y: height - 6, "text-anchor": "end" }, `step ${x1}`),
+  ];
+  names.forEach((name, k) => {
+    const colour = CURVE_COLOURS[k % CURVE_COLOURS.length];
+    const line = rows
+      .filter((row) => Number.isFinite(row[name]))
+      .map((row) => `${x(row.step).toFixed(1)},${y(row[name]).toFixed(1)}`)
+      .join(" ");
+    parts.push(svg("polyline", { points: line, fill: "none", stroke: colour, "stroke-width": 1.5 }));
+    parts.push(svg("text", { x: left + 8 + k * 90, y: top + 12, fill: colour }, name));
+  });
+  const latest = rows[rows.length - 1];
+  chart.setAttribute(
+    "aria-label",
+    `Loss curves to step ${latest.step}: ` +
+      names.map((n) => `${n} ${Number(latest[n]).toFixed(3)}`).join(", "),
+  );
+  chart.replaceChildren(...parts);
+}
+
+// Fetch the stats logged since the last read and redraw (one request at a time).
+async function refreshCurves(run) {
+  if (run.loadingStats) return;
+  run.loadingStats = true;
+  try {
+    const data = await api(`/v1/jobs/${encodeURIComponent(run.id)}/stats?after=${run.lastStep}`);
+    if (run !== watched || !data.stats.length) return;
+    run.rows.push(...data.stats);
+    run.lastStep = run.rows[run.rows.length - 1].step;
+    drawCurves(run.rows);
+  } catch (err) {
+    report(err);
+  } finally {
+    run.loadingStats = false;
+  }
+}
+
+async function refreshPreview(run, step) {
+  run.previewStep = step;
+  try {
+    const url = await imageUrl(`/v1/jobs/${encodeURIComponent(run.id)}/preview?step=${step}`);
+    if (run !== watched) return;
+    const img = $("train-preview");
+    if (img.src) URL.revokeObjectURL(img.src);
+    img.src = url;
+    img.alt = `Samples of job ${run.id} at step ${step}`;
+    img.hidden = false;
+    $("train-preview-caption").textContent = `Samples at step ${step}`;
+  } catch (err) {
+    report(err);
+  }
+}
+
+function showTraining(run, job) {
+  if (run !== watched) return;
   $("train-progress").value = job.progress || 0;
   $("train-detail").textContent = describe(job);
   $("train-cancel").disabled = TERMINAL.has(job.status);
+  const detail = job.progress_detail || {};
+  if (Number.isFinite(detail.step) && detail.step > run.lastStep) refreshCurves(run);
+  if (Number.isFinite(detail.preview_step) && detail.preview_step !== run.previewStep) {
+    refreshPreview(run, detail.preview_step);
+  }
+}
+
+// Show a training run in the Train view and follow it until it ends.
+async function watchTraining(job) {
+  if (watched) watched.stop.abort();
+  const run = { id: job.id, rows: [], lastStep: -1, previewStep: null, stop: new AbortController() };
+  watched = run;
+  $("train-progress-box").hidden = false;
+  $("train-preview").hidden = true;
+  $("train-preview-caption").textContent = "Samples appear when the run writes its first grid.";
+  drawCurves([]);
+  showTraining(run, job);
+  try {
+    const done = await followJob(job.id, (update) => showTraining(run, update), run.stop.signal);
+    await refreshCurves(run);
+    if (done.status === "succeeded") {
+      const model = done.result && done.result.model;
+      say(`Training finished${model ? `: model ${model}` : ""}.`);
+      loadModels();
+    } else {
+      report(jobFailure(done));
+    }
+  } catch (err) {
+    if (err.name !== "AbortError") report(err);
+  }
 }
 
 $("train-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   showError("");
-  const body = {
-    family: $("train-family").value,
-    dataset: $("train-dataset").value,
-    config: { steps: Number($("train-steps").value), image_size: Number($("train-size").value) },
-  };
+  const config = { steps: Number($("train-steps").value), image_size: Number($("train-size").value) };
+  if ($("train-batch").value !== "") config.batch_size = Number($("train-batch").value);
+  const extra = $("train-extra").value.trim();
+  if (extra) {
+    let settings;
+    try {
+      settings = JSON.parse(extra);
+    } catch (err) {
+      return report(new Error(`More settings is not valid JSON: ${err.message}`));
+    }
+    if (!settings || typeof settings !== "object" || Array.isArray(settings)) {
+      return report(new Error('More settings must be a JSON object, like {"sample_every": 50}.'));
+    }
+    Object.assign(config, settings);
+  }
+  const body = { family: $("train-family").value, dataset: $("train-dataset").value, config };
   if ($("train-name").value) body.name = $("train-name").value;
   try {
     const job = await api("/v1/training-runs", { method: "POST", json: body });
-    trainingJob = job.id;
-    $("train-progress-box").hidden = false;
-    showTraining(job);
     say(`Training run started (job ${job.id}).`);
-    const done = await followJob(job.id, showTraining);
-    if (done.status === "succeeded") {
-      const model = done.result && done.result.model;
-      say(`Training finished${model ? `: model ${typeof model === "string" ? model : model.id}` : ""}.`);
-      loadModels();
-    } else {
-      report(jobFailure(done));
-    }
+    await watchTraining(job);
   } catch (err) {
     report(err);
   }
 });
 
 $("train-cancel").addEventListener("click", async () => {
-  if (!trainingJob) return;
+  if (!watched) return;
   try {
-    await api(`/v1/jobs/${encodeURIComponent(trainingJob)}`, { method: "DELETE" });
-    say(`Cancelling job ${trainingJob}…`);
+    await api(`/v1/jobs/${encodeURIComponent(watched.id)}`, { method: "DELETE" });
+    say(`Cancelling job ${watched.id}…`);
   } catch (err) {
     report(err);
   }
@@ -498,6 +645,17 @@ async function loadJobs() {
         error.className = "error-text";
         error.textContent = `Error: ${job.error.message}`;
         item.append(error);
+      }
+      if (job.kind === "training") {
+        const watch = document.createElement("button");
+        watch.type = "button";
+        watch.textContent = TERMINAL.has(job.status) ? "Show run" : "Watch";
+        watch.setAttribute("aria-label", `${watch.textContent}: job ${job.id}`);
+        watch.addEventListener("click", () => {
+          selectTab($("tab-train"));
+          watchTraining(job);
+        });
+        item.append(watch);
       }
       const images = (job.result && job.result.images) || [];
       images.forEach((src, k) => {

@@ -1,0 +1,109 @@
+"""What a training run produces while it runs: its latest sample grid and its loss history.
+
+The worker writes them into the run folder (`training.run_files`: `samples/step_<n>.png`,
+`stats.jsonl`); these routes read them for the web page's live previews and loss curves. Same
+auth and ownership rules as `GET /v1/jobs/{id}`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from ganserve.contract import Job, JobKind
+from service.api.deps import OwnerDep, StorageDep, StoreDep
+from service.api.routes.jobs import owned_job
+from service.errors import ApiError
+from service.schemas import error_responses
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+_SAMPLE_PREFIX = "step_"
+
+
+class TrainingStats(BaseModel):
+    """Logged training statistics: one object per logged step (`step` and the losses)."""
+
+    stats: list[dict[str, Any]]
+
+
+def _training_run(job: Job) -> None:
+    if job.kind is not JobKind.training:
+        raise ApiError(
+            404, "not_a_training_run", f"Job {job.id} is a {job.kind}, not a training run."
+        )
+
+
+def _sample_steps(samples: Path) -> dict[int, Path]:
+    steps = {}
+    for path in samples.glob(f"{_SAMPLE_PREFIX}*.png"):
+        number = path.stem.removeprefix(_SAMPLE_PREFIX)
+        if number.isdigit():
+            steps[int(number)] = path
+    return steps
+
+
+@router.get(
+    "/{job_id}/preview",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}}, **error_responses(401, 404, 422)},
+)
+def get_preview(
+    job_id: str,
+    store: StoreDep,
+    storage: StorageDep,
+    owner: OwnerDep,
+    step: Annotated[
+        int | None, Query(ge=0, description="The grid of this step (default: the newest).")
+    ] = None,
+) -> FileResponse:
+    """A training run's sample grid as PNG: the newest, or the one written at `step`. The
+    job's `progress_detail.preview_step` says which is the newest."""
+    job = owned_job(store, job_id, owner)
+    _training_run(job)
+    steps = _sample_steps(storage.run_dir(job.id) / "samples")
+    if not steps:
+        raise ApiError(404, "no_preview", "The run has not written a sample grid yet.")
+    if step is None:
+        step = max(steps)
+    if step not in steps:
+        raise ApiError(
+            404,
+            "no_preview",
+            f"The run wrote no sample grid at step {step}; the newest is {max(steps)}.",
+        )
+    return FileResponse(steps[step], media_type="image/png", headers={"X-Preview-Step": str(step)})
+
+
+@router.get("/{job_id}/stats", responses=error_responses(401, 404, 422))
+def get_stats(
+    job_id: str,
+    store: StoreDep,
+    storage: StorageDep,
+    owner: OwnerDep,
+    after: Annotated[
+        int, Query(ge=-1, description="Only the steps after this one (for incremental reads).")
+    ] = -1,
+) -> TrainingStats:
+    """A training run's logged losses and counters, oldest first: the data of its loss curves."""
+    job = owned_job(store, job_id, owner)
+    _training_run(job)
+    path = storage.run_dir(job.id) / "stats.jsonl"
+    rows: list[dict[str, Any]] = []
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        lines = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:  # a line being appended right now
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > after:
+            rows.append(row)
+    return TrainingStats(stats=rows)

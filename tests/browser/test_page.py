@@ -1,0 +1,176 @@
+"""The web page in headless Chromium against the real stack: translate, sample, train, errors."""
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import MAX_UPLOAD_BYTES, artifacts_dir
+from training.demo import build_demo
+
+JOB_TIMEOUT_MS = 120_000
+DIGESTS = """async () => Promise.all(
+  [...document.querySelectorAll("#sample-gallery img")].map(async (img) => {
+    const bytes = await (await fetch(img.src)).arrayBuffer();
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  }),
+)"""
+
+
+def png(width: int, height: int, seed: int = 0) -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_folder(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def choose_image(page: Page, name: str, content: bytes, mime: str = "image/png") -> None:
+    page.set_input_files(
+        "#translate-file", files=[{"name": name, "mimeType": mime, "buffer": content}]
+    )
+
+
+def test_translate_an_image_and_see_the_output(page):
+    page.select_option("#translate-model", "tiny-p2p")
+    choose_image(page, "photo.png", png(50, 37))
+    expect(page.locator("#translate-input")).to_be_visible()
+    page.click("#translate-form button[type=submit]")
+    output = page.locator("#translate-output")
+    expect(output).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    size = output.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
+    assert size == [50, 37]  # the translation keeps the input's size
+    download = page.locator("#translate-download")
+    expect(download).to_be_visible()
+    assert re.fullmatch(r"translation-[0-9a-f]+\.png", download.get_attribute("download"))
+    expect(page.locator("#status")).to_contain_text("Translation done")
+
+
+def test_sampling_twice_with_one_seed_gives_the_same_images(page):
+    page.click("#tab-sample")
+    page.select_option("#sample-model", "tiny-digits")
+    expect(page.locator("#sample-class-row")).to_be_visible()  # a conditional model
+    page.fill("#sample-count", "3")
+    page.fill("#sample-seed", "7")
+    page.click("#sample-form button[type=submit]")
+    images = page.locator("#sample-gallery img")
+    expect(images).to_have_count(3, timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#sample-seed-used")).to_have_text("Seed: 7")
+    first_urls = [images.nth(k).get_attribute("src") for k in range(3)]
+    first = page.evaluate(DIGESTS)
+
+    page.click("#sample-again")
+    page.wait_for_function(
+        "old => document.querySelector('#sample-gallery img').src !== old",
+        arg=first_urls[0],
+        timeout=JOB_TIMEOUT_MS,
+    )
+    expect(images).to_have_count(3)
+    assert page.evaluate(DIGESTS) == first
+
+    page.fill("#sample-seed", "8")
+    page.click("#sample-form button[type=submit]")
+    expect(page.locator("#sample-seed-used")).to_have_text("Seed: 8", timeout=JOB_TIMEOUT_MS)
+    assert page.evaluate(DIGESTS) != first  # a different seed draws other images
+
+
+def test_train_watch_progress_and_cancel(page, stack, tmp_path):
+    _url, client = stack
+    data = build_demo("edges2photo", tmp_path / "edges", size=32, count=6)
+    page.click("#tab-train")
+    page.set_input_files(
+        "#dataset-file",
+        files=[{"name": "edges.zip", "mimeType": "application/zip", "buffer": zip_folder(data)}],
+    )
+    page.fill("#dataset-name", "edges")
+    page.select_option("#dataset-kind", "paired")
+    page.click("#dataset-form button[type=submit]")
+    expect(page.locator("#status")).to_contain_text("Dataset edges uploaded", timeout=30_000)
+    expect(page.locator("#train-dataset option", has_text="edges")).to_be_attached()
+
+    page.select_option("#train-family", "pix2pix")
+    page.fill("#train-steps", "100000")
+    page.fill("#train-size", "32")
+    page.fill("#train-batch", "2")
+    page.fill("#train-extra", '{"width": 4, "log_every": 1, "sample_every": 3}')
+    page.click("#train-form button[type=submit]")
+    progress = page.locator("#train-progress")
+    expect(progress).to_be_visible()
+    page.wait_for_function(
+        "() => document.querySelector('#train-progress').value > 0", timeout=JOB_TIMEOUT_MS
+    )
+    before = float(progress.evaluate("bar => bar.value"))
+    page.wait_for_function(
+        "v => document.querySelector('#train-progress').value > v",
+        arg=before,
+        timeout=JOB_TIMEOUT_MS,
+    )  # the bar moves
+    expect(page.locator("#train-preview")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#train-curves polyline").first).to_be_attached()
+    expect(page.locator("#train-detail")).to_contain_text("G_")
+    page.screenshot(path=artifacts_dir() / "train-running.png", full_page=True)
+
+    job_id = re.search(r"Job (\w+)", page.locator("#train-detail").inner_text()).group(1)
+    page.click("#train-cancel")
+    expect(page.locator("#error")).to_contain_text(f"Job {job_id} was cancelled", timeout=60_000)
+    expect(page.locator("#train-cancel")).to_be_disabled()
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+
+
+def test_bad_uploads_show_their_error(page):
+    page.select_option("#translate-model", "tiny-p2p")
+    choose_image(page, "notes.png", b"these are notes, not pixels")
+    page.click("#translate-form button[type=submit]")
+    error = page.locator("#error")
+    expect(error).to_contain_text("not an image of an accepted type")
+    expect(error).to_contain_text("unsupported_type")
+
+    big = png(700, 700)  # random pixels do not compress
+    assert len(big) > MAX_UPLOAD_BYTES
+    choose_image(page, "big.png", big)
+    page.click("#translate-form button[type=submit]")
+    expect(error).to_contain_text(f"larger than the limit of {MAX_UPLOAD_BYTES} bytes")
+    expect(page.locator("#translate-output")).to_be_hidden()
+
+
+def test_models_and_jobs_views(page):
+    page.click("#tab-models")
+    rows = page.locator("#models-table tbody tr")
+    expect(rows.filter(has_text="tiny-p2p")).to_have_count(1)
+    expect(rows.filter(has_text="tiny-digits")).to_contain_text("3")  # its classes
+    page.screenshot(path=artifacts_dir() / "models.png", full_page=True)
+    page.click("#tab-jobs")
+    expect(page.locator("#jobs-list li").first).to_be_visible()
+    page.screenshot(path=artifacts_dir() / "jobs.png", full_page=True)
+
+
+def test_tabs_work_from_the_keyboard(page):
+    page.focus("#tab-translate")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-sample")).to_be_focused()
+    expect(page.locator("#view-sample")).to_be_visible()
+    expect(page.locator("#view-translate")).to_be_hidden()
+    page.keyboard.press("End")
+    expect(page.locator("#view-jobs")).to_be_visible()
+
+
+def test_readable_at_360_px(page):
+    page.set_viewport_size({"width": 360, "height": 740})
+    for tab in ("translate", "sample", "train", "models", "jobs"):
+        page.click(f"#tab-{tab}")
+        overflow = page.evaluate("() => document.documentElement.scrollWidth")
+        assert overflow <= 360, f"the {tab} view is {overflow} px wide"
+        page.screenshot(path=artifacts_dir() / f"narrow-{tab}.png", full_page=True)
