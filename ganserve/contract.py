@@ -21,6 +21,7 @@ QUEUE_TRAIN = "train"
 TASK_TRANSLATE = "ganserve.translate"
 TASK_SAMPLE = "ganserve.sample"
 TASK_TRAIN = "ganserve.train"
+TASK_INSPECT = "ganserve.inspect"
 
 JOB_TTL_SECONDS = 7 * 24 * 3600  # records of ended jobs expire a week after their last change
 _PREFIX = "ganserve:"
@@ -32,6 +33,7 @@ class JobKind(StrEnum):
     translation = "translation"
     sample = "sample"
     training = "training"
+    inspection = "inspection"  # a realness map of an image by a model's discriminator
 
 
 class JobStatus(StrEnum):
@@ -53,11 +55,13 @@ QUEUE_OF_KIND = {
     JobKind.translation: QUEUE_INFER,
     JobKind.sample: QUEUE_INFER,
     JobKind.training: QUEUE_TRAIN,
+    JobKind.inspection: QUEUE_INFER,
 }
 TASK_OF_KIND = {
     JobKind.translation: TASK_TRANSLATE,
     JobKind.sample: TASK_SAMPLE,
     JobKind.training: TASK_TRAIN,
+    JobKind.inspection: TASK_INSPECT,
 }
 
 

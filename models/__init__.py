@@ -4,24 +4,40 @@ Public API:
 - `create(name, **config)` builds a registered network (paper defaults, overridable),
 - `list_models()` names them,
 - `save(model, folder, ...)` / `load(folder, device=...)` write and read the checkpoint format
-  (`model.safetensors` + `config.json`; never pickle).
+  (`model.safetensors` + `config.json`; never pickle), `save_discriminator` /
+  `load_discriminator` / `has_discriminator` the trained discriminator a folder may carry,
+- `models.realness` turns a discriminator's output into a realness map of an image.
 
 Families: pix2pix (Isola et al., CVPR 2017), U-Net GAN (Schonfeld et al., CVPR 2020) and
 Progressive GAN (Karras et al., ICLR 2018).
 """
 
 from models import pggan, pix2pix, unetgan  # noqa: F401  (registers the architectures)
-from models.checkpoint import CheckpointError, ModelCard, load, read_card, save
+from models.checkpoint import (
+    CheckpointError,
+    ModelCard,
+    NoDiscriminator,
+    has_discriminator,
+    load,
+    load_discriminator,
+    read_card,
+    save,
+    save_discriminator,
+)
 from models.registry import architecture_of, create, get_architecture, list_models
 
 __all__ = [
     "CheckpointError",
     "ModelCard",
+    "NoDiscriminator",
     "architecture_of",
     "create",
     "get_architecture",
+    "has_discriminator",
     "list_models",
     "load",
+    "load_discriminator",
     "read_card",
     "save",
+    "save_discriminator",
 ]

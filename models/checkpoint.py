@@ -6,6 +6,13 @@ fade-in alpha, via `runtime_state()` / `load_runtime_state()`), and what a servi
 it (family, task, image size, channels, classes, provenance, metrics). Weights are safetensors
 only: loading never unpickles anything, so a `.pt` or `.pth` pickle is refused. Tensors are
 written from the CPU, so checkpoints written on CUDA load on CPU and vice versa.
+
+A folder may also carry the trained discriminator, for realness maps (`models.realness`):
+its weights in `discriminator.safetensors` and, under `config.json`'s `"discriminator"` key,
+`{"architecture": <registered name>, "config": {...}}` plus `"runtime_state"` where the network
+has one. A folder has a discriminator when both are there, which a reader without torch can check
+from the JSON and the file alone. `save` writes the generator's card afresh, so a training run
+calls `save_discriminator` after every `save`.
 """
 
 from __future__ import annotations
@@ -23,16 +30,22 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from models.registry import Architecture, architecture_of, get_architecture
+from models.registry import architecture_of, get_architecture
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+DISCRIMINATOR_KEY = "discriminator"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
 class CheckpointError(ValueError):
     """A model folder that cannot be loaded; the message says why in words."""
+
+
+class NoDiscriminator(CheckpointError):
+    """A model folder that carries no discriminator (an older run, or saved without one)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,10 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def _cpu_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+
+
 def save(
     model: nn.Module,
     folder: str | os.PathLike[str],
@@ -113,7 +130,7 @@ def save(
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     card = card_for(model, provenance=provenance, metrics=metrics)
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tensors = _cpu_tensors(model)
     _atomic_write(
         out / WEIGHTS_FILE,
         lambda tmp: save_file(tensors, tmp, metadata={"architecture": card.architecture}),
@@ -131,8 +148,8 @@ def _refuse_pickle(path: Path) -> None:
         )
 
 
-def read_card(folder: str | os.PathLike[str]) -> ModelCard:
-    """Read and check `config.json` of a model folder without touching its weights."""
+def _read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON object of a model folder's `config.json`, or a CheckpointError saying why not."""
     path = Path(folder)
     _refuse_pickle(path)
     if not path.is_dir():
@@ -146,6 +163,13 @@ def read_card(folder: str | os.PathLike[str]) -> ModelCard:
         raise CheckpointError(f"{config_path} is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise CheckpointError(f"{config_path} must hold a JSON object")
+    return raw
+
+
+def read_card(folder: str | os.PathLike[str]) -> ModelCard:
+    """Read and check `config.json` of a model folder without touching its weights."""
+    raw = _read_config(folder)
+    config_path = Path(folder) / CONFIG_FILE
     known = {f.name for f in dataclasses.fields(ModelCard)}
     missing = sorted(REQUIRED_CARD_FIELDS - raw.keys())
     if missing:
@@ -158,12 +182,12 @@ def read_card(folder: str | os.PathLike[str]) -> ModelCard:
     return ModelCard(**{k: v for k, v in raw.items() if k in known})
 
 
-def _build(card: ModelCard) -> tuple[Architecture, nn.Module]:
+def _build(architecture: str, config: dict[str, Any], source: str) -> nn.Module:
     try:
-        arch = get_architecture(card.architecture)
-        return arch, arch.module(arch.build_config(**card.config))
+        arch = get_architecture(architecture)
+        return arch.module(arch.build_config(**config))
     except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"config.json does not describe a buildable network: {exc}") from None
+        raise CheckpointError(f"{source} does not describe a buildable network: {exc}") from None
 
 
 def _mismatches(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> list[str]:
@@ -178,14 +202,10 @@ def _mismatches(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor
     return problems
 
 
-def load(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the generator of a model folder on `device`, in eval mode, with its weights."""
-    path = Path(folder)
-    card = read_card(path)
-    weights = path / WEIGHTS_FILE
-    if not weights.is_file():
-        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
-    _, model = _build(card)
+def _load_weights(
+    model: nn.Module, weights: Path, described: str, runtime_state: dict[str, Any]
+) -> None:
+    """Fill `model` from a safetensors file (and its runtime state), refusing any mismatch."""
     try:
         tensors = load_file(weights, device="cpu")
     except (SafetensorError, OSError) as exc:
@@ -195,13 +215,110 @@ def load(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> 
         shown = "; ".join(problems[:5])
         if len(problems) > 5:
             shown += f"; and {len(problems) - 5} more"
-        raise CheckpointError(
-            f"{weights} does not match its config ({card.architecture} {card.config}): {shown}"
-        )
+        raise CheckpointError(f"{weights} does not match its config ({described}): {shown}")
     model.load_state_dict(tensors, strict=True)
-    if card.runtime_state:
+    if runtime_state:
         try:
-            model.load_runtime_state(card.runtime_state)
+            model.load_runtime_state(runtime_state)
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"config.json's runtime_state is unusable: {exc}") from None
+
+
+def load(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the generator of a model folder on `device`, in eval mode, with its weights."""
+    path = Path(folder)
+    card = read_card(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
+    model = _build(card.architecture, card.config, "config.json")
+    _load_weights(model, weights, f"{card.architecture} {card.config}", card.runtime_state)
+    return model.to(device).eval()
+
+
+def save_discriminator(
+    folder: str | os.PathLike[str],
+    discriminator: nn.Module,
+    architecture: str,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """Add a trained discriminator to a model folder that `save` wrote; returns its JSON entry.
+
+    `architecture` is the discriminator's registered name and `config` its constructor config's
+    fields; both must describe `discriminator` exactly (else `ValueError`), so that the entry
+    rebuilds it. The weights are written first and the `config.json` entry second, each
+    atomically: a reader that sees the entry finds the file.
+    """
+    out = Path(folder)
+    arch = get_architecture(architecture)
+    if arch.role != "discriminator":
+        raise ValueError(f"{architecture} is a {arch.role}, not a discriminator")
+    if architecture_of(discriminator).name != architecture:
+        raise ValueError(
+            f"the network is a {architecture_of(discriminator).name}, not a {architecture}"
+        )
+    fields = dict(config)
+    if arch.build_config(**fields) != discriminator.config:
+        raise ValueError(f"config {fields} does not describe this {architecture}")
+    raw = _read_config(out)
+    entry: dict[str, Any] = {"architecture": architecture, "config": fields}
+    if hasattr(discriminator, "runtime_state"):
+        entry["runtime_state"] = discriminator.runtime_state()
+    tensors = _cpu_tensors(discriminator)
+    _atomic_write(
+        out / DISCRIMINATOR_FILE,
+        lambda tmp: save_file(tensors, tmp, metadata={"architecture": architecture}),
+    )
+    text = json.dumps({**raw, DISCRIMINATOR_KEY: entry}, indent=2, sort_keys=True) + "\n"
+    _atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    return entry
+
+
+def has_discriminator(folder: str | os.PathLike[str]) -> bool:
+    """Whether a model folder carries a discriminator: the `config.json` entry and the file."""
+    path = Path(folder)
+    try:
+        raw = _read_config(path)
+    except CheckpointError:
+        return False
+    return isinstance(raw.get(DISCRIMINATOR_KEY), dict) and (path / DISCRIMINATOR_FILE).is_file()
+
+
+def load_discriminator(
+    folder: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> nn.Module:
+    """Rebuild the discriminator a model folder carries on `device`, in eval mode.
+
+    Raises `NoDiscriminator` when the folder has none, `CheckpointError` when it is unusable.
+    """
+    path = Path(folder)
+    raw = _read_config(path)
+    entry = raw.get(DISCRIMINATOR_KEY)
+    weights = path / DISCRIMINATOR_FILE
+    if entry is None:
+        raise NoDiscriminator(
+            f"{path.name} carries no discriminator: its {CONFIG_FILE} has no "
+            f'"{DISCRIMINATOR_KEY}" entry (it was saved without one, or before runs saved them)'
+        )
+    if not weights.is_file():
+        raise NoDiscriminator(f"{path.name} carries no discriminator: it has no {weights.name}")
+    source = f'{CONFIG_FILE}\'s "{DISCRIMINATOR_KEY}" entry'
+    if not (
+        isinstance(entry, dict)
+        and isinstance(entry.get("architecture"), str)
+        and isinstance(entry.get("config"), dict)
+        and isinstance(entry.get("runtime_state", {}), dict)
+    ):
+        raise CheckpointError(
+            f'{source} must be an object with "architecture" (a name) and "config" (an object)'
+        )
+    try:
+        role = get_architecture(entry["architecture"]).role
+    except ValueError as exc:
+        raise CheckpointError(f"{source} does not describe a buildable network: {exc}") from None
+    if role != "discriminator":
+        raise CheckpointError(f"{source} names a {role}, {entry['architecture']}")
+    model = _build(entry["architecture"], entry["config"], source)
+    described = f"{entry['architecture']} {entry['config']}"
+    _load_weights(model, weights, described, entry.get("runtime_state", {}))
     return model.to(device).eval()

@@ -179,6 +179,22 @@ class UNetGANDiscriminator(nn.Module):
         self.embed = make_embedding(config.num_classes, enc[-1]) if conditional else None
         self.embed_pixel = make_embedding(config.num_classes, dec_out[-1]) if conditional else None
 
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Encoder features per resolution, (B, C1, S/2, S/2) down to (B, C, 4, 4) at the bottom."""
+        features: list[torch.Tensor] = []
+        h = x
+        for block in self.encoder:
+            h = block(h)  # (B, C', H/2, W/2)
+            features.append(h)
+        return features
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """Encoder features -> the decoder's output (B, C, S, S), fed the same-resolution skips."""
+        h = self.decoder[0](features[-1])  # (B, C', 8, 8)
+        for block, skip in zip(self.decoder[1:], features[-2::-1], strict=True):
+            h = block(torch.cat([h, skip], dim=1))  # (B, 2C', H, W) -> (B, C'', 2H, 2W)
+        return h
+
     def global_logits(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """Bottleneck (B, C, 4, 4) -> (B,): ReLU, sum pooling, linear (+ class projection)."""
         pooled = F.relu(h).sum(dim=(2, 3))  # (B, C)
@@ -186,6 +202,19 @@ class UNetGANDiscriminator(nn.Module):
         if self.embed is not None:
             out = out + (self.embed(y) * pooled).sum(dim=1)  # (B,)
         return out
+
+    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The global logit of x under every class: (B, channels, S, S) -> (B, num_classes).
+
+        Column k equals `forward(x, y=k)`'s global logit; one encoder pass serves every class
+        (the projection is linear in the class embedding).
+        """
+        if self.embed is None:
+            raise ValueError("this discriminator is unconditional: it has no class logits")
+        self._check_input(x)
+        pooled = F.relu(self.encode(x)[-1]).sum(dim=(2, 3))  # (B, C)
+        table = self.embed.weight  # (K, C), spectrally normalised
+        return self.linear(pooled) + pooled @ table.T  # (B, 1) + (B, K) -> (B, K)
 
     def pixel_logits(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         """Decoder output (B, C, S, S) -> (B, 1, S, S): 1x1 conv (+ per-pixel class projection)."""
@@ -195,23 +224,19 @@ class UNetGANDiscriminator(nn.Module):
             out = out + (emb * h).sum(dim=1, keepdim=True)  # (B, 1, S, S)
         return out
 
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _check_input(self, x: torch.Tensor) -> None:
         cfg = self.config
         expected = (cfg.channels, cfg.image_size, cfg.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"x must be (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             )
-        _check_labels(y, cfg.num_classes, x.shape[0], "discriminator")
-        features: list[torch.Tensor] = []
-        h = x
-        for block in self.encoder:
-            h = block(h)  # (B, C', H/2, W/2)
-            features.append(h)
-        global_out = self.global_logits(h, y)  # h: bottleneck (B, C, 4, 4)
-        h = self.decoder[0](h)  # (B, C', 8, 8)
-        for block, skip in zip(self.decoder[1:], features[-2::-1], strict=True):
-            h = block(torch.cat([h, skip], dim=1))  # (B, 2C', H, W) -> (B, C'', 2H, 2W)
-        return global_out, self.pixel_logits(h, y)
+
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check_input(x)
+        _check_labels(y, self.config.num_classes, x.shape[0], "discriminator")
+        features = self.encode(x)
+        global_out = self.global_logits(features[-1], y)  # bottleneck (B, C, 4, 4) -> (B,)
+        return global_out, self.pixel_logits(self.decode(features), y)

@@ -27,6 +27,7 @@ from service.api.deps import get_owner
 from service.api.routes import (
     datasets,
     health,
+    inspections,
     jobs,
     models,
     run_outputs,
@@ -128,7 +129,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_owner)])
-    for module in (models, translations, samples, datasets, training_runs, jobs, run_outputs):
+    for module in (
+        models,
+        translations,
+        samples,
+        inspections,
+        datasets,
+        training_runs,
+        jobs,
+        run_outputs,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(web.router)  # the web page at / (outside /v1: no API key needed)
@@ -142,6 +152,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "/v1/translations": (
                 settings.max_upload_bytes + FORM_OVERHEAD,
                 f"The image is larger than the limit of {settings.max_upload_bytes} bytes.",
+            ),
+            "/v1/inspections": (
+                2 * settings.max_upload_bytes + FORM_OVERHEAD,  # the image and a pix2pix input
+                f"The images are larger than the limit of {settings.max_upload_bytes} bytes each.",
             ),
             "/v1/datasets": (
                 settings.max_archive_bytes + FORM_OVERHEAD,

@@ -1,8 +1,10 @@
 """The models the service can use, read from model folders as plain JSON.
 
 A model is a folder `<data_dir>/models/<id>/` holding both `config.json` and `model.safetensors`
-(the checkpoint format of the `models` package). The gateway never loads weights: it reads
-`config.json` only, so it needs neither torch nor the `models` package. Folders being written
+(the checkpoint format of the `models` package), and `discriminator.safetensors` when it carries
+its trained discriminator (recorded under `discriminator` in `config.json`), which realness maps
+(`POST /v1/inspections`) need. The gateway never loads weights: it reads `config.json` only, so it
+needs neither torch nor the `models` package. Folders being written
 (hidden names, or without the weights yet) and folders with an unreadable `config.json` are skipped.
 """
 
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+DISCRIMINATOR_FILE = "discriminator.safetensors"
+# Families whose discriminator gives a per-pixel or per-patch realness map (not PGGAN's critic).
+INSPECTABLE_FAMILIES = ("pix2pix", "unetgan")
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _REQUIRED = ("architecture", "family", "task", "image_size", "channels", "num_classes")
 
@@ -40,6 +45,7 @@ class ModelInfo(BaseModel):
     metrics: dict[str, Any]
     run: str | None
     created: str
+    discriminator: bool
 
 
 def iso_time(timestamp: float | None) -> str | None:
@@ -80,6 +86,8 @@ def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
             metrics=card.get("metrics") or {},
             run=str(run) if run is not None else None,
             created=iso_time(weights.stat().st_mtime) or "",
+            discriminator=isinstance(card.get("discriminator"), dict)
+            and (folder / DISCRIMINATOR_FILE).is_file(),
         )
     except (OSError, ValueError, TypeError) as exc:
         log.warning("skipping model folder %s: %s", folder, exc)
@@ -106,3 +114,45 @@ def require_model(models_dir: Path, model_id: str, task: str) -> ModelInfo:
             f"The model {model_id!r} is a {info.family} model for {info.task!r}, not {task!r}.",
         )
     return info
+
+
+def require_inspectable(models_dir: Path, model_id: str) -> ModelInfo:
+    """A model whose discriminator can draw a realness map: 404 `model_not_found`, 422
+    `not_inspectable` (Progressive GAN), 409 `no_discriminator` (no trained D in its folder)."""
+    info = read_model(models_dir, model_id)
+    if info is None:
+        raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
+    if info.family not in INSPECTABLE_FAMILIES:
+        raise ApiError(
+            422,
+            "not_inspectable",
+            f"The model {model_id!r} is a {info.family} model: its critic scores whole images and "
+            "draws no realness map. Use a pix2pix or U-Net GAN model.",
+        )
+    if not info.discriminator:
+        raise ApiError(
+            409,
+            "no_discriminator",
+            f"The model {model_id!r} has no trained discriminator in its folder; models trained "
+            "by this service save theirs, so train it again to inspect with it.",
+        )
+    return info
+
+
+def check_class_label(info: ModelInfo, class_label: int | None) -> None:
+    """422 `invalid_field` unless `class_label` is None or a class of a conditional model."""
+    if class_label is None:
+        return
+    if info.classes == 0:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"The field 'class_label' is not allowed: the model {info.id!r} is unconditional.",
+        )
+    if not 0 <= class_label < info.classes:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"The field 'class_label' must be from 0 to {info.classes - 1}, the classes of the "
+            f"model {info.id!r}.",
+        )

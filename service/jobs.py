@@ -23,7 +23,7 @@ from service.schemas import ErrorDetail, JobOut
 
 log = logging.getLogger(__name__)
 
-INTERNAL_PARAMS = frozenset({"input"})  # storage paths, for workers only
+INTERNAL_PARAMS = frozenset({"input", "image"})  # storage paths, for workers only
 # kombu's Redis transport keeps a queue's messages in a list named after the queue; messages sent
 # with a priority go to lists named "<queue>\x06\x16<priority>" (its default priority steps).
 _PRIORITY_SEPARATOR = "\x06\x16"

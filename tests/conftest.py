@@ -22,3 +22,14 @@ def redis_client(redis_url) -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     client.flushdb()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks on a shared 2-core machine: one torch thread avoids oversubscription."""
+    import torch  # here, so that tests of the torch-free gateway do not load it
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -16,6 +16,7 @@ One iteration of the loop:
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -23,6 +24,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from models import architecture_of
 from training.data import Batch  # paired: "A", "B"; image sets: "x", "y"
 
 Stats = dict[str, float]
@@ -113,6 +115,15 @@ class GANFamily(ABC):
     def export_generator(self) -> nn.Module:
         """The generator to save as the model: the EMA copy when there is one."""
         return unwrap(self.G_ema if self.G_ema is not None else self.G)
+
+    def discriminator_export(self) -> tuple[nn.Module, str, dict[str, Any]]:
+        """The discriminator to save beside the model: (network, registered name, config fields).
+
+        The network is unwrapped from DistributedDataParallel, so its weights carry no
+        `module.` prefix and load into the bare network (`models.load_discriminator`).
+        """
+        d = unwrap(self.D)
+        return d, architecture_of(d).name, dataclasses.asdict(d.config)
 
     def state_dict(self) -> dict[str, Any]:
         """Family state beyond the networks and optimizers, for resuming (tensors and numbers)."""

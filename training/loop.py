@@ -197,7 +197,7 @@ class Trainer:
     # ----- outputs ---------------------------------------------------------------------------
 
     def checkpoint(self) -> None:
-        """Write the model folder and the training state (rank 0 only)."""
+        """Write the model folder (generator and discriminator) and the training state (rank 0)."""
         if self.files is None:
             return
         provenance = {
@@ -217,6 +217,7 @@ class Trainer:
             provenance=provenance,
             metrics=self.metrics,
         )
+        models.save_discriminator(self.files.model_dir, *self.family.discriminator_export())
         save_state(self._state(), self.options.out)
 
     def sample(self) -> None:

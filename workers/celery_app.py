@@ -2,7 +2,7 @@
 
 Start one worker process per queue (a long training run never blocks a translation):
 
-    celery -A workers.celery_app worker -Q infer -c 1 -n infer@%h   # translations and samples
+    celery -A workers.celery_app worker -Q infer -c 1 -n infer@%h   # translate, sample, inspect
     celery -A workers.celery_app worker -Q train -c 1 -n train@%h   # training runs
 
 The default prefork pool is the one to use: this module and `workers.tasks` import neither torch
@@ -31,13 +31,7 @@ import os
 from celery import Celery
 from celery.signals import celeryd_init
 
-from ganserve.contract import (
-    QUEUE_INFER,
-    QUEUE_TRAIN,
-    TASK_SAMPLE,
-    TASK_TRAIN,
-    TASK_TRANSLATE,
-)
+from ganserve.contract import QUEUE_INFER, QUEUE_OF_KIND, TASK_OF_KIND, JobKind
 from ganserve.settings import get_settings
 
 DEFAULT_VISIBILITY_TIMEOUT = 3600
@@ -88,11 +82,7 @@ def configure(app: Celery) -> None:
         task_serializer="json",
         accept_content=["json"],
         task_default_queue=QUEUE_INFER,
-        task_routes={
-            TASK_TRANSLATE: {"queue": QUEUE_INFER},
-            TASK_SAMPLE: {"queue": QUEUE_INFER},
-            TASK_TRAIN: {"queue": QUEUE_TRAIN},
-        },
+        task_routes={TASK_OF_KIND[kind]: {"queue": QUEUE_OF_KIND[kind]} for kind in JobKind},
         worker_hijack_root_logger=False,
     )
 

@@ -47,7 +47,8 @@ def image_url(job_id: str, index: int) -> str:
     return f"/v1/jobs/{job_id}/images/{index}"
 
 
-def _int_param(params: dict[str, Any], name: str, default: int | None) -> int | None:
+def int_param(params: dict[str, Any], name: str, default: int | None) -> int | None:
+    """A whole-number job parameter (or `default`); anything else is an invalid_parameter."""
     value = params.get(name, default)
     if value is None:
         return None
@@ -57,7 +58,7 @@ def _int_param(params: dict[str, Any], name: str, default: int | None) -> int | 
 
 
 def _seed(params: dict[str, Any]) -> int:
-    seed = _int_param(params, "seed", None)
+    seed = int_param(params, "seed", None)
     if seed is None:
         return secrets.randbelow(2**31)
     if not 0 <= seed < 2**63:
@@ -98,24 +99,22 @@ def write_results(ctx: JobContext, images: list[Image.Image]) -> list[str]:
     return [image_url(ctx.job_id, k) for k in range(len(images))]
 
 
-def read_input(path: Path, max_pixels: int) -> Image.Image:
-    """The uploaded image, decoded (raises JobFailure with a readable message)."""
+def read_input(path: Path, max_pixels: int, what: str = "the uploaded image") -> Image.Image:
+    """The uploaded image, decoded (raises JobFailure with a readable message naming `what`)."""
     if not path.is_file():
-        raise JobFailure("input_missing", "the uploaded image of this job is no longer in storage")
+        raise JobFailure("input_missing", f"{what} of this job is no longer in storage")
     try:
         with Image.open(path) as img:
             if img.width * img.height > max_pixels:
                 raise JobFailure(
                     "image_too_large",
-                    f"the uploaded image has {img.width}x{img.height} pixels, more than the "
+                    f"{what} has {img.width}x{img.height} pixels, more than the "
                     f"{max_pixels} this service accepts",
                 )
             img.load()
             return img.copy()
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise JobFailure(
-            "bad_image", f"the uploaded image could not be read as an image: {exc}"
-        ) from None
+        raise JobFailure("bad_image", f"{what} could not be read as an image: {exc}") from None
 
 
 def _to_tensor(image: Image.Image) -> torch.Tensor:
@@ -127,24 +126,36 @@ def _to_tensor(image: Image.Image) -> torch.Tensor:
     return tensor / 127.5 - 1.0
 
 
-def translate_image(loaded: LoadedModel, image: Image.Image, seed: int) -> Image.Image:
-    """Translate one image with a pix2pix generator; the output has the input's size."""
-    config = loaded.card.config
-    in_channels = int(config.get("in_channels", 3))
-    if in_channels not in (1, 3):
+def flatten_alpha(image: Image.Image) -> Image.Image:
+    """An image with transparency composited over white (other images as they are)."""
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, image.convert("RGBA"))
+    return image
+
+
+def model_input(loaded: LoadedModel, image: Image.Image, channels: int) -> torch.Tensor:
+    """A picture as the network's input: (1, channels, S, S) in [-1, 1] on the model's device.
+
+    Transparency is flattened on white, the picture converted to grey (1 channel) or RGB (3)
+    and resized (bicubic) to the model's square training size S.
+    """
+    if channels not in (1, 3):
         raise JobFailure(
             "model_unloadable",
-            f"model {loaded.id!r} takes {in_channels}-channel images, which cannot be made from "
+            f"model {loaded.id!r} takes {channels}-channel images, which cannot be made from "
             "an uploaded picture",
         )
     size = loaded.card.image_size
+    mode = "L" if channels == 1 else "RGB"
+    square = flatten_alpha(image).convert(mode).resize((size, size), Image.Resampling.BICUBIC)
+    return _to_tensor(square).to(loaded.device)  # (1, C, S, S)
+
+
+def translate_image(loaded: LoadedModel, image: Image.Image, seed: int) -> Image.Image:
+    """Translate one image with a pix2pix generator; the output has the input's size."""
     width, height = image.size
-    mode = "L" if in_channels == 1 else "RGB"
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, image.convert("RGBA"))
-    square = image.convert(mode).resize((size, size), Image.Resampling.BICUBIC)
-    x = _to_tensor(square).to(loaded.device)  # (1, C_in, S, S)
+    x = model_input(loaded, image, int(loaded.card.config.get("in_channels", 3)))  # (1, C, S, S)
     torch.manual_seed(seed)  # dropout is the only noise in pix2pix at test time
     with test_time_mode(loaded.model) as generator, torch.no_grad():
         y = generator(x).float().clamp(-1, 1).cpu()  # (1, C_out, S, S)
@@ -196,11 +207,11 @@ def sample_images(
 def sample(ctx: JobContext) -> Outcome:
     """Run a sampling job: `count` PNGs from the model."""
     params = ctx.job.params
-    count = _int_param(params, "count", 1) or 0
+    count = int_param(params, "count", 1) or 0
     if not 1 <= count <= MAX_SAMPLES:
         raise JobFailure("invalid_parameter", f"count must lie in 1..{MAX_SAMPLES}, not {count}")
     seed = _seed(params)
-    class_label = _int_param(params, "class_label", None)
+    class_label = int_param(params, "class_label", None)
     truncation = params.get("truncation")
     if truncation is not None:
         if isinstance(truncation, bool) or not isinstance(truncation, int | float):

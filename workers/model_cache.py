@@ -1,9 +1,11 @@
-"""Generators loaded on demand in the worker process, kept in a bounded least-recently-used cache.
+"""Networks loaded on demand in the worker process, kept in a bounded least-recently-used cache.
 
-An entry is keyed by the model id and the identity of its two files (modification time, size and
-inode of `model.safetensors` and `config.json`), so a model that a training run registers or
-re-registers under the same id is loaded afresh at its next job: no worker restarts. At most
-`capacity` models (`GANSERVE_MODEL_CACHE_SIZE`) stay loaded; the least recently used goes first.
+Generators (`get`) serve translations and samples; discriminators (`get_discriminator`, from a
+model folder's `discriminator.safetensors`) serve inspections. An entry is keyed by the model id,
+the role and the identity of the two files it was loaded from (modification time, size and inode
+of the weights and of `config.json`), so a model that a training run registers or re-registers
+under the same id is loaded afresh at its next job: no worker restarts. At most `capacity`
+networks (`GANSERVE_MODEL_CACHE_SIZE`) stay loaded; the least recently used goes first.
 
 The device is chosen when the first model is loaded, inside the worker process (CUDA when it is
 available, else the CPU), never at import: the Celery parent must not touch CUDA before it forks.
@@ -17,23 +19,41 @@ import os
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
 
 import models
-from models.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from models.checkpoint import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
 from workers.errors import JobFailure
 
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 FileKey = tuple[tuple[int, int, int], ...]
+Role = Literal["generator", "discriminator"]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """How one role's network is stored in a model folder and loaded from it."""
+
+    weights: str
+    load: Callable[..., nn.Module]
+    what: str  # how an error message names it
+
+
+PARTS: dict[Role, _Part] = {
+    "generator": _Part(WEIGHTS_FILE, models.load, "the model file"),
+    "discriminator": _Part(DISCRIMINATOR_FILE, models.load_discriminator, "the discriminator"),
+}
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A generator ready to run, with its card and the device it lives on."""
+    """A network ready to run (generator or discriminator), with the model's card and device."""
 
     id: str
     model: nn.Module
@@ -67,13 +87,33 @@ def model_folder(models_dir: Path, model_id: str) -> Path:
     return models_dir / model_id
 
 
-def _file_key(folder: Path) -> FileKey:
-    stats = [os.stat(folder / name) for name in (WEIGHTS_FILE, CONFIG_FILE)]
+def _file_key(folder: Path, weights: str) -> FileKey:
+    stats = [os.stat(folder / name) for name in (weights, CONFIG_FILE)]
     return tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in stats)
 
 
+def _missing(folder: Path, model_id: str, role: Role) -> JobFailure:
+    """The failure for a model whose files are not all there."""
+    if not folder.is_dir():
+        return JobFailure(
+            "model_not_found",
+            f"there is no model called {model_id!r} (it may have been deleted after the job was "
+            "queued)",
+        )
+    if role == "discriminator" and (folder / CONFIG_FILE).is_file():
+        return JobFailure(
+            "no_discriminator",
+            f"model {model_id!r} carries no discriminator ({DISCRIMINATOR_FILE}), so it cannot "
+            "be inspected; the models that training runs register keep theirs",
+        )
+    return JobFailure(
+        "model_unloadable",
+        f"the model file could not be loaded: {folder.name} lacks {WEIGHTS_FILE} or {CONFIG_FILE}",
+    )
+
+
 class ModelCache:
-    """Least-recently-used cache of loaded generators from one models folder."""
+    """Least-recently-used cache of loaded networks from one models folder."""
 
     def __init__(
         self, models_dir: Path, capacity: int, device: torch.device | str | None = None
@@ -83,9 +123,9 @@ class ModelCache:
         self.models_dir = Path(models_dir)
         self.capacity = capacity
         self._device = torch.device(device) if device is not None else None
-        self._entries: OrderedDict[str, tuple[FileKey, LoadedModel]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Role, str], tuple[FileKey, LoadedModel]] = OrderedDict()
         self._lock = threading.Lock()
-        self.loads = 0  # how many times a model was read from disk (for tests and logs)
+        self.loads = 0  # how many times a network was read from disk (for tests and logs)
 
     @property
     def device(self) -> torch.device:
@@ -97,54 +137,69 @@ class ModelCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def ids(self) -> list[str]:
-        """Ids of the loaded models, least recently used first."""
-        return list(self._entries)
+    def ids(self, role: Role = "generator") -> list[str]:
+        """Ids of the models whose `role` network is loaded, least recently used first."""
+        return [model_id for kind, model_id in self._entries if kind == role]
 
     def get(self, model_id: str) -> LoadedModel:
-        """The loaded model `model_id`, from the cache when its files have not changed.
+        """The loaded generator of `model_id`, from the cache when its files have not changed.
 
         Raises `JobFailure` with code `model_not_found` (no such folder) or `model_unloadable`
         (a folder that `models.load` refuses, with its reason).
         """
+        return self._get(model_id, "generator")
+
+    def get_discriminator(self, model_id: str) -> LoadedModel:
+        """The loaded discriminator of `model_id`, cached like generators.
+
+        Raises `JobFailure` with code `model_not_found`, `no_discriminator` (the folder carries
+        none) or `model_unloadable` (a discriminator that `models.load_discriminator` refuses).
+        """
+        return self._get(model_id, "discriminator")
+
+    def card(self, model_id: str) -> models.ModelCard:
+        """The card of `model_id` read afresh (`model_not_found` / `model_unloadable`)."""
         folder = model_folder(self.models_dir, model_id)
+        if not folder.is_dir():
+            raise _missing(folder, model_id, "generator")
+        try:
+            return models.read_card(folder)
+        except models.CheckpointError as exc:
+            raise JobFailure("model_unloadable", f"the model could not be read: {exc}") from None
+
+    def _get(self, model_id: str, role: Role) -> LoadedModel:
+        folder = model_folder(self.models_dir, model_id)
+        part = PARTS[role]
+        entry_key = (role, model_id)
         with self._lock:
             try:
-                key = _file_key(folder)
+                key = _file_key(folder, part.weights)
             except FileNotFoundError:
-                self._entries.pop(model_id, None)
-                if folder.is_dir():
-                    raise JobFailure(
-                        "model_unloadable",
-                        f"the model file could not be loaded: {folder.name} lacks "
-                        f"{WEIGHTS_FILE} or {CONFIG_FILE}",
-                    ) from None
-                raise JobFailure(
-                    "model_not_found",
-                    f"there is no model called {model_id!r} (it may have been deleted after "
-                    "the job was queued)",
-                ) from None
-            cached = self._entries.get(model_id)
+                self._entries.pop(entry_key, None)
+                raise _missing(folder, model_id, role) from None
+            cached = self._entries.get(entry_key)
             if cached is not None and cached[0] == key:
-                self._entries.move_to_end(model_id)
+                self._entries.move_to_end(entry_key)
                 return cached[1]
-            self._entries.pop(model_id, None)  # stale: its files changed
+            self._entries.pop(entry_key, None)  # stale: its files changed
             try:
                 card = models.read_card(folder)
-                model = models.load(folder, device=self.device)
+                network = part.load(folder, device=self.device)
+            except models.NoDiscriminator as exc:
+                raise JobFailure("no_discriminator", str(exc)) from None
             except models.CheckpointError as exc:
                 raise JobFailure(
-                    "model_unloadable", f"the model file could not be loaded: {exc}"
+                    "model_unloadable", f"{part.what} could not be loaded: {exc}"
                 ) from None
             self.loads += 1
-            loaded = LoadedModel(model_id, model, card, self.device)
-            self._entries[model_id] = (key, loaded)
+            loaded = LoadedModel(model_id, network, card, self.device)
+            self._entries[entry_key] = (key, loaded)
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
             return loaded
 
     def clear(self) -> None:
-        """Forget every loaded model."""
+        """Forget every loaded network."""
         with self._lock:
             self._entries.clear()
 

@@ -2,14 +2,14 @@
 
 The gateway records a job (`ganserve.contract.JobStore`) and sends the task by name with the job
 id; the task reads everything else from the record and the storage root. The work modules
-(`workers.inference`, `workers.training_jobs`) import torch, `models` and `training`, so they are
-imported inside the tasks: the Celery parent process that imports this module never loads torch
-and never touches CUDA before forking its pool.
+(`workers.inference`, `workers.inspection`, `workers.training_jobs`) import torch, `models` and
+`training`, so they are imported inside the tasks: the Celery parent process that imports this
+module never loads torch and never touches CUDA before forking its pool.
 """
 
 from __future__ import annotations
 
-from ganserve.contract import TASK_SAMPLE, TASK_TRAIN, TASK_TRANSLATE
+from ganserve.contract import TASK_INSPECT, TASK_SAMPLE, TASK_TRAIN, TASK_TRANSLATE
 from workers.celery_app import celery_app
 from workers.jobs import run_job
 
@@ -32,6 +32,14 @@ def sample(self, job_id: str) -> None:
     from workers import inference
 
     run_job(self, job_id, inference.sample, max_attempts=INFERENCE_MAX_ATTEMPTS)
+
+
+@celery_app.task(name=TASK_INSPECT, bind=True)
+def inspect(self, job_id: str) -> None:
+    """Map where the job's model's discriminator finds the job's image real or fake."""
+    from workers import inspection
+
+    run_job(self, job_id, inspection.inspect, max_attempts=INFERENCE_MAX_ATTEMPTS)
 
 
 @celery_app.task(name=TASK_TRAIN, bind=True)

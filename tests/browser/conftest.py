@@ -15,8 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-import models
-from tests.e2e.stack import running_stack
+from tests.e2e.stack import running_stack, save_tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "browser-test-key"
@@ -51,16 +50,10 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[tuple[str, httpx.Client]]:
-    """The real stack with API keys on and two tiny models: its URL and an authorised client."""
+    """The real stack with API keys on and two tiny models with their discriminators: its URL
+    and an authorised client."""
     data_dir = tmp_path_factory.mktemp("browser-stack")
-    models.save(
-        models.create("pix2pix-generator", image_size=32, base_width=4),
-        data_dir / "models" / "tiny-p2p",
-    )
-    models.save(
-        models.create("unetgan-generator", image_size=32, width=4, latent_dim=8, num_classes=3),
-        data_dir / "models" / "tiny-digits",
-    )
+    save_tiny_models(data_dir / "models", translator="tiny-p2p", sampler="tiny-digits")
     env = {"GANSERVE_API_KEYS": API_KEY, "GANSERVE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
     with running_stack(data_dir, **env) as (client, _stack):
         client.headers["Authorization"] = f"Bearer {API_KEY}"

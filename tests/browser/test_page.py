@@ -169,8 +169,44 @@ def test_tabs_work_from_the_keyboard(page):
 
 def test_readable_at_360_px(page):
     page.set_viewport_size({"width": 360, "height": 740})
-    for tab in ("translate", "sample", "train", "models", "jobs"):
+    for tab in ("translate", "sample", "inspect", "train", "models", "jobs"):
         page.click(f"#tab-{tab}")
         overflow = page.evaluate("() => document.documentElement.scrollWidth")
         assert overflow <= 360, f"the {tab} view is {overflow} px wide"
         page.screenshot(path=artifacts_dir() / f"narrow-{tab}.png", full_page=True)
+
+
+def test_inspect_a_translation_and_an_upload(page):
+    page.select_option("#translate-model", "tiny-p2p")
+    choose_image(page, "photo.png", png(40, 30, seed=2))
+    page.click("#translate-form button[type=submit]")
+    expect(page.locator("#translate-inspect")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    page.click("#translate-inspect")
+    expect(page.locator("#view-inspect")).to_be_visible()
+    expect(page.locator("#inspect-source-text")).to_contain_text("with the image it translated")
+    expect(page.locator("#inspect-model")).to_have_value("tiny-p2p")
+    page.click("#inspect-form button[type=submit]")
+    overlay = page.locator("#inspect-overlay")
+    expect(overlay).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    expect(page.locator("#inspect-map")).to_be_visible()
+    size = page.locator("#inspect-map").evaluate(
+        "img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])"
+    )
+    assert size == [40, 30]  # the map has the image's size
+    expect(page.locator("#inspect-global")).to_contain_text("no global head")
+    expect(page.locator("#inspect-box")).to_have_text(re.compile(r"^\d+, \d+, \d+, \d+$"))
+    page.screenshot(path=artifacts_dir() / "inspect-translation.png", full_page=True)
+
+    page.click("#inspect-source-clear")
+    page.select_option("#inspect-model", "tiny-digits")
+    expect(page.locator("#inspect-class-row")).to_be_visible()
+    expect(page.locator("#inspect-input-row")).to_be_hidden()
+    page.set_input_files(
+        "#inspect-file", files=[{"name": "x.png", "mimeType": "image/png", "buffer": png(24, 24)}]
+    )
+    page.select_option("#inspect-class", "2")
+    page.click("#inspect-form button[type=submit]")
+    expect(page.locator("#inspect-global")).to_have_text(
+        re.compile(r"^0\.\d{3}$|^1\.000$"), timeout=JOB_TIMEOUT_MS
+    )
+    expect(page.locator("#status")).to_contain_text("Inspection done")

@@ -1,5 +1,6 @@
 """Start the real stack for tests: embedded Redis, gateway and one worker per queue."""
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+import models
 from ganserve.embedded_redis import EmbeddedRedis, free_port
 from ganserve.launcher import Stack, start_services
 from ganserve.settings import Settings
@@ -61,3 +63,24 @@ def wait_job(client: httpx.Client, job_id: str, timeout: float = 300.0) -> dict:
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
     raise TimeoutError(f"job {job_id} did not end within {timeout} s")
+
+
+def save_with_discriminator(folder, generator, discriminator) -> None:
+    """A model folder as a training run leaves it: the generator and its discriminator."""
+    models.save(generator, folder)
+    name = models.architecture_of(discriminator).name
+    models.save_discriminator(folder, discriminator, name, dataclasses.asdict(discriminator.config))
+
+
+def save_tiny_models(models_dir: Path, *, translator: str, sampler: str) -> None:
+    """Two tiny models with their discriminators: a pix2pix translator and a 3-class U-Net GAN."""
+    save_with_discriminator(
+        models_dir / translator,
+        models.create("pix2pix-generator", image_size=32, base_width=4),
+        models.create("pix2pix-discriminator", base_width=4),
+    )
+    save_with_discriminator(
+        models_dir / sampler,
+        models.create("unetgan-generator", image_size=32, width=4, latent_dim=8, num_classes=3),
+        models.create("unetgan-discriminator", image_size=32, width=4, num_classes=3),
+    )

@@ -112,6 +112,15 @@ def test_training_run_registers_a_model_that_serves(stack, tmp_path):
         data={"model": model_id},
     )
     assert wait_job(client, translated.json()["id"])["status"] == "succeeded"
+    # the run saved its discriminator: the model inspects its own translation
+    assert listed[model_id]["discriminator"] is True
+    inspection = client.post(
+        "/v1/inspections", data={"model": model_id, "source_job": translated.json()["id"]}
+    )
+    assert inspection.status_code == 202, inspection.text
+    result = wait_job(client, inspection.json()["id"])
+    assert result["status"] == "succeeded", result
+    assert result["result"]["global_score"] is None and 0 <= result["result"]["map_min"] <= 1
 
 
 def test_cancel_queued_and_running_training(stack, tmp_path):

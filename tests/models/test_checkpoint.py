@@ -201,3 +201,185 @@ def test_bad_runtime_state_is_refused(tmp_path):
     path.write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="runtime_state is unusable"):
         models.load(tmp_path / "m")
+
+
+SMALL_D = {
+    "pix2pix-discriminator": {"base_width": 4, "patch": 16},
+    "unetgan-discriminator": {"image_size": 32, "width": 4, "num_classes": 3},
+    "pggan-discriminator": {"max_resolution": 16, "fmap_base": 64, "fmap_max": 16},
+}
+GENERATOR_OF = {d: d.replace("discriminator", "generator") for d in SMALL_D}
+
+
+def folder_with_discriminator(tmp_path, name: str = "unetgan-discriminator"):
+    """A saved generator of the family of `name` and a discriminator saved beside it."""
+    torch.manual_seed(2)
+    g_name = GENERATOR_OF[name]
+    models.save(models.create(g_name, **SMALL[g_name]), tmp_path / "m", provenance={"run": "r"})
+    d = models.create(name, **SMALL_D[name])
+    for p in d.parameters():
+        p.data.add_(torch.randn_like(p) * 0.01)
+    entry = models.save_discriminator(tmp_path / "m", d, name, SMALL_D[name])
+    return tmp_path / "m", d, entry
+
+
+def discriminator_input(name: str, d: torch.nn.Module) -> tuple:
+    torch.manual_seed(0)
+    if name == "pix2pix-discriminator":
+        return (torch.randn(2, 3, 32, 32), torch.randn(2, 3, 32, 32))
+    if name == "unetgan-discriminator":
+        return (torch.randn(2, 3, 32, 32), torch.tensor([0, 2]))
+    return (torch.randn(2, 3, d.resolution, d.resolution),)
+
+
+def as_tuple(output: torch.Tensor | tuple) -> tuple:
+    return output if isinstance(output, tuple) else (output,)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_D))
+def test_discriminator_round_trip_is_exact(tmp_path, name):
+    folder, d, entry = folder_with_discriminator(tmp_path, name)
+    assert models.has_discriminator(folder)
+    loaded = models.load_discriminator(folder)
+    assert type(loaded) is type(d) and not loaded.training
+    original, restored = d.state_dict(), loaded.state_dict()
+    assert original.keys() == restored.keys()
+    assert all(torch.equal(original[k], restored[k]) for k in original)
+    d.eval()
+    inputs = discriminator_input(name, d)
+    with torch.no_grad():
+        expected, found = d(*inputs), loaded(*inputs)  # logits, or (global, per-pixel) logits
+    assert all(torch.equal(a, b) for a, b in zip(as_tuple(expected), as_tuple(found), strict=True))
+    raw = json.loads((folder / "config.json").read_text())
+    assert raw["discriminator"] == entry
+    assert entry["architecture"] == name and entry["config"] == SMALL_D[name]
+
+
+def test_the_discriminator_entry_leaves_the_generator_card_as_it_was(tmp_path):
+    torch.manual_seed(2)
+    g = models.create("unetgan-generator", **SMALL["unetgan-generator"])
+    card = models.save(g, tmp_path / "m", metrics={"swd": 2.0})
+    d = models.create("unetgan-discriminator", **SMALL_D["unetgan-discriminator"])
+    models.save_discriminator(
+        tmp_path / "m", d, "unetgan-discriminator", dict(SMALL_D["unetgan-discriminator"])
+    )
+    assert models.read_card(tmp_path / "m") == card
+    assert models.load(tmp_path / "m") is not None
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "config.json",
+        "discriminator.safetensors",
+        "model.safetensors",
+    ]  # no temporary files left behind
+
+
+def test_growth_state_of_a_progressive_gan_critic_round_trips(tmp_path):
+    models.save(models.create("pggan-generator", **SMALL["pggan-generator"]), tmp_path / "m")
+    d = models.create("pggan-discriminator", **SMALL_D["pggan-discriminator"])
+    d.set_stage(1, 0.5)
+    entry = models.save_discriminator(
+        tmp_path / "m", d, "pggan-discriminator", SMALL_D["pggan-discriminator"]
+    )
+    assert entry["runtime_state"] == {"stage": 1, "alpha": 0.5}
+    loaded = models.load_discriminator(tmp_path / "m")
+    assert (loaded.stage, loaded.alpha) == (1, 0.5)
+
+
+def test_a_folder_without_a_discriminator_says_so(tmp_path):
+    models.save(models.create("pix2pix-generator", **SMALL["pix2pix-generator"]), tmp_path / "m")
+    assert not models.has_discriminator(tmp_path / "m")
+    with pytest.raises(models.NoDiscriminator, match='no "discriminator" entry'):
+        models.load_discriminator(tmp_path / "m")
+    assert issubclass(models.NoDiscriminator, CheckpointError)
+    assert not models.has_discriminator(tmp_path / "nothing")
+
+
+def test_an_entry_without_its_file_or_a_file_without_its_entry_is_no_discriminator(tmp_path):
+    folder, _, _ = folder_with_discriminator(tmp_path)
+    weights = folder / "discriminator.safetensors"
+    kept = weights.read_bytes()
+    weights.unlink()
+    assert not models.has_discriminator(folder)
+    with pytest.raises(models.NoDiscriminator, match="has no discriminator.safetensors"):
+        models.load_discriminator(folder)
+    weights.write_bytes(kept)
+    models.save(models.create("unetgan-generator", **SMALL["unetgan-generator"]), folder)
+    assert not models.has_discriminator(folder)  # save() rewrote config.json without the entry
+
+
+def test_a_pickled_discriminator_is_never_loaded(tmp_path):
+    folder, _, _ = folder_with_discriminator(tmp_path)
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (marker.touch, ())
+
+    (folder / "discriminator.safetensors").unlink()
+    (folder / "discriminator.pt").write_bytes(pickle.dumps(Exploit()))
+    with pytest.raises(models.NoDiscriminator, match="has no discriminator.safetensors"):
+        models.load_discriminator(folder)
+    with pytest.raises(CheckpointError, match="pickle"):
+        models.load_discriminator(folder / "discriminator.pt")
+    assert not marker.exists()
+
+
+def test_discriminator_weights_that_do_not_match_name_the_mismatch(tmp_path):
+    folder, _, _ = folder_with_discriminator(tmp_path)
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config["discriminator"]["config"]["width"] = 8
+    path.write_text(json.dumps(config))
+    with pytest.raises(
+        CheckpointError,
+        match=r"does not match its config.*decoder\.0\.conv1\.bias has shape \(16,\)",
+    ):
+        models.load_discriminator(folder)
+
+
+def test_truncated_discriminator_weights_are_refused(tmp_path):
+    folder, _, _ = folder_with_discriminator(tmp_path)
+    weights = folder / "discriminator.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        models.load_discriminator(folder)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("unetgan", "must be an object with"),
+        ({"architecture": "unetgan-discriminator"}, "must be an object with"),
+        ({"architecture": "stylegan", "config": {}}, "unknown model 'stylegan'"),
+        ({"architecture": "unetgan-generator", "config": {}}, "names a generator"),
+        ({"architecture": "unetgan-discriminator", "config": {"depth": 3}}, "no config field"),
+    ],
+)
+def test_bad_discriminator_entries_are_refused(tmp_path, entry, message):
+    folder, _, _ = folder_with_discriminator(tmp_path)
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    config["discriminator"] = entry
+    path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=message):
+        models.load_discriminator(folder)
+
+
+def test_saving_a_discriminator_checks_what_it_is_told(tmp_path):
+    g = models.create("unetgan-generator", **SMALL["unetgan-generator"])
+    d = models.create("unetgan-discriminator", **SMALL_D["unetgan-discriminator"])
+    config = SMALL_D["unetgan-discriminator"]
+    with pytest.raises(CheckpointError, match="has no config.json"):
+        (tmp_path / "m").mkdir()
+        models.save_discriminator(tmp_path / "m", d, "unetgan-discriminator", config)
+    models.save(g, tmp_path / "m")
+    with pytest.raises(ValueError, match="is a generator, not a discriminator"):
+        models.save_discriminator(
+            tmp_path / "m", g, "unetgan-generator", SMALL["unetgan-generator"]
+        )
+    with pytest.raises(ValueError, match="the network is a unetgan-discriminator, not a pix2pix"):
+        models.save_discriminator(tmp_path / "m", d, "pix2pix-discriminator", {})
+    with pytest.raises(ValueError, match="does not describe this unetgan-discriminator"):
+        models.save_discriminator(
+            tmp_path / "m", d, "unetgan-discriminator", {**config, "width": 8}
+        )
+    assert not models.has_discriminator(tmp_path / "m")

@@ -149,3 +149,16 @@ def test_models_are_created_through_the_registry() -> None:
     assert g(torch.randn(2, 128), torch.tensor([0, 4])).shape == (2, 3, 32, 32)
     with pytest.raises(ValueError, match="no config field"):
         create("unetgan-generator", ch=64)
+
+
+def test_class_logits_are_the_global_logit_under_every_class() -> None:
+    _, d = _pair(num_classes=CLASSES)
+    d.eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        scores = d.class_logits(x)  # (2, CLASSES)
+        for k in range(CLASSES):
+            global_k, _ = d(x, torch.full((2,), k))
+            assert torch.allclose(scores[:, k], global_k, atol=1e-5)
+    with pytest.raises(ValueError, match="unconditional"):
+        _pair()[1].class_logits(x)

@@ -36,8 +36,10 @@ def write_model_folder(
     num_classes: int = 0,
     image_size: int = 64,
     channels: int = 3,
+    discriminator: str | None = None,
 ) -> Path:
-    """A model folder as the gateway reads it (config.json + placeholder weights)."""
+    """A model folder as the gateway reads it (config.json + placeholder weights), with a
+    placeholder discriminator of architecture `discriminator` when given."""
     folder = models_dir / model_id
     folder.mkdir(parents=True, exist_ok=True)
     card = {
@@ -53,6 +55,9 @@ def write_model_folder(
         "runtime_state": {},
         "format_version": 1,
     }
+    if discriminator is not None:
+        card["discriminator"] = {"architecture": discriminator, "config": {}}
+        (folder / "discriminator.safetensors").write_bytes(PLACEHOLDER_WEIGHTS)
     (folder / "config.json").write_text(json.dumps(card))
     (folder / "model.safetensors").write_bytes(PLACEHOLDER_WEIGHTS)
     return folder

@@ -8,7 +8,7 @@ import pytest
 
 from service.web.routes import STATIC_DIR
 
-VIEWS = ("Translate", "Sample", "Train", "Models", "Jobs")
+VIEWS = ("Translate", "Sample", "Inspect", "Train", "Models", "Jobs")
 CONTENT_TYPES = {
     ".js": ("text/javascript", "application/javascript"),
     ".css": ("text/css",),
@@ -21,7 +21,7 @@ def _references(html: str) -> list[str]:
     return re.findall(r'\b(?:src|href)="([^"]*)"', html)
 
 
-def test_index_is_html_with_the_five_views(client):
+def test_index_is_html_with_its_six_views(client):
     response = client.get("/")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
@@ -49,6 +49,10 @@ def test_index_is_html_with_the_five_views(client):
         "train-steps",
         "train-size",
         "train-batch",
+        "inspect-model",
+        "inspect-file",
+        "inspect-input",
+        "inspect-class",
         "train-extra",
         "api-key",
     ],

@@ -118,3 +118,5 @@ def test_torchrun_trains_on_two_processes(tmp_path):
     options = (tmp_path / "run" / "options.json").read_text()
     assert '"world_size": 2' in options
     assert models.read_card(tmp_path / "run" / "model").architecture == "pggan-generator"
+    critic = models.load_discriminator(tmp_path / "run" / "model")  # unwrapped from DDP
+    assert models.architecture_of(critic).name == "pggan-discriminator"

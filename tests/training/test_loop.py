@@ -76,6 +76,12 @@ def test_every_family_trains_and_writes_a_loadable_model(family, demo_data, tmp_
     assert card.family == family and card.image_size == size
     assert card.provenance["step"] == result.total
     assert g is not None
+    # the trained discriminator sits beside the generator, equal to the one in the state
+    assert models.has_discriminator(result.model_dir)
+    d = models.load_discriminator(result.model_dir)
+    assert models.architecture_of(d).name == f"{family}-discriminator"
+    trained = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)["nets"]["D"]
+    assert all(torch.equal(tensor, trained[k]) for k, tensor in d.state_dict().items())
 
 
 def test_resume_equals_an_uninterrupted_run(demo_data, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from ganserve.contract import Job, JobKind, JobStore
 from ganserve.settings import Settings
@@ -36,9 +35,17 @@ def make_context(storage, redis_client):
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one thread each avoids oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_torch_thread):
+    """Every worker test runs with one torch thread (tests/conftest.py)."""
+
+
+@pytest.fixture
+def fresh_cache(storage, monkeypatch):
+    """Point the process's model cache at the test storage."""
+    monkeypatch.setenv("GANSERVE_DATA_DIR", str(storage.root))
+    from ganserve.settings import get_settings
+
+    get_settings.cache_clear()
+    monkeypatch.setattr("workers.model_cache._cache", None)
     yield
-    torch.set_num_threads(threads)
+    get_settings.cache_clear()

@@ -11,6 +11,7 @@ import pytest
 from ganserve.contract import (
     QUEUE_INFER,
     QUEUE_TRAIN,
+    TASK_INSPECT,
     TASK_SAMPLE,
     TASK_TRAIN,
     TASK_TRANSLATE,
@@ -32,9 +33,10 @@ def test_tasks_are_routed_to_their_queues_under_the_contract_names():
     import workers.tasks  # noqa: F401  (registers the tasks)
 
     routes = celery_app.conf.task_routes
-    assert routes[TASK_TRANSLATE]["queue"] == routes[TASK_SAMPLE]["queue"] == QUEUE_INFER
+    inference = (TASK_TRANSLATE, TASK_SAMPLE, TASK_INSPECT)
+    assert all(routes[task]["queue"] == QUEUE_INFER for task in inference)
     assert routes[TASK_TRAIN]["queue"] == QUEUE_TRAIN
-    assert {TASK_TRANSLATE, TASK_SAMPLE, TASK_TRAIN} <= set(celery_app.tasks)
+    assert {*inference, TASK_TRAIN} <= set(celery_app.tasks)
 
 
 def test_the_visibility_timeout_comes_from_the_environment(monkeypatch):

@@ -10,6 +10,8 @@ from workers import inference
 from workers.errors import JobFailure
 from workers.model_cache import get_cache
 
+pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/workers/conftest.py
+
 
 def upload(ctx, image: Image.Image) -> None:
     folder = ctx.storage.upload_dir(ctx.job_id)
@@ -21,18 +23,6 @@ def result_image(ctx, k: int = 0) -> Image.Image:
     with Image.open(ctx.storage.result_dir(ctx.job_id) / f"{k}.png") as img:
         img.load()
         return img.copy()
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache(storage, monkeypatch):
-    """Point the process's model cache at the test storage."""
-    monkeypatch.setenv("GANSERVE_DATA_DIR", str(storage.root))
-    from ganserve.settings import get_settings
-
-    get_settings.cache_clear()
-    monkeypatch.setattr("workers.model_cache._cache", None)
-    yield
-    get_settings.cache_clear()
 
 
 def test_translation_keeps_an_odd_input_size(make_context):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from ganserve.contract import (
 )
 from ganserve.storage import Storage
 from tests.workers.processes import WorkerProcess, client, ended, redis_db, wait_for
-from tests.workers.tiny import save_tiny_model
+from tests.workers.tiny import save_tiny_discriminator, save_tiny_model
 from training.demo import build_demo
 from training.state import STATE_FILE
 
@@ -64,6 +65,13 @@ class Stack:
         folder = self.storage.upload_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         image.save(folder / "input.png")
+
+    def put(self, image: Image.Image, name: str = "image.png") -> str:
+        """Store an upload for an inspection, as the gateway does; its absolute path."""
+        folder = self.storage.root / "uploads" / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        image.save(folder / name)
+        return str(folder / name)
 
     def wait(self, job: Job, timeout: float = 60.0, seen: list[Job] | None = None) -> Job:
         return wait_for(self.store, job.id, ended, timeout, seen)
@@ -197,6 +205,24 @@ def test_a_training_run_registers_a_model_the_infer_worker_serves(stack):
     sampled = stack.wait(stack.submit(JobKind.sample, model_id, count=2, seed=0, class_label=1))
     assert sampled.status == JobStatus.succeeded, sampled.error
     assert read_png(stack.storage.result_dir(sampled.id) / "1.png").size == (32, 32)
+    # the registered model keeps the run's discriminator: inspect the sample just drawn
+    assert models.has_discriminator(folder)
+    sample_png = stack.storage.result_dir(sampled.id) / "1.png"
+    inspected = stack.wait(
+        stack.submit(
+            JobKind.inspection,
+            model_id,
+            image=str(sample_png),
+            width=32,
+            height=32,
+            class_label=1,
+            source_job=sampled.id,
+        )
+    )
+    assert inspected.status == JobStatus.succeeded, inspected.error
+    assert inspected.kind == JobKind.inspection and inspected.result["class_label"] == 1
+    assert 0.0 <= inspected.result["global_score"] <= 1.0
+    assert read_png(stack.storage.result_dir(inspected.id) / "0.png").size == (32, 32)
 
 
 def test_cancelling_a_running_training_run_keeps_its_checkpoint(stack):
@@ -216,3 +242,32 @@ def test_a_bad_training_config_fails_listing_the_valid_keys(stack):
     done = stack.wait(job)
     assert done.status == JobStatus.failed and done.error.code == "invalid_config"
     assert "stepz" in done.error.message and "valid fields:" in done.error.message
+
+
+def test_an_inspection_maps_a_pix2pix_pair_at_the_images_size(stack):
+    save_tiny_discriminator(stack.storage.models, "p2p")
+    image = stack.put(Image.effect_noise((70, 45), 50).convert("RGB"))
+    a = stack.put(Image.new("RGB", (70, 45), (250, 250, 250)), "input.png")
+    job = stack.submit(JobKind.inspection, "p2p", image=image, input=a, width=70, height=45)
+    done = stack.wait(job)
+    assert done.status == JobStatus.succeeded, done.error
+    result = done.result
+    assert result["images"] == [f"/v1/jobs/{job.id}/images/{k}" for k in (0, 1)]
+    assert result["global_score"] is None and result["model"] == "p2p"
+    assert 0.0 <= result["map_min"] <= result["map_mean"] <= 1.0
+    x0, y0, x1, y1 = result["least_real_box"]
+    assert 0 <= x0 < x1 <= 70 and 0 <= y0 < y1 <= 45
+    grey = read_png(stack.storage.result_dir(job.id) / "0.png")
+    overlay = read_png(stack.storage.result_dir(job.id) / "1.png")
+    assert (grey.mode, grey.size) == ("L", (70, 45))
+    assert overlay.mode == "RGB" and overlay.height > 45
+    no_input = stack.wait(stack.submit(JobKind.inspection, "p2p", image=image))
+    assert no_input.status == JobStatus.failed and no_input.error.code == "input_required"
+
+
+def test_inspecting_a_model_without_a_discriminator_fails_with_no_discriminator(stack):
+    image = stack.put(Image.new("RGB", (32, 32), (10, 20, 30)))
+    done = stack.wait(stack.submit(JobKind.inspection, "digits", image=image))
+    assert done.status == JobStatus.failed and done.error.code == "no_discriminator"
+    assert "'digits' carries no discriminator" in done.error.message
+    assert not stack.storage.result_dir(done.id).exists()

@@ -8,8 +8,7 @@ from fastapi import APIRouter, Response
 
 from ganserve.contract import QUEUE_INFER, Job, JobKind
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StoreDep
-from service.catalog import require_model
-from service.errors import ApiError
+from service.catalog import check_class_label, require_model
 from service.jobs import enqueue, ensure_capacity, job_out, job_url
 from service.schemas import MAX_SEED, JobOut, SampleRequest, error_responses
 
@@ -28,21 +27,7 @@ def create_samples(
 ) -> JobOut:
     """Queue `count` new images; the seed (chosen at random if omitted) is recorded in `params`."""
     info = require_model(settings.models_dir, body.model, "sample")
-    if body.class_label is not None:
-        if info.classes == 0:
-            raise ApiError(
-                422,
-                "invalid_field",
-                f"The field 'class_label' is not allowed: the model {body.model!r} is "
-                "unconditional.",
-            )
-        if body.class_label >= info.classes:
-            raise ApiError(
-                422,
-                "invalid_field",
-                f"The field 'class_label' must be below {info.classes}, the number of classes "
-                f"of the model {body.model!r}.",
-            )
+    check_class_label(info, body.class_label)
     ensure_capacity(client, QUEUE_INFER, settings.max_queued_jobs)
     job = Job(
         owner=owner,

@@ -284,13 +284,14 @@ async function loadModels() {
     models = data.models || [];
     fillModelSelect($("translate-model"), "translate");
     fillModelSelect($("sample-model"), "sample");
+    fillInspectSelect();
     updateClassSelect();
     const rows = models.map((m) => {
       const row = document.createElement("tr");
       const size = `${m.image_size}×${m.image_size}×${m.channels}`;
       const classes = classNames(m);
       for (const text of [m.id, m.family, m.task, size, classes.length ? String(classes.length) : "—",
-        formatMetrics(m.metrics), m.created || ""]) {
+        m.discriminator ? "yes" : "no", formatMetrics(m.metrics), m.created || ""]) {
         const cell = document.createElement("td");
         cell.textContent = text;
         row.append(cell);
@@ -347,6 +348,7 @@ $("translate-form").addEventListener("submit", async (event) => {
   if ($("translate-seed").value !== "") form.append("seed", $("translate-seed").value);
   $("translate-output").hidden = true;
   $("translate-download").hidden = true;
+  $("translate-inspect").hidden = true;
   try {
     const job = await runJob(await api("/v1/translations", { method: "POST", form }));
     const url = await imageUrl(job.result.images[0]);
@@ -355,10 +357,18 @@ $("translate-form").addEventListener("submit", async (event) => {
     $("translate-download").href = url;
     $("translate-download").download = `translation-${job.id}.png`;
     $("translate-download").hidden = false;
+    lastTranslation = job;
+    $("translate-inspect").hidden = !inspectable().some((m) => m.task === "translate");
     say(`Translation done (job ${job.id}).`);
   } catch (err) {
     report(err);
   }
+});
+
+let lastTranslation = null;
+
+$("translate-inspect").addEventListener("click", () => {
+  if (lastTranslation) inspectJobImage(lastTranslation, 0, $("translate-model").value);
 });
 
 // ---- sample -------------------------------------------------------------------------------
@@ -414,6 +424,103 @@ $("sample-again").addEventListener("click", () => {
   if (lastSeed === null) return;
   $("sample-seed").value = lastSeed;
   sample(lastSeed);
+});
+
+// ---- inspect ------------------------------------------------------------------------------
+
+const INSPECTABLE_FAMILIES = new Set(["pix2pix", "unetgan"]);
+let inspectSource = null; // {job, index}: a result image of an earlier job instead of an upload
+
+function inspectable() {
+  return models.filter((m) => m.discriminator && INSPECTABLE_FAMILIES.has(m.family));
+}
+
+function fillInspectSelect() {
+  const select = $("inspect-model");
+  const previous = select.value;
+  select.replaceChildren(...inspectable().map((m) => option(m.id, `${m.id} (${m.family})`)));
+  if (!select.options.length) select.append(option("", "No model with a discriminator"));
+  if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+  updateInspectForm();
+}
+
+function updateInspectForm() {
+  const model = models.find((m) => m.id === $("inspect-model").value);
+  const pix2pix = Boolean(model && model.family === "pix2pix");
+  const fromTranslation = inspectSource && inspectSource.job.kind === "translation";
+  $("inspect-input-row").hidden = !pix2pix || Boolean(inspectSource);
+  $("inspect-source").hidden = !inspectSource;
+  $("inspect-upload").hidden = Boolean(inspectSource);
+  if (inspectSource) {
+    $("inspect-source-text").textContent =
+      `Inspecting image ${inspectSource.index + 1} of job ${inspectSource.job.id}` +
+      (pix2pix && fromTranslation ? " with the image it translated." : ".");
+  }
+  const names = model && model.family === "unetgan" ? classNames(model) : [];
+  $("inspect-class").replaceChildren(option("", "the model's choice"), ...names.map((n, i) => option(String(i), n)));
+  $("inspect-class-row").hidden = names.length === 0;
+}
+
+$("inspect-model").addEventListener("change", updateInspectForm);
+$("inspect-source-clear").addEventListener("click", () => {
+  inspectSource = null;
+  updateInspectForm();
+});
+
+// Open the Inspect view on result image `index` of an earlier job.
+function inspectJobImage(job, index, preferredModel) {
+  inspectSource = { job, index };
+  selectTab($("tab-inspect"));
+  const candidates = inspectable().filter((m) => m.task === (job.kind === "translation" ? "translate" : "sample"));
+  const preferred = candidates.find((m) => m.id === (preferredModel || job.model)) || candidates[0];
+  if (preferred) $("inspect-model").value = preferred.id;
+  updateInspectForm();
+}
+
+function showScores(result) {
+  const number = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(3));
+  $("inspect-global").textContent =
+    result.global_score === null || result.global_score === undefined
+      ? "— (a PatchGAN has no global head)"
+      : number(result.global_score);
+  $("inspect-mean").textContent = number(result.map_mean);
+  $("inspect-min").textContent = number(result.map_min);
+  $("inspect-box").textContent = (result.least_real_box || []).join(", ");
+  $("inspect-scores").hidden = false;
+}
+
+$("inspect-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("");
+  const form = new FormData();
+  form.append("model", $("inspect-model").value);
+  if (inspectSource) {
+    form.append("source_job", inspectSource.job.id);
+    form.append("source_image", String(inspectSource.index));
+  } else {
+    const file = $("inspect-file").files[0];
+    if (!file) return report(new Error("Choose an image to inspect first."));
+    form.append("image", file);
+    if (!$("inspect-input-row").hidden && $("inspect-input").files[0]) {
+      form.append("input", $("inspect-input").files[0]);
+    }
+  }
+  if (!$("inspect-class-row").hidden && $("inspect-class").value !== "") {
+    form.append("class_label", $("inspect-class").value);
+  }
+  for (const id of ["inspect-overlay", "inspect-map", "inspect-scores"]) $(id).hidden = true;
+  try {
+    const job = await runJob(await api("/v1/inspections", { method: "POST", form }));
+    const [map, overlay] = await Promise.all(job.result.images.map(imageUrl));
+    $("inspect-map").src = map;
+    $("inspect-overlay").src = overlay;
+    $("inspect-map").hidden = false;
+    $("inspect-overlay").hidden = false;
+    showScores(job.result);
+    say(`Inspection done (job ${job.id}).`);
+  } catch (err) {
+    report(err);
+  }
 });
 
 // ---- train --------------------------------------------------------------------------------
@@ -665,6 +772,14 @@ async function loadJobs() {
         link.textContent = `image ${k + 1}`;
         link.addEventListener("click", openImage);
         item.append(link);
+        if (job.kind === "translation" || job.kind === "sample") {
+          const inspect = document.createElement("button");
+          inspect.type = "button";
+          inspect.textContent = "Inspect";
+          inspect.setAttribute("aria-label", `Inspect image ${k + 1} of job ${job.id}`);
+          inspect.addEventListener("click", () => inspectJobImage(job, k));
+          item.append(inspect);
+        }
       });
       return item;
     });

@@ -1,0 +1,198 @@
+"""Realness maps: where a trained discriminator thinks an image looks real or fake.
+
+Two of the three families' discriminators score images locally:
+
+- U-Net GAN's D^U (Schonfeld, Schiele, Khoreva, "A U-Net Based Discriminator for Generative
+  Adversarial Networks", CVPR 2020): its decoder gives a per-pixel real/fake logit map, trained
+  by the per-pixel GAN loss and by CutMix consistency regularisation to mark exactly the pasted
+  fake pixels of a mixed image; its encoder gives a global logit for the whole image.
+- pix2pix's PatchGAN (Isola, Zhu, Zhou, Efros, "Image-to-Image Translation with Conditional
+  Adversarial Networks", CVPR 2017): a grid of logits, each judging one receptive-field patch
+  (70x70 by default) of the pair (input A, output B).
+
+`realness` turns either into a map in [0, 1] at the image's size, 1 = looks real: the sigmoid of
+the per-pixel logits, or of the patch logits upsampled bilinearly (patch centres sit on the grid,
+so the map is smooth between them). The sigmoid is D's probability "real" for the paper losses
+(non-saturating / vanilla GAN); for the hinge loss (U-Net GAN without CutMix) it is a monotone
+score, not a calibrated probability. A pix2pix D trained with the least-squares loss regresses
+to 1 (real) and 0 (fake): pass `least_squares=True` to read its outputs clipped to [0, 1]. The
+PatchGAN runs as pix2pix runs at test time: batch norm with the batch's statistics (its running
+averages untouched). Progressive GAN's critic (Karras et al., ICLR 2018) gives one unbounded
+WGAN score per image and no map: it raises `NoRealnessMap`.
+
+`least_real_box` finds the bounding box of a map's least real region (see its docstring).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+from torch import nn
+
+from models.pix2pix import PatchDiscriminator, test_time_mode
+from models.unetgan import UNetGANDiscriminator
+
+MAP_FAMILIES = frozenset({"pix2pix", "unetgan"})  # families whose discriminators give a map
+
+
+class NoRealnessMap(ValueError):
+    """The discriminator scores whole images only (Progressive GAN's critic): there is no map."""
+
+
+class ConditionRequired(ValueError):
+    """A conditional (pix2pix) discriminator was asked about an image without its input A."""
+
+
+@dataclass(frozen=True)
+class Realness:
+    """What a discriminator says of one image.
+
+    `map`: (H, W) float32 on the CPU in [0, 1], 1 = looks real. `global_score`: the probability
+    "real" of the whole image from U-Net D's encoder (None for pix2pix's PatchGAN, which has no
+    global head). `class_label`: the class the U-Net D judged the image as (class-conditional
+    models), else None.
+    """
+
+    map: torch.Tensor
+    global_score: float | None
+    class_label: int | None = None
+
+
+def _check_image(name: str, image: torch.Tensor, channels: int, size: int | None) -> None:
+    spatial = f"{size}, {size}" if size is not None else "H, W"
+    if (
+        image.ndim != 4
+        or image.shape[0] != 1
+        or image.shape[1] != channels
+        or (size is not None and tuple(image.shape[2:]) != (size, size))
+    ):
+        raise ValueError(f"{name} must be (1, {channels}, {spatial}), got {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise ValueError(f"{name} must be a float tensor in [-1, 1], not {image.dtype}")
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+def _choose_class(d: UNetGANDiscriminator, x: torch.Tensor, class_label: int | None) -> int | None:
+    """The class to judge x as: the given one, else the one under which D finds x most real."""
+    num_classes = d.config.num_classes
+    if not num_classes:
+        if class_label is not None:
+            raise ValueError("this discriminator is unconditional: it takes no class label")
+        return None
+    if class_label is None:
+        return int(d.class_logits(x).argmax(dim=1)[0])  # (1, K) -> the likeliest class
+    if not 0 <= class_label < num_classes:
+        raise ValueError(f"class_label must lie in 0..{num_classes - 1}, not {class_label}")
+    return class_label
+
+
+def _unet_realness(
+    d: UNetGANDiscriminator, image: torch.Tensor, class_label: int | None
+) -> Realness:
+    x = image.to(_device(d))  # (1, C, S, S)
+    label = _choose_class(d, x, class_label)
+    y = None if label is None else torch.tensor([label], device=x.device)  # (1,)
+    global_logit, pixel_logits = d(x, y)  # (1,), (1, 1, S, S)
+    probability = torch.sigmoid(pixel_logits.float())[0, 0].cpu()  # (S, S)
+    return Realness(probability, float(torch.sigmoid(global_logit.float())[0]), label)
+
+
+def _patch_realness(
+    d: PatchDiscriminator, image: torch.Tensor, condition: torch.Tensor, least_squares: bool
+) -> Realness:
+    a, b = condition.to(_device(d)), image.to(_device(d))  # (1, Ca, H, W), (1, Cb, H, W)
+    with test_time_mode(d) as patch_gan:
+        logits = patch_gan(a, b).float()  # (1, 1, h, w), one per receptive-field patch
+    upsampled = F.interpolate(logits, size=b.shape[-2:], mode="bilinear", align_corners=False)
+    scores = upsampled.clamp(0, 1) if least_squares else torch.sigmoid(upsampled)
+    return Realness(scores[0, 0].cpu(), None)  # (H, W)
+
+
+@torch.no_grad()
+def realness(
+    discriminator: nn.Module,
+    image: torch.Tensor,
+    condition: torch.Tensor | None = None,
+    class_label: int | None = None,
+    *,
+    least_squares: bool = False,
+) -> Realness:
+    """The realness map of `image` (1, C, H, W) in [-1, 1] by a trained discriminator.
+
+    U-Net D: `image` at the model's training size; `class_label` for class-conditional models
+    (None: the class whose projection gives the highest global logit, i.e. the class under which
+    D finds the image most real, reported in the result). PatchGAN: `condition` is the input A
+    image (1, C_A, H, W) that `image` (the B image) translates; `least_squares` for a D trained
+    with the LSGAN loss. Progressive GAN: `NoRealnessMap`. The discriminator's train/eval mode,
+    spectral-norm vectors and batch-norm running averages are left as they were.
+    """
+    if isinstance(discriminator, UNetGANDiscriminator):
+        cfg = discriminator.config
+        _check_image("image", image, cfg.channels, cfg.image_size)
+        if condition is not None:
+            raise ValueError("a U-Net GAN discriminator takes no condition image")
+        was_training = discriminator.training
+        discriminator.eval()  # spectral norm: no power iteration, its vectors stay as trained
+        try:
+            return _unet_realness(discriminator, image, class_label)
+        finally:
+            discriminator.train(was_training)
+    if isinstance(discriminator, PatchDiscriminator):
+        cfg = discriminator.config
+        _check_image("image", image, cfg.out_channels, None)
+        if condition is None:
+            raise ConditionRequired(
+                "a pix2pix discriminator judges a pair: pass the input (A) image that the image "
+                "translates as the condition"
+            )
+        _check_image("condition", condition, cfg.in_channels, None)
+        if condition.shape[-2:] != image.shape[-2:]:
+            raise ValueError(
+                f"condition and image must have one size, got {tuple(condition.shape[-2:])} and "
+                f"{tuple(image.shape[-2:])}"
+            )
+        if class_label is not None:
+            raise ValueError("a pix2pix discriminator takes no class label")
+        return _patch_realness(discriminator, image, condition, least_squares)
+    name = getattr(type(discriminator), "architecture", type(discriminator).__name__)
+    raise NoRealnessMap(
+        f"{name} scores whole images with one number and has no per-pixel or per-patch output, "
+        "so it gives no realness map; U-Net GAN and pix2pix discriminators do"
+    )
+
+
+def least_real_box(
+    map: np.ndarray,  # (H, W) realness in [0, 1]
+    *,
+    level: float = 0.5,
+    sigma: float = 0.02,
+) -> tuple[int, int, int, int]:
+    """The bounding box (x0, y0, x1, y1) of the least real region of a map; x1, y1 exclusive.
+
+    The map (H, W) is first smoothed with a Gaussian of `sigma` times its longer side (at least
+    one pixel), so single noisy pixels do not make a region. The least real region is then the
+    connected component (8-neighbourhood) of {smoothed <= min + level * (mean - min)} that holds
+    the smoothed map's minimum: the pixels markedly less real than the image on average, joined
+    to the least real one. A uniform map has no such region apart from all of it: its box is the
+    whole map.
+    """
+    values = np.asarray(map, dtype=np.float64)  # (H, W)
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(f"the map must be a non-empty (H, W) array, got shape {values.shape}")
+    if not 0.0 <= level <= 1.0:
+        raise ValueError(f"level must lie in [0, 1], not {level}")
+    smoothed = ndimage.gaussian_filter(values, sigma=max(1.0, sigma * max(values.shape)))
+    low, mean = float(smoothed.min()), float(smoothed.mean())
+    region = smoothed <= low + level * (mean - low)  # (H, W) bool, holds the minimum
+    labels, _ = ndimage.label(region, structure=np.ones((3, 3), dtype=bool))
+    y, x = np.unravel_index(int(np.argmin(smoothed)), smoothed.shape)
+    component = (labels == labels[y, x]).astype(np.int32)  # (H, W), 1 on the region
+    rows, columns = ndimage.find_objects(component)[0]
+    return int(columns.start), int(rows.start), int(columns.stop), int(rows.stop)

@@ -1,0 +1,161 @@
+"""Realness maps: ask a model's discriminator where an image looks fake.
+
+The U-Net GAN discriminator (Schönfeld et al., 2020, "A U-Net Based Discriminator for Generative
+Adversarial Networks") gives a per-pixel real/fake decision from its decoder and a global one from
+its encoder; pix2pix's PatchGAN (Isola et al., 2017) scores overlapping patches of an (A, B) pair.
+This route queues an inspection job on the infer queue; a worker draws the map
+(`workers.inspection`). The image is an upload, or a result image of an earlier job of the caller
+(`source_job`, `source_image`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from PIL import Image
+
+from ganserve.contract import QUEUE_INFER, Job, JobKind, JobStatus
+from ganserve.settings import Settings
+from ganserve.storage import Storage
+from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from service.api.routes.jobs import owned_job
+from service.catalog import check_class_label, require_inspectable
+from service.errors import ApiError
+from service.jobs import enqueue, ensure_capacity, job_out, job_url
+from service.schemas import JobOut, error_responses
+from service.uploads import open_image, read_limited, store_png
+
+router = APIRouter(tags=["inspections"])
+
+IMAGE_FILE = "image.png"
+INPUT_FILE = "input.png"
+_SOURCE_KINDS = (JobKind.translation, JobKind.sample)
+
+
+def _source_image(storage: Storage, source: Job, index: int) -> Path:
+    """The path of result image `index` of an earlier job (404/409/422 when there is none)."""
+    if source.kind not in _SOURCE_KINDS:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"The job {source.id} is a {source.kind}; only translations and samples have images "
+            "to inspect.",
+        )
+    if source.status is not JobStatus.succeeded:
+        raise ApiError(
+            409, "source_not_ready", f"The job {source.id} is {source.status}, not succeeded."
+        )
+    path = storage.result_dir(source.id) / f"{index}.png"
+    if not path.is_file():
+        raise ApiError(404, "image_not_found", f"The job {source.id} has no result image {index}.")
+    return path
+
+
+def _read_upload(upload: UploadFile, settings: Settings, what: str) -> Image.Image:
+    data = read_limited(upload, settings.max_upload_bytes, what=what)
+    return open_image(data, settings.max_image_pixels)
+
+
+def _read_stored(path: Path, settings: Settings, source: Job) -> Image.Image:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise ApiError(
+            404, "image_not_found", f"The files of job {source.id} are no longer stored."
+        ) from None
+    return open_image(data, settings.max_image_pixels)
+
+
+@router.post(
+    "/inspections",
+    status_code=202,
+    responses=error_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
+)
+def create_inspection(
+    model: Annotated[str, Form(description="Id of a pix2pix or U-Net GAN model.")],
+    settings: SettingsDep,
+    owner: OwnerDep,
+    store: StoreDep,
+    client: RedisDep,
+    celery_app: CeleryDep,
+    storage: StorageDep,
+    response: Response,
+    image: Annotated[
+        UploadFile | None, File(description="The image to inspect (or give `source_job`).")
+    ] = None,
+    input_image: Annotated[
+        UploadFile | None,
+        File(
+            alias="input",
+            description="pix2pix only: the A image that `image` translates (same size).",
+        ),
+    ] = None,
+    source_job: Annotated[
+        str | None,
+        Form(description="Inspect a result image of this earlier translation or sample job."),
+    ] = None,
+    source_image: Annotated[
+        int, Form(ge=0, description="Which result image of `source_job`, from 0.")
+    ] = 0,
+    class_label: Annotated[
+        int | None, Form(description="Conditional U-Net GAN: the class to judge the image as.")
+    ] = None,
+) -> JobOut:
+    """Queue a realness map of an image by the model's discriminator: result image 0 is the map
+    (greyscale, white = real), image 1 the map over the image with a legend; `result` also holds
+    `global_score`, `map_mean`, `map_min` and `least_real_box`."""
+    info = require_inspectable(settings.models_dir, model)
+    check_class_label(info, class_label)
+    if (image is None) == (source_job is None):
+        raise ApiError(
+            422, "invalid_field", "Send either an `image` file or a `source_job` id (not both)."
+        )
+    source = owned_job(store, source_job, owner) if source_job is not None else None
+    picture = (
+        _read_stored(_source_image(storage, source, source_image), settings, source)
+        if source is not None
+        else _read_upload(image, settings, "image")
+    )
+    condition = None
+    if info.family == "pix2pix":
+        if input_image is not None:
+            condition = _read_upload(input_image, settings, "input image")
+        elif source is not None and source.kind is JobKind.translation:
+            condition = _read_stored(Path(source.params.get("input", "")), settings, source)
+        else:
+            raise ApiError(
+                422,
+                "input_required",
+                "A pix2pix discriminator judges a pair: send `input`, the image that `image` "
+                "translates (or inspect a translation job's result with `source_job`).",
+            )
+    elif input_image is not None:
+        raise ApiError(
+            422, "invalid_field", f"The field 'input' is for pix2pix models, not {info.family}."
+        )
+    ensure_capacity(client, QUEUE_INFER, settings.max_queued_jobs)
+    job = Job(owner=owner, kind=JobKind.inspection, model=model)
+    folder = storage.upload_dir(job.id)
+    width, height = store_png(picture, folder / IMAGE_FILE)
+    params = {"image": str((folder / IMAGE_FILE).resolve()), "width": width, "height": height}
+    if condition is not None:
+        if store_png(condition, folder / INPUT_FILE) != (width, height):
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ApiError(
+                422,
+                "size_mismatch",
+                f"The input image must have the size of the image ({width}x{height}).",
+            )
+        params["input"] = str((folder / INPUT_FILE).resolve())
+    if class_label is not None:
+        params["class_label"] = class_label
+    if source is not None:
+        params["source_job"] = source.id
+        params["source_image"] = source_image
+    job.params = params
+    enqueue(store, celery_app, job)
+    response.headers["Location"] = job_url(job.id)
+    return job_out(job)

@@ -1,0 +1,174 @@
+"""Inspections: the work of the `infer` queue's realness-map jobs.
+
+An inspection asks a model's trained discriminator where an image looks real or fake
+(`models.realness`: U-Net GAN's per-pixel decoder map and global encoder score, Schonfeld et al.
+CVPR 2020; pix2pix's PatchGAN patch scores, Isola et al. CVPR 2017). The job names the model
+(`job.model`) and its params say what to look at:
+
+- `image`: path of the PNG to inspect, absolute or relative to the storage root and inside it
+  (an upload, or an earlier job's result when the gateway inspects `source_job`'s output);
+- `input`: for a pix2pix model, the path of the A image that `image` is meant to translate
+  (PatchGAN judges the pair);
+- `class_label` (optional): the class a class-conditional U-Net GAN judges the image as; without
+  it, the class under which the discriminator finds the image most real;
+- `width`, `height`, `source_job`: recorded by the gateway; the worker reads the size from the
+  image itself.
+
+The image (and input) are converted to the model's channels and resized (bicubic) to its square
+training size, as translations are. The map is resized (bilinear) back to the image's width and
+height. The least real region's box is found on the map at the model's size and scaled to the
+image's pixels. Results: `0.png` the grey map (255 = real) at the image's size, `1.png` the
+overlay (`workers.overlay`); `result` = `images`, `global_score` (U-Net GAN; None for pix2pix),
+`map_mean`, `map_min`, `least_real_box` [x0, y0, x1, y1] (x1, y1 exclusive), `class_label`
+(class-conditional U-Net GAN, else None) and `model`.
+
+Failures: `model_not_found`, `no_discriminator` (the model folder carries none),
+`not_inspectable` (a Progressive GAN: its critic gives one score per image and no map),
+`input_required` (a pix2pix model without its A image), `invalid_parameter`, `input_missing`,
+`bad_image`, `image_too_large`, `model_unloadable`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from ganserve.contract import JobStatus
+from models.realness import (
+    MAP_FAMILIES,
+    ConditionRequired,
+    NoRealnessMap,
+    least_real_box,
+    realness,
+)
+from workers.errors import JobFailure
+from workers.inference import flatten_alpha, int_param, model_input, read_input, write_results
+from workers.jobs import JobContext, Outcome
+from workers.model_cache import LoadedModel, configure_torch, get_cache
+from workers.overlay import map_picture, overlay_picture
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """A realness map at the image's size and what the job reports of it."""
+
+    map: np.ndarray  # (H, W) float32 in [0, 1], 1 = looks real
+    global_score: float | None
+    class_label: int | None
+    box: Box  # least real region, in the image's pixels
+
+
+def stored_path(ctx: JobContext, name: str) -> Path | None:
+    """The file a path parameter names, refused unless it lies under the storage root."""
+    value = ctx.job.params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise JobFailure("invalid_parameter", f"{name} must be a path, not {value!r}")
+    root = ctx.storage.root.resolve()
+    path = (root / value).resolve()  # an absolute value stays as it is
+    if not path.is_relative_to(root):
+        raise JobFailure("invalid_parameter", f"{name} must be a file in the service's storage")
+    return path
+
+
+def scale_box(box: Box, source: tuple[int, int], target: tuple[int, int]) -> Box:
+    """A box (x0, y0, x1, y1) on a `source` (W, H) picture, grown outwards onto `target` (W, H)."""
+    (x0, y0, x1, y1), (sw, sh), (tw, th) = box, source, target
+    return (
+        math.floor(x0 * tw / sw),
+        math.floor(y0 * th / sh),
+        math.ceil(x1 * tw / sw),
+        math.ceil(y1 * th / sh),
+    )
+
+
+def _discriminator_for(ctx: JobContext) -> LoadedModel:
+    if not ctx.job.model:
+        raise JobFailure("invalid_parameter", "the job names no model")
+    configure_torch()
+    cache = get_cache()
+    card = cache.card(ctx.job.model)
+    if card.family not in MAP_FAMILIES:
+        raise JobFailure(
+            "not_inspectable",
+            f"model {ctx.job.model!r} is a {card.family} model: its discriminator scores whole "
+            "images with one number and gives no realness map (pix2pix and U-Net GAN models do)",
+        )
+    return cache.get_discriminator(ctx.job.model)
+
+
+def _condition(ctx: JobContext, loaded: LoadedModel) -> torch.Tensor | None:
+    """The pix2pix A image as the discriminator's condition (1, C_A, S, S); None otherwise."""
+    if loaded.card.family != "pix2pix":
+        return None
+    path = stored_path(ctx, "input")
+    if path is None or not path.is_file():
+        raise JobFailure(
+            "input_required",
+            f"model {loaded.id!r} is a pix2pix model: its discriminator judges an image together "
+            "with the input (A) image it translates; send that image as the input",
+        )
+    picture = read_input(path, ctx.settings.max_image_pixels, "the input (A) image")
+    return model_input(loaded, picture, int(loaded.card.config.get("in_channels", 3)))
+
+
+def inspect_image(
+    loaded: LoadedModel,
+    image: Image.Image,
+    condition: torch.Tensor | None = None,
+    class_label: int | None = None,
+) -> Inspection:
+    """The realness map of `image` by a loaded discriminator, at the image's own size."""
+    x = model_input(loaded, image, loaded.card.channels)  # (1, C, S, S)
+    gan_mode = loaded.card.provenance.get("training", {}).get("gan_mode")
+    try:
+        result = realness(
+            loaded.model, x, condition, class_label, least_squares=gan_mode == "lsgan"
+        )
+    except NoRealnessMap as exc:
+        raise JobFailure("not_inspectable", str(exc)) from None
+    except ConditionRequired as exc:
+        raise JobFailure("input_required", str(exc)) from None
+    except ValueError as exc:
+        raise JobFailure("invalid_parameter", str(exc)) from None
+    width, height = image.size
+    size = (result.map.shape[1], result.map.shape[0])  # (S, S) as (W, H)
+    box = scale_box(least_real_box(result.map.numpy()), size, (width, height))
+    full = F.interpolate(result.map[None, None], size=(height, width), mode="bilinear")
+    full_map = full[0, 0].clamp(0, 1).numpy()  # (1, 1, H, W) -> (H, W)
+    return Inspection(full_map, result.global_score, result.class_label, box)
+
+
+def inspect(ctx: JobContext) -> Outcome:
+    """Run an inspection job: the realness map and overlay PNGs and the numbers."""
+    image_path = stored_path(ctx, "image")
+    if image_path is None:
+        raise JobFailure("invalid_parameter", "the job names no image to inspect")
+    image = read_input(image_path, ctx.settings.max_image_pixels, "the image to inspect")
+    class_label = int_param(ctx.job.params, "class_label", None)
+    loaded = _discriminator_for(ctx)
+    found = inspect_image(loaded, image, _condition(ctx, loaded), class_label)
+    if ctx.cancel_requested():
+        return Outcome(JobStatus.cancelled, {})
+    base = flatten_alpha(image).convert("RGB")
+    urls = write_results(ctx, [map_picture(found.map), overlay_picture(base, found.map, found.box)])
+    result: dict[str, Any] = {
+        "images": urls,
+        "global_score": found.global_score,
+        "map_mean": float(found.map.mean()),
+        "map_min": float(found.map.min()),
+        "least_real_box": list(found.box),
+        "class_label": found.class_label,
+        "model": loaded.id,
+    }
+    return Outcome(JobStatus.succeeded, result)
