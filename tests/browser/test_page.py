@@ -1,15 +1,11 @@
 """The web page in headless Chromium against the real stack: translate, sample, train, errors."""
 
-import io
 import re
-import zipfile
-from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import MAX_UPLOAD_BYTES, artifacts_dir
+from tests.e2e.stack import png, zip_folder
 from training.demo import build_demo
 
 JOB_TIMEOUT_MS = 120_000
@@ -20,22 +16,6 @@ DIGESTS = """async () => Promise.all(
     return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
   }),
 )"""
-
-
-def png(width: int, height: int, seed: int = 0) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def zip_folder(folder: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
 
 
 def choose_image(page: Page, name: str, content: bytes, mime: str = "image/png") -> None:

@@ -1,13 +1,17 @@
 """Start the real stack for tests: embedded Redis, gateway and one worker per queue."""
 
 import dataclasses
+import io
 import os
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
+from PIL import Image
 
 import models
 from ganserve.embedded_redis import EmbeddedRedis, free_port
@@ -84,3 +88,21 @@ def save_tiny_models(models_dir: Path, *, translator: str, sampler: str) -> None
         models.create("unetgan-generator", image_size=32, width=4, latent_dim=8, num_classes=3),
         models.create("unetgan-discriminator", image_size=32, width=4, num_classes=3),
     )
+
+
+def png(width: int, height: int, seed: int = 0) -> bytes:
+    """A PNG of random colours (it does not compress)."""
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_folder(folder: Path) -> bytes:
+    """A zip of a folder's files (hidden ones left out), as a dataset upload."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.name.startswith("."):
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()

@@ -7,8 +7,7 @@ import pytest
 from PIL import Image
 
 import models
-from tests.e2e.stack import running_stack, save_tiny_models, wait_job
-from tests.e2e.test_stack import png
+from tests.e2e.stack import png, running_stack, save_tiny_models, wait_job
 
 
 @pytest.fixture(scope="module")

@@ -1,33 +1,13 @@
 """The whole stack end to end: real Redis, real Celery workers, real HTTP, real images."""
 
 import io
-from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
 import models
-from tests.e2e.stack import running_stack, wait_job
+from tests.e2e.stack import png, running_stack, wait_job, zip_folder
 from training.demo import build_demo
-
-
-def png(width: int, height: int, seed: int = 0) -> bytes:
-    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def zip_folder(folder: Path) -> bytes:
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith("."):
-                zf.write(path, path.relative_to(folder).as_posix())
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
