@@ -66,6 +66,17 @@ def test_sampling_twice_with_one_seed_gives_the_same_images(page):
     expect(page.locator("#sample-seed-used")).to_have_text("Seed: 8", timeout=JOB_TIMEOUT_MS)
     assert page.evaluate(DIGESTS) != first  # a different seed draws other images
 
+    page.click("#sample-gallery button >> nth=1")  # Inspect sample 2
+    expect(page.locator("#view-inspect")).to_be_visible()
+    expect(page.locator("#inspect-source-text")).to_contain_text("Inspecting image 2 of job")
+    expect(page.locator("#inspect-model")).to_have_value("tiny-digits")
+    page.click("#inspect-form button[type=submit]")
+    expect(page.locator("#inspect-map")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+    size = page.locator("#inspect-map").evaluate(
+        "img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])"
+    )
+    assert size == [32, 32]  # the sample's size
+
 
 def test_train_watch_progress_and_cancel(page, stack, tmp_path):
     _url, client = stack

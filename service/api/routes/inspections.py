@@ -101,7 +101,11 @@ def create_inspection(
         int, Form(ge=0, description="Which result image of `source_job`, from 0.")
     ] = 0,
     class_label: Annotated[
-        int | None, Form(description="Conditional U-Net GAN: the class to judge the image as.")
+        int | None,
+        Form(
+            description="Conditional U-Net GAN: the class to judge the image as (default: a "
+            "source sample's class, else the class under which D finds the image most real)."
+        ),
     ] = None,
 ) -> JobOut:
     """Queue a realness map of an image by the model's discriminator: result image 0 is the map
@@ -150,6 +154,10 @@ def create_inspection(
                 f"The input image must have the size of the image ({width}x{height}).",
             )
         params["input"] = str((folder / INPUT_FILE).resolve())
+    if class_label is None and source is not None and source.kind is JobKind.sample:
+        class_label = source.params.get(
+            "class_label"
+        )  # judge a sample as the class it was drawn as
     if class_label is not None:
         params["class_label"] = class_label
     if source is not None:

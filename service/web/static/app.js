@@ -395,6 +395,7 @@ async function sample(seed) {
   try {
     const job = await runJob(await api("/v1/samples", { method: "POST", json: body }));
     const urls = await Promise.all(job.result.images.map(imageUrl));
+    const canInspect = inspectable().some((m) => m.task === "sample");
     $("sample-gallery").replaceChildren(
       ...urls.map((url, k) => {
         const link = document.createElement("a");
@@ -404,7 +405,17 @@ async function sample(seed) {
         img.src = url;
         img.alt = `Sample ${k + 1} of ${urls.length}`;
         link.append(img);
-        return link;
+        const item = document.createElement("figure");
+        item.append(link);
+        if (canInspect) {
+          const inspect = document.createElement("button");
+          inspect.type = "button";
+          inspect.textContent = "Inspect";
+          inspect.setAttribute("aria-label", `Inspect sample ${k + 1}`);
+          inspect.addEventListener("click", () => inspectJobImage(job, k, body.model));
+          item.append(inspect);
+        }
+        return item;
       }),
     );
     lastSeed = job.params && job.params.seed !== undefined ? job.params.seed : body.seed ?? null;

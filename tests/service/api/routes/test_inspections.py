@@ -171,6 +171,24 @@ def test_a_translation_result_is_inspected_with_its_own_input(server):
     assert Image.open(record.params["input"]).size == (20, 16)  # the translation's input
 
 
+def test_a_sample_is_judged_as_the_class_it_was_drawn_as(server, client):
+    sample = client.post(
+        "/v1/samples", json={"model": "digits-d", "count": 2, "seed": 1, "class_label": 2}
+    ).json()
+    result = server.data_dir / "results" / sample["id"]
+    result.mkdir(parents=True)
+    for k in range(2):
+        Image.new("RGB", (64, 64), "white").save(result / f"{k}.png")
+    server.store().update(sample["id"], status=JobStatus.succeeded)
+    inherited = inspect(client, model="digits-d", source_job=sample["id"], source_image="1")
+    assert inherited.status_code == 202, inherited.text
+    assert inherited.json()["params"]["class_label"] == 2
+    chosen = inspect(
+        client, model="digits-d", source_job=sample["id"], source_image="1", class_label="0"
+    )
+    assert chosen.json()["params"]["class_label"] == 0
+
+
 def test_source_jobs_of_other_owners_are_404(server):
     source = _finished_translation(server, KEYS[0])
     with server.client(KEYS[1]) as http:
