@@ -79,15 +79,18 @@ def _device(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def _choose_class(d: UNetGANDiscriminator, x: torch.Tensor, class_label: int | None) -> int | None:
-    """The class to judge x as: the given one, else the one under which D finds x most real."""
+def _choose_class(
+    d: UNetGANDiscriminator, bottleneck: torch.Tensor, class_label: int | None
+) -> int | None:
+    """The class to judge the image as: the given one, else the one under which D finds it most
+    real (from the encoder's bottleneck (1, C, 4, 4))."""
     num_classes = d.config.num_classes
     if not num_classes:
         if class_label is not None:
             raise ValueError("this discriminator is unconditional: it takes no class label")
         return None
     if class_label is None:
-        return int(d.class_logits(x).argmax(dim=1)[0])  # (1, K) -> the likeliest class
+        return int(d.class_logits(bottleneck).argmax(dim=1)[0])  # (1, K) -> the likeliest class
     if not 0 <= class_label < num_classes:
         raise ValueError(f"class_label must lie in 0..{num_classes - 1}, not {class_label}")
     return class_label
@@ -96,10 +99,11 @@ def _choose_class(d: UNetGANDiscriminator, x: torch.Tensor, class_label: int | N
 def _unet_realness(
     d: UNetGANDiscriminator, image: torch.Tensor, class_label: int | None
 ) -> Realness:
-    x = image.to(_device(d))  # (1, C, S, S)
-    label = _choose_class(d, x, class_label)
-    y = None if label is None else torch.tensor([label], device=x.device)  # (1,)
-    global_logit, pixel_logits = d(x, y)  # (1,), (1, 1, S, S)
+    features = d.encode(image.to(_device(d)))  # per resolution, down to (1, C, 4, 4)
+    label = _choose_class(d, features[-1], class_label)
+    y = None if label is None else torch.tensor([label], device=features[-1].device)  # (1,)
+    global_logit = d.global_logits(features[-1], y)  # (1,)
+    pixel_logits = d.pixel_logits(d.decode(features), y)  # (1, 1, S, S)
     probability = torch.sigmoid(pixel_logits.float())[0, 0].cpu()  # (S, S)
     return Realness(probability, float(torch.sigmoid(global_logit.float())[0]), label)
 

@@ -203,16 +203,15 @@ class UNetGANDiscriminator(nn.Module):
             out = out + (self.embed(y) * pooled).sum(dim=1)  # (B,)
         return out
 
-    def class_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """The global logit of x under every class: (B, channels, S, S) -> (B, num_classes).
+    def class_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Bottleneck (B, C, 4, 4) -> (B, num_classes): the global logit under every class.
 
-        Column k equals `forward(x, y=k)`'s global logit; one encoder pass serves every class
-        (the projection is linear in the class embedding).
+        Column k equals `global_logits(h, y=k)`; one encoder pass serves every class (the
+        projection is linear in the class embedding).
         """
         if self.embed is None:
             raise ValueError("this discriminator is unconditional: it has no class logits")
-        self._check_input(x)
-        pooled = F.relu(self.encode(x)[-1]).sum(dim=(2, 3))  # (B, C)
+        pooled = F.relu(h).sum(dim=(2, 3))  # (B, C)
         table = self.embed.weight  # (K, C), spectrally normalised
         return self.linear(pooled) + pooled @ table.T  # (B, 1) + (B, K) -> (B, K)
 
@@ -224,19 +223,16 @@ class UNetGANDiscriminator(nn.Module):
             out = out + (emb * h).sum(dim=1, keepdim=True)  # (B, 1, S, S)
         return out
 
-    def _check_input(self, x: torch.Tensor) -> None:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         expected = (cfg.channels, cfg.image_size, cfg.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"x must be (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             )
-
-    def forward(
-        self, x: torch.Tensor, y: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        self._check_input(x)
-        _check_labels(y, self.config.num_classes, x.shape[0], "discriminator")
+        _check_labels(y, cfg.num_classes, x.shape[0], "discriminator")
         features = self.encode(x)
         global_out = self.global_logits(features[-1], y)  # bottleneck (B, C, 4, 4) -> (B,)
         return global_out, self.pixel_logits(self.decode(features), y)

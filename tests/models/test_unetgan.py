@@ -156,9 +156,10 @@ def test_class_logits_are_the_global_logit_under_every_class() -> None:
     d.eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        scores = d.class_logits(x)  # (2, CLASSES)
+        scores = d.class_logits(d.encode(x)[-1])  # (2, CLASSES)
         for k in range(CLASSES):
             global_k, _ = d(x, torch.full((2,), k))
             assert torch.allclose(scores[:, k], global_k, atol=1e-5)
     with pytest.raises(ValueError, match="unconditional"):
-        _pair()[1].class_logits(x)
+        unconditional = _pair()[1]
+        unconditional.class_logits(unconditional.encode(x)[-1])
