@@ -4,13 +4,16 @@ models/<model id>/            model folders (models checkpoint format)
 datasets/<dataset id>/        extracted dataset archives, with dataset.json
 uploads/<job id>/input.png    images uploaded for jobs
 results/<job id>/<k>.png      result images of jobs
-runs/<job id>/                training run folders (training.run_files layout)
+runs/<job id>/                training run folders (training.run_files layout), whose sample
+                              grids `samples/step_<n>.png` the gateway serves as previews
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+SAMPLE_GRID_PREFIX = "step_"  # training.run_files names its grids step_<n:07d>.png
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,15 @@ class Storage:
     def run_dir(self, job_id: str) -> Path:
         """A training run's folder."""
         return self.root / "runs" / job_id
+
+    def sample_grids(self, job_id: str) -> dict[int, Path]:
+        """A training run's sample grids so far, by step (`samples/step_<n>.png`)."""
+        grids = {}
+        for path in (self.run_dir(job_id) / "samples").glob(f"{SAMPLE_GRID_PREFIX}*.png"):
+            number = path.stem.removeprefix(SAMPLE_GRID_PREFIX)
+            if number.isdigit():
+                grids[int(number)] = path
+        return grids
 
     def ensure(self) -> None:
         """Create the top-level folders."""

@@ -290,14 +290,6 @@ def _losses(stats: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in stats.items() if k[:1] in "DG"}
 
 
-def latest_preview_step(run_dir: Path) -> int | None:
-    """The step of the run's newest sample grid (`samples/step_<n>.png`), None before the first."""
-    steps = [
-        int(p.stem[5:]) for p in (run_dir / "samples").glob("step_*.png") if p.stem[5:].isdigit()
-    ]
-    return max(steps, default=None)
-
-
 def run_training(ctx: JobContext) -> Outcome:
     """Train the job's run (resuming its checkpoint if it has one) and register its model."""
     params = ctx.job.params
@@ -327,7 +319,7 @@ def run_training(ctx: JobContext) -> Outcome:
                 "step": p.step,
                 "total": p.total,
                 "losses": _losses(p.stats),
-                "preview_step": latest_preview_step(out),
+                "preview_step": max(ctx.storage.sample_grids(ctx.job_id), default=None),
             },
         )
 
@@ -366,7 +358,7 @@ def run_training(ctx: JobContext) -> Outcome:
         "step": result.step,
         "total": result.total,
         "losses": _losses(result.stats),
-        "preview_step": latest_preview_step(out),
+        "preview_step": max(ctx.storage.sample_grids(ctx.job_id), default=None),
     }
     if result.status == "cancelled" and not ctx.cancel_requested():
         raise WorkerShuttingDown(f"stopped at step {result.step} of {result.total}")

@@ -155,9 +155,8 @@ def create_inspection(
             )
         params["input"] = str((folder / INPUT_FILE).resolve())
     if class_label is None and source is not None and source.kind is JobKind.sample:
-        class_label = source.params.get(
-            "class_label"
-        )  # judge a sample as the class it was drawn as
+        # judge a sample as the class it was drawn as
+        class_label = source.params.get("class_label")
     if class_label is not None:
         params["class_label"] = class_label
     if source is not None:

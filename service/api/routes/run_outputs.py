@@ -8,7 +8,6 @@ auth and ownership rules as `GET /v1/jobs/{id}`.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -23,8 +22,6 @@ from service.schemas import error_responses
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
-_SAMPLE_PREFIX = "step_"
-
 
 class TrainingStats(BaseModel):
     """Logged training statistics: one object per logged step (`step` and the losses)."""
@@ -37,15 +34,6 @@ def _training_run(job: Job) -> None:
         raise ApiError(
             404, "not_a_training_run", f"Job {job.id} is a {job.kind}, not a training run."
         )
-
-
-def _sample_steps(samples: Path) -> dict[int, Path]:
-    steps = {}
-    for path in samples.glob(f"{_SAMPLE_PREFIX}*.png"):
-        number = path.stem.removeprefix(_SAMPLE_PREFIX)
-        if number.isdigit():
-            steps[int(number)] = path
-    return steps
 
 
 @router.get(
@@ -66,7 +54,7 @@ def get_preview(
     job's `progress_detail.preview_step` says which is the newest."""
     job = owned_job(store, job_id, owner)
     _training_run(job)
-    steps = _sample_steps(storage.run_dir(job.id) / "samples")
+    steps = storage.sample_grids(job.id)
     if not steps:
         raise ApiError(404, "no_preview", "The run has not written a sample grid yet.")
     if step is None:
