@@ -375,11 +375,15 @@ $("translate-inspect").addEventListener("click", () => {
 
 let lastSeed = null;
 
+// Offer a model's classes in a select (first option: `unset`), shown only when it has classes.
+function fillClassSelect(prefix, names, unset) {
+  $(`${prefix}-class`).replaceChildren(option("", unset), ...names.map((n, i) => option(String(i), n)));
+  $(`${prefix}-class-row`).hidden = names.length === 0;
+}
+
 function updateClassSelect() {
   const model = models.find((m) => m.id === $("sample-model").value);
-  const names = model ? classNames(model) : [];
-  $("sample-class").replaceChildren(option("", "any"), ...names.map((n, i) => option(String(i), n)));
-  $("sample-class-row").hidden = names.length === 0;
+  fillClassSelect("sample", model ? classNames(model) : [], "any");
 }
 
 $("sample-model").addEventListener("change", updateClassSelect);
@@ -467,9 +471,7 @@ function updateInspectForm() {
       `Inspecting image ${inspectSource.index + 1} of job ${inspectSource.job.id}` +
       (pix2pix && fromTranslation ? " with the image it translated." : ".");
   }
-  const names = model && model.family === "unetgan" ? classNames(model) : [];
-  $("inspect-class").replaceChildren(option("", "the model's choice"), ...names.map((n, i) => option(String(i), n)));
-  $("inspect-class-row").hidden = names.length === 0;
+  fillClassSelect("inspect", model && model.family === "unetgan" ? classNames(model) : [], "the model's choice");
 }
 
 $("inspect-model").addEventListener("change", updateInspectForm);
@@ -630,10 +632,16 @@ function drawCurves(rows) {
   chart.replaceChildren(...parts);
 }
 
-// Fetch the stats logged since the last read and redraw (one request at a time).
-async function refreshCurves(run) {
-  if (run.loadingStats) return;
-  run.loadingStats = true;
+// Fetch the stats logged since the last read and redraw. One request at a time: a call while
+// one runs shares it.
+function refreshCurves(run) {
+  run.statsRequest ??= readNewStats(run).finally(() => {
+    run.statsRequest = null;
+  });
+  return run.statsRequest;
+}
+
+async function readNewStats(run) {
   try {
     const data = await api(`/v1/jobs/${encodeURIComponent(run.id)}/stats?after=${run.lastStep}`);
     if (run !== watched || !data.stats.length) return;
@@ -642,8 +650,6 @@ async function refreshCurves(run) {
     drawCurves(run.rows);
   } catch (err) {
     report(err);
-  } finally {
-    run.loadingStats = false;
   }
 }
 
@@ -678,7 +684,7 @@ function showTraining(run, job) {
 // Show a training run in the Train view and follow it until it ends.
 async function watchTraining(job) {
   if (watched) watched.stop.abort();
-  const run = { id: job.id, rows: [], lastStep: -1, previewStep: null, stop: new AbortController() };
+  const run = { id: job.id, rows: [], lastStep: -1, previewStep: null, statsRequest: null, stop: new AbortController() };
   watched = run;
   $("train-progress-box").hidden = false;
   $("train-preview").hidden = true;
@@ -687,6 +693,7 @@ async function watchTraining(job) {
   showTraining(run, job);
   try {
     const done = await followJob(job.id, (update) => showTraining(run, update), run.stop.signal);
+    await refreshCurves(run); // a read under way may predate the last steps: read once more
     await refreshCurves(run);
     if (done.status === "succeeded") {
       const model = done.result && done.result.model;
