@@ -36,6 +36,7 @@ from models.realness import least_real_box, realness
 from training.data import ImageDataset
 from training.demo import build_demo
 from training.families.unetgan import UNetGANConfig
+from training.images import dequantize
 from training.loop import RunOptions, train
 
 Box = tuple[int, int, int, int]
@@ -80,7 +81,7 @@ def make_trials(dataset: ImageDataset, generator: nn.Module, count: int, seed: i
     trials = []
     for _ in range(count):
         index = int(rng.integers(len(dataset)))
-        real = dataset.pixels[index : index + 1].float() / 127.5 - 1.0  # (1, C, S, S)
+        real = dequantize(dataset.pixels[index : index + 1])  # (1, C, S, S)
         label = int(dataset.labels[index]) if conditional else None
         z = torch.randn(1, generator.config.latent_dim, generator=noise).to(device)  # (1, Z)
         y = None if label is None else torch.tensor([label], device=device)  # (1,)

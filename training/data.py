@@ -42,6 +42,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from training.images import dequantize
+
 Batch = dict[str, torch.Tensor]
 
 IMAGE_EXTENSIONS = frozenset(
@@ -248,11 +250,6 @@ def _stack(images: list[np.ndarray], channels: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def _to_float(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 (C, S, S) -> float32 (C, S, S) in [-1, 1]."""
-    return pixels.float() / 127.5 - 1.0
-
-
 def _random_flip(rng: torch.Generator) -> bool:
     return bool(torch.rand(1, generator=rng).item() < 0.5)
 
@@ -339,7 +336,7 @@ class PairedDataset:
         b = b[:, top : top + size, left : left + size]  # (Cb, S, S)
         if flip:
             a, b = a.flip(-1), b.flip(-1)
-        return {"A": _to_float(a), "B": _to_float(b)}
+        return {"A": dequantize(a), "B": dequantize(b)}
 
     # -- layout discovery ----------------------------------------------------------------------
 
@@ -509,7 +506,7 @@ class ImageDataset:
         x = self._x[index]  # (C, S, S) uint8
         if self.mirror and _random_flip(rng):
             x = x.flip(-1)
-        return {"x": _to_float(x), "y": self.labels[index].clone()}
+        return {"x": dequantize(x), "y": self.labels[index].clone()}
 
     def _class_folders(self) -> list[Path]:
         return [d for d in _subfolders(self.root) if _has_images(d, recursive=True)]

@@ -1,4 +1,4 @@
-"""Tensor images to PNG: [-1, 1] float batches to uint8 pixels and grids (no torchvision)."""
+"""Tensor images: [-1, 1] floats to uint8 pixels and back, grids and PNGs (no torchvision)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ from PIL import Image
 def quantize(images: torch.Tensor) -> torch.Tensor:
     """(N, C, H, W) float in [-1, 1] -> (N, C, H, W) uint8 in [0, 255], on the same device."""
     return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def dequantize(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 255] (uint8 or float, any shape) -> float32 in [-1, 1]; undoes `quantize`."""
+    return pixels.float() / 127.5 - 1.0
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

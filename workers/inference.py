@@ -33,7 +33,7 @@ from PIL import Image, UnidentifiedImageError
 from ganserve.contract import JobStatus
 from models.pix2pix import test_time_mode
 from models.sampling import sample as draw_samples
-from training.images import to_pil
+from training.images import dequantize, to_pil
 from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome
 from workers.model_cache import LoadedModel, configure_torch, get_cache
@@ -122,8 +122,7 @@ def _to_tensor(image: Image.Image) -> torch.Tensor:
     array = np.asarray(image, dtype=np.float32)  # (H, W) or (H, W, C)
     if array.ndim == 2:
         array = array[:, :, None]
-    tensor = torch.from_numpy(array).permute(2, 0, 1)[None]  # (1, C, H, W)
-    return tensor / 127.5 - 1.0
+    return dequantize(torch.from_numpy(array).permute(2, 0, 1)[None])  # (1, C, H, W)
 
 
 def flatten_alpha(image: Image.Image) -> Image.Image:

@@ -17,7 +17,7 @@ from torch import nn
 from models.pix2pix import test_time_mode
 from models.sampling import sample
 from training.data import PairedDataset
-from training.images import quantize
+from training.images import dequantize, quantize
 from training.metrics.fidelity import compute_fidelity
 from training.metrics.paired import PairedMetrics
 from training.metrics.swd import sliced_wasserstein_distance, swd_resolutions
@@ -34,7 +34,7 @@ def match_resolution(pixels: torch.Tensor, side: int) -> torch.Tensor:
     """uint8 (N, C, S, S) box-filtered down to (N, C, side, side) (a growing PGGAN's output)."""
     if pixels.shape[-1] == side:
         return pixels
-    return quantize(F.adaptive_avg_pool2d(pixels.float() / 127.5 - 1, side))
+    return quantize(F.adaptive_avg_pool2d(dequantize(pixels), side))
 
 
 def sampling_metrics(
