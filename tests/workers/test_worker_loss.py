@@ -127,8 +127,9 @@ def test_a_job_leased_by_a_dead_worker_waits_for_the_lease_then_completes(settin
             attempts=1,
         )
     )
-    assert setting.store.acquire_lease(job.id, "ghost:1:task", 3)
     worker = setting.worker("patient")
+    # Leased only now that the worker is up, so the lease is still held when the task arrives.
+    assert setting.store.acquire_lease(job.id, "ghost:1:task", 5)
     client(setting.url).send_task(TASK_SAMPLE, args=[job.id], queue=QUEUE_INFER)
     setting.check_completed_once(job)
     assert "held by another worker" in worker.text()  # it retried rather than dropped the job
