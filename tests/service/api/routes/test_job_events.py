@@ -55,9 +55,9 @@ def test_events_follow_the_job_in_order_and_end_with_it(sse_gateway):
     def worker() -> None:
         time.sleep(0.8)
         store.update(job_id, status=JobStatus.running, started_at=time.time())
-        time.sleep(0.5)
+        time.sleep(1.0)  # several poll intervals, so a loaded machine still sees each state
         store.update(job_id, progress=0.5)
-        time.sleep(0.5)
+        time.sleep(1.0)
         store.update(
             job_id,
             status=JobStatus.succeeded,

@@ -59,7 +59,7 @@ def test_wait_long_polls_a_queued_job(client, job):
     elapsed = time.monotonic() - started
     assert response.status_code == 200
     assert response.json()["status"] == "queued"
-    assert 0.9 <= elapsed < 2.5
+    assert 0.9 <= elapsed < 5  # it waited, and not for long past the 1 s asked
 
 
 def test_wait_returns_when_the_job_ends(client, gateway, job):
@@ -77,7 +77,7 @@ def test_wait_returns_when_the_job_ends(client, gateway, job):
     worker.join()
     assert response.json()["status"] == "succeeded"
     assert response.json()["finished_at"].endswith("Z")
-    assert elapsed < 2
+    assert elapsed < 5  # well before the 10 s wait
 
 
 @pytest.mark.parametrize("wait", ["31", "0", "-1", "soon"])
