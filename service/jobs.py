@@ -14,6 +14,7 @@ import time
 
 import redis
 from celery import Celery
+from fastapi import Response
 from kombu.exceptions import OperationalError
 
 from ganserve.contract import QUEUE_OF_KIND, TASK_OF_KIND, Job, JobError, JobStatus, JobStore
@@ -92,8 +93,11 @@ def ensure_capacity(client: redis.Redis, queue: str, max_queued: int) -> None:
         )
 
 
-def enqueue(store: JobStore, celery_app: Celery, job: Job) -> Job:
-    """Record `job`, then send its task by name to its queue; 503 when the broker refuses."""
+def enqueue(store: JobStore, celery_app: Celery, job: Job, response: Response) -> JobOut:
+    """Record `job`, send its task to its queue and point `Location` at it; its JSON.
+
+    503 `broker_unavailable` (the job recorded as failed) when the broker refuses the task.
+    """
     store.create(job)
     try:
         celery_app.send_task(
@@ -114,4 +118,5 @@ def enqueue(store: JobStore, celery_app: Celery, job: Job) -> Job:
             "The queue (Redis) does not answer; try again later.",
             {"Retry-After": str(RETRY_AFTER_SECONDS)},
         ) from exc
-    return job
+    response.headers["Location"] = job_url(job.id)
+    return job_out(job)

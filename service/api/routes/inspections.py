@@ -24,7 +24,7 @@ from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, Storage
 from service.api.routes.jobs import owned_job
 from service.catalog import check_class_label, require_inspectable
 from service.errors import ApiError
-from service.jobs import enqueue, ensure_capacity, job_out, job_url
+from service.jobs import enqueue, ensure_capacity
 from service.schemas import JobOut, error_responses
 from service.uploads import open_image, read_limited, store_png
 
@@ -163,6 +163,4 @@ def create_inspection(
         params["source_job"] = source.id
         params["source_image"] = source_image
     job.params = params
-    enqueue(store, celery_app, job)
-    response.headers["Location"] = job_url(job.id)
-    return job_out(job)
+    return enqueue(store, celery_app, job, response)

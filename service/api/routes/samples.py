@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from ganserve.contract import QUEUE_INFER, Job, JobKind
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StoreDep
 from service.catalog import check_class_label, require_model
-from service.jobs import enqueue, ensure_capacity, job_out, job_url
+from service.jobs import enqueue, ensure_capacity
 from service.schemas import MAX_SEED, JobOut, SampleRequest, error_responses
 
 router = APIRouter(tags=["samples"])
@@ -40,6 +40,4 @@ def create_samples(
             "truncation": body.truncation,
         },
     )
-    enqueue(store, celery_app, job)
-    response.headers["Location"] = job_url(job.id)
-    return job_out(job)
+    return enqueue(store, celery_app, job, response)

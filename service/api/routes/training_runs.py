@@ -8,7 +8,7 @@ from ganserve.contract import QUEUE_TRAIN, Job, JobKind
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.datasets import DatasetKind, get_dataset
 from service.errors import ApiError
-from service.jobs import enqueue, ensure_capacity, job_out, job_url
+from service.jobs import enqueue, ensure_capacity
 from service.schemas import Family, JobOut, TrainingRunRequest, error_responses
 
 router = APIRouter(tags=["training runs"])
@@ -53,6 +53,4 @@ def create_training_run(
             "config": body.config,
         },
     )
-    enqueue(store, celery_app, job)
-    response.headers["Location"] = job_url(job.id)
-    return job_out(job)
+    return enqueue(store, celery_app, job, response)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from ganserve.contract import QUEUE_INFER, Job, JobKind
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.catalog import require_model
-from service.jobs import enqueue, ensure_capacity, job_out, job_url
+from service.jobs import enqueue, ensure_capacity
 from service.schemas import MAX_SEED, JobOut, error_responses
 from service.uploads import open_image, read_limited, store_png
 
@@ -53,6 +53,4 @@ def create_translation(
         "height": height,
         "input": str(path.resolve()),
     }
-    enqueue(store, celery_app, job)
-    response.headers["Location"] = job_url(job.id)
-    return job_out(job)
+    return enqueue(store, celery_app, job, response)
