@@ -1,4 +1,4 @@
-"""Gateway servers for the tests: `uvicorn --factory service.app:create_app` in a subprocess.
+"""Gateway servers for the tests: the gateway command of `ganserve up` in a subprocess.
 
 Each server gets its own storage root and its own Redis database (on the session's real
 redis-server), so queues and job records of one server never mix with another's. Servers are
@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ import redis
 
 from ganserve.contract import JobStore
 from ganserve.embedded_redis import free_port
+from ganserve.processes import gateway_command
+from ganserve.settings import Settings
 from tests.service.factories import write_test_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -91,19 +92,7 @@ def start_gateway(
     log_path = folder / "gateway.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "service.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
+            [*gateway_command(Settings(host="127.0.0.1", port=port)), "--log-level", "warning"],
             cwd=REPO,
             env=environment,
             stdout=log,
