@@ -86,13 +86,17 @@ async function errorOf(response) {
   );
 }
 
+// fetch, with a failed request or an error status thrown as an ApiError.
 async function send(path, options = {}) {
+  let response;
   try {
-    return await fetch(path, options);
+    response = await fetch(path, options);
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, "network_error", `The service could not be reached: ${err.message}`);
   }
+  if (!response.ok) throw await errorOf(response);
+  return response;
 }
 
 async function api(path, { method = "GET", json, form } = {}) {
@@ -105,14 +109,12 @@ async function api(path, { method = "GET", json, form } = {}) {
     body = form;
   }
   const response = await send(path, { method, headers, body });
-  if (!response.ok) throw await errorOf(response);
   return response.status === 204 ? null : response.json();
 }
 
 // Images may need the API key, which <img src> cannot send: fetch them as blobs.
 async function imageUrl(path) {
   const response = await send(path, { headers: authHeaders() });
-  if (!response.ok) throw await errorOf(response);
   return URL.createObjectURL(await response.blob());
 }
 
@@ -160,7 +162,6 @@ async function streamJob(id, onUpdate, signal) {
     headers: { ...authHeaders(), Accept: "text/event-stream" },
     signal,
   });
-  if (!response.ok) throw await errorOf(response);
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   let event = "message";
@@ -253,22 +254,19 @@ function option(value, text) {
   return element;
 }
 
-function classNames(model) {
-  const classes = model.classes;
-  if (Array.isArray(classes)) return classes.map(String);
-  if (typeof classes === "number" && classes > 0) {
-    return Array.from({ length: classes }, (_, i) => String(i));
-  }
-  return [];
+// Replace a select's options (a placeholder when there are none), keeping `keep` chosen if offered.
+function fillSelect(select, options, emptyText, keep = select.value) {
+  select.replaceChildren(...options);
+  if (!select.options.length) select.append(option("", emptyText));
+  if ([...select.options].some((o) => o.value === keep)) select.value = keep;
+}
+
+function modelOption(m) {
+  return option(m.id, `${m.id} (${m.family})`);
 }
 
 function fillModelSelect(select, task) {
-  const previous = select.value;
-  select.replaceChildren(
-    ...models.filter((m) => m.task === task).map((m) => option(m.id, `${m.id} (${m.family})`)),
-  );
-  if (!select.options.length) select.append(option("", `No ${task} models`));
-  if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+  fillSelect(select, models.filter((m) => m.task === task).map(modelOption), `No ${task} models`);
 }
 
 function formatMetrics(metrics) {
@@ -289,8 +287,7 @@ async function loadModels() {
     const rows = models.map((m) => {
       const row = document.createElement("tr");
       const size = `${m.image_size}×${m.image_size}×${m.channels}`;
-      const classes = classNames(m);
-      for (const text of [m.id, m.family, m.task, size, classes.length ? String(classes.length) : "—",
+      for (const text of [m.id, m.family, m.task, size, m.classes ? String(m.classes) : "—",
         m.discriminator ? "yes" : "no", formatMetrics(m.metrics), m.created || ""]) {
         const cell = document.createElement("td");
         cell.textContent = text;
@@ -375,15 +372,16 @@ $("translate-inspect").addEventListener("click", () => {
 
 let lastSeed = null;
 
-// Offer a model's classes in a select (first option: `unset`), shown only when it has classes.
-function fillClassSelect(prefix, names, unset) {
-  $(`${prefix}-class`).replaceChildren(option("", unset), ...names.map((n, i) => option(String(i), n)));
-  $(`${prefix}-class-row`).hidden = names.length === 0;
+// Offer classes 0..count-1 in a select (first option: `unset`), shown only when there are any.
+function fillClassSelect(prefix, count, unset) {
+  const labels = Array.from({ length: count }, (_, i) => option(String(i), String(i)));
+  $(`${prefix}-class`).replaceChildren(option("", unset), ...labels);
+  $(`${prefix}-class-row`).hidden = count === 0;
 }
 
 function updateClassSelect() {
   const model = models.find((m) => m.id === $("sample-model").value);
-  fillClassSelect("sample", model ? classNames(model) : [], "any");
+  fillClassSelect("sample", model ? model.classes : 0, "any");
 }
 
 $("sample-model").addEventListener("change", updateClassSelect);
@@ -412,12 +410,7 @@ async function sample(seed) {
         const item = document.createElement("figure");
         item.append(link);
         if (canInspect) {
-          const inspect = document.createElement("button");
-          inspect.type = "button";
-          inspect.textContent = "Inspect";
-          inspect.setAttribute("aria-label", `Inspect sample ${k + 1}`);
-          inspect.addEventListener("click", () => inspectJobImage(job, k, body.model));
-          item.append(inspect);
+          item.append(inspectButton(`Inspect sample ${k + 1}`, () => inspectJobImage(job, k, body.model)));
         }
         return item;
       }),
@@ -446,16 +439,22 @@ $("sample-again").addEventListener("click", () => {
 const INSPECTABLE_FAMILIES = new Set(["pix2pix", "unetgan"]);
 let inspectSource = null; // {job, index}: a result image of an earlier job instead of an upload
 
+// An "Inspect" button for one result image, named for screen readers by `label`.
+function inspectButton(label, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = "Inspect";
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
+}
+
 function inspectable() {
   return models.filter((m) => m.discriminator && INSPECTABLE_FAMILIES.has(m.family));
 }
 
 function fillInspectSelect() {
-  const select = $("inspect-model");
-  const previous = select.value;
-  select.replaceChildren(...inspectable().map((m) => option(m.id, `${m.id} (${m.family})`)));
-  if (!select.options.length) select.append(option("", "No model with a discriminator"));
-  if ([...select.options].some((o) => o.value === previous)) select.value = previous;
+  fillSelect($("inspect-model"), inspectable().map(modelOption), "No model with a discriminator");
   updateInspectForm();
 }
 
@@ -471,7 +470,7 @@ function updateInspectForm() {
       `Inspecting image ${inspectSource.index + 1} of job ${inspectSource.job.id}` +
       (pix2pix && fromTranslation ? " with the image it translated." : ".");
   }
-  fillClassSelect("inspect", model && model.family === "unetgan" ? classNames(model) : [], "the model's choice");
+  fillClassSelect("inspect", model && model.family === "unetgan" ? model.classes : 0, "the model's choice");
 }
 
 $("inspect-model").addEventListener("change", updateInspectForm);
@@ -541,13 +540,12 @@ $("inspect-form").addEventListener("submit", async (event) => {
 async function loadDatasets(selectId) {
   try {
     const data = await api("/v1/datasets");
-    const select = $("train-dataset");
-    const previous = selectId || select.value;
-    select.replaceChildren(
-      ...(data.datasets || []).map((d) => option(d.id, `${d.name} (${d.kind}, ${d.image_count} images)`)),
+    fillSelect(
+      $("train-dataset"),
+      (data.datasets || []).map((d) => option(d.id, `${d.name} (${d.kind}, ${d.image_count} images)`)),
+      "No datasets yet: upload one",
+      selectId || undefined,
     );
-    if (!select.options.length) select.append(option("", "No datasets yet: upload one"));
-    if ([...select.options].some((o) => o.value === previous)) select.value = previous;
   } catch (err) {
     report(err);
   }
@@ -633,11 +631,19 @@ function drawCurves(rows) {
 }
 
 // Fetch the stats logged since the last read and redraw. One request at a time: a call while
-// one runs shares it.
+// one runs makes it read once more when it is done, so no step logged meanwhile is left unread.
 function refreshCurves(run) {
-  run.statsRequest ??= readNewStats(run).finally(() => {
+  if (run.statsRequest) {
+    run.statsStale = true;
+    return run.statsRequest;
+  }
+  run.statsRequest = (async () => {
+    do {
+      run.statsStale = false;
+      await readNewStats(run);
+    } while (run.statsStale && run === watched);
     run.statsRequest = null;
-  });
+  })();
   return run.statsRequest;
 }
 
@@ -684,7 +690,7 @@ function showTraining(run, job) {
 // Show a training run in the Train view and follow it until it ends.
 async function watchTraining(job) {
   if (watched) watched.stop.abort();
-  const run = { id: job.id, rows: [], lastStep: -1, previewStep: null, statsRequest: null, stop: new AbortController() };
+  const run = { id: job.id, rows: [], lastStep: -1, previewStep: null, statsRequest: null, statsStale: false, stop: new AbortController() };
   watched = run;
   $("train-progress-box").hidden = false;
   $("train-preview").hidden = true;
@@ -693,7 +699,6 @@ async function watchTraining(job) {
   showTraining(run, job);
   try {
     const done = await followJob(job.id, (update) => showTraining(run, update), run.stop.signal);
-    await refreshCurves(run); // a read under way may predate the last steps: read once more
     await refreshCurves(run);
     if (done.status === "succeeded") {
       const model = done.result && done.result.model;
@@ -791,12 +796,7 @@ async function loadJobs() {
         link.addEventListener("click", openImage);
         item.append(link);
         if (job.kind === "translation" || job.kind === "sample") {
-          const inspect = document.createElement("button");
-          inspect.type = "button";
-          inspect.textContent = "Inspect";
-          inspect.setAttribute("aria-label", `Inspect image ${k + 1} of job ${job.id}`);
-          inspect.addEventListener("click", () => inspectJobImage(job, k));
-          item.append(inspect);
+          item.append(inspectButton(`Inspect image ${k + 1} of job ${job.id}`, () => inspectJobImage(job, k)));
         }
       });
       return item;
