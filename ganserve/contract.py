@@ -8,6 +8,7 @@ record is unknown (404), not "pending".
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from enum import StrEnum
@@ -63,6 +64,11 @@ TASK_OF_KIND = {
     JobKind.training: TASK_TRAIN,
     JobKind.inspection: TASK_INSPECT,
 }
+
+
+def image_url(job_id: str, index: int) -> str:
+    """The gateway's URL of result image `index` of a job (workers write it to `results/`)."""
+    return f"/v1/jobs/{job_id}/images/{index}"
 
 
 class JobError(BaseModel):
@@ -137,8 +143,7 @@ class JobStore:
                     raw = pipe.get(key)
                     if raw is None:
                         raise JobNotFound(job_id)
-                    job = Job.model_validate_json(raw).model_copy(update=fields)
-                    job = Job.model_validate(job.model_dump())  # re-validate the new values
+                    job = Job.model_validate({**json.loads(raw), **fields})  # new values validated
                     pipe.multi()
                     pipe.set(key, job.model_dump_json(), ex=JOB_TTL_SECONDS)
                     pipe.execute()

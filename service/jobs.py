@@ -17,7 +17,15 @@ from celery import Celery
 from fastapi import Response
 from kombu.exceptions import OperationalError
 
-from ganserve.contract import QUEUE_OF_KIND, TASK_OF_KIND, Job, JobError, JobStatus, JobStore
+from ganserve.contract import (
+    QUEUE_OF_KIND,
+    TASK_OF_KIND,
+    Job,
+    JobError,
+    JobStatus,
+    JobStore,
+    image_url,
+)
 from service.catalog import iso_time
 from service.errors import RETRY_AFTER_SECONDS, ApiError
 from service.schemas import ErrorDetail, JobOut
@@ -34,11 +42,6 @@ _PRIORITY_STEPS = (3, 6, 9)
 def job_url(job_id: str) -> str:
     """The URL a client polls for a job."""
     return f"/v1/jobs/{job_id}"
-
-
-def image_url(job_id: str, k: int) -> str:
-    """The URL of result image k of a job."""
-    return f"/v1/jobs/{job_id}/images/{k}"
 
 
 def _public_result(job: Job) -> dict | None:

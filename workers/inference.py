@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ganserve.contract import JobStatus
+from ganserve.contract import JobStatus, image_url
 from models.pix2pix import test_time_mode
 from models.sampling import sample as draw_samples
 from training.images import dequantize, to_pil
@@ -40,11 +40,6 @@ from workers.model_cache import LoadedModel, configure_torch, get_cache
 
 INPUT_FILE = "input.png"
 MAX_SAMPLES = 64
-
-
-def image_url(job_id: str, index: int) -> str:
-    """The gateway's URL of a job's result image."""
-    return f"/v1/jobs/{job_id}/images/{index}"
 
 
 def int_param(params: dict[str, Any], name: str, default: int | None) -> int | None:
