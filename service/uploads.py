@@ -18,6 +18,7 @@ from typing import BinaryIO
 from fastapi import UploadFile
 from PIL import Image, ImageOps
 
+from ganserve.settings import Settings
 from service.errors import ApiError
 
 CHUNK_BYTES = 64 * 1024
@@ -90,6 +91,12 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
             400, "bad_image", f"The {image.format} image cannot be decoded (truncated or corrupt)."
         ) from exc
     return image
+
+
+def read_image(upload: UploadFile, settings: Settings, *, what: str = "image") -> Image.Image:
+    """An uploaded image, read and checked (`open_image`) within the configured limits."""
+    data = read_limited(upload, settings.max_upload_bytes, what=what)
+    return open_image(data, settings.max_image_pixels)
 
 
 def store_png(image: Image.Image, path: Path) -> tuple[int, int]:

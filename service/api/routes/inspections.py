@@ -26,7 +26,7 @@ from service.catalog import check_class_label, require_inspectable
 from service.errors import ApiError
 from service.jobs import enqueue, ensure_capacity
 from service.schemas import JobOut, error_responses
-from service.uploads import open_image, read_limited, store_png
+from service.uploads import open_image, read_image, store_png
 
 router = APIRouter(tags=["inspections"])
 
@@ -52,11 +52,6 @@ def _source_image(storage: Storage, source: Job, index: int) -> Path:
     if not path.is_file():
         raise ApiError(404, "image_not_found", f"The job {source.id} has no result image {index}.")
     return path
-
-
-def _read_upload(upload: UploadFile, settings: Settings, what: str) -> Image.Image:
-    data = read_limited(upload, settings.max_upload_bytes, what=what)
-    return open_image(data, settings.max_image_pixels)
 
 
 def _read_stored(path: Path, settings: Settings, source: Job) -> Image.Image:
@@ -121,12 +116,12 @@ def create_inspection(
     picture = (
         _read_stored(_source_image(storage, source, source_image), settings, source)
         if source is not None
-        else _read_upload(image, settings, "image")
+        else read_image(image, settings)
     )
     condition = None
     if info.family == "pix2pix":
         if input_image is not None:
-            condition = _read_upload(input_image, settings, "input image")
+            condition = read_image(input_image, settings, what="input image")
         elif source is not None and source.kind is JobKind.translation:
             condition = _read_stored(Path(source.params.get("input", "")), settings, source)
         else:

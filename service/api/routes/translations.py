@@ -12,7 +12,7 @@ from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, Storage
 from service.catalog import require_model
 from service.jobs import enqueue, ensure_capacity
 from service.schemas import MAX_SEED, JobOut, error_responses
-from service.uploads import open_image, read_limited, store_png
+from service.uploads import read_image, store_png
 
 router = APIRouter(tags=["translations"])
 
@@ -41,8 +41,7 @@ def create_translation(
 ) -> JobOut:
     """Queue the translation of an uploaded image; the result keeps the input's size."""
     require_model(settings.models_dir, model, "translate")
-    data = read_limited(image, settings.max_upload_bytes, what="image")
-    picture = open_image(data, settings.max_image_pixels)
+    picture = read_image(image, settings)
     ensure_capacity(client, QUEUE_INFER, settings.max_queued_jobs)
     job = Job(owner=owner, kind=JobKind.translation, model=model)
     path = storage.upload_dir(job.id) / INPUT_FILE
