@@ -22,11 +22,9 @@ MARKER = "demo_jobs.json"  # under the storage root: the demo runs already asked
 
 @dataclass(frozen=True)
 class DemoModel:
-    """One demo: the dataset to build and the training run to start on it."""
+    """One demo: the `training.demo` dataset to build, and the training run to start on it."""
 
     name: str
-    demo: str
-    kind: str
     family: str
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -34,15 +32,11 @@ class DemoModel:
 DEMOS = (
     DemoModel(
         "edges2photo",
-        "edges2photo",
-        "paired",
         "pix2pix",
         {"image_size": 64, "batch_size": 4, "width": 32, "steps": 800, "checkpoint_every": 200},
     ),
     DemoModel(
         "digits",
-        "digits",
-        "labeled",
         "unetgan",
         {
             "image_size": 32,
@@ -57,8 +51,6 @@ DEMOS = (
     ),
     DemoModel(
         "faces",
-        "faces",
-        "images",
         "pggan",
         {
             "image_size": 32,
@@ -92,7 +84,7 @@ def request_demo_models(base_url: str, data_dir: Path, api_key: str | None = Non
     marker = data_dir / MARKER
     if marker.exists() or any(p.is_dir() for p in models_dir.glob("*")):
         return []
-    from training.demo import build_demo  # torch is imported only when demos are built
+    from training import demo as datasets  # torch is imported only when demos are built
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     jobs = []
@@ -101,12 +93,12 @@ def request_demo_models(base_url: str, data_dir: Path, api_key: str | None = Non
         tempfile.TemporaryDirectory() as tmp,
     ):
         for demo in DEMOS:
-            folder = build_demo(demo.demo, Path(tmp) / demo.demo)
+            folder = datasets.build_demo(demo.name, Path(tmp) / demo.name)
             archive = _zip_folder(folder, Path(tmp) / f"{demo.name}.zip")
             with archive.open("rb") as f:
                 response = client.post(
                     "/v1/datasets",
-                    data={"name": demo.name, "kind": demo.kind},
+                    data={"name": demo.name, "kind": datasets.DEMOS[demo.name].kind},
                     files={"archive": (archive.name, f, "application/zip")},
                 )
             response.raise_for_status()
