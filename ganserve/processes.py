@@ -31,8 +31,8 @@ def gateway_command(settings: Settings) -> list[str]:
     ]
 
 
-def worker_command(queue: str, concurrency: int = 1) -> list[str]:
-    """A Celery worker consuming one queue."""
+def worker_command(queue: str, concurrency: int = 1, *, name: str | None = None) -> list[str]:
+    """A Celery worker consuming one queue, named `<name>@<host>` (`name` defaults to the queue)."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}; choose one of {', '.join(QUEUES)}")
     return [
@@ -47,7 +47,7 @@ def worker_command(queue: str, concurrency: int = 1) -> list[str]:
         "--concurrency",
         str(concurrency),
         "--hostname",
-        f"{queue}@%h",
+        f"{name or queue}@%h",
         "--loglevel",
         "INFO",
     ]

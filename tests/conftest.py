@@ -1,4 +1,4 @@
-"""Fixtures shared by the service tests: a real Redis server (the embedded one)."""
+"""Fixtures shared by the tests: a real Redis server (the embedded one) and its databases."""
 
 from collections.abc import Iterator
 
@@ -6,6 +6,12 @@ import pytest
 import redis
 
 from ganserve.embedded_redis import EmbeddedRedis
+
+
+def redis_db(url: str, db: int) -> str:
+    """The same Redis server's database `db` (tests give each module or server its own)."""
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{db}"
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from ganserve.contract import JobStore
 from ganserve.embedded_redis import free_port
 from ganserve.processes import gateway_command
 from ganserve.settings import Settings
+from tests.conftest import redis_db
 from tests.service.factories import write_test_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,7 +83,7 @@ def start_gateway(
     if own_database:
         database = next(_databases)
         assert database < 16, "more servers than Redis databases"
-        db_url = f"{redis_url.rsplit('/', 1)[0]}/{database}"
+        db_url = redis_db(redis_url, database)
         redis.Redis.from_url(db_url).flushdb()
     data_dir = folder / "data"
     write_test_models(data_dir / "models")

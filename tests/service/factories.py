@@ -1,4 +1,7 @@
-"""Things the gateway tests upload or find on disk: images, zips, model folders."""
+"""Things the gateway tests upload or find on disk: images, zips, model folders.
+
+`expect_error` checks an answer against the API's error shape.
+"""
 
 from __future__ import annotations
 
@@ -189,3 +192,12 @@ def labeled_zip(classes: dict[str, int] | None = None) -> bytes:
     return zip_bytes(
         {f"{name}/{i}.png": image_bytes() for name, n in classes.items() for i in range(n)}
     )
+
+
+def expect_error(response, status: int, code: str) -> str:
+    """Check that `response` is an API error with `status`, `code` and a message; the message."""
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    message = response.json()["error"]["message"]
+    assert message
+    return message

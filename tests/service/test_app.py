@@ -13,12 +13,6 @@ def test_create_app_is_cheap_and_side_effect_free(tmp_path):
     assert not (tmp_path / "nowhere").exists()  # folders are made at startup, not at creation
 
 
-def test_healthz(client):
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
 def test_docs_and_openapi(client):
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()

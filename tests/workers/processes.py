@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,15 +13,9 @@ from pathlib import Path
 from celery import Celery
 
 from ganserve.contract import Job, JobStore
+from ganserve.processes import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
-CELERY = Path(sys.executable).with_name("celery")
-
-
-def redis_db(url: str, db: int) -> str:
-    """The same Redis server's database `db` (tests give each module its own database)."""
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{db}"
 
 
 def client(redis_url: str) -> Celery:
@@ -31,28 +24,13 @@ def client(redis_url: str) -> Celery:
 
 
 class WorkerProcess:
-    """`celery -A workers.celery_app worker -Q <queue>` in its own process group."""
+    """`ganserve worker`'s Celery command, named `<name>@<host>`, in its own process group."""
 
     def __init__(self, queue: str, name: str, env: dict[str, str], log: Path) -> None:
         self.queue, self.name, self.log = queue, name, log
         self._log_file = log.open("w")
         self.process = subprocess.Popen(
-            [
-                str(CELERY),
-                "-A",
-                "workers.celery_app",
-                "worker",
-                "-Q",
-                queue,
-                "-c",
-                "1",
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-mingle",
-                "--without-gossip",
-            ],
+            [*worker_command(queue, name=name), "--without-mingle", "--without-gossip"],
             cwd=ROOT,
             env={**os.environ, "GANSERVE_TORCH_THREADS": "1", **env},
             stdout=self._log_file,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +17,11 @@ from ganserve.contract import (
     TASK_TRAIN,
     TASK_TRANSLATE,
 )
-from tests.workers.processes import CELERY, ROOT
+from tests.workers.processes import ROOT
 from workers import celery_app as app_module
 from workers.celery_app import celery_app
+
+CELERY = Path(sys.executable).with_name("celery")
 
 
 def test_no_job_is_lost_when_a_worker_dies():

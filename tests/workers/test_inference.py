@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from ganserve.contract import JobKind, JobStatus
+from tests.workers.files import result_image, upload
 from workers import inference
 from workers.errors import JobFailure
 from workers.model_cache import get_cache
@@ -13,34 +14,22 @@ from workers.model_cache import get_cache
 pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/workers/conftest.py
 
 
-def upload(ctx, image: Image.Image) -> None:
-    folder = ctx.storage.upload_dir(ctx.job_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    image.save(folder / inference.INPUT_FILE)
-
-
-def result_image(ctx, k: int = 0) -> Image.Image:
-    with Image.open(ctx.storage.result_dir(ctx.job_id) / f"{k}.png") as img:
-        img.load()
-        return img.copy()
-
-
 def test_translation_keeps_an_odd_input_size(make_context):
     ctx = make_context(JobKind.translation, "p2p", seed=5)
-    upload(ctx, Image.new("RGB", (50, 37), (200, 30, 90)))
+    upload(ctx.storage, ctx.job_id, Image.new("RGB", (50, 37), (200, 30, 90)))
     outcome = inference.translate(ctx)
     assert outcome.status == JobStatus.succeeded
     assert outcome.result["images"] == [f"/v1/jobs/{ctx.job_id}/images/0"]
     assert outcome.result["seed"] == 5
-    out = result_image(ctx)
+    out = result_image(ctx.storage, ctx.job_id)
     assert out.size == (50, 37) and out.mode == "RGB"
 
 
 def test_grey_model_translates_a_colour_upload_to_colour(make_context):
     ctx = make_context(JobKind.translation, "p2p-grey")
-    upload(ctx, Image.new("RGBA", (40, 64), (10, 200, 30, 128)))
+    upload(ctx.storage, ctx.job_id, Image.new("RGBA", (40, 64), (10, 200, 30, 128)))
     outcome = inference.translate(ctx)
-    out = result_image(ctx)
+    out = result_image(ctx.storage, ctx.job_id)
     assert out.size == (40, 64) and out.mode == "RGB"
     assert isinstance(outcome.result["seed"], int)  # a random seed, recorded
 
@@ -50,7 +39,7 @@ def test_translation_with_one_seed_repeats(make_context):
     images = []
     for seed in (11, 11, 12):
         ctx = make_context(JobKind.translation, "p2p", seed=seed)
-        upload(ctx, picture)
+        upload(ctx.storage, ctx.job_id, picture)
         inference.translate(ctx)
         images.append((ctx.storage.result_dir(ctx.job_id) / "0.png").read_bytes())
     assert images[0] == images[1]
@@ -70,7 +59,7 @@ def test_unreadable_upload_is_a_readable_failure(make_context):
 
 def test_a_sampling_model_cannot_translate(make_context):
     ctx = make_context(JobKind.translation, "digits")
-    upload(ctx, Image.new("RGB", (8, 8)))
+    upload(ctx.storage, ctx.job_id, Image.new("RGB", (8, 8)))
     with pytest.raises(JobFailure) as info:
         inference.translate(ctx)
     assert info.value.code == "wrong_model_kind" and "draws samples" in info.value.message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from PIL import Image
 
 from ganserve.contract import JobKind, JobStatus
 from models.realness import realness
+from tests.workers.files import put, result_image
 from tests.workers.tiny import save_tiny_discriminator
 from workers import inspection
 from workers.errors import JobFailure
@@ -28,25 +28,11 @@ def with_discriminators(storage):
     return storage
 
 
-def put(storage, image: Image.Image, name: str = "image.png") -> str:
-    """Store an upload as the gateway would; its absolute path."""
-    folder = storage.root / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    image.save(folder / name)
-    return str(folder / name)
-
-
 def picture(size: tuple[int, int], seed: int = 0, mode: str = "RGB") -> Image.Image:
     rng = np.random.default_rng(seed)
     channels = 3 if mode == "RGB" else 4
     pixels = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
     return Image.fromarray(pixels, mode=mode)
-
-
-def result_image(ctx, k: int) -> Image.Image:
-    with Image.open(ctx.storage.result_dir(ctx.job_id) / f"{k}.png") as img:
-        img.load()
-        return img.copy()
 
 
 def test_a_unet_gan_inspection_writes_the_map_and_overlay_at_the_image_size(
@@ -63,12 +49,12 @@ def test_a_unet_gan_inspection_writes_the_map_and_overlay_at_the_image_size(
     assert 0.0 <= result["map_min"] <= result["map_mean"] <= 1.0
     x0, y0, x1, y1 = result["least_real_box"]
     assert 0 <= x0 < x1 <= 50 and 0 <= y0 < y1 <= 37
-    grey = result_image(ctx, 0)
+    grey = result_image(ctx.storage, ctx.job_id, 0)
     assert grey.mode == "L" and grey.size == (50, 37)
     levels = np.asarray(grey, dtype=np.float64) / 255.0
     assert levels.mean() == pytest.approx(result["map_mean"], abs=1 / 255)
     assert levels.min() == pytest.approx(result["map_min"], abs=1 / 255)
-    overlay = result_image(ctx, 1)
+    overlay = result_image(ctx.storage, ctx.job_id, 1)
     assert overlay.mode == "RGB" and overlay.width == max(50, MIN_LEGEND_WIDTH)
     assert overlay.height > 37  # the legend strip under the image
     assert json.loads(json.dumps(result)) == result  # what the job record stores
@@ -85,7 +71,7 @@ def test_the_map_is_the_discriminators_at_the_models_size(make_context, with_dis
     assert result["class_label"] == 2
     assert result["global_score"] == pytest.approx(expected.global_score)
     assert result["map_mean"] == pytest.approx(float(expected.map.mean()), abs=1e-6)
-    levels = np.asarray(result_image(ctx, 0), dtype=np.float64)
+    levels = np.asarray(result_image(ctx.storage, ctx.job_id, 0), dtype=np.float64)
     assert np.abs(levels - np.rint(expected.map.numpy() * 255)).max() <= 1
 
 
@@ -96,7 +82,7 @@ def test_a_pix2pix_inspection_judges_the_pair(make_context, with_discriminators)
     result = inspection.inspect(ctx).result
     assert result["global_score"] is None and result["class_label"] is None
     assert 0.0 <= result["map_min"] <= result["map_mean"] <= 1.0
-    assert result_image(ctx, 0).size == (40, 64)
+    assert result_image(ctx.storage, ctx.job_id, 0).size == (40, 64)
     swapped = make_context(JobKind.inspection, "p2p", image=a, input=image)
     assert inspection.inspect(swapped).result["map_mean"] != result["map_mean"]
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -19,6 +17,7 @@ from PIL import Image
 import models
 from ganserve.contract import (
     QUEUE_INFER,
+    QUEUE_OF_KIND,
     QUEUE_TRAIN,
     TASK_OF_KIND,
     Job,
@@ -27,7 +26,9 @@ from ganserve.contract import (
     JobStore,
 )
 from ganserve.storage import Storage
-from tests.workers.processes import WorkerProcess, client, ended, redis_db, wait_for
+from tests.conftest import redis_db
+from tests.workers.files import put, read_png, upload
+from tests.workers.processes import WorkerProcess, client, ended, wait_for
 from tests.workers.tiny import save_tiny_discriminator, save_tiny_model
 from training.demo import build_demo
 from training.state import STATE_FILE
@@ -54,24 +55,11 @@ class Stack:
         return self.store.create(Job(kind=kind, model=model, params=params, owner="tester"))
 
     def send(self, job: Job) -> Job:
-        queue = QUEUE_TRAIN if job.kind == JobKind.training else QUEUE_INFER
-        self.celery.send_task(TASK_OF_KIND[job.kind], args=[job.id], queue=queue)
+        self.celery.send_task(TASK_OF_KIND[job.kind], args=[job.id], queue=QUEUE_OF_KIND[job.kind])
         return job
 
     def submit(self, kind: JobKind, model: str | None = None, **params) -> Job:
         return self.send(self.create(kind, model, **params))
-
-    def upload(self, job: Job, image: Image.Image) -> None:
-        folder = self.storage.upload_dir(job.id)
-        folder.mkdir(parents=True, exist_ok=True)
-        image.save(folder / "input.png")
-
-    def put(self, image: Image.Image, name: str = "image.png") -> str:
-        """Store an upload for an inspection, as the gateway does; its absolute path."""
-        folder = self.storage.root / "uploads" / uuid.uuid4().hex
-        folder.mkdir(parents=True)
-        image.save(folder / name)
-        return str(folder / name)
 
     def wait(self, job: Job, timeout: float = 60.0, seen: list[Job] | None = None) -> Job:
         return wait_for(self.store, job.id, ended, timeout, seen)
@@ -112,15 +100,9 @@ def stack(redis_url, tmp_path_factory) -> Iterator[Stack]:
             worker.kill()
 
 
-def read_png(path: Path) -> Image.Image:
-    with Image.open(path) as img:
-        img.load()
-        return img.copy()
-
-
 def test_a_translation_succeeds_and_keeps_the_input_size(stack):
     job = stack.create(JobKind.translation, "p2p", seed=3)
-    stack.upload(job, Image.new("RGB", (50, 37), (120, 40, 200)))
+    upload(stack.storage, job.id, Image.new("RGB", (50, 37), (120, 40, 200)))
     done = stack.wait(stack.send(job))
     assert done.status == JobStatus.succeeded, done.error
     assert done.result["images"] == [f"/v1/jobs/{job.id}/images/0"]
@@ -163,7 +145,7 @@ def test_failing_jobs_end_failed_with_a_readable_message(stack):
     gone = stack.create(JobKind.sample, "doomed", count=2)
     shutil.rmtree(stack.storage.models / "doomed")  # deleted after the job was queued
     corrupt = stack.create(JobKind.translation, "p2p")
-    stack.upload(corrupt, Image.new("RGB", (8, 8)))
+    upload(stack.storage, corrupt.id, Image.new("RGB", (8, 8)))
     (stack.storage.upload_dir(corrupt.id) / "input.png").write_bytes(b"\x89PNG broken")
     for job in (gone, corrupt):
         stack.send(job)
@@ -246,8 +228,8 @@ def test_a_bad_training_config_fails_listing_the_valid_keys(stack):
 
 def test_an_inspection_maps_a_pix2pix_pair_at_the_images_size(stack):
     save_tiny_discriminator(stack.storage.models, "p2p")
-    image = stack.put(Image.effect_noise((70, 45), 50).convert("RGB"))
-    a = stack.put(Image.new("RGB", (70, 45), (250, 250, 250)), "input.png")
+    image = put(stack.storage, Image.effect_noise((70, 45), 50).convert("RGB"))
+    a = put(stack.storage, Image.new("RGB", (70, 45), (250, 250, 250)), "input.png")
     job = stack.submit(JobKind.inspection, "p2p", image=image, input=a, width=70, height=45)
     done = stack.wait(job)
     assert done.status == JobStatus.succeeded, done.error
@@ -266,7 +248,7 @@ def test_an_inspection_maps_a_pix2pix_pair_at_the_images_size(stack):
 
 
 def test_inspecting_a_model_without_a_discriminator_fails_with_no_discriminator(stack):
-    image = stack.put(Image.new("RGB", (32, 32), (10, 20, 30)))
+    image = put(stack.storage, Image.new("RGB", (32, 32), (10, 20, 30)))
     done = stack.wait(stack.submit(JobKind.inspection, "digits", image=image))
     assert done.status == JobStatus.failed and done.error.code == "no_discriminator"
     assert "'digits' carries no discriminator" in done.error.message

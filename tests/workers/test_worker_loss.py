@@ -23,7 +23,8 @@ import redis
 
 from ganserve.contract import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
 from ganserve.storage import Storage
-from tests.workers.processes import WorkerProcess, client, ended, redis_db, wait_for
+from tests.conftest import redis_db
+from tests.workers.processes import WorkerProcess, client, ended, wait_for
 from tests.workers.tiny import save_tiny_model
 
 

@@ -11,7 +11,9 @@ from tests.service.conftest import Gateway, start_gateway
 
 
 def test_healthz_is_open(client):
-    assert client.get("/healthz").json() == {"status": "ok"}
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
 
 
 def test_readyz_names_the_queues_without_workers(client):

@@ -8,7 +8,12 @@ from PIL import Image
 
 from ganserve.contract import Job, JobKind, JobStatus
 from tests.service.conftest import KEYS, Gateway, start_gateway
-from tests.service.factories import image_bytes, truncated_png, write_model_folder
+from tests.service.factories import (
+    expect_error,
+    image_bytes,
+    truncated_png,
+    write_model_folder,
+)
 
 MODELS = {
     # id: (architecture, family, task, classes, discriminator)
@@ -60,12 +65,6 @@ def inspect(http, image: bytes | None = None, *, model: str = "faces-d", input=N
     return http.post("/v1/inspections", files=files or None, data={"model": model, **form})
 
 
-def _error(response, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code
-    return response.json()["error"]["message"]
-
-
 def test_models_say_whether_they_carry_a_discriminator(client):
     listed = {m["id"]: m["discriminator"] for m in client.get("/v1/models").json()["models"]}
     assert listed["faces-d"] is True
@@ -86,12 +85,12 @@ def test_an_upload_is_queued_with_its_image_stored(client, server):
 
 
 def test_pix2pix_needs_its_input_of_the_same_size(client, server):
-    message = _error(inspect(client, image_bytes(), model="facades-d"), 422, "input_required")
+    message = expect_error(inspect(client, image_bytes(), model="facades-d"), 422, "input_required")
     assert "send `input`" in message
     mismatch = inspect(
         client, image_bytes((32, 24)), model="facades-d", input=image_bytes((24, 24))
     )
-    assert "32x24" in _error(mismatch, 422, "size_mismatch")
+    assert "32x24" in expect_error(mismatch, 422, "size_mismatch")
     response = inspect(
         client, image_bytes((32, 24)), model="facades-d", input=image_bytes((32, 24), mode="L")
     )
@@ -101,23 +100,29 @@ def test_pix2pix_needs_its_input_of_the_same_size(client, server):
 
 
 def test_a_model_without_a_discriminator_is_409(client):
-    message = _error(inspect(client, image_bytes(), model="facades"), 409, "no_discriminator")
+    message = expect_error(inspect(client, image_bytes(), model="facades"), 409, "no_discriminator")
     assert "no trained discriminator" in message
 
 
 def test_progressive_gan_draws_no_map(client):
-    message = _error(inspect(client, image_bytes(), model="growing-d"), 422, "not_inspectable")
+    message = expect_error(
+        inspect(client, image_bytes(), model="growing-d"), 422, "not_inspectable"
+    )
     assert "pix2pix or U-Net GAN" in message
 
 
 def test_unknown_model_is_404(client):
-    _error(inspect(client, image_bytes(), model="nope"), 404, "model_not_found")
+    expect_error(inspect(client, image_bytes(), model="nope"), 404, "model_not_found")
 
 
 def test_class_labels_follow_the_model(client):
     assert inspect(client, image_bytes(), model="digits-d", class_label="2").status_code == 202
-    _error(inspect(client, image_bytes(), model="digits-d", class_label="3"), 422, "invalid_field")
-    _error(inspect(client, image_bytes(), model="faces-d", class_label="0"), 422, "invalid_field")
+    expect_error(
+        inspect(client, image_bytes(), model="digits-d", class_label="3"), 422, "invalid_field"
+    )
+    expect_error(
+        inspect(client, image_bytes(), model="faces-d", class_label="0"), 422, "invalid_field"
+    )
 
 
 @pytest.mark.parametrize(
@@ -129,14 +134,14 @@ def test_class_labels_follow_the_model(client):
     ],
 )
 def test_bad_images(client, image, status, code):
-    _error(inspect(client, image), status, code)
+    expect_error(inspect(client, image), status, code)
 
 
 def test_image_and_source_job_exclude_each_other(client):
-    _error(inspect(client), 422, "invalid_field")
+    expect_error(inspect(client), 422, "invalid_field")
     both = inspect(client, image_bytes(), source_job="0" * 32)
-    assert "not both" in _error(both, 422, "invalid_field")
-    _error(
+    assert "not both" in expect_error(both, 422, "invalid_field")
+    expect_error(
         inspect(client, image_bytes(), model="faces-d", input=image_bytes()), 422, "invalid_field"
     )
 
@@ -192,7 +197,7 @@ def test_a_sample_is_judged_as_the_class_it_was_drawn_as(server, client):
 def test_source_jobs_of_other_owners_are_404(server):
     source = _finished_translation(server, KEYS[0])
     with server.client(KEYS[1]) as http:
-        _error(inspect(http, source_job=source.id), 404, "job_not_found")
+        expect_error(inspect(http, source_job=source.id), 404, "job_not_found")
     with server.client() as http:
         assert inspect(http, source_job=source.id).status_code == 401
 
@@ -205,16 +210,16 @@ def test_source_job_must_have_the_image(server):
             files={"image": ("a.png", image_bytes(), "image/png")},
             data={"model": "facades"},
         ).json()
-        _error(inspect(http, source_job=queued["id"]), 409, "source_not_ready")
+        expect_error(inspect(http, source_job=queued["id"]), 409, "source_not_ready")
         source = _finished_translation(server, KEYS[0])
-        _error(inspect(http, source_job=source.id, source_image="1"), 404, "image_not_found")
+        expect_error(inspect(http, source_job=source.id, source_image="1"), 404, "image_not_found")
         training = store.create(Job(owner=store.get(source.id).owner, kind=JobKind.training))
-        _error(inspect(http, source_job=training.id), 422, "invalid_field")
+        expect_error(inspect(http, source_job=training.id), 422, "invalid_field")
 
 
 def test_a_body_over_the_limit_is_413(client):
     big = image_bytes((300, 300), noise=True)
-    message = _error(inspect(client, big), 413, "too_large")
+    message = expect_error(inspect(client, big), 413, "too_large")
     assert f"limit of {UPLOAD_LIMIT} bytes" in message
 
 

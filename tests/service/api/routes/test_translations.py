@@ -7,6 +7,7 @@ from PIL import Image
 
 from tests.service.factories import (
     bilevel_png,
+    expect_error,
     image_bytes,
     png_claiming,
     truncated_png,
@@ -57,25 +58,19 @@ def test_other_accepted_formats(client, gateway, fmt):
     assert Image.open(stored).format == "PNG"
 
 
-def _error(response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code
-    assert response.json()["error"]["message"]
-
-
 def test_bad_inputs(client):
-    _error(translate(client, b"hello, I am text"), 415, "unsupported_type")
-    _error(translate(client, image_bytes(fmt="GIF")), 415, "unsupported_type")
-    _error(translate(client, b""), 400, "bad_image")
-    _error(translate(client, truncated_png()), 400, "bad_image")
-    _error(translate(client, png_claiming(100_000, 100_000)), 413, "too_many_pixels")
-    _error(translate(client, bilevel_png(5000, 4000)), 413, "too_many_pixels")
-    _error(translate(client, image_bytes(), model="nope"), 404, "model_not_found")
-    _error(translate(client, image_bytes(), model="faces"), 422, "wrong_model_task")
-    _error(translate(client, image_bytes(), seed="-1"), 422, "invalid_field")
-    _error(translate(client, image_bytes(), seed="abc"), 422, "invalid_field")
+    expect_error(translate(client, b"hello, I am text"), 415, "unsupported_type")
+    expect_error(translate(client, image_bytes(fmt="GIF")), 415, "unsupported_type")
+    expect_error(translate(client, b""), 400, "bad_image")
+    expect_error(translate(client, truncated_png()), 400, "bad_image")
+    expect_error(translate(client, png_claiming(100_000, 100_000)), 413, "too_many_pixels")
+    expect_error(translate(client, bilevel_png(5000, 4000)), 413, "too_many_pixels")
+    expect_error(translate(client, image_bytes(), model="nope"), 404, "model_not_found")
+    expect_error(translate(client, image_bytes(), model="faces"), 422, "wrong_model_task")
+    expect_error(translate(client, image_bytes(), seed="-1"), 422, "invalid_field")
+    expect_error(translate(client, image_bytes(), seed="abc"), 422, "invalid_field")
     missing = client.post("/v1/translations", data={"model": "facades"})
-    _error(missing, 422, "invalid_field")
+    expect_error(missing, 422, "invalid_field")
     assert "image" in missing.json()["error"]["message"]
     assert client.get("/healthz").status_code == 200
 
@@ -84,12 +79,12 @@ def test_image_over_the_upload_limit_is_413(strict_gateway):
     limit = 20000
     with strict_gateway.client() as http:
         # over the file limit but within the body limit: refused while copying the file
-        _error(translate(http, image_bytes((100, 100), noise=True)), 413, "too_large")
+        expect_error(translate(http, image_bytes((100, 100), noise=True)), 413, "too_large")
         # a body far over the limit: refused from its Content-Length, before it is read
         big = image_bytes((300, 300), noise=True)
         assert len(big) > limit + 64 * 1024
         response = translate(http, big)
-        _error(response, 413, "too_large")
+        expect_error(response, 413, "too_large")
         message = response.json()["error"]["message"]
         assert message == f"The image is larger than the limit of {limit} bytes."
         assert http.get("/healthz").status_code == 200
@@ -118,7 +113,7 @@ def test_streamed_body_over_the_limit_is_refused_while_streaming(strict_gateway)
             content=body(),
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
-        _error(response, 413, "too_large")
+        expect_error(response, 413, "too_large")
         assert "limit of 20000 bytes" in response.json()["error"]["message"]
         assert http.get("/healthz").status_code == 200
 
