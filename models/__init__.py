@@ -6,6 +6,8 @@ Public API:
 - `save(model, folder, ...)` / `load(folder, device=...)` write and read the checkpoint format
   (`model.safetensors` + `config.json`; never pickle), `save_discriminator` /
   `load_discriminator` / `has_discriminator` the trained discriminator a folder may carry,
+- `atomic_write(path, write)` writes a file through a hidden temporary file and a rename, so
+  readers never see half of it,
 - `models.realness` turns a discriminator's output into a realness map of an image.
 
 Families: pix2pix (Isola et al., CVPR 2017), U-Net GAN (Schonfeld et al., CVPR 2020) and
@@ -17,6 +19,7 @@ from models.checkpoint import (
     CheckpointError,
     ModelCard,
     NoDiscriminator,
+    atomic_write,
     has_discriminator,
     load,
     load_discriminator,
@@ -31,6 +34,7 @@ __all__ = [
     "ModelCard",
     "NoDiscriminator",
     "architecture_of",
+    "atomic_write",
     "create",
     "get_architecture",
     "has_discriminator",

@@ -103,7 +103,7 @@ def card_for(
     )
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
     """Write through a temporary file in the same folder, then rename, so readers never see half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
@@ -131,12 +131,12 @@ def save(
     out.mkdir(parents=True, exist_ok=True)
     card = card_for(model, provenance=provenance, metrics=metrics)
     tensors = _cpu_tensors(model)
-    _atomic_write(
+    atomic_write(
         out / WEIGHTS_FILE,
         lambda tmp: save_file(tensors, tmp, metadata={"architecture": card.architecture}),
     )
     text = json.dumps(card.to_json(), indent=2, sort_keys=True) + "\n"
-    _atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return card
 
 
@@ -265,12 +265,12 @@ def save_discriminator(
     if hasattr(discriminator, "runtime_state"):
         entry["runtime_state"] = discriminator.runtime_state()
     tensors = _cpu_tensors(discriminator)
-    _atomic_write(
+    atomic_write(
         out / DISCRIMINATOR_FILE,
         lambda tmp: save_file(tensors, tmp, metadata={"architecture": architecture}),
     )
     text = json.dumps({**raw, DISCRIMINATOR_KEY: entry}, indent=2, sort_keys=True) + "\n"
-    _atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return entry
 
 

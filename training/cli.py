@@ -17,6 +17,7 @@ from typing import Any
 from training.data import DatasetError
 from training.families import FAMILIES
 from training.loop import RunOptions, train
+from training.metrics.inception import inception_weights_from_env
 from training.state import StateError
 
 COMMON_HELP = {
@@ -106,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, train, and say where the model is."""
     args = vars(build_parser().parse_args(argv))
     family = FAMILIES[args["family"]]
-    if args["inception_weights"] is None and os.environ.get("GANSERVE_INCEPTION_WEIGHTS"):
-        args["inception_weights"] = Path(os.environ["GANSERVE_INCEPTION_WEIGHTS"])
+    if args["inception_weights"] is None:
+        args["inception_weights"] = inception_weights_from_env()
     try:
         options = _pick(RunOptions, args)
         config = _pick(family.config_class, args)

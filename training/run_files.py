@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from models import atomic_write
 from training.images import grid
 
 MODEL_DIR = "model"
@@ -60,9 +61,9 @@ class RunFiles:
         """Save a grid of samples as PNG and show it in TensorBoard."""
         picture = grid(images, columns)
         path = self.out / "samples" / f"step_{step:07d}.png"
-        partial = path.with_name(f".{path.name}.partial")
-        picture.save(partial, format="PNG")
-        partial.replace(path)  # readers (the gateway's preview) never see half a file
+        # readers (the gateway's preview) never see half a file; the hidden temporary file's
+        # name (".step_...png.XXXX") is not matched by the gateway's "step_*.png" glob
+        atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
         array = np.asarray(picture)
         self._tensorboard.add_image(
             "samples", array, step, dataformats="HW" if array.ndim == 2 else "HWC"

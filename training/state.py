@@ -9,12 +9,12 @@ containers (no arbitrary pickled objects).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from models import atomic_write
 
 STATE_FILE = "training_state.pt"
 
@@ -41,14 +41,7 @@ def restore_rng(state: dict[str, Any]) -> None:
 def save_state(state: dict[str, Any], folder: Path) -> Path:
     """Write `state` to `folder/training_state.pt` through a temporary file and a rename."""
     path = folder / STATE_FILE
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{STATE_FILE}.")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
     return path
 
 
