@@ -28,7 +28,7 @@ from training.images import quantize
 from training.metrics.fidelity import compute_fidelity
 from training.metrics.generator_metrics import batches, translation_metrics
 from training.metrics.inception import INCEPTION_WEIGHTS_ENV
-from training.metrics.swd import sliced_wasserstein_distance, swd_resolutions
+from training.metrics.swd import sliced_wasserstein_distance
 
 app = typer.Typer(
     help="Evaluate generated images or a model: swd, fid, kid, is, pix2pix.",
@@ -134,8 +134,7 @@ def _fail(exc: Exception) -> typer.Exit:
 def _compare(metric: str, real, fake, model, size, count, seed, device, as_json, weights):
     try:
         side, real_images, fake_images = image_sets(real, fake, model, size, count, seed)
-        if metric == "swd":
-            swd_resolutions(side)  # a clear error for sides SWD does not take
+        if metric == "swd":  # SWDAccumulator rejects sides SWD does not take (ValueError)
             results = sliced_wasserstein_distance(
                 batches(real_images), batches(fake_images), side, seed=seed, device=device
             )

@@ -24,7 +24,7 @@ features, but torchmetrics' eigendecomposition runs on an (n_r + n_f + 1)-square
 a 2048-square one (a minute of CPU on small machines). KID always sees the 2048-d features (its
 kernel's default scale depends on the dimension).
 
-Result (`compute_fidelity`): a dict of floats, keys per requested metric (`RESULT_KEYS`):
+Result (`compute_fidelity`): a dict of floats, keys per requested metric:
 "fid" -> "fid"; "kid" -> "kid_mean", "kid_std"; "is" -> "is_mean", "is_std". When the Inception
 weights are unavailable it instead maps each requested metric name ("fid", "kid", "is") to the
 string "unavailable: <how to provide the weights>"; `is_unavailable` tells the two apart.
@@ -46,13 +46,6 @@ from training.metrics.inception import FIDInception, InceptionUnavailable, load_
 
 METRICS = ("fid", "kid", "is")
 """The metric names `compute_fidelity` understands."""
-
-RESULT_KEYS: dict[str, tuple[str, ...]] = {
-    "fid": ("fid",),
-    "kid": ("kid_mean", "kid_std"),
-    "is": ("is_mean", "is_std"),
-}
-"""The keys each metric contributes to the result when the weights are available."""
 
 UNAVAILABLE_PREFIX = "unavailable: "
 
@@ -167,7 +160,7 @@ def compute_fidelity(
     batch_size: int = 50,
     seed: int | None = 0,
 ) -> dict[str, float | str]:
-    """FID and KID between `real` and `fake`, IS of `fake`, as a flat dict (see `RESULT_KEYS`).
+    """FID and KID between `real` and `fake`, IS of `fake`, as a flat dict (see Returns).
 
     Args:
         real, fake: iterables of uint8 image batches (N, C, H, W) in [0, 255], C = 1 or 3; any

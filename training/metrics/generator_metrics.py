@@ -16,9 +16,10 @@ from torch import nn
 
 from models.pix2pix import test_time_mode
 from models.sampling import sample
-from training.data import PairedDataset
+from training.data import PairedDataset, collate
 from training.images import dequantize, quantize
-from training.metrics.fidelity import compute_fidelity
+from training.metrics.fidelity import UNAVAILABLE_PREFIX, compute_fidelity
+from training.metrics.inception import FIDInception
 from training.metrics.paired import PairedMetrics
 from training.metrics.swd import sliced_wasserstein_distance, swd_resolutions
 
@@ -43,7 +44,7 @@ def sampling_metrics(
     *,
     metrics: Sequence[str] = SAMPLING_METRICS,
     seed: int = 0,
-    inception_weights: Path | str | None = None,
+    inception_weights: Path | str | FIDInception | None = None,
     device: str | torch.device = "cpu",
 ) -> dict[str, float | str]:
     """Compare as many samples of `generator` as there are `real` images (uint8 (N, C, S, S)).
@@ -59,7 +60,7 @@ def sampling_metrics(
         try:
             swd_resolutions(fake.shape[-1])
         except ValueError as exc:
-            results["swd_avg"] = f"unavailable: {exc}"
+            results["swd_avg"] = f"{UNAVAILABLE_PREFIX}{exc}"
         else:
             swd = sliced_wasserstein_distance(
                 batches(real), batches(fake), fake.shape[-1], seed=seed, device=device
@@ -91,8 +92,9 @@ def translation_metrics(
     rng = torch.Generator().manual_seed(0)
     with test_time_mode(generator) as g:
         for start in range(0, count, batch_size):
-            items = [pairs.get(i, rng) for i in range(start, min(start + batch_size, count))]
-            a = torch.stack([item["A"] for item in items]).to(device)  # (b, Ca, S, S)
-            b = torch.stack([item["B"] for item in items]).to(device)  # (b, Cb, S, S)
+            stop = min(start + batch_size, count)
+            batch = collate([pairs.get(i, rng) for i in range(start, stop)])
+            a = batch["A"].to(device)  # (b, Ca, S, S)
+            b = batch["B"].to(device)  # (b, Cb, S, S)
             metrics.add(g(a), b)
     return {**metrics.compute(), "pairs": float(count)}

@@ -288,11 +288,6 @@ class FIDInception(nn.Module):
         return self._pool3(self.preprocess(images.to(self.fc.weight.device)))
 
     @torch.no_grad()
-    def logits(self, images: Tensor, *, unbiased: bool = False) -> Tensor:
-        """uint8 images (N, C, H, W) -> (N, 1008) class logits (IS); `unbiased` drops fc's bias."""
-        return self._head(self.features(images), unbiased=unbiased)
-
-    @torch.no_grad()
     def features_and_logits(
         self, images: Tensor, *, unbiased: bool = False
     ) -> tuple[Tensor, Tensor]:
