@@ -25,6 +25,7 @@ from training.ema import update_ema
 from training.families import FAMILIES
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
 from training.metrics.generator_metrics import sampling_metrics, translation_metrics
+from training.metrics.inception import FIDInception, InceptionUnavailable, load_inception
 from training.run_files import RunFiles
 from training.sampler import BatchStream
 from training.state import StateError, load_state, restore_rng, rng_state, save_state
@@ -136,6 +137,8 @@ class Trainer:
         self.images_seen = 0
         self.stats: Stats = {}
         self.metrics: dict[str, float | str] = {}
+        self._inception_net: FIDInception | None = None  # loaded on first use (evaluate)
+        self._inception_failed = False
         self._restore_or_refuse()
         self.fixed = self._fixed_sample_inputs()
 
@@ -246,7 +249,7 @@ class Trainer:
                 generator,
                 self.dataset.pixels[: self.options.metrics_images],
                 seed=self.options.seed,
-                inception_weights=self.options.inception_weights,
+                inception_weights=self._inception(),
                 device=self.device,
             )
         restore_rng(rng_before)
@@ -254,6 +257,20 @@ class Trainer:
         numbers = {f"metric_{k}": v for k, v in results.items() if isinstance(v, float)}
         self.files.log(self.step, numbers)
         return self.metrics
+
+    def _inception(self) -> FIDInception | Path | None:
+        """The Inception network for FID/KID/IS, loaded once per run on first use.
+
+        When no weights are configured, or they cannot be loaded, the configured path (or None)
+        is returned instead, so that the metrics report them as unavailable and say why.
+        """
+        weights = self.options.inception_weights
+        if self._inception_net is None and weights is not None and not self._inception_failed:
+            try:
+                self._inception_net = load_inception(weights, self.device)
+            except InceptionUnavailable:
+                self._inception_failed = True  # compute_fidelity gives the reason each time
+        return self._inception_net if self._inception_net is not None else weights
 
     def _eval_pairs(self) -> PairedDataset:
         """The validation split without jitter (the training split when there is none)."""

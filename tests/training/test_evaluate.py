@@ -7,13 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import models
 from training.demo import build_demo
 from training.families.pix2pix import Pix2PixConfig
 from training.families.unetgan import UNetGANConfig
-from training.loop import RunOptions, train
+from training.loop import RunOptions, Trainer, train
+from training.metrics.fidelity import compute_fidelity
+from training.metrics.inception import FIDInception, load_inception
 
 
 def evaluate(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -140,3 +143,43 @@ def test_training_stores_swd_in_the_model_card(tmp_path):
     assert {"swd_32", "swd_16", "swd_avg"} <= set(metrics)
     assert metrics["swd_avg"] > 0
     assert metrics["fid"].startswith("unavailable")
+
+
+def test_training_loads_the_inception_weights_once_per_run(tmp_path, monkeypatch):
+    weights = tmp_path / "inception.pth"
+    torch.save(FIDInception().state_dict(), weights)
+    loads = []
+
+    def counting_load(path, device="cpu"):
+        loads.append(path)
+        return load_inception(path, device)
+
+    monkeypatch.setattr("training.loop.load_inception", counting_load)
+    data = build_demo("digits", tmp_path / "digits", size=16, count=8)
+
+    def trainer(name: str, inception_weights: Path) -> Trainer:
+        opts = RunOptions(
+            data=data,
+            out=tmp_path / name,
+            image_size=32,
+            batch_size=4,
+            steps=2,
+            device="cpu",
+            progress_bar=False,
+            metrics_images=4,
+            inception_weights=inception_weights,
+        )
+        return Trainer("unetgan", opts, UNetGANConfig(width=4, latent_dim=8))
+
+    run = trainer("run", weights)
+    first, second = run.evaluate(), run.evaluate()
+    assert loads == [weights]  # loaded on first use, then reused
+    assert isinstance(first["fid"], float) and first["fid"] == second["fid"]
+    assert isinstance(second["is_mean"], float)
+
+    missing = tmp_path / "missing.pth"
+    broken = trainer("broken", missing)
+    expected = compute_fidelity(iter(()), iter(()), weights=missing, metrics=["fid"])["fid"]
+    assert expected.startswith("unavailable: ") and "does not exist" in expected
+    assert broken.evaluate()["fid"] == expected
+    assert broken.evaluate()["fid"] == expected  # reported the same way every time
