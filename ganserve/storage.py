@@ -10,10 +10,19 @@ runs/<job id>/                training run folders (training.run_files layout), 
 
 from __future__ import annotations
 
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE_GRID_PREFIX = "step_"  # training.run_files names its grids step_<n:07d>.png
+DATASET_FILE = "dataset.json"  # a dataset's record, in its folder beside its files
+INPUT_FILE = "input.png"  # the image uploaded for a job, in uploads/<job id>/
+# A model or dataset id: a plain folder name (no separators, no leading dot).
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -63,3 +72,19 @@ class Storage:
             self.root / "runs",
         ):
             path.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def staging_folder(final: Path) -> Iterator[Path]:
+    """A new hidden folder beside `final` (`.<name>.<random>`), its parent created if need be.
+
+    The caller fills it and renames it into place (as `final`) inside the `with` block; when the
+    block raises, the staging folder is removed with whatever it holds.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

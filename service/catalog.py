@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
+from ganserve.storage import SAFE_ID
 from service.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,6 @@ WEIGHTS_FILE = "model.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
 # Families whose discriminator gives a per-pixel or per-patch realness map (not PGGAN's critic).
 INSPECTABLE_FAMILIES = ("pix2pix", "unetgan")
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _REQUIRED = ("architecture", "family", "task", "image_size", "channels", "num_classes")
 
 

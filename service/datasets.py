@@ -44,11 +44,11 @@ from fastapi import UploadFile
 from PIL import Image
 from pydantic import BaseModel
 
-from service.catalog import SAFE_ID, iso_time
+from ganserve.storage import DATASET_FILE, SAFE_ID
+from service.catalog import iso_time
 from service.errors import ApiError
 from service.uploads import CHUNK_BYTES, copy_limited
 
-DATASET_FILE = "dataset.json"
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
     | {".pnm", ".tga"}

@@ -75,6 +75,15 @@ class GANFamily(ABC):
     def optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
         """Fresh (G, D) optimizers over the current parameters."""
 
+    @classmethod
+    def planned_steps(cls, config: Any, image_size: int, requested: int) -> int:
+        """Iterations a run of this config will take, known before the family is built.
+
+        The default is what the user asked for; a family whose schedule sets the run's length
+        (Progressive GAN) overrides it, and raises ValueError for a schedule it cannot build.
+        """
+        return requested
+
     def total_steps(self, requested: int) -> int:
         """Iterations of the whole run; the default is what the user asked for."""
         return requested

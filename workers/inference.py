@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ganserve.contract import JobStatus, image_url
+from ganserve.storage import INPUT_FILE, staging_folder
 from models.pix2pix import test_time_mode
 from models.sampling import sample as draw_samples
 from training.images import dequantize, to_pil
@@ -38,7 +38,6 @@ from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome
 from workers.model_cache import LoadedModel, configure_torch, get_cache
 
-INPUT_FILE = "input.png"
 MAX_SAMPLES = 64
 
 
@@ -80,17 +79,12 @@ def _model_for(ctx: JobContext, task: str) -> LoadedModel:
 def write_results(ctx: JobContext, images: list[Image.Image]) -> list[str]:
     """Save `images` as `results/<job>/<k>.png` atomically; return their URLs."""
     final = ctx.storage.result_dir(ctx.job_id)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{ctx.job_id}."))
-    try:
+    with staging_folder(final) as tmp:
         for k, image in enumerate(images):
             image.save(tmp / f"{k}.png", format="PNG")
         if final.exists():  # an earlier attempt finished writing but died before recording
             shutil.rmtree(final)
         tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return [image_url(ctx.job_id, k) for k in range(len(images))]
 
 

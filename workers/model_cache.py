@@ -16,7 +16,6 @@ workers share a machine's cores).
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -28,10 +27,11 @@ import torch
 from torch import nn
 
 import models
+from ganserve.storage import SAFE_ID
 from models.checkpoint import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
+from training.distributed import resolve_device
 from workers.errors import JobFailure
 
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 FileKey = tuple[tuple[int, int, int], ...]
 Role = Literal["generator", "discriminator"]
 
@@ -75,14 +75,9 @@ def configure_torch() -> None:
         torch.set_num_threads(max(1, int(threads)))
 
 
-def resolve_device() -> torch.device:
-    """CUDA when this process sees a GPU, else the CPU (called lazily, inside the worker)."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def model_folder(models_dir: Path, model_id: str) -> Path:
     """The folder of `model_id`; an id that is not a plain folder name is refused."""
-    if not isinstance(model_id, str) or not MODEL_ID.match(model_id):
+    if not isinstance(model_id, str) or not SAFE_ID.match(model_id):
         raise JobFailure("model_not_found", f"there is no model called {model_id!r}")
     return models_dir / model_id
 
@@ -129,9 +124,9 @@ class ModelCache:
 
     @property
     def device(self) -> torch.device:
-        """The device models are loaded on, chosen at first use."""
+        """The device models are loaded on, chosen at first use (CUDA when there is a GPU)."""
         if self._device is None:
-            self._device = resolve_device()
+            self._device = resolve_device("auto")
         return self._device
 
     def __len__(self) -> int:
@@ -197,11 +192,6 @@ class ModelCache:
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
             return loaded
-
-    def clear(self) -> None:
-        """Forget every loaded network."""
-        with self._lock:
-            self._entries.clear()
 
 
 _cache: ModelCache | None = None

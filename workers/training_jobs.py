@@ -35,7 +35,6 @@ import dataclasses
 import json
 import re
 import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -43,19 +42,18 @@ from typing import Any
 
 import pydantic
 
-from ganserve.contract import JobStatus
+from ganserve.contract import DATASET_KINDS_OF_FAMILY, JobStatus
+from ganserve.storage import DATASET_FILE, SAFE_ID, staging_folder
 from models.checkpoint import CONFIG_FILE
 from training.data import DatasetError, DatasetWarning
 from training.families import FAMILIES
 from training.loop import Progress, RunOptions, RunResult, train
-from training.pggan_schedule import GrowthSchedule, parse_batch_sizes
 from training.state import STATE_FILE, StateError
 from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome
-from workers.model_cache import MODEL_ID, configure_torch
+from workers.model_cache import configure_torch
 from workers.shutdown import WorkerShuttingDown, shutdown_requested, sigterm_requests_stop
 
-DATASET_FILE = "dataset.json"
 # Run options a job's config may set; the worker decides the rest (data, out, device, resume...).
 RUN_FIELDS = (
     "image_size",
@@ -93,11 +91,6 @@ SERVICE_DEFAULTS: dict[str, dict[str, Any]] = {
         "batch_sizes": "4:32,8:32,16:32,32:16",
     },
 }
-DATASET_KINDS = {
-    "pix2pix": ("paired",),
-    "unetgan": ("images", "labeled"),
-    "pggan": ("images", "labeled"),
-}
 
 
 def _cadence(steps: int) -> dict[str, int]:
@@ -113,19 +106,11 @@ def _cadence(steps: int) -> dict[str, int]:
 
 
 def run_length(family_name: str, options: RunOptions, config: Any) -> int:
-    """Steps the run will take: `steps`, or Progressive GAN's growth schedule's length."""
-    if family_name != "pggan":
-        return options.steps
+    """Steps the run will take: `steps`, or what the family's schedule sets (Progressive GAN)."""
     try:
-        schedule = GrowthSchedule(
-            max_resolution=options.image_size,
-            phase_images=config.phase_images,
-            batch_sizes=parse_batch_sizes(config.batch_sizes),
-            batch_base=config.batch_base,
-        )
+        return FAMILIES[family_name].planned_steps(config, options.image_size, options.steps)
     except ValueError as exc:
         raise JobFailure("invalid_config", f"invalid training config: {exc}") from None
-    return schedule.total_steps
 
 
 def _validation_message(exc: pydantic.ValidationError) -> str:
@@ -138,7 +123,7 @@ def _validation_message(exc: pydantic.ValidationError) -> str:
 
 def read_dataset(ctx: JobContext, dataset_id: Any) -> tuple[Path, dict[str, Any]]:
     """The dataset folder and its `dataset.json` (JobFailure when missing or unreadable)."""
-    if not isinstance(dataset_id, str) or not MODEL_ID.match(dataset_id):
+    if not isinstance(dataset_id, str) or not SAFE_ID.match(dataset_id):
         raise JobFailure("dataset_not_found", f"there is no dataset called {dataset_id!r}")
     folder = ctx.storage.datasets / dataset_id
     try:
@@ -170,8 +155,8 @@ def build_run(
             f"unknown family {family_name!r}; choose one of {', '.join(FAMILIES)}",
         )
     family = FAMILIES[family_name]
-    if kind is not None and kind not in DATASET_KINDS[family_name]:
-        wanted = " or ".join(DATASET_KINDS[family_name])
+    if kind is not None and kind not in DATASET_KINDS_OF_FAMILY[family_name]:
+        wanted = " or ".join(DATASET_KINDS_OF_FAMILY[family_name])
         raise JobFailure(
             "bad_dataset",
             f"{family_name} trains on {wanted} datasets, and this dataset is {kind}",
@@ -245,7 +230,7 @@ def model_id_for(models_dir: Path, job_id: str, family: str, name: str | None) -
     A slug taken by a model of another run gets the job's short id appended.
     """
     base = _slug(name) if isinstance(name, str) else ""
-    if not base or not MODEL_ID.match(base):
+    if not base or not SAFE_ID.match(base):
         return f"{family}-{job_id[:8]}"
     folder = models_dir / base
     if folder.exists() and _registered_by(folder) != job_id:
@@ -255,12 +240,13 @@ def model_id_for(models_dir: Path, job_id: str, family: str, name: str | None) -
 
 def register_model(
     run_model: Path, models_dir: Path, model_id: str, provenance: dict[str, Any]
-) -> Path:
-    """Copy a run's model folder to `models/<model_id>` atomically, adding to its provenance."""
-    models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".{model_id}."))
+) -> dict[str, Any]:
+    """Copy a run's model folder to `models/<model_id>` atomically, adding to its provenance.
+
+    Returns the model's card (its `config.json`) as registered.
+    """
     final = models_dir / model_id
-    try:
+    with staging_folder(final) as tmp:
         shutil.copytree(run_model, tmp, dirs_exist_ok=True)
         card = json.loads((tmp / CONFIG_FILE).read_text())
         card["provenance"] = {**card.get("provenance", {}), **provenance}
@@ -272,10 +258,7 @@ def register_model(
             shutil.rmtree(old, ignore_errors=True)
         else:
             tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+    return card
 
 
 def _release_gpu_memory() -> None:
@@ -288,6 +271,18 @@ def _release_gpu_memory() -> None:
 
 def _losses(stats: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in stats.items() if k[:1] in "DG"}
+
+
+def _progress_detail(
+    ctx: JobContext, step: int, total: int, stats: dict[str, float]
+) -> dict[str, Any]:
+    """The job's `progress_detail`: step, total, the latest losses and the newest grid's step."""
+    return {
+        "step": step,
+        "total": total,
+        "losses": _losses(stats),
+        "preview_step": max(ctx.storage.sample_grids(ctx.job_id), default=None),
+    }
 
 
 def run_training(ctx: JobContext) -> Outcome:
@@ -313,15 +308,7 @@ def run_training(ctx: JobContext) -> Outcome:
     configure_torch()
 
     def on_progress(p: Progress) -> None:
-        ctx.report(
-            p.step / max(1, p.total),
-            {
-                "step": p.step,
-                "total": p.total,
-                "losses": _losses(p.stats),
-                "preview_step": max(ctx.storage.sample_grids(ctx.job_id), default=None),
-            },
-        )
+        ctx.report(p.step / max(1, p.total), _progress_detail(ctx, p.step, p.total, p.stats))
 
     last_check = time.monotonic()
 
@@ -354,12 +341,7 @@ def run_training(ctx: JobContext) -> Outcome:
         raise JobFailure("invalid_config", f"the training run could not go on: {exc}") from None
     finally:
         _release_gpu_memory()
-    detail = {
-        "step": result.step,
-        "total": result.total,
-        "losses": _losses(result.stats),
-        "preview_step": max(ctx.storage.sample_grids(ctx.job_id), default=None),
-    }
+    detail = _progress_detail(ctx, result.step, result.total, result.stats)
     if result.status == "cancelled" and not ctx.cancel_requested():
         raise WorkerShuttingDown(f"stopped at step {result.step} of {result.total}")
     if result.status == "cancelled":
@@ -370,7 +352,7 @@ def run_training(ctx: JobContext) -> Outcome:
         )
     models_dir = ctx.storage.models
     model_id = model_id_for(models_dir, ctx.job_id, family_name, params.get("name"))
-    folder = register_model(
+    card = register_model(
         result.model_dir,
         models_dir,
         model_id,
@@ -384,7 +366,6 @@ def run_training(ctx: JobContext) -> Outcome:
         },
     )
     ctx.report(1.0, detail)
-    card = json.loads((folder / CONFIG_FILE).read_text())
     return Outcome(
         JobStatus.succeeded,
         {

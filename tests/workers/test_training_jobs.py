@@ -119,3 +119,15 @@ def test_missing_dataset_fails_clearly(make_context):
     with pytest.raises(JobFailure) as info:
         run_training(ctx)
     assert info.value.code == "dataset_not_found" and "'gone'" in info.value.message
+
+
+def test_a_pggan_runs_cadence_follows_its_growth_schedule_not_its_steps():
+    options, _ = build("pggan", {}, kind="images")
+    # 4 to 16 (five phases) at batch 32, 32 (two phases) at batch 16, 2000 images a phase
+    assert options.metrics_every == 5 * 63 + 2 * 125 and options.checkpoint_every == 100
+    options, _ = build("pggan", {"image_size": 8, "steps": 3}, kind="images")
+    assert options.metrics_every == 3 * 63 and options.steps == 3
+    with pytest.raises(JobFailure) as info:
+        build("pggan", {"image_size": 48}, kind="images")
+    assert info.value.code == "invalid_config"
+    assert info.value.message.startswith("invalid training config: ")

@@ -123,6 +123,16 @@ def fade_reals(x: torch.Tensor, alpha: float) -> torch.Tensor:
     return torch.lerp(coarse, x, alpha)
 
 
+def growth_schedule(config: PGGANConfig, max_resolution: int) -> GrowthSchedule:
+    """The growth schedule of a run of `config` up to `max_resolution` (ValueError if invalid)."""
+    return GrowthSchedule(
+        max_resolution=max_resolution,
+        phase_images=config.phase_images,
+        batch_sizes=parse_batch_sizes(config.batch_sizes),
+        batch_base=config.batch_base,
+    )
+
+
 class PGGANFamily(GANFamily):
     """Progressive GAN: growing G and D, WGAN-GP with drift, EMA generator."""
 
@@ -135,12 +145,7 @@ class PGGANFamily(GANFamily):
         self.config = config
         self.device = device
         self.max_resolution = data.image_size
-        self.schedule = GrowthSchedule(
-            max_resolution=data.image_size,
-            phase_images=config.phase_images,
-            batch_sizes=parse_batch_sizes(config.batch_sizes),
-            batch_base=config.batch_base,
-        )
+        self.schedule = growth_schedule(config, data.image_size)
         self.G = models.create(
             "pggan-generator",
             max_resolution=data.image_size,
@@ -166,6 +171,11 @@ class PGGANFamily(GANFamily):
     @classmethod
     def dataset_options(cls, config: PGGANConfig) -> dict[str, Any]:
         return {"conditional": False, "mirror": config.mirror}
+
+    @classmethod
+    def planned_steps(cls, config: PGGANConfig, image_size: int, requested: int) -> int:
+        """The growth schedule's length; `requested` (the loop's --steps) is ignored."""
+        return growth_schedule(config, image_size).total_steps
 
     def total_steps(self, requested: int) -> int:
         """The growth schedule's length; `requested` (the loop's --steps) is ignored."""

@@ -19,7 +19,7 @@ from PIL import Image
 
 from ganserve.contract import QUEUE_INFER, Job, JobKind, JobStatus
 from ganserve.settings import Settings
-from ganserve.storage import Storage
+from ganserve.storage import INPUT_FILE, Storage
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.api.routes.jobs import owned_job
 from service.catalog import check_class_label, require_inspectable
@@ -31,7 +31,6 @@ from service.uploads import open_image, read_image, store_png
 router = APIRouter(tags=["inspections"])
 
 IMAGE_FILE = "image.png"
-INPUT_FILE = "input.png"
 _SOURCE_KINDS = (JobKind.translation, JobKind.sample)
 
 

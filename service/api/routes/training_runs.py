@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ganserve.contract import QUEUE_TRAIN, Job, JobKind
+from ganserve.contract import DATASET_KINDS_OF_FAMILY, QUEUE_TRAIN, Job, JobKind
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
-from service.datasets import DatasetKind, get_dataset
+from service.datasets import get_dataset
 from service.errors import ApiError
 from service.jobs import enqueue, ensure_capacity
-from service.schemas import Family, JobOut, TrainingRunRequest, error_responses
+from service.schemas import JobOut, TrainingRunRequest, error_responses
 
 router = APIRouter(tags=["training runs"])
-
-KINDS_OF_FAMILY = {
-    Family.pix2pix: (DatasetKind.paired,),
-    Family.unetgan: (DatasetKind.images, DatasetKind.labeled),
-    Family.pggan: (DatasetKind.images, DatasetKind.labeled),
-}
 
 
 @router.post("/training-runs", status_code=202, responses=error_responses(401, 404, 422, 429, 503))
@@ -33,7 +27,7 @@ def create_training_run(
 ) -> JobOut:
     """Queue a training run; `config` holds option overrides, checked by the training worker."""
     dataset = get_dataset(storage.datasets, body.dataset, owner)
-    allowed = KINDS_OF_FAMILY[body.family]
+    allowed = DATASET_KINDS_OF_FAMILY[str(body.family)]
     if dataset.kind not in allowed:
         raise ApiError(
             422,

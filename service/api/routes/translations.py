@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from ganserve.contract import QUEUE_INFER, Job, JobKind
+from ganserve.storage import INPUT_FILE
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.catalog import require_model
 from service.jobs import enqueue, ensure_capacity
@@ -15,8 +16,6 @@ from service.schemas import MAX_SEED, JobOut, error_responses
 from service.uploads import read_image, store_png
 
 router = APIRouter(tags=["translations"])
-
-INPUT_FILE = "input.png"
 
 
 @router.post(

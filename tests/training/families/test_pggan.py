@@ -40,6 +40,7 @@ def test_schedule_sets_the_run_length_and_batch_sizes() -> None:
     family = make_family()
     # 4 stable, 8 fade, 8 stable, 16 fade, 16 stable: 2 steps each (8 images / batch 4).
     assert family.total_steps(1000) == family.total_steps(0) == 10
+    assert PGGANFamily.planned_steps(TINY, RES, 1000) == 10  # known before it is built
     assert family.schedule.phase_starts == (0, 2, 4, 6, 8)
     assert all(family.batch_size(step, 99) == BATCH for step in range(10))
     assert PGGANFamily.dataset_options(TINY) == {"conditional": False, "mirror": False}
