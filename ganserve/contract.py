@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 QUEUE_INFER = "infer"
 QUEUE_TRAIN = "train"
+QUEUES = (QUEUE_INFER, QUEUE_TRAIN)
 TASK_TRANSLATE = "ganserve.translate"
 TASK_SAMPLE = "ganserve.sample"
 TASK_TRAIN = "ganserve.train"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ganserve.contract import QUEUE_INFER, QUEUE_TRAIN
+from ganserve.contract import QUEUES
 from ganserve.demo_models import request_demo_models
 from ganserve.embedded_redis import EmbeddedRedis
 from ganserve.processes import gateway_command, worker_command
@@ -59,7 +59,7 @@ class Stack:
 def start_services(stack: Stack, settings: Settings, env: dict[str, str]) -> None:
     """Start the gateway and one worker per queue, as `ganserve up` and Compose do."""
     stack.start("gateway", gateway_command(settings), env)
-    for queue in (QUEUE_INFER, QUEUE_TRAIN):
+    for queue in QUEUES:
         stack.start(f"worker-{queue}", worker_command(queue), env)
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from ganserve.contract import QUEUE_INFER, QUEUE_TRAIN
+from ganserve.contract import QUEUES
 from ganserve.settings import Settings
-
-QUEUES = (QUEUE_INFER, QUEUE_TRAIN)
 
 
 def gateway_command(settings: Settings) -> list[str]:

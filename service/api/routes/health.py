@@ -7,7 +7,7 @@ import logging
 import redis
 from fastapi import APIRouter
 
-from ganserve.contract import QUEUE_INFER, QUEUE_TRAIN
+from ganserve.contract import QUEUES
 from service.api.deps import CeleryDep, RedisDep
 from service.errors import ApiError
 from service.schemas import Health, Readiness, error_responses
@@ -38,7 +38,7 @@ def readyz(client: RedisDep, celery_app: CeleryDep) -> Readiness:
     except Exception as exc:
         log.info("not ready: cannot ask the workers: %s", exc)
         raise ApiError(503, "not_ready", "The workers cannot be asked (broker error).") from None
-    counts = {QUEUE_INFER: 0, QUEUE_TRAIN: 0}
+    counts = dict.fromkeys(QUEUES, 0)
     for queues in replies.values():
         for name in {q.get("name") for q in queues or [] if isinstance(q, dict)}:
             if name in counts:
