@@ -39,6 +39,7 @@ import zipfile
 import zlib
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 from fastapi import UploadFile
 from PIL import Image
@@ -47,7 +48,7 @@ from pydantic import BaseModel
 from ganserve.storage import DATASET_FILE, SAFE_ID
 from service.catalog import iso_time
 from service.errors import ApiError
-from service.uploads import CHUNK_BYTES, copy_limited
+from service.uploads import CHUNK_BYTES, check_size
 
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -122,8 +123,8 @@ def _check_entry_type(info: zipfile.ZipInfo) -> None:
         raise bad_archive(f"the entry {info.filename!r} is encrypted")
 
 
-def extract_zip(archive: Path, dest: Path, *, max_entries: int, max_bytes: int) -> int:
-    """Extract `archive` into the new folder `dest` safely; returns the bytes written.
+def extract_zip(archive: Path | BinaryIO, dest: Path, *, max_entries: int, max_bytes: int) -> int:
+    """Extract `archive` (a path or an open file) into the new folder `dest`; the bytes written.
 
     On a refusal `dest` is removed again, with whatever was written into it.
     """
@@ -335,12 +336,9 @@ def create_dataset(
     work = datasets_dir / f".staging-{dataset_id}"
     work.mkdir()
     try:
-        archive = work / "upload.zip"
-        with archive.open("wb") as out:
-            copy_limited(upload, out, max_archive_bytes, what="archive")
+        check_size(upload, max_archive_bytes, what="archive")
         files = work / "files"
-        extract_zip(archive, files, max_entries=max_entries, max_bytes=max_extracted_bytes)
-        archive.unlink()
+        extract_zip(upload.file, files, max_entries=max_entries, max_bytes=max_extracted_bytes)
         root = unwrap(files, kind)
         count, classes, layout = inspect_dataset(root, kind)
         if (root / DATASET_FILE).is_dir():

@@ -42,6 +42,14 @@ def copy_limited(upload: UploadFile, dest: BinaryIO, limit: int, *, what: str = 
     return size
 
 
+def check_size(upload: UploadFile, limit: int, *, what: str) -> None:
+    """413 `too_large` when the received `upload` is larger than `limit` bytes (it is not read)."""
+    upload.file.seek(0, os.SEEK_END)
+    if upload.file.tell() > limit:
+        raise _too_large(what, limit)
+    upload.file.seek(0)
+
+
 def read_limited(upload: UploadFile, limit: int, *, what: str = "image") -> bytes:
     """The bytes of an uploaded file, read in chunks; 413 `too_large` once past `limit`."""
     buffer = io.BytesIO()

@@ -7,7 +7,7 @@ from fastapi import UploadFile
 from PIL import Image
 
 from service.errors import ApiError
-from service.uploads import open_image, read_limited, store_png
+from service.uploads import check_size, open_image, read_limited, store_png
 from tests.service.factories import bilevel_png, image_bytes, png_claiming, truncated_png
 
 PIXELS = 4096 * 4096
@@ -23,6 +23,17 @@ def test_read_limited_stops_past_the_limit():
     upload = UploadFile(io.BytesIO(b"x" * 1000))
     assert len(read_limited(upload, 1000)) == 1000
     assert _code(lambda: read_limited(upload, 999)) == (413, "too_large")
+
+
+def test_check_size_measures_without_reading_and_rewinds():
+    upload = UploadFile(io.BytesIO(b"x" * 1000))
+    upload.file.seek(400)
+    check_size(upload, 1000, what="archive")
+    assert upload.file.tell() == 0  # ready for whoever reads it next
+    with pytest.raises(ApiError) as caught:
+        check_size(upload, 999, what="archive")
+    assert (caught.value.status_code, caught.value.code) == (413, "too_large")
+    assert caught.value.message == "The archive is larger than the limit of 999 bytes."
 
 
 def test_open_image_checks():
