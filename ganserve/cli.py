@@ -22,9 +22,16 @@ def up(
     demo: bool = typer.Option(True, help="train demo models when no model exists yet"),
 ) -> None:
     """Start the whole stack: embedded Redis (unless GANSERVE_REDIS_URL), gateway, workers."""
+    from ganserve.embedded_redis import EmbeddedRedisError
+    from ganserve.launcher import StartupError
     from ganserve.launcher import up as run_stack
 
-    raise typer.Exit(run_stack(get_settings(), demo=demo, echo=typer.echo))
+    try:
+        code = run_stack(get_settings(), demo=demo, echo=typer.echo)
+    except (EmbeddedRedisError, StartupError) as exc:
+        typer.echo(f"ganserve: {exc}", err=True)
+        code = 1
+    raise typer.Exit(code)
 
 
 @app.command()

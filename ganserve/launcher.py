@@ -25,6 +25,10 @@ from ganserve.settings import Settings
 from ganserve.storage import Storage
 
 
+class StartupError(RuntimeError):
+    """A child process of the stack did not come up; the message says which."""
+
+
 @dataclass
 class Stack:
     """The child processes of a running stack."""
@@ -68,14 +72,14 @@ def wait_for_gateway(url: str, stack: Stack, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (name := stack.failed()) is not None:
-            raise RuntimeError(f"the {name} process exited during start-up")
+            raise StartupError(f"the {name} process exited during start-up")
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"the gateway did not answer at {url} within {timeout:.0f} s")
+    raise StartupError(f"the gateway did not answer at {url} within {timeout:.0f} s")
 
 
 def up(settings: Settings, *, demo: bool = True, echo: Callable[[str], None] = print) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between keep-alive comments on a quiet job event stream.",
     )
+
+    @field_validator("data_dir", "inception_weights")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        """Resolve relative paths once, here, so every child process and the embedded Redis
+        (which changes into its own folder) see the same absolute path."""
+        return None if path is None else path.expanduser().resolve()
 
     @property
     def key_list(self) -> list[str]:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from ganserve.embedded_redis import free_port
+from ganserve.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
+from tests.e2e.stack import wait_job, zip_folder
+from training.demo import build_demo
 
 
 def port_open(port: int) -> bool:
@@ -69,3 +71,139 @@ def processes_using(data_dir: Path) -> list[int]:
         if marker in text and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def clean_env(port: int) -> dict[str, str]:
+    """The environment of a newcomer: no GANSERVE_* variable but the port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANSERVE_")}
+    return env | {"GANSERVE_PORT": str(port)}
+
+
+def start_up(cwd: Path, port: int) -> subprocess.Popen[str]:
+    """`ganserve up --no-demo` started from `cwd` with the default (relative) data dir."""
+    exe = str(Path(sys.executable).parent / "ganserve")
+    return subprocess.Popen(
+        [exe, "up", "--no-demo"],
+        cwd=cwd,
+        env=clean_env(port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_ready(process: subprocess.Popen[str], port: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"ganserve up exited: {process.communicate()[0]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("the stack did not become ready")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    try:
+        output, _ = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    return output
+
+
+def test_up_from_a_fresh_directory_with_default_settings(tmp_path):
+    """The README's `make run` as a newcomer meets it: relative ./var, embedded Redis."""
+    port = free_port()
+    process = start_up(tmp_path, port)
+    try:
+        wait_ready(process, port)
+    finally:
+        output = stop(process)
+    assert (tmp_path / "var" / "redis" / "redis.log").is_file(), output
+    assert (tmp_path / "var" / "redis" / "appendonly.aof").exists()
+    assert f"data in {tmp_path / 'var' / 'redis'}" in output  # absolute, resolved once
+
+
+def test_restart_keeps_the_queue_and_the_models(tmp_path):
+    """Stopped while one run trains and another waits, the restarted stack finishes both."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    pairs = build_demo("edges2photo", tmp_path / "pairs", size=32, count=8)
+    config = {"image_size": 32, "batch_size": 2, "width": 4, "log_every": 1}
+    process = start_up(tmp_path, port)
+    try:
+        wait_ready(process, port)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            dataset = client.post(
+                "/v1/datasets",
+                data={"name": "pairs", "kind": "paired"},
+                files={"archive": ("pairs.zip", zip_folder(pairs), "application/zip")},
+            ).json()
+            first = client.post(
+                "/v1/training-runs",
+                json={"family": "pix2pix", "dataset": dataset["id"], "name": "first",
+                      "config": config | {"steps": 4}},
+            ).json()
+            assert wait_job(client, first["id"])["status"] == "succeeded"
+            long_config = config | {"steps": 3000, "checkpoint_every": 10}
+            running = client.post(
+                "/v1/training-runs",
+                json={"family": "pix2pix", "dataset": dataset["id"], "config": long_config},
+            ).json()
+            waiting = client.post(
+                "/v1/training-runs",
+                json={"family": "pix2pix", "dataset": dataset["id"], "config": config
+                      | {"steps": 4}},
+            ).json()
+            job = running
+            while job["progress"] == 0:
+                job = client.get(f"/v1/jobs/{running['id']}", params={"wait": 1}).json()
+    finally:
+        stop(process)
+
+    process = start_up(tmp_path, port)
+    try:
+        wait_ready(process, port)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            models = {m["id"] for m in client.get("/v1/models").json()["models"]}
+            assert "first" in models
+            resumed = client.get(f"/v1/jobs/{running['id']}").json()
+            assert resumed["status"] in ("queued", "running") and resumed["progress"] > 0
+            assert client.delete(f"/v1/jobs/{running['id']}").status_code in (200, 202)
+            assert wait_job(client, running["id"])["status"] == "cancelled"
+            assert wait_job(client, waiting["id"])["status"] == "succeeded"
+    finally:
+        stop(process)
+
+
+def test_embedded_redis_failure_is_one_readable_line(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        try:
+            EmbeddedRedis(tmp_path / "redis", port=port).start(timeout=10)
+        except EmbeddedRedisError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("Redis started on a busy port")
+    assert "\n" not in message
+    assert f"127.0.0.1:{port}" in message and "exited with code" in message
+    assert "in use" in message.lower()  # Redis's own words: "Address already in use"
+
+
+def test_up_reports_a_redis_that_cannot_start(tmp_path):
+    """A data dir whose redis folder cannot be created: a one-line error, exit code 1."""
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "redis").write_text("not a folder")
+    process = start_up(tmp_path, free_port())
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert "Traceback" not in output
+    assert f"embedded Redis cannot use {tmp_path / 'var' / 'redis'}" in output

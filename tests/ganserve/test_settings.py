@@ -5,9 +5,13 @@ from pathlib import Path
 from ganserve.settings import Settings, get_settings
 
 
-def test_defaults():
-    assert Settings().data_dir == Path("./var")
-    assert Settings().models_dir == Path("./var/models")
+def test_defaults_are_absolute(monkeypatch, tmp_path):
+    """The relative default ./var is resolved once, where settings are read."""
+    monkeypatch.chdir(tmp_path)
+    assert Settings().data_dir == tmp_path / "var"
+    assert Settings().data_dir.is_absolute()
+    assert Settings().models_dir == tmp_path / "var" / "models"
+    assert Settings(data_dir="rel/data").data_dir == tmp_path / "rel" / "data"
 
 
 def test_environment_prefix(monkeypatch, tmp_path):
