@@ -147,8 +147,12 @@ def test_restart_keeps_the_queue_and_the_models(tmp_path):
             ).json()
             first = client.post(
                 "/v1/training-runs",
-                json={"family": "pix2pix", "dataset": dataset["id"], "name": "first",
-                      "config": config | {"steps": 4}},
+                json={
+                    "family": "pix2pix",
+                    "dataset": dataset["id"],
+                    "name": "first",
+                    "config": config | {"steps": 4},
+                },
             ).json()
             assert wait_job(client, first["id"])["status"] == "succeeded"
             long_config = config | {"steps": 3000, "checkpoint_every": 10}
@@ -158,8 +162,11 @@ def test_restart_keeps_the_queue_and_the_models(tmp_path):
             ).json()
             waiting = client.post(
                 "/v1/training-runs",
-                json={"family": "pix2pix", "dataset": dataset["id"], "config": config
-                      | {"steps": 4}},
+                json={
+                    "family": "pix2pix",
+                    "dataset": dataset["id"],
+                    "config": config | {"steps": 4},
+                },
             ).json()
             job = running
             while job["progress"] == 0:

@@ -1,7 +1,5 @@
 """Settings come from GANSERVE_* environment variables."""
 
-from pathlib import Path
-
 from ganserve.settings import Settings, get_settings
 
 
