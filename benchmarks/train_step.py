@@ -1,9 +1,10 @@
 """Time per training iteration of each GAN family, fast path against a plain fp32 baseline.
 
-The fast path is what `python -m training` uses: on CUDA, bf16 autocast, channels_last and
-cudnn.benchmark; the baseline is the same networks, data and loop in fp32, contiguous layout,
-cudnn.benchmark off, in the same process. On CPU both paths are fp32 (autocast is CUDA-only
-here), so the ratio shows ~1.0 there.
+The fast path is bf16 autocast and channels_last (plus cudnn.benchmark on CUDA), forced on
+whatever the hardware; the baseline is the same networks, data and loop in fp32, contiguous
+layout, cudnn.benchmark off, in the same process. The last column says what `python -m training`
+picks by default on this machine (`training.precision`): bf16 on CUDA and on CPUs with native
+bf16 (AMX / AVX512-BF16), fp32 elsewhere, where emulated bf16 is much slower.
 
     .venv/bin/python benchmarks/train_step.py                 # small configs (CPU-friendly)
     .venv/bin/python benchmarks/train_step.py --paper         # the papers' sizes (use a GPU)
@@ -24,6 +25,7 @@ from training.families.pggan import PGGANConfig
 from training.families.pix2pix import Pix2PixConfig
 from training.families.unetgan import UNetGANConfig
 from training.loop import RunOptions, Trainer
+from training.precision import use_autocast
 
 # family -> (demo, image size, batch, config) for the small and the paper setting
 SMALL = {
@@ -68,7 +70,7 @@ def main() -> None:
         print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
         print(
             f"{'family':8} {'size':>5} {'batch':>5} {'device':>7} "
-            f"{'fast ms':>9} {'fp32 ms':>9} {'speed-up':>8}"
+            f"{'bf16 ms':>9} {'fp32 ms':>9} {'speed-up':>8} default"
         )
         for family in args.families.split(","):
             demo, size, batch, config = settings[family]
@@ -89,6 +91,7 @@ def main() -> None:
                     steps=10**6,
                 )
                 trainer = Trainer(family, options, config)
+                trainer.amp = fast  # forced, to measure it where the default would not use it
                 if family == "pggan":  # time the final resolution, fully grown
                     trainer.step = trainer.total - args.warmup - args.steps - 1
                 torch.backends.cudnn.benchmark = fast
@@ -96,7 +99,8 @@ def main() -> None:
             print(
                 f"{family:8} {size:5d} {batch:5d} {trainer.device.type:>7} "
                 f"{results['fast'] * 1e3:9.1f} {results['fp32'] * 1e3:9.1f} "
-                f"{results['fp32'] / results['fast']:7.2f}x"
+                f"{results['fp32'] / results['fast']:7.2f}x "
+                f"{'bf16' if use_autocast(trainer.device, True) else 'fp32'}"
             )
 
 

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(
         default=100, description="Queued jobs per queue before new ones get 429."
     )
+    background_slice_seconds: float = Field(
+        default=180.0,
+        gt=0,
+        description="Seconds a background training run (the demo models) trains before it "
+        "yields to another background run waiting; a foreground run waiting makes it yield at "
+        "its next step.",
+    )
     model_cache_size: int = Field(default=4, description="Models a worker keeps loaded.")
     sse_keepalive_seconds: float = Field(
         default=15.0,

@@ -247,3 +247,18 @@ def test_time_mode(generator: nn.Module) -> Iterator[nn.Module]:
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
         generator.train(was_training)
+
+
+@torch.no_grad()
+def translate(generator: nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
+    """What a translation job computes: (1, Ci, S, S) -> (1, Co, S, S) float32 in [-1, 1].
+
+    One image at a time in `test_time_mode` (its own statistics, the paper's batch size 1),
+    the dropout noise drawn from `seed`, so a seed repeats a translation. Evaluation uses this
+    same function, so every reported pix2pix figure is what the service serves.
+    """
+    if x.shape[0] != 1:
+        raise ValueError(f"translate one image at a time, got a batch of {x.shape[0]}")
+    torch.manual_seed(seed)  # dropout is the only noise in pix2pix at test time
+    with test_time_mode(generator) as g:
+        return g(x).float().clamp(-1, 1)

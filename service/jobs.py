@@ -26,6 +26,7 @@ from ganserve.contract import (
     JobStore,
     image_url,
 )
+from ganserve.queues import queue_length
 from service.catalog import iso_time
 from service.errors import RETRY_AFTER_SECONDS, ApiError
 from service.schemas import ErrorDetail, JobOut
@@ -33,10 +34,6 @@ from service.schemas import ErrorDetail, JobOut
 log = logging.getLogger(__name__)
 
 INTERNAL_PARAMS = frozenset({"input", "image"})  # storage paths, for workers only
-# kombu's Redis transport keeps a queue's messages in a list named after the queue; messages sent
-# with a priority go to lists named "<queue>\x06\x16<priority>" (its default priority steps).
-_PRIORITY_SEPARATOR = "\x06\x16"
-_PRIORITY_STEPS = (3, 6, 9)
 
 
 def job_url(job_id: str) -> str:
@@ -73,15 +70,6 @@ def job_out(job: Job) -> JobOut:
         error=ErrorDetail(code=job.error.code, message=job.error.message) if job.error else None,
         params={k: v for k, v in job.params.items() if k not in INTERNAL_PARAMS},
     )
-
-
-def queue_length(client: redis.Redis, queue: str) -> int:
-    """Messages waiting in a Celery queue on the Redis broker (all priority lists)."""
-    pipe = client.pipeline(transaction=False)
-    pipe.llen(queue)
-    for step in _PRIORITY_STEPS:
-        pipe.llen(f"{queue}{_PRIORITY_SEPARATOR}{step}")
-    return sum(pipe.execute())
 
 
 def ensure_capacity(client: redis.Redis, queue: str, max_queued: int) -> None:

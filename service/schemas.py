@@ -121,6 +121,12 @@ class TrainingRunRequest(BaseModel):
         default_factory=dict,
         description="Training option overrides by name (checked by the training worker).",
     )
+    background: bool = Field(
+        default=False,
+        description="Train in the background: the run registers its model at every checkpoint "
+        "(served while it improves) and steps aside, to continue later, whenever another "
+        "training run waits (the demo models train this way).",
+    )
 
 
 class DatasetOut(BaseModel):

@@ -26,12 +26,14 @@ from training.families import FAMILIES
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
 from training.metrics.generator_metrics import sampling_metrics, translation_metrics
 from training.metrics.inception import FIDInception, InceptionUnavailable, load_inception
+from training.precision import autocast, memory_format, use_autocast
 from training.run_files import RunFiles
 from training.sampler import BatchStream
 from training.state import StateError, load_state, restore_rng, rng_state, save_state
 
 ProgressCallback = Callable[["Progress"], None]
 StopCheck = Callable[[], bool]
+CheckpointCallback = Callable[[int, Path], None]  # (step, model folder) after each checkpoint
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,8 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         self.dataset = load_dataset(family_cls, options, self.config)
         self.family = family_cls(self.config, data_info(self.dataset), self.device)
-        self.memory_format = (
-            torch.channels_last
-            if options.channels_last and self.device.type == "cuda"
-            else torch.contiguous_format
-        )
+        self.amp = use_autocast(self.device, options.amp)
+        self.memory_format = memory_format(self.device, options.channels_last, options.amp)
         for net in (self.family.G, self.family.D, self.family.G_ema):
             if net is not None:
                 net.to(memory_format=self.memory_format)
@@ -285,9 +284,7 @@ class Trainer:
     # ----- the loop --------------------------------------------------------------------------
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.options.amp and self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return autocast(self.device, self.amp)
 
     def train_step(self) -> Stats:
         """One iteration: schedule, G forward, D step, G step, EMA."""
@@ -315,9 +312,16 @@ class Trainer:
         return {**d_stats, **g_stats, "images_seen": float(self.images_seen)}
 
     def run(
-        self, on_progress: ProgressCallback | None = None, should_stop: StopCheck | None = None
+        self,
+        on_progress: ProgressCallback | None = None,
+        should_stop: StopCheck | None = None,
+        on_checkpoint: CheckpointCallback | None = None,
     ) -> RunResult:
-        """Train until the total step count or until `should_stop()` says so."""
+        """Train until the total step count or until `should_stop()` says so.
+
+        `on_checkpoint(step, model_dir)` hears of every checkpoint written before the last one
+        (a background run publishes its model there); the last one is in the `RunResult`.
+        """
         opts = self.options
         if self.files is not None:
             self.files.write_options(
@@ -328,6 +332,7 @@ class Trainer:
                     "total_steps": self.total,
                     "world_size": self.topology.world_size,
                     "device": str(self.device),
+                    "bf16_autocast": self.amp,
                 }
             )
         bar = tqdm(
@@ -355,6 +360,8 @@ class Trainer:
                     self.evaluate()
                 if self.step % opts.checkpoint_every == 0 and self.step < self.total:
                     self.checkpoint()
+                    if on_checkpoint is not None and self.files is not None:
+                        on_checkpoint(self.step, self.files.model_dir)
             if status == "completed":
                 self.sample()
                 if opts.metrics_every and self.metrics.get("step") != self.step:
@@ -382,9 +389,10 @@ def train(
     *,
     on_progress: ProgressCallback | None = None,
     should_stop: StopCheck | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
 ) -> RunResult:
     """Train one run to the end (or until stopped) and return how it ended."""
     try:
-        return Trainer(family_name, options, config).run(on_progress, should_stop)
+        return Trainer(family_name, options, config).run(on_progress, should_stop, on_checkpoint)
     finally:
         distributed.teardown()

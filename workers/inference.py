@@ -31,7 +31,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ganserve.contract import JobStatus, image_url
 from ganserve.storage import INPUT_FILE, staging_folder
-from models.pix2pix import test_time_mode
+from models.pix2pix import translate as translate_tensor
 from models.sampling import sample as draw_samples
 from training.images import dequantize, to_pil
 from workers.errors import JobFailure
@@ -144,9 +144,7 @@ def translate_image(loaded: LoadedModel, image: Image.Image, seed: int) -> Image
     """Translate one image with a pix2pix generator; the output has the input's size."""
     width, height = image.size
     x = model_input(loaded, image, int(loaded.card.config.get("in_channels", 3)))  # (1, C, S, S)
-    torch.manual_seed(seed)  # dropout is the only noise in pix2pix at test time
-    with test_time_mode(loaded.model) as generator, torch.no_grad():
-        y = generator(x).float().clamp(-1, 1).cpu()  # (1, C_out, S, S)
+    y = translate_tensor(loaded.model, x, seed).cpu()  # (1, C_out, S, S)
     return to_pil(y[0]).resize((width, height), Image.Resampling.BICUBIC)
 
 

@@ -54,6 +54,11 @@ LEASE_SECONDS = max(2, min(60, VISIBILITY_TIMEOUT // 2))
 TEST_DELAY_ENV = "GANSERVE_TEST_TASK_DELAY"
 
 
+class Yielded(Exception):
+    """A background job stepped aside for work waiting in its queue: it goes back to `queued`
+    and a new message for it joins the back of the queue (it resumes from its checkpoint)."""
+
+
 class LeaseLost(Exception):
     """Another worker holds the job's lease now: this copy must stop without recording anything."""
 
@@ -213,14 +218,19 @@ def run_job(task: Any, job_id: str, work: Work, *, max_attempts: int) -> None:
     if not store.acquire_lease(job_id, holder, LEASE_SECONDS):
         log.info("job %s is held by another worker; checking again in %ss", job_id, LEASE_SECONDS)
         raise task.retry(countdown=LEASE_SECONDS, max_retries=None)
+    yielded = False
     try:
         with _Heartbeat(store, job_id, holder):
             _run_leased(store, job_id, work, holder, max_attempts)
+    except Yielded:
+        yielded = True
     finally:
         try:
             store.release_lease(job_id, holder)
         except redis.RedisError as exc:  # the lease expires on its own
             log.warning("job %s: could not release the lease: %s", job_id, exc)
+    if yielded:  # sent before this message is acknowledged: a crash in between loses nothing
+        task.apply_async(args=(job_id,), task_id=job_id)
 
 
 def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attempts: int) -> None:
@@ -261,6 +271,10 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
     except LeaseLost:
         log.warning("job %s: another worker took it over; this copy stopped", job_id)
         return
+    except Yielded as exc:
+        log.info("job %s: %s; back to the end of the queue", job_id, exc)
+        store.update(job_id, status=JobStatus.queued)
+        raise
     except WorkerShuttingDown as exc:
         log.info("job %s: the worker is stopping (%s); requeued to resume", job_id, exc)
         store.update(job_id, status=JobStatus.queued)

@@ -42,7 +42,8 @@ from typing import Any
 
 import pydantic
 
-from ganserve.contract import DATASET_KINDS_OF_FAMILY, JobStatus
+from ganserve.contract import DATASET_KINDS_OF_FAMILY, QUEUE_TRAIN, JobNotFound, JobStatus
+from ganserve.queues import waiting_job_ids
 from ganserve.storage import DATASET_FILE, SAFE_ID, staging_folder
 from models.checkpoint import CONFIG_FILE
 from training.data import DatasetError, DatasetWarning
@@ -50,7 +51,7 @@ from training.families import FAMILIES
 from training.loop import Progress, RunOptions, RunResult, train
 from training.state import STATE_FILE, StateError
 from workers.errors import JobFailure
-from workers.jobs import JobContext, Outcome
+from workers.jobs import JobContext, Outcome, Yielded
 from workers.model_cache import configure_torch
 from workers.shutdown import WorkerShuttingDown, shutdown_requested, sigterm_requests_stop
 
@@ -285,6 +286,24 @@ def _progress_detail(
     }
 
 
+def other_work_waits(ctx: JobContext, slice_seconds: float) -> bool:
+    """Whether a background run should yield now: a foreground training run waits, or another
+    background run waits and this one has had its slice (`background_slice_seconds`)."""
+    waiting = [i for i in waiting_job_ids(ctx.store.redis, QUEUE_TRAIN) if i != ctx.job_id]
+    for job_id in waiting:
+        try:
+            job = ctx.store.get(job_id)
+        except JobNotFound:
+            continue
+        if job.status != JobStatus.queued:
+            continue
+        if job.params.get("background") is not True:
+            return True
+        if slice_seconds >= ctx.settings.background_slice_seconds:
+            return True
+    return False
+
+
 def run_training(ctx: JobContext) -> Outcome:
     """Train the job's run (resuming its checkpoint if it has one) and register its model."""
     params = ctx.job.params
@@ -306,19 +325,39 @@ def run_training(ctx: JobContext) -> Outcome:
         inception_weights=ctx.settings.inception_weights,
     )
     configure_torch()
+    background = params.get("background") is True
+    models_dir = ctx.storage.models
+    model_id = model_id_for(models_dir, ctx.job_id, family_name, params.get("name"))
+    provenance = {
+        "job": ctx.job_id,
+        "run": ctx.job_id,
+        "name": params.get("name") or model_id,
+        "dataset": dataset_id,
+        "dataset_name": meta.get("name"),
+        "owner": ctx.job.owner,
+    }
 
     def on_progress(p: Progress) -> None:
         ctx.report(p.step / max(1, p.total), _progress_detail(ctx, p.step, p.total, p.stats))
 
+    def publish(step: int, model_dir: Path) -> None:
+        """A background run's model is served from its checkpoints on, while it improves."""
+        register_model(model_dir, models_dir, model_id, provenance | {"published_step": step})
+
     last_check = time.monotonic()
+    slice_started = time.monotonic()
+    yielding = False
 
     def should_stop() -> bool:
-        """Cancelled? And, once a second, is the lease still ours (else LeaseLost stops us)?"""
-        nonlocal last_check
+        """Cancelled? Once a second: is the lease still ours (else LeaseLost stops us), and
+        for a background run, does other work wait (it then yields)?"""
+        nonlocal last_check, yielding
         if time.monotonic() - last_check >= 1.0:
             ctx.check_lease()
             last_check = time.monotonic()
-        return ctx.cancel_requested() or shutdown_requested()
+            if background and not yielding:
+                yielding = other_work_waits(ctx, time.monotonic() - slice_started)
+        return yielding or ctx.cancel_requested() or shutdown_requested()
 
     try:
         with sigterm_requests_stop(), warnings.catch_warnings():
@@ -332,6 +371,7 @@ def run_training(ctx: JobContext) -> Outcome:
                 family_config,
                 on_progress=on_progress,
                 should_stop=should_stop,
+                on_checkpoint=publish if background else None,
             )
     except DatasetError as exc:
         raise JobFailure("bad_dataset", f"the dataset cannot be trained on: {exc}") from None
@@ -342,6 +382,11 @@ def run_training(ctx: JobContext) -> Outcome:
     finally:
         _release_gpu_memory()
     detail = _progress_detail(ctx, result.step, result.total, result.stats)
+    if result.status == "cancelled" and background:
+        publish(result.step, result.model_dir)
+    if result.status == "cancelled" and yielding and not ctx.cancel_requested():
+        ctx.report(result.step / max(1, result.total), detail)
+        raise Yielded(f"yielded to waiting work at step {result.step} of {result.total}")
     if result.status == "cancelled" and not ctx.cancel_requested():
         raise WorkerShuttingDown(f"stopped at step {result.step} of {result.total}")
     if result.status == "cancelled":
@@ -350,21 +395,7 @@ def run_training(ctx: JobContext) -> Outcome:
             JobStatus.cancelled,
             {"run": ctx.job_id, "step": result.step, "total": result.total},
         )
-    models_dir = ctx.storage.models
-    model_id = model_id_for(models_dir, ctx.job_id, family_name, params.get("name"))
-    card = register_model(
-        result.model_dir,
-        models_dir,
-        model_id,
-        {
-            "job": ctx.job_id,
-            "run": ctx.job_id,
-            "name": params.get("name") or model_id,
-            "dataset": dataset_id,
-            "dataset_name": meta.get("name"),
-            "owner": ctx.job.owner,
-        },
-    )
+    card = register_model(result.model_dir, models_dir, model_id, provenance)
     ctx.report(1.0, detail)
     return Outcome(
         JobStatus.succeeded,

@@ -1,6 +1,7 @@
 """The whole stack end to end: real Redis, real Celery workers, real HTTP, real images."""
 
 import io
+import time
 
 import pytest
 from PIL import Image
@@ -139,3 +140,48 @@ def test_cancel_queued_and_running_training(stack, tmp_path):
     queued_job = client.get(f"/v1/jobs/{queued['id']}").json()
     assert queued_job["status"] == "cancelled" and queued_job["started_at"] is None
     assert not (data_dir / "runs" / queued["id"]).exists()
+
+
+def test_a_background_run_serves_early_and_yields_to_a_user_run(stack, tmp_path):
+    """The demo models' way of training: published at checkpoints, stepping aside for users."""
+    client, _ = stack
+    data = build_demo("edges2photo", tmp_path / "bg", size=32, count=8)
+    dataset = client.post(
+        "/v1/datasets",
+        data={"name": "bg", "kind": "paired"},
+        files={"archive": ("bg.zip", zip_folder(data), "application/zip")},
+    ).json()
+    tiny = {"image_size": 32, "batch_size": 2, "width": 4, "log_every": 1}
+    background = client.post(
+        "/v1/training-runs",
+        json={
+            "family": "pix2pix",
+            "dataset": dataset["id"],
+            "name": "bg-demo",
+            "background": True,
+            "config": tiny | {"steps": 100000, "checkpoint_every": 5},
+        },
+    ).json()
+    deadline = time.monotonic() + 120
+    while "bg-demo" not in {m["id"] for m in client.get("/v1/models").json()["models"]}:
+        assert time.monotonic() < deadline, "the background run published no model"
+        time.sleep(0.5)
+    assert client.get(f"/v1/jobs/{background['id']}").json()["status"] == "running"
+    user = client.post(
+        "/v1/training-runs",
+        json={"family": "pix2pix", "dataset": dataset["id"], "config": tiny | {"steps": 3}},
+    ).json()
+    statuses = set()
+    job = user
+    while job["status"] not in ("succeeded", "failed", "cancelled"):
+        statuses.add(client.get(f"/v1/jobs/{background['id']}").json()["status"])
+        job = client.get(f"/v1/jobs/{user['id']}", params={"wait": 1}).json()
+    assert job["status"] == "succeeded", job
+    assert "queued" in statuses  # it stepped aside while the user's run trained
+    bg = client.get(f"/v1/jobs/{background['id']}").json()
+    while bg["status"] == "queued":  # and it comes back, resuming from its checkpoint
+        bg = client.get(f"/v1/jobs/{background['id']}", params={"wait": 1}).json()
+    assert bg["status"] == "running" and bg["progress"] > 0
+    assert client.delete(f"/v1/jobs/{background['id']}").status_code in (200, 202)
+    assert wait_job(client, background["id"])["status"] == "cancelled"
+    assert "bg-demo" in {m["id"] for m in client.get("/v1/models").json()["models"]}

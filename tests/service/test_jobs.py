@@ -3,7 +3,8 @@
 from celery import Celery
 
 from ganserve.contract import QUEUE_INFER, Job, JobKind
-from service.jobs import job_out, queue_length
+from ganserve.queues import queue_length
+from service.jobs import job_out
 
 
 def test_queue_length_counts_what_celery_sent(gateway):

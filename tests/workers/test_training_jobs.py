@@ -89,6 +89,7 @@ def test_a_cancelled_run_resumes_from_its_checkpoint_and_registers_its_model(mak
     assert (run / STATE_FILE).is_file() and not list(first.storage.models.glob("unetgan-*"))
 
     first.store.redis.delete(f"ganserve:cancel:{first.job_id}")  # delivered again, not cancelled
+    first.store.release_lease(first.job_id, first.holder)  # the first worker let go of it
     again = type(first)(first.job, first.store, first.storage, first.settings, "second")
     outcome = run_training(again)
     assert outcome.status == JobStatus.succeeded and outcome.result["steps"] == 6
@@ -131,3 +132,29 @@ def test_a_pggan_runs_cadence_follows_its_growth_schedule_not_its_steps():
         build("pggan", {"image_size": 48}, kind="images")
     assert info.value.code == "invalid_config"
     assert info.value.message.startswith("invalid training config: ")
+
+
+def test_a_background_run_yields_to_a_waiting_foreground_run(make_context, redis_url):
+    """Only a foreground run makes it yield at once; another background run, after its slice."""
+    from celery import Celery
+
+    from ganserve.contract import QUEUE_TRAIN
+    from workers.training_jobs import other_work_waits
+
+    app = Celery("probe", broker=redis_url, set_as_current=False)
+    running = make_context(JobKind.training, background=True)
+    assert not other_work_waits(running, 0.0)
+    app.send_task(
+        "ganserve.train", args=[running.job_id], queue=QUEUE_TRAIN, task_id=running.job_id
+    )
+    assert not other_work_waits(running, 1e9)  # its own (redelivered) message does not count
+    other = make_context(JobKind.training, background=True)
+    app.send_task("ganserve.train", args=[other.job_id], queue=QUEUE_TRAIN, task_id=other.job_id)
+    slice_seconds = running.settings.background_slice_seconds
+    assert not other_work_waits(running, slice_seconds - 1)
+    assert other_work_waits(running, slice_seconds)
+    user = make_context(JobKind.training)
+    app.send_task("ganserve.train", args=[user.job_id], queue=QUEUE_TRAIN, task_id=user.job_id)
+    assert other_work_waits(running, 0.0)
+    user.store.update(user.job_id, status=JobStatus.cancelled)  # an ended job waits for nothing
+    assert not other_work_waits(running, 0.0)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import models
-from models.pix2pix import test_time_mode
+from models.pix2pix import translate
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
 
 
@@ -151,10 +151,10 @@ class Pix2PixFamily(GANFamily):
 
     @torch.no_grad()
     def sample_grid(self, generator: nn.Module, inputs: Batch) -> tuple[torch.Tensor, int]:
-        """Rows of (input, translation, target), translated as the paper tests."""
+        """Rows of (input, translation, target), each translated as a translation job does."""
         a, b = inputs["A"], inputs["B"]
-        with test_time_mode(unwrap(generator)) as g:
-            fake = g(a)  # (N, Cb, S, S)
+        g = unwrap(generator)
+        fake = torch.cat([translate(g, a[i : i + 1], seed=i) for i in range(a.shape[0])])
         channels = b.shape[1]
         a_shown = a.expand(-1, channels, -1, -1) if a.shape[1] == 1 else a
         rows = torch.stack([a_shown, fake, b], dim=1)  # (N, 3, Cb, S, S)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pix2pix import test_time_mode
+from models.pix2pix import translate
 from models.sampling import sample
 from training.data import PairedDataset, collate
 from training.images import dequantize, quantize
@@ -82,19 +82,24 @@ def sampling_metrics(
 
 @torch.no_grad()
 def translation_metrics(
-    generator: nn.Module, pairs: PairedDataset, *, batch_size: int = 16, limit: int | None = None
+    generator: nn.Module, pairs: PairedDataset, *, limit: int | None = None, seed: int = 0
 ) -> dict[str, float]:
-    """L1, PSNR and SSIM of the generator's translations of `pairs` (no augmentation), as the
-    paper tests: dropout on, batch statistics (`models.pix2pix.test_time_mode`)."""
+    """L1, PSNR and SSIM of the generator's translations of `pairs` (no augmentation).
+
+    Each pair is translated exactly as a translation job translates an image
+    (`models.pix2pix.translate`: one image, its own statistics, dropout seeded), pair i with
+    seed `seed + i`, so these figures are what the service serves.
+    """
     device = next(generator.parameters()).device
     metrics = PairedMetrics()
     count = len(pairs) if limit is None else min(limit, len(pairs))
     rng = torch.Generator().manual_seed(0)
-    with test_time_mode(generator) as g:
-        for start in range(0, count, batch_size):
-            stop = min(start + batch_size, count)
-            batch = collate([pairs.get(i, rng) for i in range(start, stop)])
-            a = batch["A"].to(device)  # (b, Ca, S, S)
-            b = batch["B"].to(device)  # (b, Cb, S, S)
-            metrics.add(g(a), b)
+    rng_before = torch.get_rng_state()
+    try:
+        for i in range(count):
+            pair = collate([pairs.get(i, rng)])
+            a = pair["A"].to(device)  # (1, Ca, S, S)
+            metrics.add(translate(generator, a, seed + i), pair["B"].to(device))
+    finally:
+        torch.set_rng_state(rng_before)
     return {**metrics.compute(), "pairs": float(count)}

@@ -45,6 +45,7 @@ def create_training_run(
             "dataset_kind": str(dataset.kind),
             "name": body.name,
             "config": body.config,
+            "background": body.background,
         },
     )
     return enqueue(store, celery_app, job, response)
