@@ -267,11 +267,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="training minutes per demo")
     parser.add_argument("--every", type=float, default=60.0, help="seconds between evaluations")
     parser.add_argument("--set", default="{}", help="JSON overrides of the demo config")
+    parser.add_argument("--dataset", help="train the chosen demo on this training.demo dataset")
     parser.add_argument("--models", type=Path, help="evaluate these model folders instead")
     parser.add_argument("--pictures", type=Path, help="write one PNG per demo here")
     parser.add_argument("--work", type=Path, help="keep datasets and runs here")
     args = parser.parse_args()
     chosen = [d for d in DEMOS if not args.demo or d.name in args.demo]
+    if args.dataset:
+        chosen = [DemoModel(args.dataset, d.family, d.config) for d in chosen]
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)

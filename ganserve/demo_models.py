@@ -109,6 +109,7 @@ def request_demo_models(base_url: str, data_dir: Path, api_key: str | None = Non
                     "dataset": response.json()["id"],
                     "name": demo.name,
                     "config": demo.config,
+                    "background": True,
                 },
             )
             run.raise_for_status()

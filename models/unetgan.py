@@ -83,11 +83,17 @@ class UNetGANGeneratorConfig:
     latent_dim: int = 128
     width: int = 64
     shared_dim: int = 128
+    # BigGAN initialises the shared class embedding orthogonally (unit-norm rows, about 1/sqrt(Z)
+    # of z's norm); "normal" draws N(0, 1) entries, so the class starts as loud as z in every
+    # conditional batch norm and a short run learns it (the digits demo).
+    shared_init: str = "ortho"
 
     def __post_init__(self) -> None:
         _check_config(self.image_size, self.channels, self.num_classes, self.width)
         if self.latent_dim < 1 or self.shared_dim < 1:
             raise ValueError("latent_dim and shared_dim must be positive")
+        if self.shared_init not in ("ortho", "normal"):
+            raise ValueError(f"shared_init must be 'ortho' or 'normal', not {self.shared_init!r}")
 
 
 @register(
@@ -109,6 +115,8 @@ class UNetGANGenerator(nn.Module):
         self.shared = (
             make_embedding(config.num_classes, config.shared_dim, sn=False) if conditional else None
         )
+        if self.shared is not None and config.shared_init == "normal":
+            nn.init.normal_(self.shared.weight)
         self.linear = make_linear(config.latent_dim, widths[0] * BOTTOM * BOTTOM)
         self.blocks = nn.ModuleList(
             GBlock(c_in, c_out, cond_dim, self_modulation=not conditional)

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from ganserve.storage import SAFE_ID
 from service.errors import ApiError
+from service.examples import example_sources
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ class ModelInfo(BaseModel):
     run: str | None
     created: str
     discriminator: bool
+    dataset: str | None = None  # id of the dataset it was trained on, when known
+    direction: str = "AtoB"  # translation models: which side of a pair is the input
+    examples: int = 0  # translation models: example inputs at /v1/models/{id}/examples/{k}
 
 
 def iso_time(timestamp: float | None) -> str | None:
@@ -71,9 +75,16 @@ def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
         if missing:
             raise ValueError(f"config.json lacks {', '.join(missing)}")
         provenance = card.get("provenance") or {}
-        run = None
+        run = dataset = None
         if isinstance(provenance, dict):
             run = provenance.get("run") or provenance.get("job")
+            dataset = provenance.get("dataset")
+        training = provenance.get("training") if isinstance(provenance, dict) else None
+        direction = training.get("direction", "AtoB") if isinstance(training, dict) else "AtoB"
+        dataset = dataset if isinstance(dataset, str) and SAFE_ID.match(dataset) else None
+        examples = 0
+        if dataset is not None and card["task"] == "translate":
+            examples = len(example_sources(models_dir.parent / "datasets" / dataset, direction))
         return ModelInfo(
             id=model_id,
             family=str(card["family"]),
@@ -87,6 +98,9 @@ def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
             created=iso_time(weights.stat().st_mtime) or "",
             discriminator=isinstance(card.get("discriminator"), dict)
             and (folder / DISCRIMINATOR_FILE).is_file(),
+            dataset=dataset,
+            direction=str(direction),
+            examples=examples,
         )
     except (OSError, ValueError, TypeError) as exc:
         log.warning("skipping model folder %s: %s", folder, exc)

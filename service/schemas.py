@@ -103,6 +103,12 @@ class Family(StrEnum):
     pggan = "pggan"
 
 
+class ExampleList(BaseModel):
+    """URLs of a translation model's example inputs (PNG)."""
+
+    examples: list[str]
+
+
 class TrainingRunRequest(BaseModel):
     """Start a training run of `family` on one of the caller's datasets."""
 

@@ -43,6 +43,13 @@ class UNetGANConfig:
     width: int = field(
         default=64, metadata={"help": "base width of G and D (the reference's G_ch / D_ch)"}
     )
+    shared_init: str = field(
+        default="ortho",
+        metadata={
+            "help": "init of G's shared class embedding: ortho (BigGAN's) or normal (N(0, 1): "
+            "the class as loud as z from the start, for short runs)"
+        },
+    )
     g_lr: float = field(default=5e-5, metadata={"help": "Adam learning rate of G"})
     d_lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of D"})
     beta1: float = field(default=0.0, metadata={"help": "Adam beta1 (BigGAN's 0)"})
@@ -128,6 +135,7 @@ class UNetGANFamily(GANFamily):
             num_classes=self.num_classes,
             latent_dim=config.latent_dim,
             width=config.width,
+            shared_init=config.shared_init,
         ).to(self.device)
         self.D = models.create(
             "unetgan-discriminator",
