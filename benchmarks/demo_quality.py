@@ -7,8 +7,8 @@ counted), or evaluates the models a running stack has (`--models DIR`).
 
 - translation (pix2pix, Isola et al. 2017): L1 and SSIM on the held-out split, each image
   translated as a translation job does (`models.pix2pix.translate`), against the task's trivial
-  baseline: the mean training colour (edges2photo) or the grey input copied to every channel
-  (grey2colour). Target: L1 <= 0.6 x baseline, SSIM >= 0.35.
+  baseline: the mean training colour (labels2photo, edges2photo) or the grey input copied to
+  every channel (grey2colour). Target: L1 <= 0.6 x baseline, SSIM >= 0.35.
 - digits (class-conditional U-Net GAN, Schonfeld et al. 2020): a classifier trained on real
   digits (scikit-learn SVC on 8x8 box-downsampled images, its held-out accuracy printed) names
   the class of 100 samples per class; and SWD (Karras et al. 2018) of as many samples as half the
@@ -17,7 +17,7 @@ counted), or evaluates the models a running stack has (`--models DIR`).
 - faces (Progressive GAN, Karras et al. 2018): SWD of 50 samples against 50 real faces, beside
   the floor of the two halves of the 100 real faces. Target: SWD <= 2 x floor.
 
-    .venv/bin/python benchmarks/demo_quality.py --minutes 10           # train all demos, 10 min each
+    .venv/bin/python benchmarks/demo_quality.py --minutes 10   # train every demo, 10 min each
     .venv/bin/python benchmarks/demo_quality.py --demo digits --minutes 12 --pictures docs/demo
     .venv/bin/python benchmarks/demo_quality.py --models var/models     # a running stack's models
 """
@@ -77,6 +77,7 @@ def translation_baseline(data: Path, image_size: int, task: str) -> dict[str, fl
 
 
 def evaluate_translation(generator: nn.Module, data: Path, task: str) -> dict[str, Any]:
+    """Held-out L1, SSIM, PSNR beside the trivial baseline (target: L1 <= 0.6x, SSIM >= 0.35)."""
     size = generator.config.image_size
     val = PairedDataset(data, image_size=size, split="val", augment=False)
     got = translation_metrics(generator, val)
@@ -98,6 +99,7 @@ def swd(real: torch.Tensor, fake: torch.Tensor) -> float:
 
 
 def halves(pixels: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two disjoint random halves of an image set (the real-vs-real floor of SWD)."""
     order = torch.randperm(pixels.shape[0], generator=torch.Generator().manual_seed(seed))
     half = pixels.shape[0] // 2
     return pixels[order[:half]], pixels[order[half : 2 * half]]
@@ -121,6 +123,7 @@ def digit_classifier(dataset: ImageDataset) -> tuple[Any, float]:
 
 
 def evaluate_digits(generator: nn.Module, data: Path) -> dict[str, Any]:
+    """Share of samples in the asked class (by the SVC) and SWD beside the real-vs-real floor."""
     dataset = ImageDataset(data, image_size=generator.config.image_size)
     classifier, real_accuracy = digit_classifier(dataset)
     names = [int(n) for n in dataset.class_names]
@@ -145,6 +148,7 @@ def evaluate_digits(generator: nn.Module, data: Path) -> dict[str, Any]:
 
 
 def evaluate_faces(generator: nn.Module, data: Path) -> dict[str, Any]:
+    """SWD at the final resolution beside the floor of the two halves of the real faces."""
     size = generator.config.max_resolution
     dataset = ImageDataset(data, image_size=size)
     real_a, real_b = halves(dataset.pixels)
@@ -164,6 +168,7 @@ EVALUATORS = {"pix2pix": evaluate_translation, "unetgan": evaluate_digits, "pgga
 
 
 def evaluate(demo: DemoModel, generator: nn.Module, data: Path) -> dict[str, Any]:
+    """The demo's figures (its family's evaluator)."""
     if demo.family == "pix2pix":
         return evaluate_translation(generator, data, demo.name)
     return EVALUATORS[demo.family](generator, data)
@@ -262,6 +267,7 @@ def train_and_watch(
 
 
 def main() -> None:
+    """Train (or evaluate) the chosen demos and print their figures as JSON lines."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", action="append", help="which demo (default: all)")
     parser.add_argument("--minutes", type=float, default=10.0, help="training minutes per demo")

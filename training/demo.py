@@ -17,6 +17,11 @@ Where the images come from:
   pix2pix's edges2shoes; for `grey2colour` A is the crop's luma (ITU-R 601). B is the colour crop.
   The grey A is written as R = G = B, which `PairedDataset` reads as 1 channel. The val crops come
   from the same photos as the train crops (it is a demo, not a benchmark).
+- `labels2photo` (paired, same crops): A is a label map in the manner of Cityscapes' labels
+  (Isola et al.'s labels -> photo task): every pixel coloured by its k-means colour cluster
+  (k = 8, fitted once on pixels of all the photos, so a label means one colour family in every
+  crop), drawn in a fixed palette of far-apart colours. The labels are colour clusters, not
+  semantic classes; the photo's texture and shading inside a label are what the model learns.
 - `digits` (labeled: class sub-folders `0/` ... `9/`, read by `training.data.ImageDataset`):
   scikit-learn's bundled handwritten digits (`sklearn.datasets.load_digits`, the UCI optical
   recognition set: 1797 images of 8x8 pixels, 16 grey levels, 10 classes), white ink on black,
@@ -126,17 +131,58 @@ def _save(pixels: np.ndarray, path: Path) -> None:
     Image.fromarray(pixels).save(path, optimize=False, compress_level=1)
 
 
+# Label colours of `labels2photo` (one per colour cluster), far apart like Cityscapes' palette.
+LABEL_PALETTE = np.array(
+    [
+        [128, 64, 128],
+        [244, 35, 232],
+        [70, 70, 70],
+        [102, 102, 156],
+        [190, 153, 153],
+        [250, 170, 30],
+        [107, 142, 35],
+        [0, 0, 142],
+    ],
+    dtype=np.uint8,
+)
+
+
+def _label_maker(photos: list[np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """A crop -> label map function: k-means colour clusters of all photos, drawn in the palette.
+
+    The clusters (k = 8, scikit-learn's KMeans, fixed seed) are fitted once on 4000 pixels of
+    each photo, so a label means the same colour family in every crop, as a class does in a
+    semantic label map.
+    """
+    from sklearn.cluster import KMeans
+
+    rng = np.random.default_rng(0)
+    pixels = np.concatenate(
+        [p.reshape(-1, 3)[rng.integers(0, p.shape[0] * p.shape[1], 4000)] for p in photos]
+    ).astype(np.float32)  # (8 * 4000, 3)
+    kmeans = KMeans(n_clusters=len(LABEL_PALETTE), n_init=1, random_state=0).fit(pixels)
+
+    def labels(rgb: np.ndarray) -> np.ndarray:
+        index = kmeans.predict(rgb.reshape(-1, 3).astype(np.float32))  # (S * S,)
+        return LABEL_PALETTE[index].reshape(rgb.shape)  # (S, S, 3)
+
+    return labels
+
+
 def _build_paired(
-    make_a: Callable[[np.ndarray], np.ndarray],
+    make_a: Callable[[np.ndarray], np.ndarray] | None,
 ) -> Callable[[Path, int, int, np.random.Generator], dict]:
     def build(out: Path, size: int, count: int, rng: np.random.Generator) -> dict:
         photos = _photos()
         sources = list(photos.values())
+        make = make_a if make_a is not None else _label_maker(sources)
         splits = {"train": count, "val": max(1, count // 15)}
         for split, n in splits.items():
             for i in range(n):
                 b = _random_crop(sources, size, rng)  # (S, S, 3)
-                a = np.repeat(make_a(b)[..., None], 3, axis=2)  # (S, S) -> (S, S, 3), R = G = B
+                a = make(b)  # (S, S) grey or (S, S, 3) labels
+                if a.ndim == 2:
+                    a = np.repeat(a[..., None], 3, axis=2)  # (S, S) -> (S, S, 3), R = G = B
                 _save(np.concatenate([a, b], axis=1), out / split / f"{i:04d}.png")  # (S, 2S, 3)
         return {"splits": splits, "sources": sorted(photos)}
 
@@ -172,6 +218,7 @@ def _build_faces(out: Path, size: int, count: int, rng: np.random.Generator) -> 
 DEMOS: dict[str, Demo] = {
     "edges2photo": Demo("paired", 64, 240, None, _build_paired(_edges)),
     "grey2colour": Demo("paired", 64, 240, None, _build_paired(_luma)),
+    "labels2photo": Demo("paired", 64, 240, None, _build_paired(None)),
     "digits": Demo("labeled", 32, 1797, 1797, _build_digits),
     "faces": Demo("images", 32, 100, 100, _build_faces),
 }

@@ -201,3 +201,55 @@ def test_inspect_a_translation_and_an_upload(page):
         re.compile(r"^0\.\d{3}$|^1\.000$"), timeout=JOB_TIMEOUT_MS
     )
     expect(page.locator("#status")).to_contain_text("Inspection done")
+
+
+def test_first_minutes_demo_banner_and_example_inputs(page, stack, tmp_path):
+    """A demo (background) run is announced with its progress, its model appears while it
+    trains, and its held-out inputs are one click away in Translate."""
+    _url, client = stack
+    data = build_demo("labels2photo", tmp_path / "labels", size=32, count=30)
+    dataset = client.post(
+        "/v1/datasets",
+        data={"name": "labels", "kind": "paired"},
+        files={"archive": ("labels.zip", zip_folder(data), "application/zip")},
+    ).json()
+    run = client.post(
+        "/v1/training-runs",
+        json={
+            "family": "pix2pix",
+            "dataset": dataset["id"],
+            "name": "demo-labels",
+            "background": True,
+            "config": {
+                "image_size": 32,
+                "batch_size": 2,
+                "width": 4,
+                "steps": 100000,
+                "checkpoint_every": 5,
+                "log_every": 1,
+            },
+        },
+    ).json()
+    try:
+        page.reload()
+        banner = page.locator("#demo-banner")
+        expect(banner).to_contain_text("demo-labels (pix2pix)", timeout=30_000)
+        expect(banner).to_contain_text("usable now, improving", timeout=JOB_TIMEOUT_MS)
+        expect(page.locator("#translate-model option[value=demo-labels]")).to_be_attached(
+            timeout=30_000
+        )
+        page.select_option("#translate-model", "demo-labels")
+        examples = page.locator("#translate-examples button")
+        expect(examples).to_have_count(2, timeout=30_000)
+        examples.nth(1).click()
+        expect(page.locator("#translate-input")).to_be_visible()
+        page.screenshot(path=artifacts_dir() / "demo-banner-examples.png", full_page=True)
+        page.click("#translate-form button[type=submit]")
+        output = page.locator("#translate-output")
+        expect(output).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        size = output.evaluate(
+            "img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])"
+        )
+        assert size == [32, 32]  # the example is a held-out input at the dataset's size
+    finally:
+        client.delete(f"/v1/jobs/{run['id']}")

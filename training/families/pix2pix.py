@@ -29,6 +29,10 @@ class Pix2PixConfig:
         default="AtoB", metadata={"help": "translate A to B (AtoB) or B to A (BtoA)"}
     )
     lambda_l1: float = field(default=100.0, metadata={"help": "weight of the L1 term"})
+    gan_weight: float = field(
+        default=1.0,
+        metadata={"help": "weight of G's cGAN term (0: the paper's L1-only ablation)"},
+    )
     lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of G and D"})
     beta1: float = field(default=0.5, metadata={"help": "Adam beta1"})
     beta2: float = field(default=0.999, metadata={"help": "Adam beta2"})
@@ -144,7 +148,8 @@ class Pix2PixFamily(GANFamily):
     def g_loss(self, ctx: Pix2PixStep) -> tuple[torch.Tensor, Stats]:
         gan = self._gan_loss(self.D(ctx.a, ctx.fake), real=True)
         l1 = F.l1_loss(ctx.fake, ctx.b)
-        return gan + self.config.lambda_l1 * l1, {"G_GAN": gan.item(), "G_L1": l1.item()}
+        loss = self.config.gan_weight * gan + self.config.lambda_l1 * l1
+        return loss, {"G_GAN": gan.item(), "G_L1": l1.item()}
 
     def fixed_sample_inputs(self, batch: Batch, count: int, seed: int) -> Batch:
         return {"A": batch["A"][:count], "B": batch["B"][:count]}

@@ -39,9 +39,7 @@ def _sources(model_id: str, settings: SettingsDep) -> tuple[ModelInfo, list]:
 def get_examples(model_id: str, settings: SettingsDep) -> ExampleList:
     """Example inputs of a translation model: its dataset's held-out inputs (may be empty)."""
     info, sources = _sources(model_id, settings)
-    return ExampleList(
-        examples=[f"/v1/models/{info.id}/examples/{k}" for k in range(len(sources))]
-    )
+    return ExampleList(examples=[f"/v1/models/{info.id}/examples/{k}" for k in range(len(sources))])
 
 
 @router.get(

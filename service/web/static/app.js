@@ -265,8 +265,19 @@ function modelOption(m) {
   return option(m.id, `${m.id} (${m.family})`);
 }
 
+// Families whose models translate; the others sample.
+const TRANSLATING = new Set(["pix2pix"]);
+let demos = []; // the background (demo) training runs not yet ended
+
+function emptyModelText(task) {
+  const training = demos.filter((j) => TRANSLATING.has(j.params.family) === (task === "translate"));
+  if (!training.length) return `No ${task} models`;
+  const percent = Math.round(100 * Math.max(...training.map((j) => j.progress || 0)));
+  return `No model yet, the demo is training (${percent}%)`;
+}
+
 function fillModelSelect(select, task) {
-  fillSelect(select, models.filter((m) => m.task === task).map(modelOption), `No ${task} models`);
+  fillSelect(select, models.filter((m) => m.task === task).map(modelOption), emptyModelText(task));
 }
 
 function formatMetrics(metrics) {
@@ -282,6 +293,7 @@ async function loadModels() {
     models = data.models || [];
     fillModelSelect($("translate-model"), "translate");
     fillModelSelect($("sample-model"), "sample");
+    loadExamples();
     fillInspectSelect();
     updateClassSelect();
     const rows = models.map((m) => {
@@ -308,15 +320,61 @@ $("models-refresh").addEventListener("click", loadModels);
 const dropZone = $("drop-zone");
 const translateFile = $("translate-file");
 
+let exampleFile = null; // an example input chosen with one click, instead of an upload
+let examplesShown = null; // "<model>:<count>" of the examples on show
+
+async function loadExamples() {
+  const model = models.find((m) => m.id === $("translate-model").value);
+  const row = $("translate-examples-row");
+  const key = model ? `${model.id}:${model.examples}` : null;
+  if (key === examplesShown) return;
+  examplesShown = key;
+  if (!model || !model.examples) {
+    row.hidden = true;
+    return;
+  }
+  try {
+    const data = await api(`/v1/models/${encodeURIComponent(model.id)}/examples`);
+    const buttons = await Promise.all((data.examples || []).map(async (src, k) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.setAttribute("aria-label", `Example input ${k + 1} of ${model.id}`);
+      const img = document.createElement("img");
+      img.alt = "";
+      img.src = await imageUrl(src);
+      button.append(img);
+      button.addEventListener("click", async () => {
+        const blob = await (await send(src)).blob();
+        exampleFile = new File([blob], `example-${k}.png`, { type: "image/png" });
+        translateFile.value = "";
+        showInput(exampleFile);
+      });
+      return button;
+    }));
+    $("translate-examples").replaceChildren(...buttons);
+    row.hidden = !buttons.length;
+  } catch (err) {
+    report(err);
+  }
+}
+
+$("translate-model").addEventListener("change", loadExamples);
+
+function showInput(file) {
+  const img = $("translate-input");
+  img.src = URL.createObjectURL(file);
+  img.hidden = false;
+}
+
 function previewInput() {
+  exampleFile = null;
   const file = translateFile.files[0];
   const img = $("translate-input");
   if (!file) {
     img.hidden = true;
     return;
   }
-  img.src = URL.createObjectURL(file);
-  img.hidden = false;
+  showInput(file);
 }
 
 translateFile.addEventListener("change", previewInput);
@@ -337,8 +395,8 @@ dropZone.addEventListener("drop", (event) => {
 $("translate-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   showError("");
-  const file = translateFile.files[0];
-  if (!file) return report(new Error("Choose an image first."));
+  const file = translateFile.files[0] || exampleFile;
+  if (!file) return report(new Error("Choose an image or an example first."));
   const form = new FormData();
   form.append("image", file);
   form.append("model", $("translate-model").value);
@@ -814,6 +872,42 @@ async function loadJobs() {
 
 $("jobs-refresh").addEventListener("click", loadJobs);
 
+// ---- demo models ------------------------------------------------------------------------
+
+// While demo models train, say which, how far, and whether each is usable yet; refresh the
+// model pickers when a demo publishes its first model.
+async function loadDemos() {
+  let jobs;
+  try {
+    jobs = (await api("/v1/jobs?kind=training")).jobs || [];
+  } catch (err) {
+    return; // the rest of the page reports errors; the banner just stays as it was
+  }
+  demos = jobs.filter((j) => j.params && j.params.background && !TERMINAL.has(j.status));
+  const known = new Set(models.map((m) => m.id));
+  const items = demos.map((job) => {
+    const item = document.createElement("li");
+    const name = job.params.name || job.id;
+    const usable = known.has(name) ? "usable now, improving" : "first model at its first checkpoint";
+    const state = job.status === "queued" ? "waiting its turn" : "training";
+    item.textContent = `${name} (${job.params.family}): ${Math.round(100 * (job.progress || 0))}% ${state} — ${usable}`;
+    const watch = document.createElement("button");
+    watch.type = "button";
+    watch.textContent = "Watch";
+    watch.setAttribute("aria-label", `Watch the ${name} demo training`);
+    watch.addEventListener("click", () => {
+      selectTab($("tab-train"));
+      watchTraining(job);
+    });
+    item.append(watch);
+    return item;
+  });
+  $("demo-list").replaceChildren(...items);
+  $("demo-banner").hidden = !items.length;
+  await loadModels(); // new demo models, and the "demo is training (N%)" placeholders
+  if (demos.length) setTimeout(loadDemos, 5000);
+}
+
 // ---- start --------------------------------------------------------------------------------
 
-loadModels();
+loadModels().then(loadDemos);
