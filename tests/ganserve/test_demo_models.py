@@ -37,6 +37,7 @@ def test_each_demo_is_uploaded_and_queued_once(gateway, tmp_path):
                 demo.name,
                 demo.config,
             )
+            assert params["background"] is True  # demos yield to users' runs
             dataset = datasets[params["dataset"]]
             assert dataset["name"] == demo.name
             assert dataset["kind"] == params["dataset_kind"] == DATASETS[demo.name].kind

@@ -39,7 +39,7 @@ def pngs(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.png"))
 
 
-@pytest.mark.parametrize("name", ["edges2photo", "grey2colour"])
+@pytest.mark.parametrize("name", ["edges2photo", "grey2colour", "labels2photo"])
 def test_paired_demos_build_and_load(tmp_path, no_network, name, recwarn):
     root = build_demo(name, tmp_path / name)
     assert root == tmp_path / name
@@ -49,9 +49,16 @@ def test_paired_demos_build_and_load(tmp_path, no_network, name, recwarn):
     train = PairedDataset(root, image_size=64)
     val = PairedDataset(root, image_size=64, split="val", augment=False)
     assert (len(train), len(val), train.layout) == (240, 16, "aligned")
-    assert (train.channels_a, train.channels_b) == (1, 3)
+    channels_a = 3 if name == "labels2photo" else 1
+    assert (train.channels_a, train.channels_b) == (channels_a, 3)
     item = val.get(0, torch.Generator().manual_seed(0))
-    assert item["A"].shape == (1, 64, 64) and item["B"].shape == (3, 64, 64)
+    assert item["A"].shape == (channels_a, 64, 64) and item["B"].shape == (3, 64, 64)
+    if name == "labels2photo":  # every pixel is one of the palette's label colours
+        from training.demo import LABEL_PALETTE
+
+        pixels = ((item["A"] + 1) * 127.5).round().to(torch.uint8).flatten(1).T  # (S*S, 3)
+        palette = {tuple(c) for c in LABEL_PALETTE.tolist()}
+        assert {tuple(p) for p in pixels.tolist()} <= palette
     if name == "edges2photo":  # black edges on a mostly white background
         assert set(item["A"].unique().tolist()) <= {-1.0, 1.0} and item["A"].mean() > 0
     assert len(recwarn) == 0
@@ -111,7 +118,7 @@ def test_bad_arguments(tmp_path):
         build_demo("faces", tmp_path / "f", count=101)
     with pytest.raises(ValueError, match="size"):
         build_demo("digits", tmp_path / "d", size=2)
-    assert set(DEMOS) == {"edges2photo", "grey2colour", "digits", "faces"}
+    assert set(DEMOS) == {"edges2photo", "grey2colour", "labels2photo", "digits", "faces"}
 
 
 def run_demo(*args: str) -> subprocess.CompletedProcess:
@@ -139,5 +146,5 @@ def test_cli_unknown_name_exits_2_listing_the_valid_ones(tmp_path):
     result = run_demo("cifar", "--out", str(tmp_path / "x"))
     assert result.returncode == 2
     assert "unknown demo dataset 'cifar'" in result.stderr
-    assert "edges2photo, grey2colour, digits, faces" in result.stderr
+    assert "edges2photo, grey2colour, labels2photo, digits, faces" in result.stderr
     assert not (tmp_path / "x").exists()
