@@ -344,7 +344,7 @@ async function loadExamples() {
       img.src = await imageUrl(src);
       button.append(img);
       button.addEventListener("click", async () => {
-        const blob = await (await send(src)).blob();
+        const blob = await (await send(src, { headers: authHeaders() })).blob();
         exampleFile = new File([blob], `example-${k}.png`, { type: "image/png" });
         translateFile.value = "";
         showInput(exampleFile);

@@ -35,6 +35,7 @@ def test_training_run_is_queued(client, gateway, datasets):
         "dataset_kind": "paired",
         "name": "facades-1",
         "config": {"steps": 10, "lambda_l1": 100.0},
+        "background": False,
     }
     assert (gateway.data_dir / "datasets" / datasets["paired"] / "dataset.json").is_file()
     assert gateway.redis().llen("train") == before + 1
