@@ -307,6 +307,9 @@ def other_work_waits(ctx: JobContext, slice_seconds: float) -> bool:
 def run_training(ctx: JobContext) -> Outcome:
     """Train the job's run (resuming its checkpoint if it has one) and register its model."""
     params = ctx.job.params
+    background = params.get("background") is True
+    if background and other_work_waits(ctx, 0.0):  # a user's run waits: let it go first
+        raise Yielded("a foreground training run waits; not starting before it")
     family_name = params.get("family")
     dataset_id = params.get("dataset")
     data, meta = read_dataset(ctx, dataset_id)
@@ -325,7 +328,6 @@ def run_training(ctx: JobContext) -> Outcome:
         inception_weights=ctx.settings.inception_weights,
     )
     configure_torch()
-    background = params.get("background") is True
     models_dir = ctx.storage.models
     model_id = model_id_for(models_dir, ctx.job_id, family_name, params.get("name"))
     provenance = {

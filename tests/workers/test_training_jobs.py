@@ -158,3 +158,19 @@ def test_a_background_run_yields_to_a_waiting_foreground_run(make_context, redis
     assert other_work_waits(running, 0.0)
     user.store.update(user.job_id, status=JobStatus.cancelled)  # an ended job waits for nothing
     assert not other_work_waits(running, 0.0)
+
+
+def test_a_background_run_does_not_start_while_a_user_run_waits(make_context, redis_url, digits):
+    from celery import Celery
+
+    from ganserve.contract import QUEUE_TRAIN
+    from workers.jobs import Yielded
+
+    params = {"family": "unetgan", "dataset": digits, "config": {**TINY, "steps": 6}}
+    demo = make_context(JobKind.training, background=True, **params)
+    user = make_context(JobKind.training, **params)
+    app = Celery("probe", broker=redis_url, set_as_current=False)
+    app.send_task("ganserve.train", args=[user.job_id], queue=QUEUE_TRAIN, task_id=user.job_id)
+    with pytest.raises(Yielded):
+        run_training(demo)
+    assert not demo.storage.run_dir(demo.job_id).exists()  # nothing loaded, nothing trained
