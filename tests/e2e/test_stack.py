@@ -166,22 +166,23 @@ def test_a_background_run_serves_early_and_yields_to_a_user_run(stack, tmp_path)
     while "bg-demo" not in {m["id"] for m in client.get("/v1/models").json()["models"]}:
         assert time.monotonic() < deadline, "the background run published no model"
         time.sleep(0.5)
-    assert client.get(f"/v1/jobs/{background['id']}").json()["status"] == "running"
+    first_run = client.get(f"/v1/jobs/{background['id']}").json()
+    assert first_run["status"] == "running"
     user = client.post(
         "/v1/training-runs",
         json={"family": "pix2pix", "dataset": dataset["id"], "config": tiny | {"steps": 3}},
     ).json()
-    statuses = set()
-    job = user
-    while job["status"] not in ("succeeded", "failed", "cancelled"):
-        statuses.add(client.get(f"/v1/jobs/{background['id']}").json()["status"])
-        job = client.get(f"/v1/jobs/{user['id']}", params={"wait": 1}).json()
+    job = wait_job(client, user["id"])
     assert job["status"] == "succeeded", job
-    assert "queued" in statuses  # it stepped aside while the user's run trained
     bg = client.get(f"/v1/jobs/{background['id']}").json()
-    while bg["status"] == "queued":  # and it comes back, resuming from its checkpoint
+    deadline = time.monotonic() + 120
+    while bg["status"] == "queued" or bg["started_at"] == first_run["started_at"]:
+        assert time.monotonic() < deadline, f"the background run did not come back: {bg}"
         bg = client.get(f"/v1/jobs/{background['id']}", params={"wait": 1}).json()
+    # it stepped aside (back to the queue) while the user's run trained, and came back after
+    # the user's run had started, resuming from its checkpoint
     assert bg["status"] == "running" and bg["progress"] > 0
+    assert bg["started_at"] > job["started_at"]
     assert client.delete(f"/v1/jobs/{background['id']}").status_code in (200, 202)
     assert wait_job(client, background["id"])["status"] == "cancelled"
     assert "bg-demo" in {m["id"] for m in client.get("/v1/models").json()["models"]}
