@@ -5,7 +5,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import MAX_UPLOAD_BYTES, artifacts_dir
-from tests.e2e.stack import png, zip_folder
+from tests.e2e.stack import png, upload_dataset, zip_folder
 from training.demo import build_demo
 
 JOB_TIMEOUT_MS = 120_000
@@ -208,11 +208,7 @@ def test_first_minutes_demo_banner_and_example_inputs(page, stack, tmp_path):
     trains, and its held-out inputs are one click away in Translate."""
     _url, client = stack
     data = build_demo("labels2photo", tmp_path / "labels", size=32, count=30)
-    dataset = client.post(
-        "/v1/datasets",
-        data={"name": "labels", "kind": "paired"},
-        files={"archive": ("labels.zip", zip_folder(data), "application/zip")},
-    ).json()
+    dataset = upload_dataset(client, data, "labels", "paired")
     run = client.post(
         "/v1/training-runs",
         json={

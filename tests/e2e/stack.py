@@ -98,6 +98,17 @@ def png(width: int, height: int, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
+def upload_dataset(client: httpx.Client, folder: Path, name: str, kind: str) -> dict:
+    """Upload `folder` as a dataset zip through the API; its JSON (the upload must succeed)."""
+    response = client.post(
+        "/v1/datasets",
+        data={"name": name, "kind": kind},
+        files={"archive": (f"{name}.zip", zip_folder(folder), "application/zip")},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
 def zip_folder(folder: Path) -> bytes:
     """A zip of a folder's files (hidden ones left out), as a dataset upload."""
     buffer = io.BytesIO()

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import models
-from tests.e2e.stack import png, running_stack, wait_job, zip_folder
+from tests.e2e.stack import png, running_stack, upload_dataset, wait_job
 from training.demo import build_demo
 
 
@@ -60,18 +60,13 @@ def test_same_seed_same_samples(stack):
 def test_training_run_registers_a_model_that_serves(stack, tmp_path):
     client, _ = stack
     data = build_demo("edges2photo", tmp_path / "pairs", size=32, count=8)
-    dataset = client.post(
-        "/v1/datasets",
-        data={"name": "pairs", "kind": "paired"},
-        files={"archive": ("pairs.zip", zip_folder(data), "application/zip")},
-    )
-    assert dataset.status_code == 201, dataset.text
-    assert dataset.json()["image_count"] > 0
+    dataset = upload_dataset(client, data, "pairs", "paired")
+    assert dataset["image_count"] > 0
     run = client.post(
         "/v1/training-runs",
         json={
             "family": "pix2pix",
-            "dataset": dataset.json()["id"],
+            "dataset": dataset["id"],
             "name": "e2e-p2p",
             "config": {"image_size": 32, "batch_size": 2, "steps": 6, "width": 4, "log_every": 1},
         },
@@ -107,11 +102,7 @@ def test_training_run_registers_a_model_that_serves(stack, tmp_path):
 def test_cancel_queued_and_running_training(stack, tmp_path):
     client, data_dir = stack
     data = build_demo("faces", tmp_path / "faces", size=16, count=12)
-    dataset = client.post(
-        "/v1/datasets",
-        data={"name": "faces", "kind": "images"},
-        files={"archive": ("faces.zip", zip_folder(data), "application/zip")},
-    ).json()
+    dataset = upload_dataset(client, data, "faces", "images")
     long_run = {
         "family": "pggan",
         "dataset": dataset["id"],
@@ -146,11 +137,7 @@ def test_a_background_run_serves_early_and_yields_to_a_user_run(stack, tmp_path)
     """The demo models' way of training: published at checkpoints, stepping aside for users."""
     client, _ = stack
     data = build_demo("edges2photo", tmp_path / "bg", size=32, count=8)
-    dataset = client.post(
-        "/v1/datasets",
-        data={"name": "bg", "kind": "paired"},
-        files={"archive": ("bg.zip", zip_folder(data), "application/zip")},
-    ).json()
+    dataset = upload_dataset(client, data, "bg", "paired")
     tiny = {"image_size": 32, "batch_size": 2, "width": 4, "log_every": 1}
     background = client.post(
         "/v1/training-runs",

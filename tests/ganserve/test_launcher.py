@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from ganserve.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
-from tests.e2e.stack import wait_job, zip_folder
+from tests.e2e.stack import upload_dataset, wait_job
 from training.demo import build_demo
 
 
@@ -33,17 +33,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        ready = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-                if ready.status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        assert ready is not None and ready.status_code == 200, ready and ready.text
+        wait_ready(process, port)
         assert (tmp_path / "redis" / "redis.log").exists()  # the embedded Redis persists here
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=60)
@@ -140,11 +130,7 @@ def test_restart_keeps_the_queue_and_the_models(tmp_path):
     try:
         wait_ready(process, port)
         with httpx.Client(base_url=url, timeout=60) as client:
-            dataset = client.post(
-                "/v1/datasets",
-                data={"name": "pairs", "kind": "paired"},
-                files={"archive": ("pairs.zip", zip_folder(pairs), "application/zip")},
-            ).json()
+            dataset = upload_dataset(client, pairs, "pairs", "paired")
             first = client.post(
                 "/v1/training-runs",
                 json={
