@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from ganserve.demo_models import DEMOS, DemoModel
 from models.sampling import sample
 from training.data import ImageDataset, PairedDataset
 from training.demo import build_demo
-from training.images import quantize, to_pil
+from training.images import grid, quantize
 from training.loop import Progress, Trainer
 from training.metrics.generator_metrics import batches, translation_metrics
 from training.metrics.paired import PairedMetrics
@@ -164,30 +163,17 @@ def evaluate_faces(generator: nn.Module, data: Path) -> dict[str, Any]:
     }
 
 
-EVALUATORS = {"pix2pix": evaluate_translation, "unetgan": evaluate_digits, "pggan": evaluate_faces}
-
-
 def evaluate(demo: DemoModel, generator: nn.Module, data: Path) -> dict[str, Any]:
     """The demo's figures (its family's evaluator)."""
     if demo.family == "pix2pix":
         return evaluate_translation(generator, data, demo.name)
-    return EVALUATORS[demo.family](generator, data)
+    if demo.family == "unetgan":
+        return evaluate_digits(generator, data)
+    return evaluate_faces(generator, data)
 
 
 # ---------------------------------------------------------------------------------------------
 # Pictures
-
-
-def grid(images: torch.Tensor, columns: int) -> Image.Image:
-    """(N, C, S, S) in [-1, 1] -> one PIL image, `columns` per row, 2 px gaps."""
-    n, _, s, _ = images.shape
-    rows = math.ceil(n / columns)
-    canvas = Image.new("RGB", (columns * (s + 2), rows * (s + 2)), "white")
-    for i, image in enumerate(images):
-        canvas.paste(
-            to_pil(image).convert("RGB"), ((i % columns) * (s + 2), (i // columns) * (s + 2))
-        )
-    return canvas
 
 
 def picture(demo: DemoModel, generator: nn.Module, data: Path, scale: int = 3) -> Image.Image:
