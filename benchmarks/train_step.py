@@ -1,6 +1,6 @@
 """Time per training iteration of each GAN family, fast path against a plain fp32 baseline.
 
-The fast path is bf16 autocast and channels_last (plus cudnn.benchmark on CUDA), forced on
+The fast path is bf16 autocast (plus channels_last and cudnn.benchmark on CUDA), forced on
 whatever the hardware; the baseline is the same networks, data and loop in fp32, contiguous
 layout, cudnn.benchmark off, in the same process. The last column says what `python -m training`
 picks by default on this machine (`training.precision`): bf16 on CUDA and on CPUs with native

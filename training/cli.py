@@ -36,7 +36,7 @@ COMMON_HELP = {
     "sample_count": "images in each sample grid",
     "amp": "bf16 autocast on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16); "
     "--no-amp: fp32 everywhere",
-    "channels_last": "channels_last memory format where bf16 autocast runs",
+    "channels_last": "channels_last memory format on CUDA",
     "progress_bar": "show a progress bar with losses and ETA",
     "name": "run name recorded in the model's provenance (default: the --out folder's name)",
     "metrics_every": "compute metrics every N steps and at the end, stored in the model's "

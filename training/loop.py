@@ -116,7 +116,7 @@ class Trainer:
         self.dataset = load_dataset(family_cls, options, self.config)
         self.family = family_cls(self.config, data_info(self.dataset), self.device)
         self.amp = use_autocast(self.device, options.amp)
-        self.memory_format = memory_format(self.device, options.channels_last, options.amp)
+        self.memory_format = memory_format(self.device, options.channels_last)
         for net in (self.family.G, self.family.D, self.family.G_ema):
             if net is not None:
                 net.to(memory_format=self.memory_format)

@@ -4,8 +4,9 @@ On CUDA, bf16 autocast and channels_last (as stylegan2-ada-pytorch and the paper
 train). On a CPU, bf16 is a speed path only where the hardware multiplies bf16 natively (Intel
 AMX or AVX512-BF16, which oneDNN uses for convolutions); elsewhere oneDNN emulates it and a step
 runs many times slower (measured by `benchmarks/train_step.py`: 0.06x on an AVX2-only AMD EPYC),
-so the loop keeps fp32 there. `--no-amp` turns autocast off everywhere; exact resume is
-guaranteed for fp32 runs.
+so the loop keeps fp32 there. channels_last is a CUDA-only choice: on a CPU with native bf16 it
+made no step faster and pix2pix's 1.3x slower (measured on an AVX512-BF16 AMD EPYC, 2 threads).
+`--no-amp` turns autocast off everywhere; exact resume is guaranteed for fp32 runs.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def memory_format(device: torch.device, channels_last: bool, amp: bool) -> torch.memory_format:
-    """channels_last on CUDA, and on a CPU where it serves bf16 kernels; else contiguous."""
-    if channels_last and (device.type == "cuda" or use_autocast(device, amp)):
+def memory_format(device: torch.device, channels_last: bool) -> torch.memory_format:
+    """channels_last on CUDA when asked for; contiguous elsewhere."""
+    if channels_last and device.type == "cuda":
         return torch.channels_last
     return torch.contiguous_format

@@ -23,11 +23,15 @@ def test_autocast_follows_the_hardware_and_no_amp(monkeypatch):
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     assert not precision.use_autocast(cpu, True)
     assert precision.use_autocast(cuda, True) and not precision.use_autocast(cuda, False)
-    assert precision.memory_format(cpu, True, True) == torch.contiguous_format
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     assert precision.use_autocast(cpu, True) and not precision.use_autocast(cpu, False)
-    assert precision.memory_format(cpu, True, True) == torch.channels_last
-    assert precision.memory_format(cpu, False, True) == torch.contiguous_format
+
+
+def test_channels_last_only_on_cuda():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert precision.memory_format(cpu, True) == torch.contiguous_format
+    assert precision.memory_format(cuda, True) == torch.channels_last
+    assert precision.memory_format(cuda, False) == torch.contiguous_format
 
 
 def test_bf16_autocast_on_cpu_computes_in_bf16():
