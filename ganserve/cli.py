@@ -1,4 +1,5 @@
-"""The `ganserve` command line: what is installed and configured, and (later) the processes."""
+"""The `ganserve` command line (also `python -m ganserve` and `python -m ganserve.cli`): the
+supervised stack, its processes one by one, and what is installed and configured."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def main() -> None:
 def up(
     demo: bool = typer.Option(True, help="train demo models when no model exists yet"),
 ) -> None:
-    """Start the whole stack: embedded Redis (unless GANSERVE_REDIS_URL), gateway, workers."""
+    """Start the whole stack: embedded Redis (unless GANSERVE_REDIS_URL), gateway, workers;
+    restart any that exits (backoff 1-30 s; stop after 5 exits of one within 60 s)."""
     from ganserve.embedded_redis import EmbeddedRedisError
     from ganserve.launcher import StartupError
     from ganserve.launcher import up as run_stack
@@ -80,3 +82,7 @@ def info() -> None:
             f"  {folder.name:24} {card.architecture} {card.image_size}px "
             f"channels={card.channels} classes={card.num_classes}"
         )
+
+
+if __name__ == "__main__":  # python -m ganserve.cli
+    app()

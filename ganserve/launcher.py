@@ -1,12 +1,20 @@
-"""`ganserve up`: the whole stack on one machine, from one command.
+"""`ganserve up`: the whole stack on one machine, from one command, supervised.
 
 Starts an embedded Redis (unless `GANSERVE_REDIS_URL` names one), the gateway and one Celery
 worker per queue as child processes, queues the demo models' training when no model exists yet,
 and on Ctrl-C (or SIGTERM) stops every child, Redis last, so nothing outlives it.
+
+It supervises its children as Compose's `restart: unless-stopped` does its containers: a child
+that exits (OOM killer, a crash in a native library, a kill) is cleaned up with its whole process
+group (a dead worker's pool children too) and started again, on the same data dir and port,
+after an exponential backoff (1 s, 2 s, 4 s, ... at most 30 s); each restart is logged. Only when
+one child exits 5 times within 60 s does the stack stop, saying so. The CPU cores are divided
+between the workers: each gets `GANSERVE_TORCH_THREADS` = cores / workers unless that is set.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,15 +37,32 @@ class StartupError(RuntimeError):
     """A child process of the stack did not come up; the message says which."""
 
 
+class StackGaveUp(RuntimeError):
+    """A child kept exiting (see `RestartPolicy`): the stack stops; the message says which."""
+
+
 @dataclass
 class Stack:
-    """The child processes of a running stack."""
+    """The child processes of a running stack, and how each was started (to start it again)."""
 
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> None:
         """Start a child in its own process group (so its own children stop with it)."""
+        self.commands[name] = (command, env)
         self.processes[name] = subprocess.Popen(command, env=env, start_new_session=True)
+
+    def restart(self, name: str) -> None:
+        """Start child `name` again with the command and environment it first had."""
+        self.start(name, *self.commands[name])
+
+    def reap(self, name: str) -> None:
+        """SIGKILL what is left of an exited child's process group (a dead worker's pool)."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
     def failed(self) -> str | None:
         """The name of a child that exited, if any."""
@@ -58,6 +83,116 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@dataclass
+class RestartPolicy:
+    """When to start an exited child again, and when to give up on it."""
+
+    limit: int = 5  # exits of one child ...
+    window: float = 60.0  # ... within this many seconds stop the stack
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+
+    def delay(self, recent_exits: int) -> float:
+        """Seconds to wait before the restart that follows the `recent_exits`-th recent exit."""
+        return min(self.max_delay, self.first_delay * 2 ** max(0, recent_exits - 1))
+
+
+@dataclass
+class Supervised:
+    """One supervised child: how to tell it is alive, clean it up, and start it again."""
+
+    alive: Callable[[], bool]
+    exit_code: Callable[[], int | None]
+    cleanup: Callable[[], None]
+    start: Callable[[], None]
+    exits: list[float] = field(default_factory=list)
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Restarts the children that exit, with backoff, per `RestartPolicy`."""
+
+    def __init__(
+        self,
+        policy: RestartPolicy,
+        echo: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy, self.echo, self.clock = policy, echo, clock
+        self.children: dict[str, Supervised] = {}
+
+    def add(self, name: str, child: Supervised) -> None:
+        """Supervise `child` under `name`."""
+        self.children[name] = child
+
+    def check(self) -> None:
+        """Notice exits and do due restarts; raise StackGaveUp when a child keeps exiting."""
+        now = self.clock()
+        for name, child in self.children.items():
+            if child.restart_at is None and not child.alive():
+                self._exited(name, child, now)
+            elif child.restart_at is not None and now >= child.restart_at:
+                child.restart_at = None
+                try:
+                    child.start()
+                except Exception as exc:  # e.g. Redis did not come up: counts as an exit
+                    self.echo(f"ganserve: the {name} process did not start again: {exc}")
+                    self._exited(name, child, self.clock())
+                    continue
+                self.echo(f"ganserve: the {name} process was started again")
+
+    def _exited(self, name: str, child: Supervised, now: float) -> None:
+        code = child.exit_code()
+        child.cleanup()
+        child.exits = [t for t in child.exits if now - t <= self.policy.window] + [now]
+        recent = len(child.exits)
+        if recent >= self.policy.limit:
+            raise StackGaveUp(
+                f"the {name} process exited {recent} times within "
+                f"{self.policy.window:.0f} s (last exit code {code}); stopping ganserve"
+            )
+        delay = self.policy.delay(recent)
+        child.restart_at = now + delay
+        self.echo(
+            f"ganserve: the {name} process exited (code {code}); starting it again in "
+            f"{delay:.0f} s ({recent} exit(s) within {self.policy.window:.0f} s)"
+        )
+
+
+def supervise_stack(supervisor: Supervisor, stack: Stack) -> None:
+    """Put every child process of `stack` under `supervisor`."""
+    for name in stack.processes:
+        supervisor.add(
+            name,
+            Supervised(
+                alive=lambda n=name: stack.processes[n].poll() is None,
+                exit_code=lambda n=name: stack.processes[n].returncode,
+                cleanup=lambda n=name: stack.reap(n),
+                start=lambda n=name: stack.restart(n),
+            ),
+        )
+
+
+def supervise_redis(supervisor: Supervisor, server: EmbeddedRedis) -> None:
+    """Put the embedded Redis under `supervisor` (started again on its port and data)."""
+
+    def alive() -> bool:
+        return server.process is not None and server.process.poll() is None
+
+    def exit_code() -> int | None:
+        return None if server.process is None else server.process.returncode
+
+    supervisor.add(
+        "redis",
+        Supervised(alive=alive, exit_code=exit_code, cleanup=server.stop, start=server.start),
+    )
+
+
+def torch_threads_per_worker(workers: int = len(QUEUES)) -> int:
+    """This machine's usable CPU cores divided between `workers` worker processes (at least 1)."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
 def start_services(stack: Stack, settings: Settings, env: dict[str, str]) -> None:
@@ -82,8 +217,15 @@ def wait_for_gateway(url: str, stack: Stack, timeout: float = 60.0) -> None:
     raise StartupError(f"the gateway did not answer at {url} within {timeout:.0f} s")
 
 
-def up(settings: Settings, *, demo: bool = True, echo: Callable[[str], None] = print) -> int:
-    """Run the stack until interrupted; returns the exit code."""
+def up(
+    settings: Settings,
+    *,
+    demo: bool = True,
+    echo: Callable[[str], None] = print,
+    policy: RestartPolicy | None = None,
+) -> int:
+    """Run the stack until interrupted, restarting children that exit; returns the exit code."""
+    policy = policy or RestartPolicy()
     storage = Storage(settings.data_dir)
     storage.ensure()
     stack = Stack()
@@ -95,11 +237,13 @@ def up(settings: Settings, *, demo: bool = True, echo: Callable[[str], None] = p
 
     with ExitStack() as cleanup:
         redis_url = settings.redis_url
+        redis_server = None
         if redis_url is None:
-            server = cleanup.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
-            redis_url = server.url
+            redis_server = cleanup.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
+            redis_url = redis_server.url
             echo(f"embedded Redis on {redis_url} (data in {settings.data_dir / 'redis'})")
         env = {
+            "GANSERVE_TORCH_THREADS": str(torch_threads_per_worker()),
             **os.environ,
             "GANSERVE_REDIS_URL": redis_url,
             "GANSERVE_DATA_DIR": str(settings.data_dir.resolve()),
@@ -118,9 +262,15 @@ def up(settings: Settings, *, demo: bool = True, echo: Callable[[str], None] = p
                 echo(
                     f"no model yet: training demo models through the queue (jobs {', '.join(jobs)})"
                 )
+        supervisor = Supervisor(policy, echo)
+        if redis_server is not None:
+            supervise_redis(supervisor, redis_server)
+        supervise_stack(supervisor, stack)
         while not stopping:
-            if (name := stack.failed()) is not None:
-                echo(f"the {name} process exited; stopping ganserve")
+            try:
+                supervisor.check()
+            except StackGaveUp as exc:
+                echo(f"ganserve: {exc}")
                 return 1
             time.sleep(0.5)
         echo("stopping ganserve")

@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         "its next step.",
     )
     model_cache_size: int = Field(default=4, description="Models a worker keeps loaded.")
+    reconcile_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between the workers' reconciler passes, which send the task again "
+        "for jobs left with no queue message and no worker (e.g. after a Redis restart).",
+    )
+    worker_max_memory_mb: int = Field(
+        default=8192,
+        ge=0,
+        description="A worker's pool process is replaced after a job that leaves it using more "
+        "than this many MiB of memory (0: never).",
+    )
     sse_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,

@@ -12,6 +12,7 @@ routing errors (404 for an unknown route, 405), to an unreachable Redis or broke
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
@@ -149,6 +150,27 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _redis_full(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("Redis out of memory on %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "queue_unavailable",
+        "The queue (Redis) is full (out of memory) and takes no new jobs; try again later.",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def _os_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        log.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            507,
+            "storage_full",
+            "The server's storage is full; the upload was not kept. Try again later.",
+        )
+    return await _unexpected(request, exc)
+
+
 async def _job_not_found(request: Request, exc: Exception) -> JSONResponse:
     return error_response(404, "job_not_found", "There is no such job.")
 
@@ -164,6 +186,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(redis.ConnectionError, _redis_down)
     app.add_exception_handler(redis.TimeoutError, _redis_down)
+    app.add_exception_handler(redis.exceptions.OutOfMemoryError, _redis_full)
     app.add_exception_handler(BrokerError, _redis_down)
     app.add_exception_handler(JobNotFound, _job_not_found)
+    app.add_exception_handler(OSError, _os_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -87,7 +87,9 @@ def ensure_capacity(client: redis.Redis, queue: str, max_queued: int) -> None:
 def enqueue(store: JobStore, celery_app: Celery, job: Job, response: Response) -> JobOut:
     """Record `job`, send its task to its queue and point `Location` at it; its JSON.
 
-    503 `broker_unavailable` (the job recorded as failed) when the broker refuses the task.
+    When the broker refuses the task: 503 `queue_unavailable` if Redis is out of memory, else
+    503 `broker_unavailable`; the job is recorded as failed (or, when Redis takes no write at
+    all, its record removed), so no worker ever runs a job whose submitter was told it failed.
     """
     store.create(job)
     try:
@@ -96,18 +98,23 @@ def enqueue(store: JobStore, celery_app: Celery, job: Job, response: Response) -
         )
     except (OperationalError, redis.RedisError) as exc:
         log.warning("could not queue job %s: %s", job.id, exc)
-        with contextlib.suppress(redis.RedisError):
+        full = isinstance(exc, redis.exceptions.OutOfMemoryError)
+        code = "queue_unavailable" if full else "broker_unavailable"
+        try:
             store.update(
                 job.id,
                 status=JobStatus.failed,
                 finished_at=time.time(),
-                error=JobError(code="broker_unavailable", message="The job could not be queued."),
+                error=JobError(code=code, message="The job could not be queued."),
             )
-        raise ApiError(
-            503,
-            "broker_unavailable",
-            "The queue (Redis) does not answer; try again later.",
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
-        ) from exc
+        except redis.RedisError:
+            with contextlib.suppress(redis.RedisError):
+                store.delete(job.id)
+        message = (
+            "The queue (Redis) is full (out of memory) and takes no new jobs; try again later."
+            if full
+            else "The queue (Redis) does not answer; try again later."
+        )
+        raise ApiError(503, code, message, {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
     response.headers["Location"] = job_url(job.id)
     return job_out(job)

@@ -20,6 +20,12 @@ host) is delivered again by Redis once its visibility timeout has passed. The ti
 runs outlast it but are safe to deliver twice (a lease keeps one copy training, and a copy that
 does run resumes from the last checkpoint).
 
+Messages are only wake-up calls: the reconciler (`workers.reconciler`, a thread in each
+worker's main process) sends the task again for any job whose record says it is not done while
+no message waits for it and no worker holds it, e.g. after Redis restarted under a running job.
+A worker waits for Redis for ever when it goes away (`broker_connection_max_retries=None`) and
+recycles a pool child whose memory grew past `GANSERVE_WORKER_MAX_MEMORY_MB` after its task.
+
 Job state lives in our own records (`ganserve.contract.JobStore`), never in Celery's results,
 so results are ignored; the broker and the result backend are both `GANSERVE_REDIS_URL`.
 """
@@ -55,7 +61,7 @@ def visibility_timeout() -> int:
 
 VISIBILITY_TIMEOUT = visibility_timeout()
 
-celery_app = Celery("ganserve", include=["workers.tasks"])
+celery_app = Celery("ganserve", include=["workers.tasks", "workers.reconciler"])
 
 
 def configure(app: Celery) -> None:
@@ -75,6 +81,8 @@ def configure(app: Celery) -> None:
         broker_transport_options=transport_options,
         result_backend_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # a worker waits for Redis for ever, never exits
+        worker_max_memory_per_child=settings.worker_max_memory_mb * 1024 or None,  # KiB
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

@@ -8,6 +8,8 @@ worker's log, not to the user. Torch-free, so the Celery parent process can impo
 
 from __future__ import annotations
 
+import errno
+
 from ganserve.contract import JobError
 
 
@@ -35,6 +37,14 @@ def describe(exc: BaseException) -> JobError:
     """The error to record for an exception that ended a job."""
     if isinstance(exc, JobFailure):
         return exc.to_error()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return JobError(
+            code="storage_full",
+            message=f"the storage volume is full: the worker could not write the job's files"
+            f"{where}; nothing half-written was kept. Free space under the data dir and submit "
+            "the job again",
+        )
     if _is_out_of_memory(exc):
         return JobError(
             code="out_of_memory",

@@ -19,8 +19,13 @@ Every task goes through `run_job`, which makes delivering a message more than on
   (inference writes its result folder atomically; training resumes from its checkpoint) unless
   that already happened `max_attempts` times, in which case it fails with a message saying so
   (a job that kills its worker every time must not be retried forever).
-- Any exception ends the job `failed` with a readable `JobError` (`workers.errors`); a job never
-  stays `running` after its task returns.
+- Any exception from the work ends the job `failed` with a readable `JobError`
+  (`workers.errors`), unless another copy ended it meanwhile.
+- A Redis error (Redis restarted or unreachable) is not the job's fault and never ends it: the
+  task waits until Redis answers again (up to `REDIS_WAIT_SECONDS`) and rejects its message back
+  to the queue. Should that message be lost with the connection, the job's record still says it
+  is not done, and the reconciler (`workers.reconciler`) sends its task again: a job never stays
+  `queued` or `running` for good with nobody working on it.
 
 Torch-free: the Celery parent imports this module before forking its pool.
 """
@@ -38,6 +43,7 @@ from typing import Any
 
 import redis
 from celery.exceptions import Reject
+from kombu.exceptions import OperationalError
 
 from ganserve.contract import Job, JobError, JobNotFound, JobStatus, JobStore
 from ganserve.settings import Settings, get_settings
@@ -52,6 +58,7 @@ log = logging.getLogger(__name__)
 # Half the visibility timeout at most, so a redelivered message finds a dead holder's lease gone.
 LEASE_SECONDS = max(2, min(60, VISIBILITY_TIMEOUT // 2))
 TEST_DELAY_ENV = "GANSERVE_TEST_TASK_DELAY"
+REDIS_WAIT_SECONDS = 30.0
 
 
 class Yielded(Exception):
@@ -194,13 +201,43 @@ def _test_delay(job: Job) -> None:
 Work = Callable[[JobContext], Outcome]
 
 
+def wait_for_redis(store: JobStore, timeout: float = REDIS_WAIT_SECONDS) -> bool:
+    """Wait until Redis answers PING again (True), or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            store.redis.ping()
+            return True
+        except redis.RedisError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+
+
 def run_job(task: Any, job_id: str, work: Work, *, max_attempts: int) -> None:
     """Run `work` for the job `job_id` under its lease, recording status, result or error.
 
     `task` is the bound Celery task (its `retry` re-queues the job while another worker holds
-    the lease). Returns when the job ended or was skipped; raises only Celery's `Retry`.
+    the lease). Returns when the job ended or was skipped; raises only Celery's `Retry`, or
+    `Reject` with requeue when Redis failed under the job.
     """
     store = job_store()
+    try:
+        _run_job(task, store, job_id, work, max_attempts)
+    except (redis.RedisError, OperationalError) as exc:
+        log.warning(
+            "job %s: Redis failed under it (%s); waiting for Redis to requeue it", job_id, exc
+        )
+        back = wait_for_redis(store)
+        log.info(
+            "job %s: %s; its message goes back to the queue",
+            job_id,
+            "Redis answers" if back else "Redis still down",
+        )
+        raise Reject(f"Redis failed: {exc}", requeue=True) from None
+
+
+def _run_job(task: Any, store: JobStore, job_id: str, work: Work, max_attempts: int) -> None:
     try:
         job = store.get(job_id)
     except JobNotFound:
@@ -255,7 +292,11 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
         )
         return
     if job.status == JobStatus.running:
-        log.warning("job %s: its previous worker died; running it again", job_id)
+        log.warning(
+            "job %s: its previous attempt did not finish (its worker died or lost Redis); "
+            "running it again",
+            job_id,
+        )
     job = store.update(
         job_id,
         status=JobStatus.running,
@@ -263,7 +304,9 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
         attempts=job.attempts + 1,
         error=None,
     )
-    log.info("job %s (%s) running, attempt %d", job_id, job.kind.value, job.attempts)
+    log.info(
+        "job %s (%s) running, attempt %d, pid %d", job_id, job.kind.value, job.attempts, os.getpid()
+    )
     ctx = JobContext(job, store, storage(), get_settings(), holder)
     try:
         _test_delay(job)
@@ -279,11 +322,15 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
         log.info("job %s: the worker is stopping (%s); requeued to resume", job_id, exc)
         store.update(job_id, status=JobStatus.queued)
         raise Reject(str(exc), requeue=True) from None
+    except (redis.RedisError, OperationalError):
+        raise  # not the job's fault: run_job requeues it
     except Exception as exc:
         if isinstance(exc, JobFailure):
             log.info("job %s failed: %s", job_id, exc.message)
         else:
             log.exception("job %s failed unexpectedly", job_id)
+        if store.get(job_id).status.ended:  # another copy ended it meanwhile: its end stands
+            return
         _end(store, job_id, JobStatus.failed, error=describe(exc))
         return
     current = store.get(job_id)

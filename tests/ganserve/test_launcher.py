@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from ganserve.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
-from tests.e2e.stack import upload_dataset, wait_job
+from tests.e2e.stack import save_tiny_models, upload_dataset, wait_job
 from training.demo import build_demo
 
 
@@ -200,3 +200,70 @@ def test_up_reports_a_redis_that_cannot_start(tmp_path):
     assert process.returncode == 1, output
     assert "Traceback" not in output
     assert f"embedded Redis cannot use {tmp_path / 'var' / 'redis'}" in output
+
+
+def launcher_children(launcher_pid: int) -> dict[str, int]:
+    """The supervised children of a `ganserve up` process, by name, from /proc."""
+    names = {
+        b"redis-server": "redis",
+        b"uvicorn": "gateway",
+        b"--queues\0infer": "worker-infer",
+        b"--queues\0train": "worker-train",
+    }
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if ppid == launcher_pid:
+            found.update({name: int(entry.name) for mark, name in names.items() if mark in cmdline})
+    return found
+
+
+def test_up_restarts_each_child_killed_and_loses_no_job(tmp_path):
+    """SIGKILL the Redis, the gateway and each worker in turn: back within 30 s, no job lost."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    save_tiny_models(tmp_path / "models", translator="tiny-p2p", sampler="tiny-digits")
+    env = clean_env(port) | {
+        "GANSERVE_DATA_DIR": str(tmp_path),
+        "GANSERVE_VISIBILITY_TIMEOUT": "4",  # leases of 2 s
+        "GANSERVE_RECONCILE_SECONDS": "1",
+        "GANSERVE_TEST_TASK_DELAY": "2",  # each job's first attempt is still running at the kill
+    }
+    exe = str(Path(sys.executable).parent / "ganserve")
+    process = subprocess.Popen(
+        [exe, "up", "--no-demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_ready(process, port)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for name in ("worker-infer", "redis", "gateway", "worker-train"):
+                job = client.post(
+                    "/v1/samples", json={"model": "tiny-digits", "count": 1, "seed": 3}
+                )
+                assert job.status_code == 202, job.text
+                time.sleep(0.5)  # the infer worker has started it
+                children = launcher_children(process.pid)
+                assert set(children) == {"redis", "gateway", "worker-infer", "worker-train"}
+                os.kill(children[name], signal.SIGKILL)
+                killed = time.monotonic()
+                time.sleep(1)
+                wait_ready(process, port, timeout=30)
+                assert time.monotonic() - killed < 30, name
+                assert launcher_children(process.pid)[name] != children[name]  # a new process
+                done = wait_job(client, job.json()["id"], timeout=90)
+                assert done["status"] == "succeeded", (name, done)
+    finally:
+        output = stop(process)  # Ctrl-C still stops everything
+    for name in ("worker-infer", "redis", "gateway", "worker-train"):
+        assert f"the {name} process exited (code -9); starting it again" in output, output
+    assert processes_using(tmp_path) == []

@@ -103,7 +103,7 @@ def test_a_job_whose_worker_is_killed_completes_once_on_a_new_worker(setting):
     assert not setting.storage.result_dir(job.id).exists()
     setting.worker("rescuer")
     setting.check_completed_once(job)
-    assert "previous worker died" in setting.workers[1].text()
+    assert "previous attempt did not finish" in setting.workers[1].text()
 
 
 def test_a_job_whose_pool_process_is_killed_is_requeued_at_once(setting):

@@ -1,0 +1,5 @@
+"""`python -m ganserve`: the same command line as the installed `ganserve` script."""
+
+from ganserve.cli import app
+
+app()

@@ -1,0 +1,163 @@
+"""The reconciler: the job records are the truth, and it keeps the queue in line with them.
+
+A job's Celery message is only a wake-up call for the job's record. Messages can be lost where
+the records are not: Redis restarted between a task's start and its first write (Celery then
+acknowledges the failed task), a worker whose Redis vanished mid-job could record neither the
+result nor the failure, or a worker died while holding the message. The reconciler walks the
+active index (`JobStore.active_ids`: every job that has not ended) and finds the jobs that nobody
+will ever run: `queued` or `running`, with no message waiting in their queue and no live lease.
+A job seen like that on two passes at least `grace` seconds apart (the lease length: a live
+worker renews its lease every third of that, so a missing lease for that long means no worker
+has the job) gets its task sent again, with the job id as task id as the gateway sends it. The
+existing rules of `workers.jobs.run_job` make that safe: an ended job is skipped, a lease keeps
+one copy running, a job found `running` under a free lease is an attempt that died and is run
+again up to its attempt limit.
+
+It runs as a daemon thread in every worker's main process (started on Celery's `worker_ready`),
+not as Celery beat: no extra process to deploy, supervise and keep single, and wherever a worker
+runs the reconciler runs. A short Redis lock (`ganserve:reconciler`) lets one worker do a pass at
+a time; the first-seen times live in Redis (`ganserve:orphans`), so passes by different workers
+continue the same clock. Torch-free: it runs in the Celery parent process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import redis
+from celery.signals import worker_ready, worker_shutdown
+
+from ganserve.contract import QUEUE_OF_KIND, QUEUES, TASK_OF_KIND, Job, JobNotFound, JobStore
+from ganserve.queues import waiting_job_ids
+from ganserve.settings import get_settings
+from workers.celery_app import celery_app
+from workers.jobs import LEASE_SECONDS, holder_name, job_store
+
+log = logging.getLogger(__name__)
+
+ORPHANS_KEY = "ganserve:orphans"  # hash: job id -> when a pass first found it orphaned
+LOCK_KEY = "ganserve:reconciler"
+
+
+class Reconciler:
+    """Finds jobs with no message and no lease and sends their task again (see module doc)."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        send: Callable[[Job], None],
+        grace: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.send, self.grace, self.clock = store, send, grace, clock
+
+    def orphaned(self, job_id: str, waiting: set[str]) -> bool:
+        """Whether nothing will run the job: no message waits for it and no worker holds it."""
+        return job_id not in waiting and not self.store.lease_held(job_id)
+
+    def pass_once(self) -> list[str]:
+        """One pass over the active jobs; the ids whose task it sent again."""
+        client = self.store.redis
+        active = self.store.active_ids()
+        waiting = {job_id for queue in QUEUES for job_id in waiting_job_ids(client, queue)}
+        first_seen = {
+            key.decode(): float(value) for key, value in client.hgetall(ORPHANS_KEY).items()
+        }
+        now = self.clock()
+        resent = []
+        for job_id in active:
+            try:
+                job = self.store.get(job_id)
+            except JobNotFound:  # its record expired
+                self.store.forget_active(job_id)
+                continue
+            if job.status.ended:
+                self.store.forget_active(job_id)
+                continue
+            if not self.orphaned(job_id, waiting):
+                first_seen.pop(job_id, None)
+                client.hdel(ORPHANS_KEY, job_id)
+                continue
+            since = first_seen.pop(job_id, None)
+            if since is None:
+                client.hset(ORPHANS_KEY, job_id, now)
+            elif now - since >= self.grace:
+                log.warning(
+                    "job %s is %s with no message and no worker for %.0f s; sending it again",
+                    job_id,
+                    job.status.value,
+                    now - since,
+                )
+                self.send(job)
+                client.hdel(ORPHANS_KEY, job_id)
+                resent.append(job_id)
+        if first_seen:  # entries of jobs that are no longer active
+            client.hdel(ORPHANS_KEY, *first_seen)
+        return resent
+
+    def pass_if_free(self, holder: str, interval: float) -> list[str]:
+        """A pass, unless another worker's pass holds the lock."""
+        if not self.store.redis.set(LOCK_KEY, holder, nx=True, px=max(1, int(interval * 1000))):
+            return []
+        return self.pass_once()
+
+
+class ReconcilerThread:
+    """Runs `Reconciler.pass_if_free` every `interval` seconds until stopped."""
+
+    def __init__(self, reconciler: Reconciler, holder: str, interval: float) -> None:
+        self.reconciler, self.holder, self.interval = reconciler, holder, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+
+    def _run(self) -> None:
+        down = False
+        while not self._stop.wait(self.interval):
+            try:
+                self.reconciler.pass_if_free(self.holder, self.interval)
+                if down:
+                    log.info("Redis answers again; reconciling the queue")
+                down = False
+            except redis.RedisError as exc:
+                if not down:
+                    log.warning("reconciler: Redis does not answer (%s); trying again", exc)
+                down = True
+            except Exception:  # a pass that fails must not end the thread
+                log.exception("reconciler pass failed")
+
+    def start(self) -> ReconcilerThread:
+        """Start the thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread (it finishes the pass it is in)."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def send_again(job: Job) -> None:
+    """Send a job's task again, as the gateway first sent it (the job id is the task id)."""
+    celery_app.send_task(
+        TASK_OF_KIND[job.kind], args=[job.id], queue=QUEUE_OF_KIND[job.kind], task_id=job.id
+    )
+
+
+_running: list[ReconcilerThread] = []
+
+
+@worker_ready.connect
+def _start(**_: object) -> None:
+    """Start this worker's reconciler thread (in the worker's main process)."""
+    interval = get_settings().reconcile_seconds
+    reconciler = Reconciler(job_store(), send_again, grace=max(interval, LEASE_SECONDS))
+    _running.append(ReconcilerThread(reconciler, holder_name("reconciler"), interval).start())
+
+
+@worker_shutdown.connect
+def _stop(**_: object) -> None:
+    while _running:
+        _running.pop().stop()
