@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
+from pathlib import Path
 
 import redis
 from celery import Celery
@@ -84,8 +86,27 @@ def ensure_capacity(client: redis.Redis, queue: str, max_queued: int) -> None:
         )
 
 
-def enqueue(store: JobStore, celery_app: Celery, job: Job, response: Response) -> JobOut:
+def enqueue(
+    store: JobStore,
+    celery_app: Celery,
+    job: Job,
+    response: Response,
+    upload_dir: Path | None = None,
+) -> JobOut:
     """Record `job`, send its task to its queue and point `Location` at it; its JSON.
+
+    When the job cannot be recorded or queued, its uploaded files (`upload_dir`) are removed.
+    """
+    try:
+        return _record_and_send(store, celery_app, job, response)
+    except (ApiError, redis.RedisError):
+        if upload_dir is not None:
+            shutil.rmtree(upload_dir, ignore_errors=True)
+        raise
+
+
+def _record_and_send(store: JobStore, celery_app: Celery, job: Job, response: Response) -> JobOut:
+    """The job recorded and its task sent (see `enqueue`).
 
     When the broker refuses the task: 503 `queue_unavailable` if Redis is out of memory, else
     503 `broker_unavailable`; the job is recorded as failed (or, when Redis takes no write at

@@ -9,8 +9,16 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ganserve.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
+from ganserve.launcher import (
+    RestartPolicy,
+    StackGaveUp,
+    Supervised,
+    Supervisor,
+    torch_threads_per_worker,
+)
 from tests.e2e.stack import save_tiny_models, upload_dataset, wait_job
 from training.demo import build_demo
 
@@ -245,6 +253,10 @@ def test_up_restarts_each_child_killed_and_loses_no_job(tmp_path):
     )
     try:
         wait_ready(process, port)
+        threads = f"GANSERVE_TORCH_THREADS={torch_threads_per_worker()}".encode()
+        for name in ("worker-infer", "worker-train"):  # the cores divided between the workers
+            environ = Path(f"/proc/{launcher_children(process.pid)[name]}/environ").read_bytes()
+            assert threads in environ.split(b"\0")
         with httpx.Client(base_url=url, timeout=30) as client:
             for name in ("worker-infer", "redis", "gateway", "worker-train"):
                 job = client.post(
@@ -267,3 +279,84 @@ def test_up_restarts_each_child_killed_and_loses_no_job(tmp_path):
     for name in ("worker-infer", "redis", "gateway", "worker-train"):
         assert f"the {name} process exited (code -9); starting it again" in output, output
     assert processes_using(tmp_path) == []
+
+
+class FakeChild:
+    """A child for the supervisor's rules: dies when told, counts its starts."""
+
+    def __init__(self) -> None:
+        self.running, self.starts, self.cleanups = True, 0, 0
+
+    def supervised(self) -> Supervised:
+        def start() -> None:
+            self.running, self.starts = True, self.starts + 1
+
+        def cleanup() -> None:
+            self.cleanups += 1
+
+        return Supervised(
+            alive=lambda: self.running, exit_code=lambda: -9, cleanup=cleanup, start=start
+        )
+
+
+def test_supervisor_backs_off_and_gives_up_after_repeated_exits():
+    now = [0.0]
+    said: list[str] = []
+    supervisor = Supervisor(RestartPolicy(), said.append, clock=lambda: now[0])
+    child = FakeChild()
+    supervisor.add("worker-infer", child.supervised())
+    delays = []
+    for _ in range(4):
+        child.running = False
+        supervisor.check()  # noticed: cleaned up, restart scheduled
+        restart_at = supervisor.children["worker-infer"].restart_at
+        delays.append(restart_at - now[0])
+        now[0] = restart_at
+        supervisor.check()  # due: started again
+        assert child.running
+    assert delays == [1.0, 2.0, 4.0, 8.0]
+    assert child.starts == 4 and child.cleanups == 4
+    assert "the worker-infer process exited (code -9); starting it again in 1 s" in said[0]
+    child.running = False
+    with pytest.raises(StackGaveUp, match="exited 5 times within 60 s"):
+        supervisor.check()
+
+
+def test_exits_spread_over_more_than_the_window_never_give_up():
+    now = [0.0]
+    supervisor = Supervisor(RestartPolicy(), lambda _: None, clock=lambda: now[0])
+    child = FakeChild()
+    supervisor.add("gateway", child.supervised())
+    for _ in range(20):
+        child.running = False
+        supervisor.check()
+        now[0] += 61.0  # one exit a minute: the backoff starts over each time
+        supervisor.check()
+        assert child.running
+    assert child.starts == 20
+
+
+def test_a_restart_that_fails_counts_as_an_exit():
+    now = [0.0]
+    said: list[str] = []
+    supervisor = Supervisor(RestartPolicy(), said.append, clock=lambda: now[0])
+
+    def refuse() -> None:
+        raise RuntimeError("port in use")
+
+    supervisor.add(
+        "redis",
+        Supervised(alive=lambda: False, exit_code=lambda: 1, cleanup=lambda: None, start=refuse),
+    )
+    supervisor.check()
+    now[0] += 1.0
+    supervisor.check()
+    assert "did not start again: port in use" in said[1]
+    assert supervisor.children["redis"].restart_at == 1.0 + 2.0  # backed off further
+
+
+def test_the_cores_are_divided_between_the_workers(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(8)))
+    assert torch_threads_per_worker(2) == 4
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0})
+    assert torch_threads_per_worker(2) == 1

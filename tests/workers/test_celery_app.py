@@ -30,6 +30,8 @@ def test_no_job_is_lost_when_a_worker_dies():
     assert conf.worker_prefetch_multiplier == 1
     assert conf.broker_transport_options["visibility_timeout"] == 3600  # far over an inference
     assert conf.task_ignore_result is True and conf.worker_hijack_root_logger is False
+    assert conf.broker_connection_max_retries is None  # waits for Redis, never gives up
+    assert conf.worker_max_memory_per_child == 8192 * 1024  # KiB: GANSERVE_WORKER_MAX_MEMORY_MB
 
 
 def test_tasks_are_routed_to_their_queues_under_the_contract_names():

@@ -135,3 +135,17 @@ def test_a_job_leased_by_a_dead_worker_waits_for_the_lease_then_completes(settin
     setting.check_completed_once(job)
     assert "held by another worker" in worker.text()  # it retried rather than dropped the job
     assert "Retry in" in worker.text()
+
+
+def test_a_pool_process_over_its_memory_limit_is_replaced_after_its_job(setting):
+    setting.env |= {"GANSERVE_WORKER_MAX_MEMORY_MB": "1", "GANSERVE_TEST_TASK_DELAY": "0"}
+    worker = setting.worker("recycler")
+    pids = []
+    for seed in (1, 2):
+        job = setting.store.create(
+            Job(kind=JobKind.sample, model="digits", params={"count": 1, "seed": seed})
+        )
+        client(setting.url).send_task(TASK_SAMPLE, args=[job.id], queue=QUEUE_INFER)
+        assert wait_for(setting.store, job.id, ended).status == JobStatus.succeeded
+        pids.append(worker.text().split(f"job {job.id} (sample) running, attempt 1, pid ")[1])
+    assert pids[0].split()[0] != pids[1].split()[0]  # a fresh process ran the second job

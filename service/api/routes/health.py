@@ -27,12 +27,19 @@ def healthz() -> Health:
 
 @router.get("/readyz", responses=error_responses(503))
 def readyz(client: RedisDep, celery_app: CeleryDep) -> Readiness:
-    """Redis answers and at least one worker consumes each queue; else 503 `not_ready`."""
+    """Redis answers and has room, and a worker consumes each queue; else 503 `not_ready`."""
     try:
         client.ping()
     except redis.RedisError as exc:
         log.info("not ready: Redis does not answer: %s", exc)
         raise ApiError(503, "not_ready", "Redis does not answer.") from None
+    memory = client.info("memory")
+    if 0 < int(memory.get("maxmemory", 0)) <= int(memory.get("used_memory", 0)):
+        raise ApiError(
+            503,
+            "not_ready",
+            "Redis is out of memory (maxmemory reached): new jobs are refused until it has room.",
+        )
     try:
         replies = celery_app.control.inspect(timeout=INSPECT_TIMEOUT_S).active_queues() or {}
     except Exception as exc:

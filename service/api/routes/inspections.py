@@ -157,4 +157,4 @@ def create_inspection(
         params["source_job"] = source.id
         params["source_image"] = source_image
     job.params = params
-    return enqueue(store, celery_app, job, response)
+    return enqueue(store, celery_app, job, response, upload_dir=folder)

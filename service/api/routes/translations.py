@@ -51,4 +51,4 @@ def create_translation(
         "height": height,
         "input": str(path.resolve()),
     }
-    return enqueue(store, celery_app, job, response)
+    return enqueue(store, celery_app, job, response, upload_dir=path.parent)
