@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ import httpx
 import numpy as np
 import torch
 from PIL import Image
+from timing import percentiles
 
 import models
 from ganserve.embedded_redis import EmbeddedRedis, free_port
@@ -62,13 +62,6 @@ def translate_over_http(client: httpx.Client, payload: bytes) -> float:
         raise RuntimeError(f"translation ended {job['status']}: {job.get('error')}")
     client.get(job["result"]["images"][0]).raise_for_status()
     return time.perf_counter() - start
-
-
-def percentiles(times: list[float]) -> tuple[float, float]:
-    """(p50, p95) in milliseconds."""
-    ordered = sorted(times)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return statistics.median(ordered) * 1e3, p95 * 1e3
 
 
 def wait_ready(client: httpx.Client, timeout: float = 120) -> None:
