@@ -6,9 +6,11 @@ acknowledges the failed task), a worker whose Redis vanished mid-job could recor
 result nor the failure, or a worker died while holding the message. The reconciler walks the
 active index (`JobStore.active_ids`: every job that has not ended) and finds the jobs that nobody
 will ever run: `queued` or `running`, with no message waiting in their queue and no live lease.
-A job seen like that on two passes at least `grace` seconds apart (the lease length: a live
-worker renews its lease every third of that, so a missing lease for that long means no worker
-has the job) gets its task sent again, with the job id as task id as the gateway sends it. The
+A job seen like that on two passes far enough apart gets its task sent again, with the job id as
+task id as the gateway sends it: `grace` (the lease length) for a `queued` job, so that a message
+on its way (a submission, a requeue) is never doubled; `running_grace` (one pass interval) for a
+`running` job, whose missing lease already says that no worker renewed it for a lease length (a
+live worker renews it every third of that). The
 existing rules of `workers.jobs.run_job` make that safe: an ended job is skipped, a lease keeps
 one copy running, a job found `running` under a free lease is an attempt that died and is run
 again up to its attempt limit.
@@ -30,7 +32,15 @@ from collections.abc import Callable
 import redis
 from celery.signals import worker_ready, worker_shutdown
 
-from ganserve.contract import QUEUE_OF_KIND, QUEUES, TASK_OF_KIND, Job, JobNotFound, JobStore
+from ganserve.contract import (
+    QUEUE_OF_KIND,
+    QUEUES,
+    TASK_OF_KIND,
+    Job,
+    JobNotFound,
+    JobStatus,
+    JobStore,
+)
 from ganserve.queues import waiting_job_ids
 from ganserve.settings import get_settings
 from workers.celery_app import celery_app
@@ -50,9 +60,12 @@ class Reconciler:
         store: JobStore,
         send: Callable[[Job], None],
         grace: float,
+        running_grace: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store, self.send, self.grace, self.clock = store, send, grace, clock
+        self.store, self.send, self.clock = store, send, clock
+        self.grace = grace
+        self.running_grace = grace if running_grace is None else running_grace
 
     def orphaned(self, job_id: str, waiting: set[str]) -> bool:
         """Whether nothing will run the job: no message waits for it and no worker holds it."""
@@ -84,7 +97,9 @@ class Reconciler:
             since = first_seen.pop(job_id, None)
             if since is None:
                 client.hset(ORPHANS_KEY, job_id, now)
-            elif now - since >= self.grace:
+            elif now - since >= (
+                self.running_grace if job.status == JobStatus.running else self.grace
+            ):
                 log.warning(
                     "job %s is %s with no message and no worker for %.0f s; sending it again",
                     job_id,
@@ -153,7 +168,9 @@ _running: list[ReconcilerThread] = []
 def _start(**_: object) -> None:
     """Start this worker's reconciler thread (in the worker's main process)."""
     interval = get_settings().reconcile_seconds
-    reconciler = Reconciler(job_store(), send_again, grace=max(interval, LEASE_SECONDS))
+    reconciler = Reconciler(
+        job_store(), send_again, grace=max(interval, LEASE_SECONDS), running_grace=interval
+    )
     _running.append(ReconcilerThread(reconciler, holder_name("reconciler"), interval).start())
 
 

@@ -23,7 +23,9 @@ def setting(redis_client):
     store = JobStore(redis_client)
     sent: list[str] = []
     clock = Clock()
-    reconciler = Reconciler(store, lambda job: sent.append(job.id), grace=5.0, clock=clock)
+    reconciler = Reconciler(
+        store, lambda job: sent.append(job.id), grace=5.0, running_grace=1.0, clock=clock
+    )
     return store, reconciler, sent, clock
 
 
@@ -55,9 +57,9 @@ def test_a_running_job_whose_lease_lapsed_is_sent_again(setting):
     reconciler.pass_once()
     clock.now += 10
     assert reconciler.pass_once() == []  # a live lease: a worker has it
-    store.release_lease(job.id, "worker:1:task")
+    store.release_lease(job.id, "worker:1:task")  # as if it expired: no renewal for a lease
     reconciler.pass_once()
-    clock.now += 10
+    clock.now += 1  # the running grace, not the queued one: the lease already waited
     assert reconciler.pass_once() == [job.id]
 
 
