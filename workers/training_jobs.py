@@ -32,6 +32,7 @@ with its metrics and the inference workers serve it at their next job.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import re
 import shutil
@@ -263,10 +264,12 @@ def register_model(
 
 
 def _release_gpu_memory() -> None:
-    """Give the run's cached GPU memory back, so the worker idles without holding it."""
+    """Give the run's GPU memory back, so the worker idles without holding it: the networks,
+    optimizers and batches the run left in reference cycles first, then the allocator's cache."""
     import torch
 
     if torch.cuda.is_available() and torch.cuda.is_initialized():
+        gc.collect()
         torch.cuda.empty_cache()
 
 
