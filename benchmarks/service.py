@@ -29,9 +29,9 @@ from PIL import Image
 from timing import percentiles
 
 import models
+from core.settings import Settings
 from ganserve.embedded_redis import EmbeddedRedis, free_port
 from ganserve.launcher import Stack, start_services, wait_for_gateway
-from ganserve.settings import Settings
 from workers.inference import translate_image
 from workers.model_cache import LoadedModel
 

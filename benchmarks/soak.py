@@ -17,7 +17,7 @@ start and every minute, with the growth after the first minute. Targets: 0 error
 memory growth < 10% after the first minute.
 
     .venv/bin/python benchmarks/soak.py 2>soak-stack.log     # 10 minutes at 80% of saturation
-    .venv/bin/python benchmarks/soak.py --minutes 1 2>/dev/null   # a quick look (stack logs: stderr)
+    .venv/bin/python benchmarks/soak.py --minutes 1 2>/dev/null   # a quick look
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from PIL import Image
 from timing import percentiles
 
 import models
+from core.settings import Settings
 from ganserve.embedded_redis import EmbeddedRedis, free_port
 from ganserve.launcher import Stack, start_services, torch_threads_per_worker, wait_for_gateway
-from ganserve.settings import Settings
 
 KEYS = ("soak-key-a", "soak-key-b")
 TRANSLATOR, SAMPLER = "soak-p2p", "soak-digits"

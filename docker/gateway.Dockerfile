@@ -18,6 +18,7 @@ RUN groupadd --system --gid 10001 ganserve \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY ganserve ./ganserve
 COPY service ./service
 COPY models ./models

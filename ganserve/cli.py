@@ -7,8 +7,8 @@ import os
 
 import typer
 
+from core.settings import get_settings
 from ganserve.processes import gateway_command, worker_command
-from ganserve.settings import get_settings
 
 app = typer.Typer(help="ganserve: a self-hosted GAN image service.", no_args_is_help=True)
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 
+from core.families import FAMILY_TABLE
+
 MARKER = "demo_jobs.json"  # under the storage root: the demo runs already asked for
 
 
@@ -32,61 +34,8 @@ class DemoModel:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-DEMOS = (
-    # Label map -> photo (a Cityscapes-like task from bundled photos). Instance norm: a step
-    # normalises each image by its own statistics, exactly as a translation job does at test
-    # time. Usable after its first checkpoint (about 30 s), the target reached after ~4 min.
-    DemoModel(
-        "labels2photo",
-        "pix2pix",
-        {
-            "image_size": 64,
-            "batch_size": 4,
-            "width": 32,
-            "norm": "instance",
-            "steps": 20000,
-            "checkpoint_every": 100,
-        },
-    ),
-    # Class-conditional digits. G's class embedding starts N(0, 1) (`shared_init`), so the
-    # class is as loud as z in every conditional batch norm from the first step (with BigGAN's
-    # orthogonal init, 800 steps left samples at chance); no mirroring (a mirrored 3 is no 3);
-    # BigGAN's two time-scale rates (D 2x G).
-    DemoModel(
-        "digits",
-        "unetgan",
-        {
-            "image_size": 32,
-            "batch_size": 16,
-            "width": 8,
-            "latent_dim": 32,
-            "shared_init": "normal",
-            "g_lr": 0.0002,
-            "d_lr": 0.0004,
-            "mirror": False,
-            "steps": 8000,
-            "warmup_steps": 500,
-            "ema_start": 200,
-            "ema_decay": 0.995,
-            "checkpoint_every": 100,
-        },
-    ),
-    DemoModel(
-        "faces",
-        "pggan",
-        {
-            "image_size": 32,
-            "phase_images": 4000,
-            "fmap_base": 512,
-            "fmap_max": 64,
-            "latent_dim": 64,
-            "batch_sizes": "4:16,8:16,16:16,32:16",
-            "ema_decay": 0.99,
-            "mirror": True,
-            "checkpoint_every": 100,
-        },
-    ),
-)
+# One per family, in the family table's order (a translation model first), from its `demo` row.
+DEMOS = tuple(DemoModel(f.demo.dataset, f.name, f.demo.config) for f in FAMILY_TABLE)
 
 
 def _zip_folder(folder: Path, archive: Path) -> Path:

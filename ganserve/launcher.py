@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from ganserve.contract import QUEUES
+from core.jobs import QUEUES
+from core.settings import Settings
+from core.storage import Storage
 from ganserve.demo_models import request_demo_models
 from ganserve.embedded_redis import EmbeddedRedis
 from ganserve.processes import gateway_command, worker_command
-from ganserve.settings import Settings
-from ganserve.storage import Storage
 
 
 class StartupError(RuntimeError):

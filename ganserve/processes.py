@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from ganserve.contract import QUEUES
-from ganserve.settings import Settings
+from core.jobs import QUEUES
+from core.settings import Settings
 
 
 def gateway_command(settings: Settings) -> list[str]:

@@ -33,10 +33,11 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
+from core.families import INSPECTABLE_FAMILIES
 from models.pix2pix import PatchDiscriminator, test_time_mode
 from models.unetgan import UNetGANDiscriminator
 
-MAP_FAMILIES = frozenset({"pix2pix", "unetgan"})  # families whose discriminators give a map
+MAP_FAMILIES = INSPECTABLE_FAMILIES  # families whose discriminators give a map
 
 
 class NoRealnessMap(ValueError):

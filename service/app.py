@@ -3,7 +3,7 @@
 Run it with `uvicorn --factory service.app:create_app`.
 
 There is no import-time application or settings object: `create_app` reads the settings through
-`ganserve.settings.get_settings()` when none are given, so launchers and tests set the
+`core.settings.get_settings()` when none are given, so launchers and tests set the
 environment first. Creating the app opens no connection (the Redis client connects lazily, the
 Celery app only names tasks) and writes nothing; the storage folders are created at startup.
 """
@@ -20,9 +20,9 @@ from celery import Celery
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from ganserve.contract import JobStore
-from ganserve.settings import Settings, get_settings
-from ganserve.storage import Storage
+from core.jobs import JobStore
+from core.settings import Settings, get_settings
+from core.storage import Storage
 from service.api.deps import get_owner
 from service.api.routes import (
     datasets,

@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ganserve.storage import SAFE_ID
+from core.families import INSPECTABLE_FAMILIES
+from core.storage import SAFE_ID
 from service.errors import ApiError
 from service.examples import example_sources
 
@@ -27,8 +28,6 @@ log = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 DISCRIMINATOR_FILE = "discriminator.safetensors"
-# Families whose discriminator gives a per-pixel or per-patch realness map (not PGGAN's critic).
-INSPECTABLE_FAMILIES = ("pix2pix", "unetgan")
 _REQUIRED = ("architecture", "family", "task", "image_size", "channels", "num_classes")
 
 

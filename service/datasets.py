@@ -45,7 +45,7 @@ from fastapi import UploadFile
 from PIL import Image
 from pydantic import BaseModel
 
-from ganserve.storage import DATASET_FILE, SAFE_ID
+from core.storage import DATASET_FILE, SAFE_ID
 from service.catalog import iso_time
 from service.errors import ApiError
 from service.uploads import CHUNK_BYTES, check_size

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ganserve.contract import JobNotFound
+from core.jobs import JobNotFound
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Jobs from the gateway's side: backpressure, recording and queueing, and their public JSON.
 
-The gateway writes the job record (`ganserve.contract.JobStore`) before it sends the Celery task
+The gateway writes the job record (`core.jobs.JobStore`) before it sends the Celery task
 by name with the job id as the only argument, so a worker always finds the record. Results: a
 worker writes result image k of job j to `results/<j>/<k>.png` and stores `result.count`; the
 gateway turns that into `result.images`, the list of URLs `/v1/jobs/<j>/images/<k>`.
@@ -19,7 +19,7 @@ from celery import Celery
 from fastapi import Response
 from kombu.exceptions import OperationalError
 
-from ganserve.contract import (
+from core.jobs import (
     QUEUE_OF_KIND,
     TASK_OF_KIND,
     Job,
@@ -28,7 +28,7 @@ from ganserve.contract import (
     JobStore,
     image_url,
 )
-from ganserve.queues import queue_length
+from core.queues import queue_length
 from service.catalog import iso_time
 from service.errors import RETRY_AFTER_SECONDS, ApiError
 from service.schemas import ErrorDetail, JobOut

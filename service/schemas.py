@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ganserve.contract import JobKind, JobStatus
+from core.families import FamilyName
+from core.jobs import JobKind, JobStatus
 from service.catalog import ModelInfo
 from service.datasets import DatasetKind
 
@@ -95,14 +95,6 @@ class SampleRequest(BaseModel):
     )
 
 
-class Family(StrEnum):
-    """The model families a training run can train."""
-
-    pix2pix = "pix2pix"
-    unetgan = "unetgan"
-    pggan = "pggan"
-
-
 class ExampleList(BaseModel):
     """URLs of a translation model's example inputs (PNG)."""
 
@@ -114,7 +106,7 @@ class TrainingRunRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    family: Family
+    family: FamilyName
     dataset: str = Field(description="Id of one of the caller's datasets.")
     name: str | None = Field(
         default=None,

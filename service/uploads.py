@@ -18,7 +18,7 @@ from typing import BinaryIO
 from fastapi import UploadFile
 from PIL import Image, ImageOps
 
-from ganserve.settings import Settings
+from core.settings import Settings
 from service.errors import ApiError
 
 CHUNK_BYTES = 64 * 1024

@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from core.families import FAMILIES as FAMILY_TABLE
 from training.data import DatasetError
 from training.families import FAMILIES
 from training.loop import RunOptions, train
@@ -44,11 +45,6 @@ COMMON_HELP = {
     "weights); 0: off",
     "metrics_images": "images (or pairs) the metrics use",
     "inception_weights": "Inception weights for FID/KID/IS (default: $GANSERVE_INCEPTION_WEIGHTS)",
-}
-FAMILY_DEFAULTS = {  # the paper's setting of each family, where it differs from RunOptions'
-    "pix2pix": {"image_size": 256, "batch_size": 1},
-    "unetgan": {"image_size": 128, "batch_size": 50},
-    "pggan": {"image_size": 1024, "batch_size": 16},
 }
 
 
@@ -94,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
         common = sub.add_argument_group("run options")
-        _add_dataclass(common, RunOptions, COMMON_HELP, FAMILY_DEFAULTS[name])
+        _add_dataclass(common, RunOptions, COMMON_HELP, FAMILY_TABLE[name].paper_run)
         own = sub.add_argument_group(f"{name} options")
         _add_dataclass(own, family.config_class, {}, {})
     return parser

@@ -1,4 +1,4 @@
-"""The Celery application of the ganserve workers, configured from `ganserve.settings`.
+"""The Celery application of the ganserve workers, configured from `core.settings`.
 
 Start one worker process per queue (a long training run never blocks a translation):
 
@@ -26,7 +26,7 @@ no message waits for it and no worker holds it, e.g. after Redis restarted under
 A worker waits for Redis for ever when it goes away (`broker_connection_max_retries=None`) and
 recycles a pool child whose memory grew past `GANSERVE_WORKER_MAX_MEMORY_MB` after its task.
 
-Job state lives in our own records (`ganserve.contract.JobStore`), never in Celery's results,
+Job state lives in our own records (`core.jobs.JobStore`), never in Celery's results,
 so results are ignored; the broker and the result backend are both `GANSERVE_REDIS_URL`.
 """
 
@@ -37,8 +37,8 @@ import os
 from celery import Celery
 from celery.signals import celeryd_init
 
-from ganserve.contract import QUEUE_INFER, QUEUE_OF_KIND, TASK_OF_KIND, JobKind
-from ganserve.settings import get_settings
+from core.jobs import QUEUE_INFER, QUEUE_OF_KIND, TASK_OF_KIND, JobKind
+from core.settings import get_settings
 
 DEFAULT_VISIBILITY_TIMEOUT = 3600
 

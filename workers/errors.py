@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 
-from ganserve.contract import JobError
+from core.jobs import JobError
 
 
 class JobFailure(Exception):

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ganserve.contract import JobStatus, image_url
-from ganserve.storage import INPUT_FILE, staging_folder
+from core.jobs import JobStatus, image_url
+from core.storage import INPUT_FILE, staging_folder
 from models.pix2pix import translate as translate_tensor
 from models.sampling import sample as draw_samples
 from training.images import dequantize, to_pil

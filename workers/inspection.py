@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ganserve.contract import JobStatus
+from core.jobs import JobStatus
 from models.realness import (
     MAP_FAMILIES,
     ConditionRequired,

@@ -45,9 +45,9 @@ import redis
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
-from ganserve.contract import Job, JobError, JobNotFound, JobStatus, JobStore
-from ganserve.settings import Settings, get_settings
-from ganserve.storage import Storage
+from core.jobs import Job, JobError, JobNotFound, JobStatus, JobStore
+from core.settings import Settings, get_settings
+from core.storage import Storage
 from workers.celery_app import VISIBILITY_TIMEOUT
 from workers.errors import JobFailure, describe
 from workers.shutdown import WorkerShuttingDown

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 import models
-from ganserve.storage import SAFE_ID
+from core.storage import SAFE_ID
 from models.checkpoint import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
 from training.distributed import resolve_device
 from workers.errors import JobFailure
@@ -202,7 +202,7 @@ def get_cache() -> ModelCache:
     """This worker process's cache, created at first use from the settings."""
     global _cache, _cache_pid
     if _cache is None or _cache_pid != os.getpid():
-        from ganserve.settings import get_settings
+        from core.settings import get_settings
 
         settings = get_settings()
         _cache = ModelCache(settings.models_dir, settings.model_cache_size)

@@ -32,7 +32,7 @@ from collections.abc import Callable
 import redis
 from celery.signals import worker_ready, worker_shutdown
 
-from ganserve.contract import (
+from core.jobs import (
     QUEUE_OF_KIND,
     QUEUES,
     TASK_OF_KIND,
@@ -41,8 +41,8 @@ from ganserve.contract import (
     JobStatus,
     JobStore,
 )
-from ganserve.queues import waiting_job_ids
-from ganserve.settings import get_settings
+from core.queues import waiting_job_ids
+from core.settings import get_settings
 from workers.celery_app import celery_app
 from workers.jobs import LEASE_SECONDS, holder_name, job_store
 

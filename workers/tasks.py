@@ -1,6 +1,6 @@
 """The Celery tasks: thin wrappers that take a job id and hand the job to `workers.jobs.run_job`.
 
-The gateway records a job (`ganserve.contract.JobStore`) and sends the task by name with the job
+The gateway records a job (`core.jobs.JobStore`) and sends the task by name with the job
 id; the task reads everything else from the record and the storage root. The work modules
 (`workers.inference`, `workers.inspection`, `workers.training_jobs`) import torch, `models` and
 `training`, so they are imported inside the tasks: the Celery parent process that imports this
@@ -9,7 +9,7 @@ module never loads torch and never touches CUDA before forking its pool.
 
 from __future__ import annotations
 
-from ganserve.contract import TASK_INSPECT, TASK_SAMPLE, TASK_TRAIN, TASK_TRANSLATE
+from core.jobs import TASK_INSPECT, TASK_SAMPLE, TASK_TRAIN, TASK_TRANSLATE
 from workers.celery_app import celery_app
 from workers.jobs import run_job
 

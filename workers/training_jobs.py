@@ -7,10 +7,10 @@ id), optional `name` (the id of the model it registers) and `config`: run option
 hyperparameters (`training.families.<family>` config dataclass), all in one flat object. An
 unknown key, or a value of the wrong type, fails the job with a message listing the valid keys.
 
-Defaults (`SERVICE_DEFAULTS`) make a run that finishes in minutes on a CPU: small images, a few
-hundred steps, small networks for U-Net GAN and Progressive GAN, metrics at the end (SWD, and
-FID/KID/IS when `GANSERVE_INCEPTION_WEIGHTS` is set; L1/PSNR/SSIM for pix2pix). A run on a GPU
-passes the paper's sizes in `config`.
+Defaults (`service_defaults` in `core.families`) make a run that finishes in minutes on a CPU:
+small images, a few hundred steps, small networks for U-Net GAN and Progressive GAN, metrics at
+the end (SWD, and FID/KID/IS when `GANSERVE_INCEPTION_WEIGHTS` is set; L1/PSNR/SSIM for
+pix2pix). A run on a GPU passes the paper's sizes in `config`.
 
 The run folder is `runs/<job id>/` (`training.run_files`: options.json, stats.jsonl,
 tensorboard/, samples/, model/, training_state.pt). A run delivered again (its worker died)
@@ -43,9 +43,10 @@ from typing import Any
 
 import pydantic
 
-from ganserve.contract import DATASET_KINDS_OF_FAMILY, QUEUE_TRAIN, JobNotFound, JobStatus
-from ganserve.queues import waiting_job_ids
-from ganserve.storage import DATASET_FILE, SAFE_ID, staging_folder
+from core.families import FAMILIES as FAMILY_TABLE
+from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
+from core.queues import waiting_job_ids
+from core.storage import DATASET_FILE, SAFE_ID, staging_folder
 from models.checkpoint import CONFIG_FILE
 from training.data import DatasetError, DatasetWarning
 from training.families import FAMILIES
@@ -71,28 +72,6 @@ RUN_FIELDS = (
     "metrics_every",
     "metrics_images",
 )
-# Defaults of a service run, where they differ from RunOptions' and the families' (paper) ones.
-SERVICE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "pix2pix": {"image_size": 64, "batch_size": 4, "steps": 500},
-    "unetgan": {
-        "image_size": 32,
-        "batch_size": 16,
-        "steps": 500,
-        "width": 32,
-        "latent_dim": 64,
-        "warmup_steps": 100,
-        "ema_start": 0,
-        "ema_decay": 0.99,
-    },
-    "pggan": {
-        "image_size": 32,
-        "latent_dim": 128,
-        "fmap_base": 1024,
-        "fmap_max": 128,
-        "phase_images": 2000,
-        "batch_sizes": "4:32,8:32,16:32,32:16",
-    },
-}
 
 
 def _cadence(steps: int) -> dict[str, int]:
@@ -157,8 +136,8 @@ def build_run(
             f"unknown family {family_name!r}; choose one of {', '.join(FAMILIES)}",
         )
     family = FAMILIES[family_name]
-    if kind is not None and kind not in DATASET_KINDS_OF_FAMILY[family_name]:
-        wanted = " or ".join(DATASET_KINDS_OF_FAMILY[family_name])
+    if kind is not None and kind not in FAMILY_TABLE[family_name].dataset_kinds:
+        wanted = " or ".join(FAMILY_TABLE[family_name].dataset_kinds)
         raise JobFailure(
             "bad_dataset",
             f"{family_name} trains on {wanted} datasets, and this dataset is {kind}",
@@ -176,7 +155,7 @@ def build_run(
             f"unknown config field(s) {', '.join(unknown)} for {family_name}; valid fields: "
             f"{', '.join(valid)}",
         )
-    defaults = dict(SERVICE_DEFAULTS[family_name])
+    defaults = dict(FAMILY_TABLE[family_name].service_defaults)
     if family_name == "unetgan" and kind == "images":
         defaults["unconditional"] = True  # a flat image set, even if zipped in sub-folders
     merged = {**defaults, **config}

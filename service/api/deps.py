@@ -14,9 +14,9 @@ from celery import Celery
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ganserve.contract import JobStore
-from ganserve.settings import Settings
-from ganserve.storage import Storage
+from core.jobs import JobStore
+from core.settings import Settings
+from core.storage import Storage
 from service.security import authenticate
 
 bearer = HTTPBearer(

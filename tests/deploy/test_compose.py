@@ -1,7 +1,7 @@
 """compose.yaml, compose.cpu.yaml, .env.example and the Dockerfiles agree with the code.
 
 Runs without a Docker engine: structural checks of the parsed compose files, the commands against
-`ganserve.processes`, the environment against `ganserve.settings`, and hadolint on the Dockerfiles.
+`ganserve.processes`, the environment against `core.settings`, and hadolint on the Dockerfiles.
 """
 
 import importlib
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ganserve.contract import QUEUE_INFER, QUEUE_TRAIN
+from core.jobs import QUEUE_INFER, QUEUE_TRAIN
+from core.settings import Settings
 from ganserve.processes import gateway_command, worker_command
-from ganserve.settings import Settings
 from tests.deploy.compose import (
     COMPOSE,
     COMPOSE_CPU,
@@ -28,7 +28,7 @@ from tests.deploy.compose import (
 
 GANSERVE_SERVICES = {"gateway": None, "worker-infer": QUEUE_INFER, "worker-train": QUEUE_TRAIN}
 WORKERS = ("worker-infer", "worker-train")
-# Read by the workers outside ganserve.settings (workers/README.md).
+# Read by the workers outside core.settings (workers/README.md).
 WORKER_EXTRAS = {"GANSERVE_VISIBILITY_TIMEOUT", "GANSERVE_TORCH_THREADS"}
 # Used by compose.yaml only, for the host side of the published port.
 COMPOSE_ONLY = {"GANSERVE_BIND"}

@@ -14,9 +14,9 @@ import numpy as np
 from PIL import Image
 
 import models
+from core.settings import Settings
 from ganserve.embedded_redis import EmbeddedRedis, free_port
 from ganserve.launcher import Stack, start_services
-from ganserve.settings import Settings
 
 
 @contextmanager

@@ -20,10 +20,10 @@ import httpx
 import pytest
 import redis
 
-from ganserve.contract import JobStore
+from core.jobs import JobStore
+from core.settings import Settings
 from ganserve.embedded_redis import free_port
 from ganserve.processes import gateway_command
-from ganserve.settings import Settings
 from tests.conftest import redis_db
 from tests.service.factories import write_test_models
 

@@ -6,7 +6,7 @@ from service.app import create_app
 
 
 def test_create_app_is_cheap_and_side_effect_free(tmp_path):
-    from ganserve.settings import Settings
+    from core.settings import Settings
 
     app = create_app(Settings(data_dir=tmp_path / "nowhere", redis_url="redis://127.0.0.1:1/0"))
     assert app.title == "ganserve"

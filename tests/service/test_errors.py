@@ -5,9 +5,9 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from ganserve.contract import QUEUE_INFER
+from core.jobs import QUEUE_INFER
+from core.queues import queue_length
 from ganserve.embedded_redis import EmbeddedRedis, free_port
-from ganserve.queues import queue_length
 from tests.service.conftest import Gateway, start_gateway
 from tests.service.factories import image_bytes
 

@@ -2,8 +2,8 @@
 
 from celery import Celery
 
-from ganserve.contract import QUEUE_INFER, Job, JobKind
-from ganserve.queues import queue_length
+from core.jobs import QUEUE_INFER, Job, JobKind
+from core.queues import queue_length
 from service.jobs import job_out
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ganserve.contract import Job, JobKind, JobStore
-from ganserve.settings import Settings
-from ganserve.storage import Storage
+from core.jobs import Job, JobKind, JobStore
+from core.settings import Settings
+from core.storage import Storage
 from tests.workers.tiny import TINY_MODELS, save_tiny_model
 from workers.jobs import JobContext
 
@@ -43,7 +43,7 @@ def _one_torch_thread(one_torch_thread):
 def fresh_cache(storage, monkeypatch):
     """Point the process's model cache at the test storage."""
     monkeypatch.setenv("GANSERVE_DATA_DIR", str(storage.root))
-    from ganserve.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     monkeypatch.setattr("workers.model_cache._cache", None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from ganserve.storage import Storage
+from core.storage import Storage
 
 UPLOAD_FILE = "input.png"  # a translation's upload: uploads/<job id>/input.png
 

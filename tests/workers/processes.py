@@ -12,7 +12,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from ganserve.contract import Job, JobStore
+from core.jobs import Job, JobStore
 from ganserve.processes import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ganserve.contract import (
+from core.jobs import (
     QUEUE_INFER,
     QUEUE_TRAIN,
     TASK_INSPECT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from ganserve.contract import JobKind, JobStatus
+from core.jobs import JobKind, JobStatus
 from tests.workers.files import result_image, upload
 from workers import inference
 from workers.errors import JobFailure

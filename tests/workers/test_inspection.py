@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganserve.contract import JobKind, JobStatus
+from core.jobs import JobKind, JobStatus
 from models.realness import realness
 from tests.workers.files import put, result_image
 from tests.workers.tiny import save_tiny_discriminator

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ganserve.contract import Job, JobKind, JobStatus, JobStore
+from core.jobs import Job, JobKind, JobStatus, JobStore
 from workers import jobs
 from workers.errors import JobFailure
 from workers.jobs import LEASE_SECONDS, Outcome, run_job
@@ -34,7 +34,7 @@ class FakeTask:
 @pytest.fixture
 def store(redis_client, storage, monkeypatch) -> JobStore:
     monkeypatch.setenv("GANSERVE_DATA_DIR", str(storage.root))
-    from ganserve.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     job_store = JobStore(redis_client)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ganserve.contract import QUEUE_INFER, Job, JobKind, JobStatus, JobStore
+from core.jobs import QUEUE_INFER, Job, JobKind, JobStatus, JobStore
 from workers.reconciler import ORPHANS_KEY, Reconciler
 
 

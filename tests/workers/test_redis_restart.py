@@ -16,9 +16,9 @@ import time
 import pytest
 import redis
 
-from ganserve.contract import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
+from core.jobs import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
+from core.storage import Storage
 from ganserve.embedded_redis import EmbeddedRedis
-from ganserve.storage import Storage
 from tests.workers.processes import WorkerProcess, client
 from tests.workers.tiny import save_tiny_model
 

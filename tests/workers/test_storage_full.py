@@ -18,8 +18,8 @@ import pytest
 import redis
 
 import training.state
-from ganserve.contract import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
-from ganserve.storage import Storage
+from core.jobs import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
+from core.storage import Storage
 from tests.conftest import redis_db
 from tests.workers.processes import WorkerProcess, client, ended, wait_for
 from tests.workers.test_training_jobs import TINY

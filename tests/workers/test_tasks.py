@@ -15,7 +15,7 @@ import redis
 from PIL import Image
 
 import models
-from ganserve.contract import (
+from core.jobs import (
     QUEUE_INFER,
     QUEUE_OF_KIND,
     QUEUE_TRAIN,
@@ -25,7 +25,7 @@ from ganserve.contract import (
     JobStatus,
     JobStore,
 )
-from ganserve.storage import Storage
+from core.storage import Storage
 from tests.conftest import redis_db
 from tests.workers.files import put, read_png, upload
 from tests.workers.processes import WorkerProcess, client, ended, wait_for

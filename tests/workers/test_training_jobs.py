@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import models
-from ganserve.contract import JobKind, JobStatus
+from core.jobs import JobKind, JobStatus
 from training.demo import build_demo
 from training.state import STATE_FILE
 from workers.errors import JobFailure
@@ -138,7 +138,7 @@ def test_a_background_run_yields_to_a_waiting_foreground_run(make_context, redis
     """Only a foreground run makes it yield at once; another background run, after its slice."""
     from celery import Celery
 
-    from ganserve.contract import QUEUE_TRAIN
+    from core.jobs import QUEUE_TRAIN
     from workers.training_jobs import other_work_waits
 
     app = Celery("probe", broker=redis_url, set_as_current=False)
@@ -163,7 +163,7 @@ def test_a_background_run_yields_to_a_waiting_foreground_run(make_context, redis
 def test_a_background_run_does_not_start_while_a_user_run_waits(make_context, redis_url, digits):
     from celery import Celery
 
-    from ganserve.contract import QUEUE_TRAIN
+    from core.jobs import QUEUE_TRAIN
     from workers.jobs import Yielded
 
     params = {"family": "unetgan", "dataset": digits, "config": {**TINY, "steps": 6}}

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from ganserve.contract import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
-from ganserve.storage import Storage
+from core.jobs import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
+from core.storage import Storage
 from tests.conftest import redis_db
 from tests.workers.processes import WorkerProcess, client, ended, wait_for
 from tests.workers.tiny import save_tiny_model

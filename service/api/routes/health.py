@@ -7,7 +7,7 @@ import logging
 import redis
 from fastapi import APIRouter
 
-from ganserve.contract import QUEUES
+from core.jobs import QUEUES
 from service.api.deps import CeleryDep, RedisDep
 from service.errors import ApiError
 from service.schemas import Health, Readiness, error_responses

@@ -17,9 +17,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile
 from PIL import Image
 
-from ganserve.contract import QUEUE_INFER, Job, JobKind, JobStatus
-from ganserve.settings import Settings
-from ganserve.storage import INPUT_FILE, Storage
+from core.jobs import QUEUE_INFER, Job, JobKind, JobStatus
+from core.settings import Settings
+from core.storage import INPUT_FILE, Storage
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.api.routes.jobs import owned_job
 from service.catalog import check_class_label, require_inspectable

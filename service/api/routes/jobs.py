@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BeforeValidator
 
-from ganserve.contract import Job, JobKind, JobNotFound, JobStatus, JobStore
+from core.jobs import Job, JobKind, JobNotFound, JobStatus, JobStore
 from service.api.deps import OwnerDep, SettingsDep, StorageDep, StoreDep
 from service.errors import ApiError
 from service.jobs import job_out

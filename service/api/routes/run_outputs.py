@@ -14,7 +14,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from ganserve.contract import Job, JobKind
+from core.jobs import Job, JobKind
 from service.api.deps import OwnerDep, StorageDep, StoreDep
 from service.api.routes.jobs import owned_job
 from service.errors import ApiError

@@ -6,7 +6,7 @@ import secrets
 
 from fastapi import APIRouter, Response
 
-from ganserve.contract import QUEUE_INFER, Job, JobKind
+from core.jobs import QUEUE_INFER, Job, JobKind
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StoreDep
 from service.catalog import check_class_label, require_model
 from service.jobs import enqueue, ensure_capacity

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from ganserve.contract import DATASET_KINDS_OF_FAMILY, QUEUE_TRAIN, Job, JobKind
+from core.families import FAMILIES
+from core.jobs import QUEUE_TRAIN, Job, JobKind
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.datasets import get_dataset
 from service.errors import ApiError
@@ -27,7 +28,7 @@ def create_training_run(
 ) -> JobOut:
     """Queue a training run; `config` holds option overrides, checked by the training worker."""
     dataset = get_dataset(storage.datasets, body.dataset, owner)
-    allowed = DATASET_KINDS_OF_FAMILY[str(body.family)]
+    allowed = FAMILIES[str(body.family)].dataset_kinds
     if dataset.kind not in allowed:
         raise ApiError(
             422,

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from ganserve.contract import QUEUE_INFER, Job, JobKind
-from ganserve.storage import INPUT_FILE
+from core.jobs import QUEUE_INFER, Job, JobKind
+from core.storage import INPUT_FILE
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.catalog import require_model
 from service.jobs import enqueue, ensure_capacity

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from ganserve.contract import Job, JobKind, JobStatus
+from core.jobs import Job, JobKind, JobStatus
 from tests.service.conftest import KEYS, Gateway, start_gateway
 from tests.service.factories import (
     expect_error,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ganserve.contract import JobStatus
+from core.jobs import JobStatus
 from tests.service.conftest import KEYS, Gateway, start_gateway
 
 

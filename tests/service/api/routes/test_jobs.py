@@ -7,7 +7,7 @@ import time
 import pytest
 from PIL import Image
 
-from ganserve.contract import JobStatus
+from core.jobs import JobStatus
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Settings come from GANSERVE_* environment variables."""
 
-from ganserve.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 def test_defaults_are_absolute(monkeypatch, tmp_path):

@@ -2,7 +2,7 @@
 
 from celery import Celery
 
-from ganserve.queues import queue_length, waiting_job_ids
+from core.queues import queue_length, waiting_job_ids
 
 
 def test_waiting_job_ids_are_the_task_ids_celery_sent(redis_url, redis_client):

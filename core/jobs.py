@@ -24,13 +24,6 @@ TASK_TRANSLATE = "ganserve.translate"
 TASK_SAMPLE = "ganserve.sample"
 TASK_TRAIN = "ganserve.train"
 TASK_INSPECT = "ganserve.inspect"
-# The dataset kinds (`kind` in a dataset's record) that each model family trains on: the gateway
-# refuses a training run on another kind, and so does the training worker.
-DATASET_KINDS_OF_FAMILY: dict[str, tuple[str, ...]] = {
-    "pix2pix": ("paired",),
-    "unetgan": ("images", "labeled"),
-    "pggan": ("images", "labeled"),
-}
 
 JOB_TTL_SECONDS = 7 * 24 * 3600  # records of ended jobs expire a week after their last change
 _PREFIX = "ganserve:"

@@ -1,0 +1,146 @@
+"""The one table of model families: every other place derives what it needs from it.
+
+- pix2pix: Isola, Zhu, Zhou, Efros, "Image-to-Image Translation with Conditional Adversarial
+  Networks", CVPR 2017 (U-Net generator, 70x70 PatchGAN, L1 + cGAN; 256 px at batch 1).
+- unetgan: Schonfeld, Schiele, Khoreva, "A U-Net Based Discriminator for Generative Adversarial
+  Networks", CVPR 2020 (BigGAN generator, U-Net discriminator, CutMix consistency; 128 px at
+  batch 50).
+- pggan: Karras, Aila, Laine, Lehtinen, "Progressive Growing of GANs for Improved Quality,
+  Stability, and Variation", ICLR 2018 (growing from 4x4, WGAN-GP; up to 1024 px at batch 16).
+
+A family's row says what it does (`task`), what it trains on (`dataset_kinds`), whether its
+discriminator draws a realness map (`inspectable`: PGGAN's WGAN critic scores whole images only),
+the papers' image size and batch (`paper_run`: the training CLI's defaults), the defaults of a
+training run submitted over the API (`service_defaults`, small enough for a CPU) and its demo
+model (`demo`: the `training.demo` dataset and the run that `ganserve up` starts on it).
+Torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+Task = Literal["translate", "sample"]
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A demo model: the `training.demo` dataset to build and the run's config on it."""
+
+    dataset: str
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family (see the module docstring for each field)."""
+
+    name: str
+    task: Task
+    dataset_kinds: tuple[str, ...]
+    inspectable: bool
+    paper_run: dict[str, Any]
+    service_defaults: dict[str, Any]
+    demo: Demo
+
+
+FAMILY_TABLE: tuple[Family, ...] = (
+    Family(
+        name="pix2pix",
+        task="translate",
+        dataset_kinds=("paired",),
+        inspectable=True,
+        paper_run={"image_size": 256, "batch_size": 1},
+        service_defaults={"image_size": 64, "batch_size": 4, "steps": 500},
+        # Label map -> photo (a Cityscapes-like task from bundled photos). Instance norm: a step
+        # normalises each image by its own statistics, exactly as a translation job does at
+        # test time. Usable after its first checkpoint (about 30 s), the target after ~4 min.
+        demo=Demo(
+            "labels2photo",
+            {
+                "image_size": 64,
+                "batch_size": 4,
+                "width": 32,
+                "norm": "instance",
+                "steps": 20000,
+                "checkpoint_every": 100,
+            },
+        ),
+    ),
+    Family(
+        name="unetgan",
+        task="sample",
+        dataset_kinds=("images", "labeled"),
+        inspectable=True,
+        paper_run={"image_size": 128, "batch_size": 50},
+        service_defaults={
+            "image_size": 32,
+            "batch_size": 16,
+            "steps": 500,
+            "width": 32,
+            "latent_dim": 64,
+            "warmup_steps": 100,
+            "ema_start": 0,
+            "ema_decay": 0.99,
+        },
+        # Class-conditional digits. G's class embedding starts N(0, 1) (`shared_init`), so the
+        # class is as loud as z in every conditional batch norm from the first step (with
+        # BigGAN's orthogonal init, 800 steps left samples at chance); no mirroring (a mirrored
+        # 3 is no 3); BigGAN's two time-scale rates (D 2x G).
+        demo=Demo(
+            "digits",
+            {
+                "image_size": 32,
+                "batch_size": 16,
+                "width": 8,
+                "latent_dim": 32,
+                "shared_init": "normal",
+                "g_lr": 0.0002,
+                "d_lr": 0.0004,
+                "mirror": False,
+                "steps": 8000,
+                "warmup_steps": 500,
+                "ema_start": 200,
+                "ema_decay": 0.995,
+                "checkpoint_every": 100,
+            },
+        ),
+    ),
+    Family(
+        name="pggan",
+        task="sample",
+        dataset_kinds=("images", "labeled"),
+        inspectable=False,
+        paper_run={"image_size": 1024, "batch_size": 16},
+        service_defaults={
+            "image_size": 32,
+            "latent_dim": 128,
+            "fmap_base": 1024,
+            "fmap_max": 128,
+            "phase_images": 2000,
+            "batch_sizes": "4:32,8:32,16:32,32:16",
+        },
+        demo=Demo(
+            "faces",
+            {
+                "image_size": 32,
+                "phase_images": 4000,
+                "fmap_base": 512,
+                "fmap_max": 64,
+                "latent_dim": 64,
+                "batch_sizes": "4:16,8:16,16:16,32:16",
+                "ema_decay": 0.99,
+                "mirror": True,
+                "checkpoint_every": 100,
+            },
+        ),
+    ),
+)
+
+FAMILIES: dict[str, Family] = {family.name: family for family in FAMILY_TABLE}
+FamilyName = StrEnum("FamilyName", {name: name for name in FAMILIES})
+FamilyName.__doc__ = "The model families a training run can train."
+INSPECTABLE_FAMILIES = frozenset(f.name for f in FAMILY_TABLE if f.inspectable)
+TRANSLATION_FAMILIES = frozenset(f.name for f in FAMILY_TABLE if f.task == "translate")
