@@ -5,7 +5,7 @@ Public API:
 - `list_models()` names them,
 - `save(model, folder, ...)` / `load(folder, device=...)` write and read the checkpoint format
   (`model.safetensors` + `config.json`; never pickle), `save_discriminator` /
-  `load_discriminator` / `has_discriminator` the trained discriminator a folder may carry,
+  `load_discriminator` the trained discriminator a folder may carry,
 - `atomic_write(path, write)` writes a file through a hidden temporary file and a rename, so
   readers never see half of it,
 - `models.realness` turns a discriminator's output into a realness map of an image.
@@ -20,7 +20,6 @@ from models.checkpoint import (
     ModelCard,
     NoDiscriminator,
     atomic_write,
-    has_discriminator,
     load,
     load_discriminator,
     read_card,
@@ -37,7 +36,6 @@ __all__ = [
     "atomic_write",
     "create",
     "get_architecture",
-    "has_discriminator",
     "list_models",
     "load",
     "load_discriminator",

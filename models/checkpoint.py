@@ -1,5 +1,8 @@
 """The checkpoint format: a model is a folder holding `model.safetensors` and `config.json`.
 
+The file names and the card's required fields are `core.model_folder`'s (shared with the
+torch-free gateway); this module writes and loads the weights.
+
 `config.json` records what rebuilds the network (architecture name and config, as in nanoGPT's
 checkpoints), the network's runtime state where it has one (Progressive GAN's growth stage and
 fade-in alpha, via `runtime_state()` / `load_runtime_state()`), and what a service needs to list
@@ -30,17 +33,21 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from core.model_folder import (
+    CONFIG_FILE,
+    DISCRIMINATOR_FILE,
+    DISCRIMINATOR_KEY,
+    FORMAT_VERSION,
+    WEIGHTS_FILE,
+    ModelFolderError,
+    read_card_json,
+)
 from models.registry import architecture_of, get_architecture
 
-FORMAT_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
-DISCRIMINATOR_KEY = "discriminator"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ModelFolderError):
     """A model folder that cannot be loaded; the message says why in words."""
 
 
@@ -67,17 +74,6 @@ class ModelCard:
     def to_json(self) -> dict[str, Any]:
         """The JSON object stored as `config.json`."""
         return dataclasses.asdict(self)
-
-
-REQUIRED_CARD_FIELDS = {
-    "architecture",
-    "family",
-    "task",
-    "config",
-    "image_size",
-    "channels",
-    "num_classes",
-}
 
 
 def card_for(
@@ -149,36 +145,19 @@ def _refuse_pickle(path: Path) -> None:
 
 
 def _read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The JSON object of a model folder's `config.json`, or a CheckpointError saying why not."""
+    """The checked card JSON of a model folder (`core.model_folder`), or a CheckpointError."""
     path = Path(folder)
     _refuse_pickle(path)
-    if not path.is_dir():
-        raise CheckpointError(f"{path} is not a model folder")
-    config_path = path / CONFIG_FILE
     try:
-        raw = json.loads(config_path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path} has no {CONFIG_FILE}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{config_path} is not valid JSON: {exc}") from None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{config_path} must hold a JSON object")
-    return raw
+        return read_card_json(path)
+    except ModelFolderError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def read_card(folder: str | os.PathLike[str]) -> ModelCard:
     """Read and check `config.json` of a model folder without touching its weights."""
     raw = _read_config(folder)
-    config_path = Path(folder) / CONFIG_FILE
     known = {f.name for f in dataclasses.fields(ModelCard)}
-    missing = sorted(REQUIRED_CARD_FIELDS - raw.keys())
-    if missing:
-        raise CheckpointError(f"{config_path} lacks {', '.join(missing)}")
-    if raw.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{config_path} has format_version {raw['format_version']}; this ganserve reads "
-            f"up to {FORMAT_VERSION}"
-        )
     return ModelCard(**{k: v for k, v in raw.items() if k in known})
 
 
@@ -272,16 +251,6 @@ def save_discriminator(
     text = json.dumps({**raw, DISCRIMINATOR_KEY: entry}, indent=2, sort_keys=True) + "\n"
     atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return entry
-
-
-def has_discriminator(folder: str | os.PathLike[str]) -> bool:
-    """Whether a model folder carries a discriminator: the `config.json` entry and the file."""
-    path = Path(folder)
-    try:
-        raw = _read_config(path)
-    except CheckpointError:
-        return False
-    return isinstance(raw.get(DISCRIMINATOR_KEY), dict) and (path / DISCRIMINATOR_FILE).is_file()
 
 
 def load_discriminator(

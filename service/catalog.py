@@ -10,7 +10,6 @@ needs neither torch nor the `models` package. Folders being written
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,16 +18,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from core.families import INSPECTABLE_FAMILIES
+from core.model_folder import CONFIG_FILE, WEIGHTS_FILE, has_discriminator, read_card_json
 from core.storage import SAFE_ID
 from service.errors import ApiError
 from service.examples import example_sources
 
 log = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-DISCRIMINATOR_FILE = "discriminator.safetensors"
-_REQUIRED = ("architecture", "family", "task", "image_size", "channels", "num_classes")
 
 
 class ModelInfo(BaseModel):
@@ -63,16 +58,11 @@ def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
     if not SAFE_ID.match(model_id):
         return None
     folder = models_dir / model_id
-    config_path, weights = folder / CONFIG_FILE, folder / WEIGHTS_FILE
-    if not (config_path.is_file() and weights.is_file()):
+    weights = folder / WEIGHTS_FILE
+    if not ((folder / CONFIG_FILE).is_file() and weights.is_file()):
         return None
     try:
-        card = json.loads(config_path.read_text())
-        if not isinstance(card, dict):
-            raise ValueError("config.json is not a JSON object")
-        missing = [k for k in _REQUIRED if k not in card]
-        if missing:
-            raise ValueError(f"config.json lacks {', '.join(missing)}")
+        card = read_card_json(folder)
         provenance = card.get("provenance") or {}
         run = dataset = None
         if isinstance(provenance, dict):
@@ -95,8 +85,7 @@ def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
             metrics=card.get("metrics") or {},
             run=str(run) if run is not None else None,
             created=iso_time(weights.stat().st_mtime) or "",
-            discriminator=isinstance(card.get("discriminator"), dict)
-            and (folder / DISCRIMINATOR_FILE).is_file(),
+            discriminator=has_discriminator(folder, card),
             dataset=dataset,
             direction=str(direction),
             examples=examples,

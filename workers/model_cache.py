@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 import models
+from core.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
 from core.storage import SAFE_ID
-from models.checkpoint import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
 from training.distributed import resolve_device
 from workers.errors import JobFailure
 

@@ -45,9 +45,9 @@ import pydantic
 
 from core.families import FAMILIES as FAMILY_TABLE
 from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
+from core.model_folder import CONFIG_FILE
 from core.queues import waiting_job_ids
 from core.storage import DATASET_FILE, SAFE_ID, staging_folder
-from models.checkpoint import CONFIG_FILE
 from training.data import DatasetError, DatasetWarning
 from training.families import FAMILIES
 from training.loop import Progress, RunOptions, RunResult, train

@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import models
+from core.model_folder import has_discriminator
 from models import CheckpointError
 
 SMALL = {
@@ -239,7 +240,7 @@ def as_tuple(output: torch.Tensor | tuple) -> tuple:
 @pytest.mark.parametrize("name", sorted(SMALL_D))
 def test_discriminator_round_trip_is_exact(tmp_path, name):
     folder, d, entry = folder_with_discriminator(tmp_path, name)
-    assert models.has_discriminator(folder)
+    assert has_discriminator(folder)
     loaded = models.load_discriminator(folder)
     assert type(loaded) is type(d) and not loaded.training
     original, restored = d.state_dict(), loaded.state_dict()
@@ -286,11 +287,11 @@ def test_growth_state_of_a_progressive_gan_critic_round_trips(tmp_path):
 
 def test_a_folder_without_a_discriminator_says_so(tmp_path):
     models.save(models.create("pix2pix-generator", **SMALL["pix2pix-generator"]), tmp_path / "m")
-    assert not models.has_discriminator(tmp_path / "m")
+    assert not has_discriminator(tmp_path / "m")
     with pytest.raises(models.NoDiscriminator, match='no "discriminator" entry'):
         models.load_discriminator(tmp_path / "m")
     assert issubclass(models.NoDiscriminator, CheckpointError)
-    assert not models.has_discriminator(tmp_path / "nothing")
+    assert not has_discriminator(tmp_path / "nothing")
 
 
 def test_an_entry_without_its_file_or_a_file_without_its_entry_is_no_discriminator(tmp_path):
@@ -298,12 +299,12 @@ def test_an_entry_without_its_file_or_a_file_without_its_entry_is_no_discriminat
     weights = folder / "discriminator.safetensors"
     kept = weights.read_bytes()
     weights.unlink()
-    assert not models.has_discriminator(folder)
+    assert not has_discriminator(folder)
     with pytest.raises(models.NoDiscriminator, match="has no discriminator.safetensors"):
         models.load_discriminator(folder)
     weights.write_bytes(kept)
     models.save(models.create("unetgan-generator", **SMALL["unetgan-generator"]), folder)
-    assert not models.has_discriminator(folder)  # save() rewrote config.json without the entry
+    assert not has_discriminator(folder)  # save() rewrote config.json without the entry
 
 
 def test_a_pickled_discriminator_is_never_loaded(tmp_path):
@@ -382,4 +383,4 @@ def test_saving_a_discriminator_checks_what_it_is_told(tmp_path):
         models.save_discriminator(
             tmp_path / "m", d, "unetgan-discriminator", {**config, "width": 8}
         )
-    assert not models.has_discriminator(tmp_path / "m")
+    assert not has_discriminator(tmp_path / "m")

@@ -23,9 +23,9 @@ PLACEHOLDER_WEIGHTS = b"placeholder: not a safetensors file (gateway tests only)
 
 TEST_MODELS = {
     # id: (architecture, family, task, num_classes)
-    "facades": ("pix2pix_unet", "pix2pix", "translate", 0),
-    "faces": ("unetgan_generator", "unetgan", "sample", 0),
-    "digits": ("pggan_generator", "pggan", "sample", 10),
+    "facades": ("pix2pix-generator", "pix2pix", "translate", 0),
+    "faces": ("pggan-generator", "pggan", "sample", 0),
+    "digits": ("unetgan-generator", "unetgan", "sample", 10),
 }
 
 

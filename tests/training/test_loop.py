@@ -8,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 import models
+from core.model_folder import has_discriminator
 from training.data import DatasetError
 from training.demo import build_demo
 from training.families.pggan import PGGANConfig
@@ -77,7 +78,7 @@ def test_every_family_trains_and_writes_a_loadable_model(family, demo_data, tmp_
     assert card.provenance["step"] == result.total
     assert g is not None
     # the trained discriminator sits beside the generator, equal to the one in the state
-    assert models.has_discriminator(result.model_dir)
+    assert has_discriminator(result.model_dir)
     d = models.load_discriminator(result.model_dir)
     assert models.architecture_of(d).name == f"{family}-discriminator"
     trained = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)["nets"]["D"]

@@ -25,6 +25,7 @@ from core.jobs import (
     JobStatus,
     JobStore,
 )
+from core.model_folder import has_discriminator
 from core.storage import Storage
 from tests.conftest import redis_db
 from tests.workers.files import put, read_png, upload
@@ -188,7 +189,7 @@ def test_a_training_run_registers_a_model_the_infer_worker_serves(stack):
     assert sampled.status == JobStatus.succeeded, sampled.error
     assert read_png(stack.storage.result_dir(sampled.id) / "1.png").size == (32, 32)
     # the registered model keeps the run's discriminator: inspect the sample just drawn
-    assert models.has_discriminator(folder)
+    assert has_discriminator(folder)
     sample_png = stack.storage.result_dir(sampled.id) / "1.png"
     inspected = stack.wait(
         stack.submit(

@@ -17,10 +17,10 @@ from tests.service.factories import (
 
 MODELS = {
     # id: (architecture, family, task, classes, discriminator)
-    "facades-d": ("pix2pix_unet", "pix2pix", "translate", 0, "pix2pix_patchgan"),
-    "faces-d": ("unetgan_generator", "unetgan", "sample", 0, "unetgan_discriminator"),
-    "digits-d": ("unetgan_generator", "unetgan", "sample", 3, "unetgan_discriminator"),
-    "growing-d": ("pggan_generator", "pggan", "sample", 0, "pggan_discriminator"),
+    "facades-d": ("pix2pix-generator", "pix2pix", "translate", 0, "pix2pix-discriminator"),
+    "faces-d": ("unetgan-generator", "unetgan", "sample", 0, "unetgan-discriminator"),
+    "digits-d": ("unetgan-generator", "unetgan", "sample", 3, "unetgan-discriminator"),
+    "growing-d": ("pggan-generator", "pggan", "sample", 0, "pggan-discriminator"),
 }
 
 

@@ -17,14 +17,14 @@ def test_list_models(client, gateway):
     models = {m["id"]: m for m in response.json()["models"]}
     assert set(models) == set(TEST_MODELS)
     digits = models["digits"]
-    assert digits["family"] == "pggan"
+    assert digits["family"] == "unetgan"
     assert digits["task"] == "sample"
     assert digits["classes"] == 10
     assert digits["image_size"] == 64
     assert digits["channels"] == 3
     assert digits["metrics"] == {"fid": 42.0}
     assert digits["run"] == "run-digits"
-    assert digits["architecture"] == "pggan_generator"
+    assert digits["architecture"] == "unetgan-generator"
     assert digits["created"].endswith("Z")
 
 
