@@ -8,10 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.families import FamilyName
 from core.jobs import JobKind, JobStatus
+from core.params import SampleParams
 from service.catalog import ModelInfo
 from service.datasets import DatasetKind
-
-MAX_SEED = 2**32 - 1
 
 
 class ErrorDetail(BaseModel):
@@ -74,25 +73,12 @@ class JobList(BaseModel):
     jobs: list[JobOut]
 
 
-class SampleRequest(BaseModel):
-    """Ask for `count` new images from a sampling model."""
+class SampleRequest(SampleParams):
+    """Ask for `count` new images from a sampling model (the fields of `core.params`)."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="Id of a model whose task is 'sample'.")
-    count: int = Field(default=1, ge=1, le=64, description="How many images (1-64).")
-    seed: int | None = Field(
-        default=None,
-        ge=0,
-        le=MAX_SEED,
-        description="Seed of the random draw; a random one is chosen (and recorded) if omitted.",
-    )
-    class_label: int | None = Field(
-        default=None, ge=0, description="Class of every image (class-conditional models only)."
-    )
-    truncation: float | None = Field(
-        default=None, gt=0, description="Truncation of the latent draw (smaller: less varied)."
-    )
 
 
 class ExampleList(BaseModel):

@@ -14,22 +14,22 @@ the same images), a class label for class-conditional models (none: random label
 seed) and optional truncation.
 
 Both write PNGs `results/<job>/<k>.png` through a temporary folder renamed into place, so a job
-run again after its worker died never leaves a mix of two attempts, and return the image URLs
-(`/v1/jobs/<job>/images/<k>`). Jobs without a seed get a random one, recorded in the result.
+run again after its worker died never leaves a mix of two attempts, and record how many
+(`count`), from which the gateway derives the image URLs. Parameters are parsed with the typed
+models of `core.params`; jobs without a seed get a random one, recorded in the result.
 """
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from core.jobs import JobStatus, image_url
+from core.jobs import JobStatus
+from core.params import InvalidParams, JobParams, parse_params, random_seed
 from core.storage import INPUT_FILE, staging_folder
 from models.pix2pix import translate as translate_tensor
 from models.sampling import sample as draw_samples
@@ -38,26 +38,15 @@ from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome
 from workers.model_cache import LoadedModel, configure_torch, get_cache
 
-MAX_SAMPLES = 64
 
 
-def int_param(params: dict[str, Any], name: str, default: int | None) -> int | None:
-    """A whole-number job parameter (or `default`); anything else is an invalid_parameter."""
-    value = params.get(name, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-        raise JobFailure("invalid_parameter", f"{name} must be a whole number, not {value!r}")
-    return int(value)
-
-
-def _seed(params: dict[str, Any]) -> int:
-    seed = int_param(params, "seed", None)
-    if seed is None:
-        return secrets.randbelow(2**31)
-    if not 0 <= seed < 2**63:
-        raise JobFailure("invalid_parameter", f"seed must lie in 0..2**63-1, not {seed}")
-    return seed
+def job_params(ctx: JobContext) -> JobParams:
+    """The job's typed parameters (`core.params`); a record that does not fit its kind fails
+    `invalid_parameter` naming the field."""
+    try:
+        return parse_params(ctx.job.kind, ctx.job.params)
+    except InvalidParams as exc:
+        raise JobFailure("invalid_parameter", str(exc)) from None
 
 
 def _model_for(ctx: JobContext, task: str) -> LoadedModel:
@@ -68,7 +57,7 @@ def _model_for(ctx: JobContext, task: str) -> LoadedModel:
     if loaded.card.task != task:
         doing = {"translate": "translates images", "sample": "draws samples"}
         raise JobFailure(
-            "wrong_model_kind",
+            "wrong_model_task",
             f"model {loaded.id!r} is a {loaded.card.family} model that "
             f"{doing.get(loaded.card.task, loaded.card.task)}; this job needs a model that "
             f"{doing[task]}",
@@ -76,8 +65,9 @@ def _model_for(ctx: JobContext, task: str) -> LoadedModel:
     return loaded
 
 
-def write_results(ctx: JobContext, images: list[Image.Image]) -> list[str]:
-    """Save `images` as `results/<job>/<k>.png` atomically; return their URLs."""
+def write_results(ctx: JobContext, images: list[Image.Image]) -> None:
+    """Save `images` as `results/<job>/<k>.png` atomically (the gateway serves them at
+    `/v1/jobs/<job>/images/<k>` from the result's `count`)."""
     final = ctx.storage.result_dir(ctx.job_id)
     with staging_folder(final) as tmp:
         for k, image in enumerate(images):
@@ -85,7 +75,6 @@ def write_results(ctx: JobContext, images: list[Image.Image]) -> list[str]:
         if final.exists():  # an earlier attempt finished writing but died before recording
             shutil.rmtree(final)
         tmp.rename(final)
-    return [image_url(ctx.job_id, k) for k in range(len(images))]
 
 
 def read_input(path: Path, max_pixels: int, what: str = "the uploaded image") -> Image.Image:
@@ -150,8 +139,8 @@ def translate_image(loaded: LoadedModel, image: Image.Image, seed: int) -> Image
 
 def translate(ctx: JobContext) -> Outcome:
     """Run a translation job: uploaded image in, one PNG of the same size out."""
-    params = ctx.job.params
-    seed = _seed(params)
+    params = job_params(ctx)
+    seed = random_seed() if params.seed is None else params.seed
     image = read_input(
         ctx.storage.upload_dir(ctx.job_id) / INPUT_FILE, ctx.settings.max_image_pixels
     )
@@ -159,11 +148,10 @@ def translate(ctx: JobContext) -> Outcome:
     output = translate_image(loaded, image, seed)
     if ctx.cancel_requested():
         return Outcome(JobStatus.cancelled, {})
-    urls = write_results(ctx, [output])
+    write_results(ctx, [output])
     return Outcome(
         JobStatus.succeeded,
         {
-            "images": urls,
             "count": 1,
             "model": loaded.id,
             "seed": seed,
@@ -192,30 +180,17 @@ def sample_images(
 
 def sample(ctx: JobContext) -> Outcome:
     """Run a sampling job: `count` PNGs from the model."""
-    params = ctx.job.params
-    count = int_param(params, "count", 1) or 0
-    if not 1 <= count <= MAX_SAMPLES:
-        raise JobFailure("invalid_parameter", f"count must lie in 1..{MAX_SAMPLES}, not {count}")
-    seed = _seed(params)
-    class_label = int_param(params, "class_label", None)
-    truncation = params.get("truncation")
-    if truncation is not None:
-        if isinstance(truncation, bool) or not isinstance(truncation, int | float):
-            raise JobFailure(
-                "invalid_parameter", f"truncation must be a number, not {truncation!r}"
-            )
-        truncation = float(truncation)
-        if truncation <= 0:
-            raise JobFailure("invalid_parameter", f"truncation must be positive, not {truncation}")
+    params = job_params(ctx)
+    seed = random_seed() if params.seed is None else params.seed
+    count, class_label, truncation = params.count, params.class_label, params.truncation
     loaded = _model_for(ctx, "sample")
     images = sample_images(loaded, count, seed, class_label, truncation)
     if ctx.cancel_requested():
         return Outcome(JobStatus.cancelled, {})
-    urls = write_results(ctx, images)
+    write_results(ctx, images)
     return Outcome(
         JobStatus.succeeded,
         {
-            "images": urls,
             "model": loaded.id,
             "seed": seed,
             "count": count,

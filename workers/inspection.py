@@ -49,7 +49,7 @@ from models.realness import (
     realness,
 )
 from workers.errors import JobFailure
-from workers.inference import flatten_alpha, int_param, model_input, read_input, write_results
+from workers.inference import flatten_alpha, job_params, model_input, read_input, write_results
 from workers.jobs import JobContext, Outcome
 from workers.model_cache import LoadedModel, configure_torch, get_cache
 from workers.overlay import map_picture, overlay_picture
@@ -155,15 +155,15 @@ def inspect(ctx: JobContext) -> Outcome:
     if image_path is None:
         raise JobFailure("invalid_parameter", "the job names no image to inspect")
     image = read_input(image_path, ctx.settings.max_image_pixels, "the image to inspect")
-    class_label = int_param(ctx.job.params, "class_label", None)
+    class_label = job_params(ctx).class_label
     loaded = _discriminator_for(ctx)
     found = inspect_image(loaded, image, _condition(ctx, loaded), class_label)
     if ctx.cancel_requested():
         return Outcome(JobStatus.cancelled, {})
     base = flatten_alpha(image).convert("RGB")
-    urls = write_results(ctx, [map_picture(found.map), overlay_picture(base, found.map, found.box)])
+    write_results(ctx, [map_picture(found.map), overlay_picture(base, found.map, found.box)])
     result: dict[str, Any] = {
-        "images": urls,
+        "count": 2,
         "global_score": found.global_score,
         "map_mean": float(found.map.mean()),
         "map_min": float(found.map.min()),

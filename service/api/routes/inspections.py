@@ -18,6 +18,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from PIL import Image
 
 from core.jobs import QUEUE_INFER, Job, JobKind, JobStatus
+from core.params import InspectionParams
 from core.settings import Settings
 from core.storage import INPUT_FILE, Storage
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
@@ -122,7 +123,7 @@ def create_inspection(
         if input_image is not None:
             condition = read_image(input_image, settings, what="input image")
         elif source is not None and source.kind is JobKind.translation:
-            condition = _read_stored(Path(source.params.get("input", "")), settings, source)
+            condition = _read_stored(storage.upload_dir(source.id) / INPUT_FILE, settings, source)
         else:
             raise ApiError(
                 422,
@@ -156,5 +157,5 @@ def create_inspection(
     if source is not None:
         params["source_job"] = source.id
         params["source_image"] = source_image
-    job.params = params
+    job.params = InspectionParams(**params).model_dump()
     return enqueue(store, celery_app, job, response, upload_dir=folder)

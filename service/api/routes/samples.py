@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Response
 
 from core.jobs import QUEUE_INFER, Job, JobKind
+from core.params import SampleParams, random_seed
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StoreDep
 from service.catalog import check_class_label, require_model
 from service.jobs import enqueue, ensure_capacity
-from service.schemas import MAX_SEED, JobOut, SampleRequest, error_responses
+from service.schemas import JobOut, SampleRequest, error_responses
 
 router = APIRouter(tags=["samples"])
 
@@ -33,11 +32,9 @@ def create_samples(
         owner=owner,
         kind=JobKind.sample,
         model=body.model,
-        params={
-            "count": body.count,
-            "seed": secrets.randbelow(MAX_SEED + 1) if body.seed is None else body.seed,
-            "class_label": body.class_label,
-            "truncation": body.truncation,
-        },
+        params=SampleParams(
+            **body.model_dump(exclude={"model", "seed"}),
+            seed=random_seed() if body.seed is None else body.seed,
+        ).model_dump(),
     )
     return enqueue(store, celery_app, job, response)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from core.jobs import QUEUE_INFER, Job, JobKind
+from core.params import MAX_SEED, TranslationParams, random_seed
 from core.storage import INPUT_FILE
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.catalog import require_model
 from service.jobs import enqueue, ensure_capacity
-from service.schemas import MAX_SEED, JobOut, error_responses
+from service.schemas import JobOut, error_responses
 from service.uploads import read_image, store_png
 
 router = APIRouter(tags=["translations"])
@@ -45,10 +45,7 @@ def create_translation(
     job = Job(owner=owner, kind=JobKind.translation, model=model)
     path = storage.upload_dir(job.id) / INPUT_FILE
     width, height = store_png(picture, path)
-    job.params = {
-        "seed": secrets.randbelow(MAX_SEED + 1) if seed is None else seed,
-        "width": width,
-        "height": height,
-        "input": str(path.resolve()),
-    }
+    job.params = TranslationParams(
+        seed=random_seed() if seed is None else seed, width=width, height=height
+    ).model_dump()
     return enqueue(store, celery_app, job, response, upload_dir=path.parent)
