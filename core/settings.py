@@ -62,6 +62,18 @@ class Settings(BaseSettings):
         "its next step.",
     )
     model_cache_size: int = Field(default=4, description="Models a worker keeps loaded.")
+    visibility_timeout: int = Field(
+        default=3600,
+        ge=1,
+        description="Seconds before Redis delivers a vanished worker's unacknowledged task again "
+        "(longer than any inference job); job leases last half of it, 2 to 60 s.",
+    )
+    torch_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="CPU threads torch uses in each worker process (unset: torch's default; "
+        "`ganserve up` divides the cores between its workers).",
+    )
     reconcile_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -86,6 +98,12 @@ class Settings(BaseSettings):
         """Resolve relative paths once, here, so every child process and the embedded Redis
         (which changes into its own folder) see the same absolute path."""
         return None if path is None else path.expanduser().resolve()
+
+    @property
+    def lease_seconds(self) -> int:
+        """How long a job's lease outlives its last renewal: half the visibility timeout, 2 to
+        60 s, so a redelivered message finds a dead holder's lease gone."""
+        return max(2, min(60, self.visibility_timeout // 2))
 
     @property
     def key_list(self) -> list[str]:

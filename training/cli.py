@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from core.families import FAMILIES as FAMILY_TABLE
+from core.settings import Settings
 from training.data import DatasetError
 from training.families import FAMILIES
 from training.loop import RunOptions, train
-from training.metrics.inception import inception_weights_from_env
 from training.state import StateError
 
 COMMON_HELP = {
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     args = vars(build_parser().parse_args(argv))
     family = FAMILIES[args["family"]]
     if args["inception_weights"] is None:
-        args["inception_weights"] = inception_weights_from_env()
+        args["inception_weights"] = Settings().inception_weights  # GANSERVE_INCEPTION_WEIGHTS
     try:
         options = _pick(RunOptions, args)
         config = _pick(family.config_class, args)

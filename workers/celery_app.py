@@ -32,42 +32,20 @@ so results are ignored; the broker and the result backend are both `GANSERVE_RED
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import celeryd_init
 
 from core.jobs import QUEUE_INFER, QUEUE_OF_KIND, TASK_OF_KIND, JobKind
-from core.settings import get_settings
-
-DEFAULT_VISIBILITY_TIMEOUT = 3600
-
-
-def visibility_timeout() -> int:
-    """Seconds before Redis redelivers an unacknowledged message (GANSERVE_VISIBILITY_TIMEOUT)."""
-    raw = os.environ.get("GANSERVE_VISIBILITY_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_VISIBILITY_TIMEOUT
-    try:
-        seconds = int(raw)
-    except ValueError:
-        raise ValueError(
-            f"GANSERVE_VISIBILITY_TIMEOUT must be a whole number of seconds, not {raw!r}"
-        ) from None
-    if seconds < 1:
-        raise ValueError(f"GANSERVE_VISIBILITY_TIMEOUT must be at least 1 second, not {seconds}")
-    return seconds
-
-
-VISIBILITY_TIMEOUT = visibility_timeout()
+from core.settings import Settings, get_settings
 
 celery_app = Celery("ganserve", include=["workers.tasks", "workers.reconciler"])
 
 
-def configure(app: Celery) -> None:
-    """Apply the ganserve settings and the no-lost-jobs policy to a Celery app."""
-    settings = get_settings()
-    vt = VISIBILITY_TIMEOUT
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration of the workers: the settings and the no-lost-jobs policy."""
+    vt = settings.visibility_timeout
     transport_options = {
         "visibility_timeout": vt,
         # How often a worker looks for messages whose worker vanished: often enough that a
@@ -75,7 +53,7 @@ def configure(app: Celery) -> None:
         "unacked_restore_interval": max(1, min(60, vt // 20)),
         "unacked_restore_throttle": 1,
     }
-    app.conf.update(
+    return dict(
         broker_url=settings.redis_url,
         result_backend=settings.redis_url,
         broker_transport_options=transport_options,
@@ -95,7 +73,8 @@ def configure(app: Celery) -> None:
     )
 
 
-configure(celery_app)
+# Read from the settings when the configuration is first used (the worker's start), not at import.
+celery_app.add_defaults(lambda: celery_config(get_settings()))
 
 
 @celeryd_init.connect

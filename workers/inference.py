@@ -39,7 +39,6 @@ from workers.jobs import JobContext, Outcome
 from workers.model_cache import LoadedModel, configure_torch, get_cache
 
 
-
 def job_params(ctx: JobContext) -> JobParams:
     """The job's typed parameters (`core.params`); a record that does not fit its kind fails
     `invalid_parameter` naming the field."""

@@ -6,9 +6,9 @@ Every task goes through `run_job`, which makes delivering a message more than on
   skipped, so a redelivery after completion never runs it again.
 - A job whose cancellation was requested before it started is marked `cancelled` and never runs.
 - Exactly one copy of a job runs at a time: the worker takes the job's lease in Redis
-  (`JobStore.acquire_lease`, holder = host:pid:task id) for `LEASE_SECONDS` and a heartbeat thread
+  (`JobStore.acquire_lease`, holder = host:pid:task id) for `lease_seconds()` and a heartbeat thread
   renews it while the work runs. A copy that finds the lease taken does not run and does not drop
-  the job either: it retries the task `LEASE_SECONDS` later (a new message), and then either sees
+  the job either: it retries the task `lease_seconds()` later (a new message), and then either sees
   the job ended (skip) or takes over the lease of a holder that died (its lease expired). This is
   how a job whose worker was SIGKILLed completes once a worker is back, and is not run to
   completion twice.
@@ -48,16 +48,18 @@ from kombu.exceptions import OperationalError
 from core.jobs import Job, JobError, JobNotFound, JobStatus, JobStore
 from core.settings import Settings, get_settings
 from core.storage import Storage
-from workers.celery_app import VISIBILITY_TIMEOUT
 from workers.errors import JobFailure, describe
 from workers.shutdown import WorkerShuttingDown
 
 log = logging.getLogger(__name__)
 
-# A lease outlives its last renewal by this long; a dead holder blocks the job at most this long.
-# Half the visibility timeout at most, so a redelivered message finds a dead holder's lease gone.
-LEASE_SECONDS = max(2, min(60, VISIBILITY_TIMEOUT // 2))
-TEST_DELAY_ENV = "GANSERVE_TEST_TASK_DELAY"
+
+def lease_seconds() -> int:
+    """How long a lease outlives its last renewal (`Settings.lease_seconds`): a dead holder
+    blocks its job at most this long."""
+    return get_settings().lease_seconds
+
+
 REDIS_WAIT_SECONDS = 30.0
 
 
@@ -135,7 +137,7 @@ class JobContext:
 
     def renew_lease(self) -> bool:
         """Extend this worker's lease on the job; False when another holder has it now."""
-        return self.store.acquire_lease(self.job_id, self.holder, LEASE_SECONDS)
+        return self.store.acquire_lease(self.job_id, self.holder, lease_seconds())
 
     def cancel_requested(self) -> bool:
         """Whether someone asked to cancel the job."""
@@ -156,9 +158,9 @@ class _Heartbeat:
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id[:8]}", daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(LEASE_SECONDS / 3):
+        while not self._stop.wait(lease_seconds() / 3):
             try:
-                if not self.store.acquire_lease(self.job_id, self.holder, LEASE_SECONDS):
+                if not self.store.acquire_lease(self.job_id, self.holder, lease_seconds()):
                     log.warning("job %s: the lease is held by another worker now", self.job_id)
             except redis.RedisError as exc:
                 log.warning("job %s: could not renew the lease: %s", self.job_id, exc)
@@ -185,17 +187,6 @@ def mark_cancelled(store: JobStore, job: Job) -> None:
     """End a job that has not ended as cancelled."""
     if not job.status.ended:
         _end(store, job.id, JobStatus.cancelled)
-
-
-def _test_delay(job: Job) -> None:
-    """Test-only: on a job's first attempt, sleep GANSERVE_TEST_TASK_DELAY seconds.
-
-    Lets a test kill a worker while it runs a job; later attempts do not sleep. Unset in any
-    real deployment.
-    """
-    raw = os.environ.get(TEST_DELAY_ENV)
-    if raw and job.attempts == 1:
-        time.sleep(float(raw))
 
 
 Work = Callable[[JobContext], Outcome]
@@ -252,9 +243,9 @@ def _run_job(task: Any, store: JobStore, job_id: str, work: Work, max_attempts: 
         return
 
     holder = holder_name(getattr(task.request, "id", None))
-    if not store.acquire_lease(job_id, holder, LEASE_SECONDS):
-        log.info("job %s is held by another worker; checking again in %ss", job_id, LEASE_SECONDS)
-        raise task.retry(countdown=LEASE_SECONDS, max_retries=None)
+    if not store.acquire_lease(job_id, holder, lease_seconds()):
+        log.info("job %s is held by another worker; checking again in %ss", job_id, lease_seconds())
+        raise task.retry(countdown=lease_seconds(), max_retries=None)
     yielded = False
     try:
         with _Heartbeat(store, job_id, holder):
@@ -309,7 +300,6 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
     )
     ctx = JobContext(job, store, storage(), get_settings(), holder)
     try:
-        _test_delay(job)
         outcome = work(ctx)
     except LeaseLost:
         log.warning("job %s: another worker took it over; this copy stopped", job_id)

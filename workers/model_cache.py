@@ -28,6 +28,7 @@ from torch import nn
 
 import models
 from core.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
+from core.settings import get_settings
 from core.storage import SAFE_ID
 from training.distributed import resolve_device
 from workers.errors import JobFailure
@@ -65,14 +66,15 @@ _configured_pid: int | None = None
 
 
 def configure_torch() -> None:
-    """Apply GANSERVE_TORCH_THREADS once per process (a no-op when it is unset)."""
+    """Apply `Settings.torch_threads` (GANSERVE_TORCH_THREADS) once per process (a no-op when
+    it is unset)."""
     global _configured_pid
     if _configured_pid == os.getpid():
         return
     _configured_pid = os.getpid()
-    threads = os.environ.get("GANSERVE_TORCH_THREADS", "").strip()
-    if threads:
-        torch.set_num_threads(max(1, int(threads)))
+    threads = get_settings().torch_threads
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def model_folder(models_dir: Path, model_id: str) -> Path:
@@ -202,8 +204,6 @@ def get_cache() -> ModelCache:
     """This worker process's cache, created at first use from the settings."""
     global _cache, _cache_pid
     if _cache is None or _cache_pid != os.getpid():
-        from core.settings import get_settings
-
         settings = get_settings()
         _cache = ModelCache(settings.models_dir, settings.model_cache_size)
         _cache_pid = os.getpid()

@@ -44,7 +44,7 @@ from core.jobs import (
 from core.queues import waiting_job_ids
 from core.settings import get_settings
 from workers.celery_app import celery_app
-from workers.jobs import LEASE_SECONDS, holder_name, job_store
+from workers.jobs import holder_name, job_store, lease_seconds
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def _start(**_: object) -> None:
     """Start this worker's reconciler thread (in the worker's main process)."""
     interval = get_settings().reconcile_seconds
     reconciler = Reconciler(
-        job_store(), send_again, grace=max(interval, LEASE_SECONDS), running_grace=interval
+        job_store(), send_again, grace=max(interval, lease_seconds()), running_grace=interval
     )
     _running.append(ReconcilerThread(reconciler, holder_name("reconciler"), interval).start())
 

@@ -28,8 +28,8 @@ from tests.deploy.compose import (
 
 GANSERVE_SERVICES = {"gateway": None, "worker-infer": QUEUE_INFER, "worker-train": QUEUE_TRAIN}
 WORKERS = ("worker-infer", "worker-train")
-# Read by the workers outside core.settings (workers/README.md).
-WORKER_EXTRAS = {"GANSERVE_VISIBILITY_TIMEOUT", "GANSERVE_TORCH_THREADS"}
+# Every GANSERVE_* variable is a field of core.settings.Settings: nothing is read beside it.
+WORKER_EXTRAS: set[str] = set()
 # Used by compose.yaml only, for the host side of the published port.
 COMPOSE_ONLY = {"GANSERVE_BIND"}
 SECRETS = {"GANSERVE_API_KEYS", "FLOWER_BASIC_AUTH"}

@@ -26,13 +26,27 @@ def client(redis_url: str) -> Celery:
 class WorkerProcess:
     """`ganserve worker`'s Celery command, named `<name>@<host>`, in its own process group."""
 
-    def __init__(self, queue: str, name: str, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        queue: str,
+        name: str,
+        env: dict[str, str],
+        log: Path,
+        slow_first_attempt: float | None = None,
+    ) -> None:
+        """`slow_first_attempt`: seconds each job's first attempt sleeps once it is running
+        (`tests/workers/slow_tasks.py`), so that a test can kill something mid-job."""
         self.queue, self.name, self.log = queue, name, log
         self._log_file = log.open("w")
+        command = [*worker_command(queue, name=name), "--without-mingle", "--without-gossip"]
+        extra = {}
+        if slow_first_attempt is not None:
+            command += ["--include", "tests.workers.slow_tasks"]
+            extra = {"SLOW_FIRST_ATTEMPT_SECONDS": str(slow_first_attempt)}
         self.process = subprocess.Popen(
-            [*worker_command(queue, name=name), "--without-mingle", "--without-gossip"],
+            command,
             cwd=ROOT,
-            env={**os.environ, "GANSERVE_TORCH_THREADS": "1", **env},
+            env={**os.environ, "GANSERVE_TORCH_THREADS": "1", **env, **extra},
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: the pool's children die with it

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from core.jobs import (
     QUEUE_INFER,
@@ -17,6 +18,7 @@ from core.jobs import (
     TASK_TRAIN,
     TASK_TRANSLATE,
 )
+from core.settings import Settings
 from tests.workers.processes import ROOT
 from workers import celery_app as app_module
 from workers.celery_app import celery_app
@@ -44,13 +46,15 @@ def test_tasks_are_routed_to_their_queues_under_the_contract_names():
     assert {*inference, TASK_TRAIN} <= set(celery_app.tasks)
 
 
-def test_the_visibility_timeout_comes_from_the_environment(monkeypatch):
+def test_the_visibility_timeout_and_the_lease_come_from_the_settings(monkeypatch):
     monkeypatch.setenv("GANSERVE_VISIBILITY_TIMEOUT", "7")
-    assert app_module.visibility_timeout() == 7
+    settings = Settings()
+    assert settings.visibility_timeout == 7 and settings.lease_seconds == 3
+    assert app_module.celery_config(settings)["broker_transport_options"]["visibility_timeout"] == 7
     for bad in ("soon", "0"):
         monkeypatch.setenv("GANSERVE_VISIBILITY_TIMEOUT", bad)
-        with pytest.raises(ValueError, match="GANSERVE_VISIBILITY_TIMEOUT"):
-            app_module.visibility_timeout()
+        with pytest.raises(ValidationError, match="visibility_timeout"):
+            Settings()
 
 
 def test_the_celery_parent_never_imports_torch():

@@ -143,7 +143,12 @@ def test_a_progressive_gan_is_not_inspectable(make_context, storage, with_d):
     [
         ("nope", {}, "model_not_found", "there is no model called 'nope'"),
         ("digits", {"class_label": 3}, "invalid_parameter", "class_label must lie in 0..2"),
-        ("digits", {"class_label": "two"}, "invalid_parameter", "class_label: Input should be a valid integer"),
+        (
+            "digits",
+            {"class_label": "two"},
+            "invalid_parameter",
+            "class_label: Input should be a valid integer",
+        ),
         ("digits", {"image": "/etc/hostname"}, "invalid_parameter", "in the service's storage"),
         ("digits", {"image": "../outside.png"}, "invalid_parameter", "in the service's storage"),
         ("digits", {"image": None}, "invalid_parameter", "names no image to inspect"),

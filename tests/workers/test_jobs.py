@@ -7,7 +7,7 @@ import pytest
 from core.jobs import Job, JobKind, JobStatus, JobStore
 from workers import jobs
 from workers.errors import JobFailure
-from workers.jobs import LEASE_SECONDS, Outcome, run_job
+from workers.jobs import Outcome, lease_seconds, run_job
 
 
 class Retry(Exception):
@@ -99,10 +99,10 @@ def test_a_job_cancelled_while_queued_never_runs(store):
 
 def test_a_job_leased_by_another_worker_is_retried_later_not_dropped(store):
     job, work, task = new_job(store, status=JobStatus.running, attempts=1), Work(), FakeTask()
-    assert store.acquire_lease(job.id, "other-host:1:task", LEASE_SECONDS)
+    assert store.acquire_lease(job.id, "other-host:1:task", lease_seconds())
     with pytest.raises(Retry):
         run_job(task, job.id, work, max_attempts=3)
-    assert task.retries == [{"countdown": LEASE_SECONDS, "max_retries": None}]
+    assert task.retries == [{"countdown": lease_seconds(), "max_retries": None}]
     assert work.calls == [] and store.get(job.id).attempts == 1
     store.release_lease(job.id, "other-host:1:task")  # the other worker died: its lease expired
     run_job(task, job.id, work, max_attempts=3)
@@ -157,7 +157,7 @@ def test_progress_reports_renew_the_lease(store):
         return Outcome(JobStatus.succeeded, {})
 
     run_job(FakeTask(), job.id, work, max_attempts=3)
-    assert seen[0][0] == 0.5 and 0 < seen[0][1] <= LEASE_SECONDS
+    assert seen[0][0] == 0.5 and 0 < seen[0][1] <= lease_seconds()
 
 
 def test_a_copy_that_lost_its_lease_stops_without_touching_the_record(store):

@@ -62,9 +62,9 @@ def test_every_job_ends_once_through_a_redis_restart(tmp_path, how):
             "GANSERVE_DATA_DIR": str(storage.root),
             "GANSERVE_VISIBILITY_TIMEOUT": "4",  # leases of 2 s
             "GANSERVE_RECONCILE_SECONDS": "1",
-            "GANSERVE_TEST_TASK_DELAY": "0.15",  # each first attempt takes a while
         }
-        worker = WorkerProcess(QUEUE_INFER, "restarts", env, tmp_path / "worker.log")
+        # each first attempt takes a while (tests/workers/slow_tasks.py)
+        worker = WorkerProcess(QUEUE_INFER, "restarts", env, tmp_path / "worker.log", 0.15)
         try:
             worker.wait_ready()
             store = JobStore(redis.Redis.from_url(server.url, socket_timeout=5))

@@ -1,7 +1,8 @@
 """Workers killed mid-job: the job completes once a worker is back, and runs to completion once.
 
-Workers here sleep GANSERVE_TEST_TASK_DELAY seconds on a job's first attempt (a test-only hook
-in `workers.jobs`) after marking it running, and are killed during that sleep.
+Workers here sleep 60 s on a job's first attempt after marking it running
+(`tests/workers/slow_tasks.py`, a test-only module the test's worker imports), and are killed
+during that sleep.
 
 - The whole worker SIGKILLed (process group and all): its message was never acknowledged, so
   Redis delivers it again once the visibility timeout (a few seconds here, through
@@ -42,13 +43,15 @@ class Setting:
             "GANSERVE_REDIS_URL": self.url,
             "GANSERVE_DATA_DIR": str(self.storage.root),
             "GANSERVE_VISIBILITY_TIMEOUT": "4",
-            "GANSERVE_TEST_TASK_DELAY": "60",
         }
+        self.slow_first_attempt: float | None = 60.0
         self.store = JobStore(redis.Redis.from_url(self.url))
         self.workers: list[WorkerProcess] = []
 
     def worker(self, name: str) -> WorkerProcess:
-        worker = WorkerProcess(QUEUE_INFER, name, self.env, self.tmp / f"{name}.log")
+        worker = WorkerProcess(
+            QUEUE_INFER, name, self.env, self.tmp / f"{name}.log", self.slow_first_attempt
+        )
         self.workers.append(worker)
         return worker.wait_ready()
 
@@ -138,7 +141,8 @@ def test_a_job_leased_by_a_dead_worker_waits_for_the_lease_then_completes(settin
 
 
 def test_a_pool_process_over_its_memory_limit_is_replaced_after_its_job(setting):
-    setting.env |= {"GANSERVE_WORKER_MAX_MEMORY_MB": "1", "GANSERVE_TEST_TASK_DELAY": "0"}
+    setting.env |= {"GANSERVE_WORKER_MAX_MEMORY_MB": "1"}
+    setting.slow_first_attempt = None
     worker = setting.worker("recycler")
     pids = []
     for seed in (1, 2):

@@ -166,7 +166,7 @@ def compute_fidelity(
         real, fake: iterables of uint8 image batches (N, C, H, W) in [0, 255], C = 1 or 3; any
             size (resized to 299x299). `real` is not read when only "is" is asked for.
         weights: path of the Inception weights (`load_inception`), an already loaded
-            `FIDInception`, or None when none are configured (see `inception_weights_from_env`).
+            `FIDInception`, or None when none are configured (`GANSERVE_INCEPTION_WEIGHTS`).
         metrics: any of "fid", "kid", "is".
         kid_subset_size: KID subset size, clamped to the sizes of both sets.
         kid_subsets, is_splits: torchmetrics' `subsets` and `splits` (torch-fidelity's defaults);

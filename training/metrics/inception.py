@@ -24,9 +24,7 @@ its features can differ very slightly from pytorch-fid's, whose preprocessing is
 
 from __future__ import annotations
 
-import os
 import pickle
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-INCEPTION_WEIGHTS_ENV = "GANSERVE_INCEPTION_WEIGHTS"
 """Environment variable naming the local Inception weights file."""
 
 STANDARD_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
@@ -44,6 +41,7 @@ INPUT_SIZE = 299
 NUM_FEATURES = 2048
 NUM_CLASSES = 1008
 
+INCEPTION_WEIGHTS_ENV = "GANSERVE_INCEPTION_WEIGHTS"  # `Settings.inception_weights`
 UNAVAILABLE_MESSAGE = (
     f"FID, KID and IS need the Inception weights: set {INCEPTION_WEIGHTS_ENV} to the path of "
     f"{STANDARD_WEIGHTS_NAME} (the file pytorch-fid and torch-fidelity use) or a .safetensors "
@@ -57,12 +55,6 @@ _NUM_BATCHES_TRACKED = "num_batches_tracked"
 
 class InceptionUnavailable(RuntimeError):
     """The Inception weights are not configured, missing, unreadable or of the wrong network."""
-
-
-def inception_weights_from_env(environ: Mapping[str, str] | None = None) -> Path | None:
-    """The path in `GANSERVE_INCEPTION_WEIGHTS`, or None when unset or empty."""
-    value = (os.environ if environ is None else environ).get(INCEPTION_WEIGHTS_ENV, "").strip()
-    return Path(value).expanduser() if value else None
 
 
 class BasicConv2d(nn.Module):

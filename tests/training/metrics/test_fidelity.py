@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from core.settings import Settings
 from training.metrics.fidelity import (
     PrecomputedFeatures,
     _fid,
@@ -29,7 +30,6 @@ from training.metrics.inception import (
     INCEPTION_WEIGHTS_ENV,
     FIDInception,
     InceptionUnavailable,
-    inception_weights_from_env,
     load_inception,
 )
 
@@ -168,13 +168,11 @@ def test_safetensors_pth_and_env_load_the_same_network(
     for loaded in (from_safetensors, from_pth):
         assert not loaded.training
         assert torch.equal(loaded.features(images), expected)
-    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(weight_files["pth"]))
-    assert inception_weights_from_env() == weight_files["pth"]
-    from_env = load_inception(inception_weights_from_env())
+    monkeypatch.setenv("GANSERVE_INCEPTION_WEIGHTS", str(weight_files["pth"]))
+    assert Settings().inception_weights == weight_files["pth"].resolve()
+    from_env = load_inception(Settings().inception_weights)
     for key, value in net.state_dict().items():
         assert torch.equal(from_env.state_dict()[key], value), key
-    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, "")
-    assert inception_weights_from_env() is None
 
 
 def test_state_dict_without_num_batches_tracked_loads(net: FIDInception, tmp_path: Path) -> None:
