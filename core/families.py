@@ -10,6 +10,8 @@
 
 A family's row says what it does (`task`), what it trains on (`dataset_kinds`), whether its
 discriminator draws a realness map (`inspectable`: PGGAN's WGAN critic scores whole images only),
+its hyperparameters (`config`, in `core.training_config`), the image sizes its networks are
+built for (`image_sizes`), the run options its own schedule sets instead (`schedule_sets`),
 the papers' image size and batch (`paper_run`: the training CLI's defaults), the defaults of a
 training run submitted over the API (`service_defaults`, small enough for a CPU) and its demo
 model (`demo`: the `training.demo` dataset and the run that `ganserve up` starts on it).
@@ -21,6 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
+
+from core.training_config import PGGANConfig, Pix2PixConfig, UNetGANConfig
+
+POWERS_OF_TWO = tuple(2**k for k in range(3, 11))  # 8 .. 1024
 
 Task = Literal["translate", "sample"]
 
@@ -41,9 +47,12 @@ class Family:
     task: Task
     dataset_kinds: tuple[str, ...]
     inspectable: bool
+    config: type
+    image_sizes: tuple[int, ...]
     paper_run: dict[str, Any]
     service_defaults: dict[str, Any]
     demo: Demo
+    schedule_sets: tuple[str, ...] = ()
 
 
 FAMILY_TABLE: tuple[Family, ...] = (
@@ -52,6 +61,8 @@ FAMILY_TABLE: tuple[Family, ...] = (
         task="translate",
         dataset_kinds=("paired",),
         inspectable=True,
+        config=Pix2PixConfig,
+        image_sizes=POWERS_OF_TWO,  # the U-Net encodes down to 1x1
         paper_run={"image_size": 256, "batch_size": 1},
         service_defaults={"image_size": 64, "batch_size": 4, "steps": 500},
         # Label map -> photo (a Cityscapes-like task from bundled photos). Instance norm: a step
@@ -74,6 +85,8 @@ FAMILY_TABLE: tuple[Family, ...] = (
         task="sample",
         dataset_kinds=("images", "labeled"),
         inspectable=True,
+        config=UNetGANConfig,
+        image_sizes=(32, 64, 128, 256),  # BigGAN's width tables (models.unetgan)
         paper_run={"image_size": 128, "batch_size": 50},
         service_defaults={
             "image_size": 32,
@@ -113,7 +126,11 @@ FAMILY_TABLE: tuple[Family, ...] = (
         task="sample",
         dataset_kinds=("images", "labeled"),
         inspectable=False,
-        paper_run={"image_size": 1024, "batch_size": 16},
+        config=PGGANConfig,
+        image_sizes=POWERS_OF_TWO,  # grown from 4x4 by doubling
+        # the growth schedule sets the run's length and batch sizes (`phase_images`, `batch_sizes`)
+        schedule_sets=("steps", "batch_size"),
+        paper_run={"image_size": 1024},
         service_defaults={
             "image_size": 32,
             "latent_dim": 128,

@@ -67,10 +67,29 @@ def _add_option(parser, name: str, hint: Any, default: Any, help_text: str) -> N
         )
 
 
-def _add_dataclass(parser, cls: type, helps: dict[str, str], defaults: dict[str, Any]) -> None:
-    """Options for every field of `cls`; `defaults` overrides the dataclass's defaults."""
+class _Refused(argparse.Action):
+    """An option the family's own schedule sets: giving it is an error that says so."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(
+            f"{option_string} is set by this family's growth schedule: use --phase-images for "
+            "the run's length and --batch-sizes for its batch size per resolution"
+        )
+
+
+def _add_dataclass(
+    parser, cls: type, helps: dict[str, str], defaults: dict[str, Any], skip: tuple[str, ...] = ()
+) -> None:
+    """Options for every field of `cls` but `skip`; `defaults` overrides the dataclass's."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if f.name in skip:  # set by the family's own schedule: refused, not silently ignored
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                action=_Refused,
+                help="refused: set by the growth schedule (--phase-images, --batch-sizes)",
+            )
+            continue
         help_text = helps.get(f.name) or f.metadata.get("help", "")
         _add_option(parser, f.name, hints[f.name], defaults.get(f.name, f.default), help_text)
 
@@ -90,14 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
         common = sub.add_argument_group("run options")
-        _add_dataclass(common, RunOptions, COMMON_HELP, FAMILY_TABLE[name].paper_run)
+        row = FAMILY_TABLE[name]
+        _add_dataclass(common, RunOptions, COMMON_HELP, row.paper_run, skip=row.schedule_sets)
         own = sub.add_argument_group(f"{name} options")
         _add_dataclass(own, family.config_class, {}, {})
     return parser
 
 
 def _pick(cls: type, values: dict[str, Any]) -> Any:
-    return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls)})
+    return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
 
 
 def main(argv: list[str] | None = None) -> int:

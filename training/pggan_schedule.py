@@ -30,14 +30,10 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-# The reference's single-GPU preset (config.py, 'preset-v2-1gpu', fp32 caps applied):
-# minibatch_dict {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, 128: 16, 256: 8, 512: 4} and
-# max_minibatch_per_gpu {..., 1024: 4}.
-REFERENCE_BATCH_SIZES = "4:128,8:128,16:128,32:64,64:32,128:16,256:8,512:4,1024:4"
-# The reference TrainingSchedule's minibatch_base: the batch size of resolutions not listed.
-REFERENCE_BATCH_BASE = 16
-# The reference's lod_training_kimg = lod_transition_kimg = 600 kimg.
-REFERENCE_PHASE_IMAGES = 600_000
+from core.training_config import (
+    REFERENCE_BATCH_BASE,
+    REFERENCE_PHASE_IMAGES,
+)
 
 
 def _is_resolution(value: int) -> bool:

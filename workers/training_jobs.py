@@ -48,6 +48,7 @@ from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
 from core.model_folder import CONFIG_FILE
 from core.queues import waiting_job_ids
 from core.storage import DATASET_FILE, SAFE_ID, staging_folder
+from core.training_runs import InvalidConfig, check_config
 from training.data import DatasetError, DatasetWarning
 from training.families import FAMILIES
 from training.loop import Progress, RunOptions, RunResult, train
@@ -56,22 +57,6 @@ from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome, Yielded
 from workers.model_cache import configure_torch
 from workers.shutdown import WorkerShuttingDown, shutdown_requested, sigterm_requests_stop
-
-# Run options a job's config may set; the worker decides the rest (data, out, device, resume...).
-RUN_FIELDS = (
-    "image_size",
-    "batch_size",
-    "steps",
-    "seed",
-    "sample_every",
-    "checkpoint_every",
-    "log_every",
-    "sample_count",
-    "amp",
-    "channels_last",
-    "metrics_every",
-    "metrics_images",
-)
 
 
 def _cadence(steps: int) -> dict[str, int]:
@@ -92,14 +77,6 @@ def run_length(family_name: str, options: RunOptions, config: Any) -> int:
         return FAMILIES[family_name].planned_steps(config, options.image_size, options.steps)
     except ValueError as exc:
         raise JobFailure("invalid_config", f"invalid training config: {exc}") from None
-
-
-def _validation_message(exc: pydantic.ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(x) for x in error["loc"]) or "config"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
 
 
 def read_dataset(ctx: JobContext, dataset_id: Any) -> tuple[Path, dict[str, Any]]:
@@ -135,61 +112,25 @@ def build_run(
             "invalid_config",
             f"unknown family {family_name!r}; choose one of {', '.join(FAMILIES)}",
         )
-    family = FAMILIES[family_name]
     if kind is not None and kind not in FAMILY_TABLE[family_name].dataset_kinds:
         wanted = " or ".join(FAMILY_TABLE[family_name].dataset_kinds)
         raise JobFailure(
             "bad_dataset",
             f"{family_name} trains on {wanted} datasets, and this dataset is {kind}",
         )
-    if config is None:
-        config = {}
-    if not isinstance(config, dict):
-        raise JobFailure("invalid_config", "config must be a JSON object")
-    family_fields = [f.name for f in dataclasses.fields(family.config_class)]
-    valid = sorted(set(RUN_FIELDS) | set(family_fields))
-    unknown = sorted(set(config) - set(valid))
-    if unknown:
-        raise JobFailure(
-            "invalid_config",
-            f"unknown config field(s) {', '.join(unknown)} for {family_name}; valid fields: "
-            f"{', '.join(valid)}",
-        )
-    defaults = dict(FAMILY_TABLE[family_name].service_defaults)
-    if family_name == "unetgan" and kind == "images":
-        defaults["unconditional"] = True  # a flat image set, even if zipped in sub-folders
-    merged = {**defaults, **config}
-    run_values = {k: v for k, v in merged.items() if k in RUN_FIELDS}
-    family_values = {k: v for k, v in merged.items() if k in family_fields}
     try:
+        run_values, family_config = check_config(family_name, config, kind)
         options = pydantic.TypeAdapter(RunOptions).validate_python(
-            {
-                **run_values,
-                "data": data,
-                "out": out,
-                "name": name,
-                "progress_bar": False,
-                **extra,
-            }
+            {**run_values, "data": data, "out": out, "name": name, "progress_bar": False, **extra}
         )
-        family_config = pydantic.TypeAdapter(family.config_class).validate_python(family_values)
-    except pydantic.ValidationError as exc:
-        raise JobFailure(
-            "invalid_config", f"invalid training config: {_validation_message(exc)}"
-        ) from None
-    for key in ("steps", "batch_size", "image_size"):
-        if getattr(options, key) < 1:
-            raise JobFailure("invalid_config", f"{key} must be at least 1")
+    except InvalidConfig as exc:
+        raise JobFailure("invalid_config", f"invalid training config: {exc}") from None
     cadence = {
         k: v
         for k, v in _cadence(run_length(family_name, options, family_config)).items()
-        if k not in merged
+        if k not in run_values
     }
-    options = dataclasses.replace(options, **cadence)
-    for key in ("sample_every", "checkpoint_every", "log_every"):
-        if getattr(options, key) < 1:
-            raise JobFailure("invalid_config", f"{key} must be at least 1")
-    return options, family_config
+    return dataclasses.replace(options, **cadence), family_config
 
 
 def _slug(text: str) -> str:

@@ -6,7 +6,7 @@ and Variation", ICLR 2018 (arXiv:1710.10196), following the reference code
 
 - growing: `training.pggan_schedule.GrowthSchedule` (4x4 stable, then a fade-in and a stable
   phase of `phase_images` images per resolution; batch size per resolution). The schedule alone
-  sets the length of the run: the loop's `--steps` is ignored, and so is its `--batch-size`
+  sets the length of the run: the loop's `--steps` is refused, and so is its `--batch-size`
   (use `--batch-sizes` / `--batch-base`);
 - the real images are shown at the current resolution (2x2 box-filter downsampling) and, while a
   resolution fades in, blended like G's output: lerp(upsample(avgpool(x)), x, alpha)
@@ -26,7 +26,7 @@ PGGAN here is unconditional: the dataset's labels, if any, are not used.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -34,58 +34,16 @@ import torch.nn.functional as F
 from torch import nn
 
 import models
+from core.training_config import PGGANConfig
 from training.ema import make_ema
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
 from training.pggan_schedule import (
-    REFERENCE_BATCH_BASE,
-    REFERENCE_BATCH_SIZES,
-    REFERENCE_PHASE_IMAGES,
     GrowthSchedule,
     Phase,
     parse_batch_sizes,
 )
 
 SAMPLE_CHUNK = 16  # generate sample grids this many images at a time
-
-
-@dataclass(frozen=True)
-class PGGANConfig:
-    """Progressive GAN hyperparameters; the defaults are the paper's and its reference code's."""
-
-    latent_dim: int = field(default=512, metadata={"help": "size of the latent vector z"})
-    fmap_base: int = field(
-        default=8192, metadata={"help": "feature maps: min(fmap_base / 2**level, fmap_max)"}
-    )
-    fmap_max: int = field(default=512, metadata={"help": "most feature maps of any layer"})
-    mbstd_group_size: int = field(
-        default=4, metadata={"help": "minibatch stddev group size in D (below 2: off)"}
-    )
-    lr: float = field(default=1e-3, metadata={"help": "Adam learning rate of G and D"})
-    beta1: float = field(default=0.0, metadata={"help": "Adam beta1"})
-    beta2: float = field(default=0.99, metadata={"help": "Adam beta2"})
-    adam_eps: float = field(default=1e-8, metadata={"help": "Adam epsilon"})
-    lambda_gp: float = field(default=10.0, metadata={"help": "weight of the gradient penalty"})
-    drift: float = field(
-        default=0.001, metadata={"help": "eps_drift: weight of E[D(real)^2] in D's loss"}
-    )
-    phase_images: int = field(
-        default=REFERENCE_PHASE_IMAGES,
-        metadata={"help": "real images per fade-in and per stable phase (sets the run length)"},
-    )
-    batch_sizes: str = field(
-        default=REFERENCE_BATCH_SIZES,
-        metadata={"help": "batch size per resolution, 'RES:BATCH,...' (replaces --batch-size)"},
-    )
-    batch_base: int = field(
-        default=REFERENCE_BATCH_BASE,
-        metadata={"help": "batch size of resolutions not in --batch-sizes"},
-    )
-    ema_decay: float = field(
-        default=0.999, metadata={"help": "decay of the EMA of G's weights (0: no EMA)"}
-    )
-    mirror: bool = field(
-        default=False, metadata={"help": "random x-flips of the real images (faces, scenes)"}
-    )
 
 
 @dataclass
@@ -174,11 +132,11 @@ class PGGANFamily(GANFamily):
 
     @classmethod
     def planned_steps(cls, config: PGGANConfig, image_size: int, requested: int) -> int:
-        """The growth schedule's length; `requested` (the loop's --steps) is ignored."""
+        """The growth schedule's length (the CLI and the API refuse a `steps` for PGGAN)."""
         return growth_schedule(config, image_size).total_steps
 
     def total_steps(self, requested: int) -> int:
-        """The growth schedule's length; `requested` (the loop's --steps) is ignored."""
+        """The growth schedule's length (the CLI and the API refuse a `steps` for PGGAN)."""
         return self.schedule.total_steps
 
     def batch_size(self, step: int, requested: int) -> int:

@@ -9,48 +9,17 @@ paper's random jitter (resize to 286, random 256 crop) and mirroring, done by `P
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 import models
+from core.training_config import Pix2PixConfig
 from models.pix2pix import translate
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
-
-
-@dataclass(frozen=True)
-class Pix2PixConfig:
-    """pix2pix hyperparameters; the defaults are the paper's."""
-
-    direction: Literal["AtoB", "BtoA"] = field(
-        default="AtoB", metadata={"help": "translate A to B (AtoB) or B to A (BtoA)"}
-    )
-    lambda_l1: float = field(default=100.0, metadata={"help": "weight of the L1 term"})
-    gan_weight: float = field(
-        default=1.0,
-        metadata={"help": "weight of G's cGAN term (0: the paper's L1-only ablation)"},
-    )
-    lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of G and D"})
-    beta1: float = field(default=0.5, metadata={"help": "Adam beta1"})
-    beta2: float = field(default=0.999, metadata={"help": "Adam beta2"})
-    decay_steps: int = field(
-        default=0, metadata={"help": "decay the lr linearly to 0 over the last N steps (0: off)"}
-    )
-    gan_mode: Literal["vanilla", "lsgan"] = field(
-        default="vanilla", metadata={"help": "GAN loss: vanilla (the paper's) or lsgan"}
-    )
-    width: int = field(default=64, metadata={"help": "base width of G and D (the paper's 64)"})
-    patch: int = field(default=70, metadata={"help": "PatchGAN receptive field: 1, 16, 70, 286"})
-    norm: Literal["batch", "instance"] = field(default="batch", metadata={"help": "norm layers"})
-    load_size: int = field(
-        default=0, metadata={"help": "jitter: resize to this before cropping (0: size*286/256)"}
-    )
-    no_augment: bool = field(
-        default=False, metadata={"help": "turn off the paper's random jitter and mirroring"}
-    )
 
 
 @dataclass

@@ -22,7 +22,7 @@ a per-pixel logit map (`models.unetgan`); both heads get a GAN loss with equal w
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -30,74 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import models
+from core.training_config import UNetGANConfig
 from training.cutmix import consistency_loss, cutmix_mask, cutmix_targets, mix, p_mix
 from training.ema import make_ema
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
-
-
-@dataclass(frozen=True)
-class UNetGANConfig:
-    """U-Net GAN hyperparameters; the defaults are the reference's training scripts'."""
-
-    latent_dim: int = field(default=128, metadata={"help": "size of z (the reference's dim_z)"})
-    width: int = field(
-        default=64, metadata={"help": "base width of G and D (the reference's G_ch / D_ch)"}
-    )
-    shared_init: str = field(
-        default="ortho",
-        metadata={
-            "help": "init of G's shared class embedding: ortho (BigGAN's) or normal (N(0, 1): "
-            "the class as loud as z from the start, for short runs)"
-        },
-    )
-    g_lr: float = field(default=5e-5, metadata={"help": "Adam learning rate of G"})
-    d_lr: float = field(default=2e-4, metadata={"help": "Adam learning rate of D"})
-    beta1: float = field(default=0.0, metadata={"help": "Adam beta1 (BigGAN's 0)"})
-    beta2: float = field(default=0.999, metadata={"help": "Adam beta2"})
-    adam_eps: float = field(default=1e-6, metadata={"help": "Adam epsilon (BigGAN's 1e-6)"})
-    cutmix: bool = field(
-        default=True,
-        metadata={
-            "help": "CutMix consistency regularisation with the non-saturating loss (the "
-            "paper's full model); off: the basic U-Net GAN with the hinge loss"
-        },
-    )
-    p_mix_max: float = field(
-        default=0.5, metadata={"help": "probability of a CutMix batch after the warm-up"}
-    )
-    warmup_steps: int = field(
-        default=2000,
-        metadata={
-            "help": "steps over which the CutMix probability rises linearly from 0 to p_mix_max "
-            "(the reference ramps over 20 epochs on FFHQ and CelebA)"
-        },
-    )
-    consistency_weight: float = field(
-        default=1.0, metadata={"help": "weight of the CutMix consistency loss (lambda)"}
-    )
-    mix_only: bool = field(
-        default=False,
-        metadata={
-            "help": "a CutMix step trains D on the CutMix losses only, without the plain "
-            "real/fake terms (the reference's --full_batch_mixup)"
-        },
-    )
-    ema_decay: float = field(default=0.9999, metadata={"help": "EMA decay of G's weights"})
-    ema_start: int = field(
-        default=21000, metadata={"help": "step from which the EMA averages (before: copies G)"}
-    )
-    unconditional: bool = field(
-        default=False, metadata={"help": "train unconditionally even on class sub-folders"}
-    )
-    mirror: bool = field(default=True, metadata={"help": "random horizontal flips of the data"})
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.p_mix_max <= 1.0:
-            raise ValueError(f"p_mix_max must lie in [0, 1], not {self.p_mix_max}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, not {self.warmup_steps}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must lie in [0, 1), not {self.ema_decay}")
 
 
 @dataclass

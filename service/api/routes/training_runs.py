@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from core.families import FAMILIES
 from core.jobs import QUEUE_TRAIN, Job, JobKind
+from core.training_runs import InvalidConfig, check_config
 from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
 from service.datasets import get_dataset
 from service.errors import ApiError
@@ -26,7 +27,8 @@ def create_training_run(
     storage: StorageDep,
     response: Response,
 ) -> JobOut:
-    """Queue a training run; `config` holds option overrides, checked by the training worker."""
+    """Queue a training run; `config` holds option overrides (`core.training_runs` checks
+    them here and again in the worker)."""
     dataset = get_dataset(storage.datasets, body.dataset, owner)
     allowed = FAMILIES[str(body.family)].dataset_kinds
     if dataset.kind not in allowed:
@@ -36,6 +38,13 @@ def create_training_run(
             f"A {body.family} run needs a {' or '.join(allowed)} dataset; the dataset "
             f"{dataset.id!r} is {dataset.kind}.",
         )
+    try:  # the rules the training worker applies, so a bad config never becomes a failed job
+        check_config(str(body.family), body.config, str(dataset.kind))
+    except InvalidConfig as exc:
+        where = "config" if exc.field == "config" else f"config.{exc.field}"
+        raise ApiError(
+            422, "invalid_field", f"The field '{where}' is invalid: {exc.message}"
+        ) from None
     ensure_capacity(client, QUEUE_TRAIN, settings.max_queued_jobs)
     job = Job(
         owner=owner,

@@ -1,0 +1,110 @@
+"""A training run's `config` checked once, by the rules both the gateway and the worker apply.
+
+`check_config(family, config, kind)` merges the family's service defaults (`core.families`) with
+the job's `config` and validates the result: every key a run option (`RunConfig`) or one of the
+family's hyperparameters, of the right type and within bounds, an image size the family's
+networks are built for, and no run option the family's own schedule sets (a Progressive GAN's
+growth schedule sets its length and batch sizes: `steps` and `batch_size` are refused with a
+message pointing at `phase_images` and `batch_sizes`). A U-Net GAN trained on a flat image set
+trains unconditionally. The gateway answers a bad config with 422 naming the field; the worker
+fails the job `invalid_config` with the same message. Torch-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.families import FAMILIES
+
+
+class RunConfig(BaseModel):
+    """The run options a training job may set (bounds included)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    image_size: int = Field(default=256, ge=8, le=1024)
+    batch_size: int = Field(default=1, ge=1, le=4096)
+    steps: int = Field(default=1000, ge=1)
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    sample_every: int = Field(default=500, ge=1)
+    checkpoint_every: int = Field(default=1000, ge=1)
+    log_every: int = Field(default=10, ge=1)
+    sample_count: int = Field(default=16, ge=1, le=256)
+    amp: bool = True
+    channels_last: bool = True
+    metrics_every: int = Field(default=0, ge=0)
+    metrics_images: int = Field(default=256, ge=1)
+
+
+RUN_FIELDS = tuple(RunConfig.model_fields)
+
+
+class InvalidConfig(ValueError):
+    """A training config that cannot run: `field` names the offending key ("config": the
+    object itself), the message says why in words."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field != "config" else message)
+        self.field = field
+        self.message = message
+
+
+def _first_error(exc: pydantic.ValidationError) -> InvalidConfig:
+    error = exc.errors()[0]
+    field = ".".join(str(part) for part in error.get("loc", ())) or "config"
+    message = str(error.get("msg", "invalid"))
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return InvalidConfig(field, message)
+
+
+def check_config(
+    family_name: str, config: Any, kind: str | None = None
+) -> tuple[dict[str, Any], Any]:
+    """The run options (a dict of `RunConfig` fields, defaults filled in) and the family's config
+    object of a job; InvalidConfig naming the first bad field."""
+    family = FAMILIES.get(family_name)
+    if family is None:
+        raise InvalidConfig(
+            "family", f"unknown family {family_name!r}; choose one of {', '.join(FAMILIES)}"
+        )
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise InvalidConfig("config", "config must be a JSON object")
+    family_fields = [f.name for f in dataclasses.fields(family.config)]
+    valid = sorted(set(RUN_FIELDS) - set(family.schedule_sets) | set(family_fields))
+    for key in config:
+        if key in family.schedule_sets:
+            raise InvalidConfig(
+                key,
+                f"a {family_name} run's own schedule sets its {key}: set "
+                "phase_images (its length) and batch_sizes (per resolution) instead",
+            )
+        if key not in valid:
+            raise InvalidConfig(
+                key, f"unknown field for {family_name}; valid fields: {', '.join(valid)}"
+            )
+    defaults = dict(family.service_defaults)
+    if kind == "images" and "unconditional" in family_fields:
+        defaults["unconditional"] = True  # a flat image set, even if zipped in sub-folders
+    merged = {**defaults, **config}
+    try:
+        run = RunConfig.model_validate({k: v for k, v in merged.items() if k in RUN_FIELDS})
+        family_config = pydantic.TypeAdapter(family.config).validate_python(
+            {k: v for k, v in merged.items() if k in family_fields}, strict=True
+        )
+    except pydantic.ValidationError as exc:
+        raise _first_error(exc) from None
+    if run.image_size not in family.image_sizes:
+        raise InvalidConfig(
+            "image_size",
+            f"a {family_name} network is built for image sizes "
+            f"{', '.join(map(str, family.image_sizes))}, not {run.image_size}",
+        )
+    explicit = set(merged) & set(RUN_FIELDS)
+    return run.model_dump(include=explicit), family_config
