@@ -13,6 +13,8 @@ fails the job `invalid_config` with the same message. Torch-free.
 from __future__ import annotations
 
 import dataclasses
+import typing
+from functools import cache
 from typing import Any
 
 import pydantic
@@ -51,6 +53,20 @@ class InvalidConfig(ValueError):
         super().__init__(f"{field}: {message}" if field != "config" else message)
         self.field = field
         self.message = message
+
+
+@cache
+def _strict_fields(config_class: type) -> type[BaseModel]:
+    """A strict pydantic model of a config dataclass's fields (JSON types only, no coercion)."""
+    hints = typing.get_type_hints(config_class)
+    fields: dict[str, Any] = {
+        f.name: (hints[f.name], f.default) for f in dataclasses.fields(config_class)
+    }
+    return pydantic.create_model(
+        f"{config_class.__name__}Fields",
+        __config__=ConfigDict(strict=True, extra="forbid"),
+        **fields,
+    )
 
 
 def _first_error(exc: pydantic.ValidationError) -> InvalidConfig:
@@ -95,11 +111,15 @@ def check_config(
     merged = {**defaults, **config}
     try:
         run = RunConfig.model_validate({k: v for k, v in merged.items() if k in RUN_FIELDS})
-        family_config = pydantic.TypeAdapter(family.config).validate_python(
-            {k: v for k, v in merged.items() if k in family_fields}, strict=True
+        values = _strict_fields(family.config).model_validate(
+            {k: v for k, v in merged.items() if k in family_fields}
         )
     except pydantic.ValidationError as exc:
         raise _first_error(exc) from None
+    try:
+        family_config = family.config(**values.model_dump(exclude_unset=True))
+    except ValueError as exc:  # the dataclass's own checks (e.g. a probability above 1)
+        raise InvalidConfig("config", str(exc)) from None
     if run.image_size not in family.image_sizes:
         raise InvalidConfig(
             "image_size",

@@ -1,0 +1,42 @@
+"""A training run's config is checked once (`core.training_runs`), by the gateway and the worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.training_config import PGGANConfig, UNetGANConfig
+from core.training_runs import InvalidConfig, check_config
+
+
+@pytest.mark.parametrize(
+    ("family", "config", "field", "needle"),
+    [
+        ("pix2pix", {"colour": "red"}, "colour", "unknown field for pix2pix"),
+        ("pix2pix", {"steps": -3}, "steps", "greater than or equal to 1"),
+        ("pix2pix", {"lr": "fast"}, "lr", "valid number"),
+        ("pix2pix", {"image_size": 7}, "image_size", "greater than or equal to 8"),
+        ("pix2pix", {"image_size": 48}, "image_size", "built for image sizes 8, 16"),
+        ("unetgan", {"image_size": 16}, "image_size", "32, 64, 128, 256"),
+        ("unetgan", {"p_mix_max": 2.0}, "config", "p_mix_max must lie in [0, 1]"),
+        ("unetgan", {"steps": True}, "steps", "valid integer"),
+        ("pggan", {"steps": 100}, "steps", "phase_images"),
+        ("pggan", {"batch_size": 4}, "batch_size", "batch_sizes"),
+        ("pix2pix", ["steps", 3], "config", "must be a JSON object"),
+        ("stylegan", {}, "family", "unknown family"),
+    ],
+)
+def test_a_bad_config_names_its_field(family, config, field, needle):
+    with pytest.raises(InvalidConfig) as raised:
+        check_config(family, config)
+    assert raised.value.field == field, raised.value
+    assert needle in raised.value.message
+
+
+def test_defaults_fill_in_and_a_flat_image_set_trains_unconditionally():
+    run, config = check_config("unetgan", {"steps": 40, "g_lr": 1e-4}, kind="images")
+    assert run["steps"] == 40 and run["image_size"] == 32  # the service defaults
+    assert isinstance(config, UNetGANConfig) and config.unconditional and config.g_lr == 1e-4
+    run, config = check_config("unetgan", {}, kind="labeled")
+    assert not config.unconditional
+    run, config = check_config("pggan", {"phase_images": 100})
+    assert isinstance(config, PGGANConfig) and "steps" not in run
