@@ -82,6 +82,7 @@ class TrainingParams(JobParams):
 
     family: FamilyName
     dataset: str
+    dataset_kind: str | None = None
     name: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     background: bool = False

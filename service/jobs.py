@@ -12,6 +12,7 @@ import contextlib
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -24,10 +25,12 @@ from core.jobs import (
     TASK_OF_KIND,
     Job,
     JobError,
+    JobKind,
     JobStatus,
     JobStore,
     image_url,
 )
+from core.params import JobParams
 from core.queues import queue_length
 from service.catalog import iso_time
 from service.errors import RETRY_AFTER_SECONDS, ApiError
@@ -72,6 +75,30 @@ def job_out(job: Job) -> JobOut:
         error=ErrorDetail(code=job.error.code, message=job.error.message) if job.error else None,
         params={k: v for k, v in job.params.items() if k not in INTERNAL_PARAMS},
     )
+
+
+@dataclass
+class JobQueue:
+    """What a route needs to submit a job: it checks the queue's capacity, records the job and
+    sends its task (`enqueue`), for the calling owner. Routes get one from `JobQueueDep`."""
+
+    store: JobStore
+    celery_app: Celery
+    client: redis.Redis
+    max_queued: int
+    owner: str
+    response: Response
+
+    def new(self, kind: JobKind, model: str | None = None) -> Job:
+        """A job of `kind` for the caller, once its queue has room (429 `queue_full` if not);
+        not recorded yet (its id names its upload folder)."""
+        ensure_capacity(self.client, QUEUE_OF_KIND[kind], self.max_queued)
+        return Job(owner=self.owner, kind=kind, model=model)
+
+    def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobOut:
+        """Record `job` with its typed `params` and queue it; its public JSON (see `enqueue`)."""
+        job.params = params.model_dump()
+        return enqueue(self.store, self.celery_app, job, self.response, upload_dir)
 
 
 def ensure_capacity(client: redis.Redis, queue: str, max_queued: int) -> None:

@@ -11,12 +11,13 @@ from typing import Annotated
 
 import redis
 from celery import Celery
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.jobs import JobStore
 from core.settings import Settings
 from core.storage import Storage
+from service.jobs import JobQueue
 from service.security import authenticate
 
 bearer = HTTPBearer(
@@ -59,9 +60,27 @@ def get_owner(
     return authenticate(request.headers.get("authorization"), settings.key_list)
 
 
+def get_job_queue(
+    request: Request,
+    owner: Annotated[str, Depends(get_owner)],
+    response: Response,
+) -> JobQueue:
+    """Submission of the caller's jobs: capacity check, record, task (`service.jobs.JobQueue`)."""
+    state = request.app.state
+    return JobQueue(
+        state.job_store,
+        state.celery,
+        state.redis,
+        state.settings.max_queued_jobs,
+        owner,
+        response,
+    )
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 StoreDep = Annotated[JobStore, Depends(get_job_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 OwnerDep = Annotated[str, Depends(get_owner)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

@@ -14,18 +14,17 @@ import shutil
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from PIL import Image
 
-from core.jobs import QUEUE_INFER, Job, JobKind, JobStatus
+from core.jobs import Job, JobKind, JobStatus
 from core.params import InspectionParams
 from core.settings import Settings
 from core.storage import INPUT_FILE, Storage
-from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from service.api.deps import JobQueueDep, OwnerDep, SettingsDep, StorageDep
 from service.api.routes.jobs import owned_job
 from service.catalog import check_class_label, require_inspectable
 from service.errors import ApiError
-from service.jobs import enqueue, ensure_capacity
 from service.schemas import JobOut, error_responses
 from service.uploads import open_image, read_image, store_png
 
@@ -73,11 +72,8 @@ def create_inspection(
     model: Annotated[str, Form(description="Id of a pix2pix or U-Net GAN model.")],
     settings: SettingsDep,
     owner: OwnerDep,
-    store: StoreDep,
-    client: RedisDep,
-    celery_app: CeleryDep,
     storage: StorageDep,
-    response: Response,
+    jobs: JobQueueDep,
     image: Annotated[
         UploadFile | None, File(description="The image to inspect (or give `source_job`).")
     ] = None,
@@ -112,7 +108,7 @@ def create_inspection(
         raise ApiError(
             422, "invalid_field", "Send either an `image` file or a `source_job` id (not both)."
         )
-    source = owned_job(store, source_job, owner) if source_job is not None else None
+    source = owned_job(jobs.store, source_job, owner) if source_job is not None else None
     picture = (
         _read_stored(_source_image(storage, source, source_image), settings, source)
         if source is not None
@@ -135,8 +131,7 @@ def create_inspection(
         raise ApiError(
             422, "invalid_field", f"The field 'input' is for pix2pix models, not {info.family}."
         )
-    ensure_capacity(client, QUEUE_INFER, settings.max_queued_jobs)
-    job = Job(owner=owner, kind=JobKind.inspection, model=model)
+    job = jobs.new(JobKind.inspection, model)
     folder = storage.upload_dir(job.id)
     width, height = store_png(picture, folder / IMAGE_FILE)
     params = {"image": str((folder / IMAGE_FILE).resolve()), "width": width, "height": height}
@@ -157,5 +152,4 @@ def create_inspection(
     if source is not None:
         params["source_job"] = source.id
         params["source_image"] = source_image
-    job.params = InspectionParams(**params).model_dump()
-    return enqueue(store, celery_app, job, response, upload_dir=folder)
+    return jobs.submit(job, InspectionParams(**params), folder)

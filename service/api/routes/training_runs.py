@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
 from core.families import FAMILIES
-from core.jobs import QUEUE_TRAIN, Job, JobKind
+from core.jobs import JobKind
+from core.params import TrainingParams
 from core.training_runs import InvalidConfig, check_config
-from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from service.api.deps import JobQueueDep, OwnerDep, StorageDep
 from service.datasets import get_dataset
 from service.errors import ApiError
-from service.jobs import enqueue, ensure_capacity
 from service.schemas import JobOut, TrainingRunRequest, error_responses
 
 router = APIRouter(tags=["training runs"])
@@ -18,14 +18,7 @@ router = APIRouter(tags=["training runs"])
 
 @router.post("/training-runs", status_code=202, responses=error_responses(401, 404, 422, 429, 503))
 def create_training_run(
-    body: TrainingRunRequest,
-    settings: SettingsDep,
-    owner: OwnerDep,
-    store: StoreDep,
-    client: RedisDep,
-    celery_app: CeleryDep,
-    storage: StorageDep,
-    response: Response,
+    body: TrainingRunRequest, owner: OwnerDep, storage: StorageDep, jobs: JobQueueDep
 ) -> JobOut:
     """Queue a training run; `config` holds option overrides (`core.training_runs` checks
     them here and again in the worker)."""
@@ -45,17 +38,13 @@ def create_training_run(
         raise ApiError(
             422, "invalid_field", f"The field '{where}' is invalid: {exc.message}"
         ) from None
-    ensure_capacity(client, QUEUE_TRAIN, settings.max_queued_jobs)
-    job = Job(
-        owner=owner,
-        kind=JobKind.training,
-        params={
-            "family": str(body.family),
-            "dataset": dataset.id,
-            "dataset_kind": str(dataset.kind),
-            "name": body.name,
-            "config": body.config,
-            "background": body.background,
-        },
+    job = jobs.new(JobKind.training)
+    params = TrainingParams(
+        family=body.family,
+        dataset=dataset.id,
+        dataset_kind=str(dataset.kind),
+        name=body.name,
+        config=body.config,
+        background=body.background,
     )
-    return enqueue(store, celery_app, job, response)
+    return jobs.submit(job, params)

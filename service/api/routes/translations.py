@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 
-from core.jobs import QUEUE_INFER, Job, JobKind
+from core.jobs import JobKind
 from core.params import MAX_SEED, TranslationParams, random_seed
 from core.storage import INPUT_FILE
-from service.api.deps import CeleryDep, OwnerDep, RedisDep, SettingsDep, StorageDep, StoreDep
+from service.api.deps import JobQueueDep, SettingsDep, StorageDep
 from service.catalog import require_model
-from service.jobs import enqueue, ensure_capacity
 from service.schemas import JobOut, error_responses
 from service.uploads import read_image, store_png
 
@@ -27,12 +26,8 @@ def create_translation(
     image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or BMP image to translate.")],
     model: Annotated[str, Form(description="Id of a model whose task is 'translate'.")],
     settings: SettingsDep,
-    owner: OwnerDep,
-    store: StoreDep,
-    client: RedisDep,
-    celery_app: CeleryDep,
     storage: StorageDep,
-    response: Response,
+    jobs: JobQueueDep,
     seed: Annotated[
         int | None,
         Form(ge=0, le=MAX_SEED, description="Seed of the dropout noise (random if omitted)."),
@@ -41,11 +36,8 @@ def create_translation(
     """Queue the translation of an uploaded image; the result keeps the input's size."""
     require_model(settings.models_dir, model, "translate")
     picture = read_image(image, settings)
-    ensure_capacity(client, QUEUE_INFER, settings.max_queued_jobs)
-    job = Job(owner=owner, kind=JobKind.translation, model=model)
+    job = jobs.new(JobKind.translation, model)
     path = storage.upload_dir(job.id) / INPUT_FILE
     width, height = store_png(picture, path)
-    job.params = TranslationParams(
-        seed=random_seed() if seed is None else seed, width=width, height=height
-    ).model_dump()
-    return enqueue(store, celery_app, job, response, upload_dir=path.parent)
+    seed = random_seed() if seed is None else seed
+    return jobs.submit(job, TranslationParams(seed=seed, width=width, height=height), path.parent)

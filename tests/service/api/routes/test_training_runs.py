@@ -82,3 +82,29 @@ def test_invalid_requests_are_422(client, body, field):
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_field"
     assert field in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("family", "config", "field", "needle"),
+    [
+        ("pix2pix", {"colour": "red"}, "config.colour", "unknown field for pix2pix"),
+        ("pix2pix", {"steps": -3}, "config.steps", "greater than or equal to 1"),
+        ("pix2pix", {"lr": "fast"}, "config.lr", "valid number"),
+        ("pix2pix", {"image_size": 7}, "config.image_size", "greater than or equal to 8"),
+        ("unetgan", {"image_size": 48}, "config.image_size", "32, 64, 128, 256"),
+        ("pggan", {"steps": 100}, "config.steps", "phase_images"),
+    ],
+)
+def test_a_bad_training_config_is_422_at_submission(
+    client, gateway, datasets, family, config, field, needle
+):
+    before = gateway.redis().llen("train")
+    dataset = datasets["paired" if family == "pix2pix" else "images"]
+    response = client.post(
+        "/v1/training-runs", json={"family": family, "dataset": dataset, "config": config}
+    )
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_field"
+    assert f"'{field}'" in error["message"] and needle in error["message"]
+    assert gateway.redis().llen("train") == before  # nothing queued to fail later
