@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,8 +29,8 @@ from timing import percentiles
 
 import models
 from core.settings import Settings
-from ganserve.embedded_redis import EmbeddedRedis, free_port
-from ganserve.launcher import Stack, start_services, wait_for_gateway
+from ganserve.embedded_redis import free_port
+from ganserve.launcher import local_stack
 from workers.inference import translate_image
 from workers.model_cache import LoadedModel
 
@@ -100,33 +99,18 @@ def main() -> None:
             start = time.perf_counter()
             translate_image(loaded, image, 1)
             direct.append(time.perf_counter() - start)
-        port = free_port()
-        with EmbeddedRedis(data_dir / "redis") as redis_server:
-            env = {
-                **os.environ,
-                "GANSERVE_DATA_DIR": str(data_dir),
-                "GANSERVE_REDIS_URL": redis_server.url,
-                "GANSERVE_PORT": str(port),
-            }
-            stack = Stack()
-            try:
-                start_services(stack, Settings(port=port), env)
-                url = f"http://127.0.0.1:{port}"
-                wait_for_gateway(url, stack)
-                with httpx.Client(base_url=url, timeout=120) as client:
-                    wait_ready(client)
-                    translate_over_http(client, payload)  # warm-up: loads the model
-                    served = [translate_over_http(client, payload) for _ in range(args.requests)]
-                    started = time.perf_counter()
-                    with ThreadPoolExecutor(args.clients) as pool:
-                        list(
-                            pool.map(
-                                lambda _: translate_over_http(client, payload), range(args.requests)
-                            )
-                        )
-                    concurrent = time.perf_counter() - started
-            finally:
-                stack.stop()
+        settings = Settings(data_dir=data_dir, port=free_port(), redis_url=None)
+        with (
+            local_stack(settings) as running,
+            httpx.Client(base_url=running.url, timeout=120) as client,
+        ):
+            wait_ready(client)
+            translate_over_http(client, payload)  # warm-up: loads the model
+            served = [translate_over_http(client, payload) for _ in range(args.requests)]
+            started = time.perf_counter()
+            with ThreadPoolExecutor(args.clients) as pool:
+                list(pool.map(lambda _: translate_over_http(client, payload), range(args.requests)))
+            concurrent = time.perf_counter() - started
     d50, d95 = percentiles(direct)
     s50, s95 = percentiles(served)
     print(f"pix2pix 256x256, base width {args.width}, torch threads {torch.get_num_threads()}")

@@ -26,7 +26,6 @@ import argparse
 import io
 import itertools
 import json
-import os
 import tempfile
 import threading
 import time
@@ -41,8 +40,8 @@ from timing import percentiles
 
 import models
 from core.settings import Settings
-from ganserve.embedded_redis import EmbeddedRedis, free_port
-from ganserve.launcher import Stack, start_services, torch_threads_per_worker, wait_for_gateway
+from ganserve.embedded_redis import free_port
+from ganserve.launcher import Stack, local_stack
 
 KEYS = ("soak-key-a", "soak-key-b")
 TRANSLATOR, SAMPLER = "soak-p2p", "soak-digits"
@@ -229,39 +228,24 @@ def main() -> None:
             ),
             data_dir / "models" / SAMPLER,
         )
-        port = free_port()
-        with EmbeddedRedis(data_dir / "redis") as redis_server:
-            env = {
-                "GANSERVE_TORCH_THREADS": str(torch_threads_per_worker()),
-                **os.environ,
-                "GANSERVE_DATA_DIR": str(data_dir),
-                "GANSERVE_REDIS_URL": redis_server.url,
-                "GANSERVE_PORT": str(port),
-                "GANSERVE_API_KEYS": ",".join(KEYS),
-                "GANSERVE_MAX_QUEUED_JOBS": "1000",
-            }
-            stack = Stack()
-            try:
-                start_services(stack, Settings(port=port), env)
-                url = f"http://127.0.0.1:{port}"
-                wait_for_gateway(url, stack)
-                clients = [
-                    httpx.Client(
-                        base_url=url,
-                        timeout=120,
-                        headers={"Authorization": f"Bearer {key}"},
-                        limits=httpx.Limits(max_connections=64),
-                    )
-                    for key in KEYS
-                ]
-                deadline = time.monotonic() + 120
-                while clients[0].get("/readyz").status_code != 200:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the stack did not become ready")
-                    time.sleep(0.5)
-                run(clients, stack, args)
-            finally:
-                stack.stop()
+        settings = Settings(data_dir=data_dir, port=free_port(), redis_url=None)
+        extra = {"GANSERVE_API_KEYS": ",".join(KEYS), "GANSERVE_MAX_QUEUED_JOBS": "1000"}
+        with local_stack(settings, extra) as running:
+            clients = [
+                httpx.Client(
+                    base_url=running.url,
+                    timeout=120,
+                    headers={"Authorization": f"Bearer {key}"},
+                    limits=httpx.Limits(max_connections=64),
+                )
+                for key in KEYS
+            ]
+            deadline = time.monotonic() + 120
+            while clients[0].get("/readyz").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the stack did not become ready")
+                time.sleep(0.5)
+            run(clients, running.stack, args)
 
 
 def run(clients: list[httpx.Client], stack: Stack, args: argparse.Namespace) -> None:

@@ -19,8 +19,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -217,6 +217,50 @@ def wait_for_gateway(url: str, stack: Stack, timeout: float = 60.0) -> None:
     raise StartupError(f"the gateway did not answer at {url} within {timeout:.0f} s")
 
 
+@dataclass
+class RunningStack:
+    """A stack that is up: the gateway's URL, its child processes and its embedded Redis."""
+
+    url: str
+    stack: Stack
+    redis: EmbeddedRedis | None
+    redis_url: str
+
+
+@contextmanager
+def local_stack(
+    settings: Settings, extra_env: Mapping[str, str] | None = None
+) -> Iterator[RunningStack]:
+    """The stack `ganserve up` runs, up and answering /healthz; stopped on exit, Redis last.
+
+    An embedded Redis under the storage root unless `settings.redis_url` names one, the gateway
+    on `settings`' address, one worker per queue, the cores divided between the workers unless
+    GANSERVE_TORCH_THREADS is set. `extra_env` is added to the children's environment. The one
+    way to start the stack: `up`, the tests and the benchmarks use it.
+    """
+    Storage(settings.data_dir).ensure()
+    with ExitStack() as cleanup:
+        redis_server, redis_url = None, settings.redis_url
+        if redis_url is None:
+            redis_server = cleanup.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
+            redis_url = redis_server.url
+        env = {
+            "GANSERVE_TORCH_THREADS": str(torch_threads_per_worker()),
+            **os.environ,
+            **(extra_env or {}),
+            "GANSERVE_REDIS_URL": redis_url,
+            "GANSERVE_DATA_DIR": str(settings.data_dir),
+            "GANSERVE_HOST": settings.host,
+            "GANSERVE_PORT": str(settings.port),
+        }
+        stack = Stack()
+        cleanup.callback(stack.stop)
+        start_services(stack, settings, env)
+        url = f"http://{settings.host}:{settings.port}"
+        wait_for_gateway(url, stack)
+        yield RunningStack(url, stack, redis_server, redis_url)
+
+
 def up(
     settings: Settings,
     *,
@@ -226,52 +270,40 @@ def up(
 ) -> int:
     """Run the stack until interrupted, restarting children that exit; returns the exit code."""
     policy = policy or RestartPolicy()
-    storage = Storage(settings.data_dir)
-    storage.ensure()
-    stack = Stack()
     stopping = False
 
     def request_stop(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
-    with ExitStack() as cleanup:
-        redis_url = settings.redis_url
-        redis_server = None
-        if redis_url is None:
-            redis_server = cleanup.enter_context(EmbeddedRedis(settings.data_dir / "redis"))
-            redis_url = redis_server.url
-            echo(f"embedded Redis on {redis_url} (data in {settings.data_dir / 'redis'})")
-        env = {
-            "GANSERVE_TORCH_THREADS": str(torch_threads_per_worker()),
-            **os.environ,
-            "GANSERVE_REDIS_URL": redis_url,
-            "GANSERVE_DATA_DIR": str(settings.data_dir.resolve()),
-        }
-        cleanup.callback(stack.stop)
-        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
-        cleanup.callback(lambda: [signal.signal(s, h) for s, h in previous.items()])
-        start_services(stack, settings, env)
-        url = f"http://{settings.host}:{settings.port}"
-        wait_for_gateway(url, stack)
-        echo(f"ganserve is up: {url} (API docs at {url}/docs); Ctrl-C stops it")
-        if demo:
-            keys = settings.key_list
-            jobs = request_demo_models(url, settings.data_dir, keys[0] if keys else None)
-            if jobs:
-                echo(
-                    f"no model yet: training demo models through the queue (jobs {', '.join(jobs)})"
-                )
-        supervisor = Supervisor(policy, echo)
-        if redis_server is not None:
-            supervise_redis(supervisor, redis_server)
-        supervise_stack(supervisor, stack)
-        while not stopping:
-            try:
-                supervisor.check()
-            except StackGaveUp as exc:
-                echo(f"ganserve: {exc}")
-                return 1
-            time.sleep(0.5)
-        echo("stopping ganserve")
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with local_stack(settings) as running:
+            if running.redis is not None:
+                echo(f"embedded Redis on {running.redis_url} (data in {running.redis.folder})")
+            url = running.url
+            echo(f"ganserve is up: {url} (API docs at {url}/docs); Ctrl-C stops it")
+            if demo:
+                keys = settings.key_list
+                jobs = request_demo_models(url, settings.data_dir, keys[0] if keys else None)
+                if jobs:
+                    echo(
+                        "no model yet: training demo models through the queue "
+                        f"(jobs {', '.join(jobs)})"
+                    )
+            supervisor = Supervisor(policy, echo)
+            if running.redis is not None:
+                supervise_redis(supervisor, running.redis)
+            supervise_stack(supervisor, running.stack)
+            while not stopping:
+                try:
+                    supervisor.check()
+                except StackGaveUp as exc:
+                    echo(f"ganserve: {exc}")
+                    return 1
+                time.sleep(0.5)
+            echo("stopping ganserve")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0

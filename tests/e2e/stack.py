@@ -2,7 +2,6 @@
 
 import dataclasses
 import io
-import os
 import time
 import zipfile
 from collections.abc import Iterator
@@ -15,31 +14,18 @@ from PIL import Image
 
 import models
 from core.settings import Settings
-from ganserve.embedded_redis import EmbeddedRedis, free_port
-from ganserve.launcher import Stack, start_services
+from ganserve.embedded_redis import free_port
+from ganserve.launcher import Stack, local_stack
 
 
 @contextmanager
 def running_stack(data_dir: Path, **env_overrides: str) -> Iterator[tuple[httpx.Client, Stack]]:
     """Yield an HTTP client on a fresh stack and the stack (to kill workers); stop it after."""
-    port = free_port()
-    with EmbeddedRedis(data_dir / "redis") as redis_server:
-        env = {
-            **os.environ,
-            "GANSERVE_DATA_DIR": str(data_dir),
-            "GANSERVE_REDIS_URL": redis_server.url,
-            "GANSERVE_PORT": str(port),
-            **env_overrides,
-        }
-        settings = Settings(data_dir=data_dir, port=port)
-        stack = Stack()
-        try:
-            start_services(stack, settings, env)
-            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-            wait_ready(client, stack)
-            yield client, stack
-        finally:
-            stack.stop(timeout=20)
+    settings = Settings(data_dir=data_dir, port=free_port(), redis_url=None)
+    with local_stack(settings, env_overrides) as running:
+        client = httpx.Client(base_url=running.url, timeout=60)
+        wait_ready(client, running.stack)
+        yield client, running.stack
 
 
 def wait_ready(client: httpx.Client, stack: Stack, timeout: float = 90.0) -> None:
