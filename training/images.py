@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,9 +44,3 @@ def grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> 
         left = padding + (i % columns) * (w + padding)
         canvas[top : top + h, left : left + w] = pixels[i]
     return Image.fromarray(canvas[:, :, 0] if c == 1 else canvas)
-
-
-def save_grid(images: torch.Tensor, path: Path, columns: int | None = None) -> None:
-    """Write a grid of images as a PNG file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid(images, columns).save(path)
