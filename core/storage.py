@@ -18,7 +18,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-SAMPLE_GRID_PREFIX = "step_"  # training.run_files names its grids step_<n:07d>.png
+# A training run folder (written by training.run_files, read by the gateway's previews):
+RUN_OPTIONS_FILE = "options.json"  # the run's options and the family's hyperparameters
+RUN_STATS_FILE = "stats.jsonl"  # one JSON object of losses and counters per logged step
+RUN_SAMPLES_DIR = "samples"  # sample grids samples/step_<n:07d>.png
+SAMPLE_GRID_PREFIX = "step_"
+# Pillow modes read as grey ("L"), everything else as RGB: uploads and training data alike.
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+
+
+def sample_grid_name(step: int) -> str:
+    """The file name of a run's sample grid at `step` (`step_0000100.png`)."""
+    return f"{SAMPLE_GRID_PREFIX}{step:07d}.png"
+
+
 DATASET_FILE = "dataset.json"  # a dataset's record, in its folder beside its files
 INPUT_FILE = "input.png"  # the image uploaded for a job, in uploads/<job id>/
 # A model or dataset id: a plain folder name (no separators, no leading dot).
@@ -56,7 +69,7 @@ class Storage:
     def sample_grids(self, job_id: str) -> dict[int, Path]:
         """A training run's sample grids so far, by step (`samples/step_<n>.png`)."""
         grids = {}
-        for path in (self.run_dir(job_id) / "samples").glob(f"{SAMPLE_GRID_PREFIX}*.png"):
+        for path in (self.run_dir(job_id) / RUN_SAMPLES_DIR).glob(f"{SAMPLE_GRID_PREFIX}*.png"):
             number = path.stem.removeprefix(SAMPLE_GRID_PREFIX)
             if number.isdigit():
                 grids[int(number)] = path

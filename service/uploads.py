@@ -19,11 +19,11 @@ from fastapi import UploadFile
 from PIL import Image, ImageOps
 
 from core.settings import Settings
+from core.storage import GREY_MODES
 from service.errors import ApiError
 
 CHUNK_BYTES = 64 * 1024
 ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP")
-GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 
 
 def _too_large(what: str, limit: int) -> ApiError:

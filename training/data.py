@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from core.storage import GREY_MODES
 from training.images import dequantize
 
 Batch = dict[str, torch.Tensor]
@@ -50,7 +51,6 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
     | {".pnm", ".tga"}
 )
-GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 MAX_PIXELS = 8192 * 8192  # larger images are refused as possible decompression bombs
 SPLIT_NAMES = ("train", "val", "test")
 _DECODE_THREADS = min(8, os.cpu_count() or 1)

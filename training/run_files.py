@@ -18,6 +18,12 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from core.storage import (
+    RUN_OPTIONS_FILE,
+    RUN_SAMPLES_DIR,
+    RUN_STATS_FILE,
+    sample_grid_name,
+)
 from models import atomic_write
 from training.images import grid
 
@@ -30,7 +36,7 @@ class RunFiles:
     def __init__(self, out: Path) -> None:
         self.out = out
         out.mkdir(parents=True, exist_ok=True)
-        (out / "samples").mkdir(exist_ok=True)
+        (out / RUN_SAMPLES_DIR).mkdir(exist_ok=True)
         self._tensorboard = SummaryWriter(log_dir=str(out / "tensorboard"))
 
     @property
@@ -40,18 +46,18 @@ class RunFiles:
 
     def write_options(self, options: dict[str, Any]) -> None:
         """Record the run's options as JSON."""
-        (self.out / "options.json").write_text(json.dumps(options, indent=2, default=str) + "\n")
+        (self.out / RUN_OPTIONS_FILE).write_text(json.dumps(options, indent=2, default=str) + "\n")
 
     def log(self, step: int, stats: dict[str, float]) -> None:
         """Append one line to stats.jsonl and the scalars to TensorBoard."""
-        with (self.out / "stats.jsonl").open("a") as f:
+        with (self.out / RUN_STATS_FILE).open("a") as f:
             f.write(json.dumps({"step": step, **stats}) + "\n")
         for key, value in stats.items():
             self._tensorboard.add_scalar(key, value, step)
 
     def truncate_stats(self, step: int) -> None:
         """Drop stats lines logged after the checkpoint a resumed run restarts from."""
-        path = self.out / "stats.jsonl"
+        path = self.out / RUN_STATS_FILE
         if not path.is_file():
             return
         kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
@@ -60,7 +66,7 @@ class RunFiles:
     def sample(self, step: int, images: torch.Tensor, columns: int) -> Path:
         """Save a grid of samples as PNG and show it in TensorBoard."""
         picture = grid(images, columns)
-        path = self.out / "samples" / f"step_{step:07d}.png"
+        path = self.out / RUN_SAMPLES_DIR / sample_grid_name(step)
         # readers (the gateway's preview) never see half a file; the hidden temporary file's
         # name (".step_...png.XXXX") is not matched by the gateway's "step_*.png" glob
         atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))

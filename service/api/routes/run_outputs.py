@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from core.jobs import Job, JobKind
+from core.storage import RUN_STATS_FILE
 from service.api.deps import OwnerDep, StorageDep, StoreDep
 from service.api.routes.jobs import owned_job
 from service.errors import ApiError
@@ -81,7 +82,7 @@ def get_stats(
     """A training run's logged losses and counters, oldest first: the data of its loss curves."""
     job = owned_job(store, job_id, owner)
     _training_run(job)
-    path = storage.run_dir(job.id) / "stats.jsonl"
+    path = storage.run_dir(job.id) / RUN_STATS_FILE
     rows: list[dict[str, Any]] = []
     try:
         lines = path.read_text().splitlines()
