@@ -101,7 +101,10 @@ def main() -> None:
             direct.append(time.perf_counter() - start)
         settings = Settings(data_dir=data_dir, port=free_port(), redis_url=None)
         with (
-            local_stack(settings) as running,
+            # the worker gets the threads the in-process baseline had, for a fair ratio
+            local_stack(
+                settings, {"GANSERVE_TORCH_THREADS": str(torch.get_num_threads())}
+            ) as running,
             httpx.Client(base_url=running.url, timeout=120) as client,
         ):
             wait_ready(client)

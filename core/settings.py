@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         description="Seconds between keep-alive comments on a quiet job event stream.",
     )
 
+    @field_validator("redis_url", "inception_weights", "torch_threads", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable (`GANSERVE_TORCH_THREADS=` in .env, `${VAR:-}` in Compose) means
+        unset, as it always has."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("data_dir", "inception_weights")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:

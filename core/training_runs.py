@@ -79,10 +79,15 @@ def _first_error(exc: pydantic.ValidationError) -> InvalidConfig:
 
 
 def check_config(
-    family_name: str, config: Any, kind: str | None = None
+    family_name: str, config: Any, kind: str | None = None, *, strict: bool = True
 ) -> tuple[dict[str, Any], Any]:
     """The run options (a dict of `RunConfig` fields, defaults filled in) and the family's config
-    object of a job; InvalidConfig naming the first bad field."""
+    object of a job; InvalidConfig naming the first bad field.
+
+    `strict` (the gateway, at submission): JSON types exactly, and a run option the family's
+    schedule sets is refused. The worker passes `strict=False` for records queued before these
+    rules: numbers given as strings are converted and such options dropped, as they always were.
+    """
     family = FAMILIES.get(family_name)
     if family is None:
         raise InvalidConfig(
@@ -94,6 +99,8 @@ def check_config(
         raise InvalidConfig("config", "config must be a JSON object")
     family_fields = [f.name for f in dataclasses.fields(family.config)]
     valid = sorted(set(RUN_FIELDS) - set(family.schedule_sets) | set(family_fields))
+    if not strict:
+        config = {k: v for k, v in config.items() if k not in family.schedule_sets}
     for key in config:
         if key in family.schedule_sets:
             raise InvalidConfig(
@@ -110,9 +117,11 @@ def check_config(
         defaults["unconditional"] = True  # a flat image set, even if zipped in sub-folders
     merged = {**defaults, **config}
     try:
-        run = RunConfig.model_validate({k: v for k, v in merged.items() if k in RUN_FIELDS})
+        run = RunConfig.model_validate(
+            {k: v for k, v in merged.items() if k in RUN_FIELDS}, strict=strict
+        )
         values = _strict_fields(family.config).model_validate(
-            {k: v for k, v in merged.items() if k in family_fields}
+            {k: v for k, v in merged.items() if k in family_fields}, strict=strict
         )
     except pydantic.ValidationError as exc:
         raise _first_error(exc) from None

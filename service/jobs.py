@@ -97,7 +97,7 @@ class JobQueue:
 
     def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobOut:
         """Record `job` with its typed `params` and queue it; its public JSON (see `enqueue`)."""
-        job.params = params.model_dump()
+        job.params = params.model_dump(exclude_unset=True)  # as the route set them
         return enqueue(self.store, self.celery_app, job, self.response, upload_dir)
 
 

@@ -87,6 +87,7 @@ def _add_dataclass(
             parser.add_argument(
                 "--" + f.name.replace("_", "-"),
                 action=_Refused,
+                default=argparse.SUPPRESS,
                 help="refused: set by the growth schedule (--phase-images, --batch-sizes)",
             )
             continue

@@ -22,12 +22,12 @@ import typer
 from PIL import Image
 
 import models
+from core.settings import Settings
 from models.sampling import sample
 from training.data import IMAGE_EXTENSIONS, DatasetError, ImageDataset, PairedDataset
 from training.images import quantize
 from training.metrics.fidelity import compute_fidelity
 from training.metrics.generator_metrics import batches, translation_metrics
-from training.metrics.inception import INCEPTION_WEIGHTS_ENV
 from training.metrics.swd import sliced_wasserstein_distance
 
 app = typer.Typer(
@@ -57,8 +57,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a t
 WeightsOpt = Annotated[
     Path | None,
     typer.Option(
-        envvar=INCEPTION_WEIGHTS_ENV,
-        help="Inception weights: pt_inception-2015-12-05-6726825d.pth or a .safetensors copy",
+        help="Inception weights: pt_inception-2015-12-05-6726825d.pth or a .safetensors copy "
+        "(default: GANSERVE_INCEPTION_WEIGHTS)",
     ),
 ]
 
@@ -132,6 +132,7 @@ def _fail(exc: Exception) -> typer.Exit:
 
 
 def _compare(metric: str, real, fake, model, size, count, seed, device, as_json, weights):
+    weights = weights if weights is not None else Settings().inception_weights
     try:
         side, real_images, fake_images = image_sets(real, fake, model, size, count, seed)
         if metric == "swd":  # SWDAccumulator rejects sides SWD does not take (ValueError)

@@ -26,7 +26,6 @@ NAMED_IN = {
     "training/evaluate.py": "pix2pix is evaluated on pairs, the others on samples",
     "service/api/routes/inspections.py": "pix2pix's discriminator judges a pair (needs `input`)",
     "workers/inspection.py": "pix2pix's discriminator judges a pair (needs `input`)",
-    "workers/training_jobs.py": "a U-Net GAN on unlabeled images trains unconditionally",
 }
 
 

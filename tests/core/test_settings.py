@@ -19,3 +19,12 @@ def test_environment_prefix(monkeypatch, tmp_path):
         assert get_settings().data_dir == tmp_path
     finally:
         get_settings.cache_clear()
+
+
+def test_an_empty_variable_means_unset(monkeypatch):
+    """`GANSERVE_TORCH_THREADS=` (.env.example) and `${VAR:-}` (compose.yaml) leave it unset."""
+    for name in ("GANSERVE_TORCH_THREADS", "GANSERVE_INCEPTION_WEIGHTS", "GANSERVE_REDIS_URL"):
+        monkeypatch.setenv(name, "")
+    settings = Settings()
+    assert settings.torch_threads is None and settings.inception_weights is None
+    assert settings.redis_url is None

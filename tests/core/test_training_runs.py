@@ -40,3 +40,13 @@ def test_defaults_fill_in_and_a_flat_image_set_trains_unconditionally():
     assert not config.unconditional
     run, config = check_config("pggan", {"phase_images": 100})
     assert isinstance(config, PGGANConfig) and "steps" not in run
+
+
+def test_the_worker_runs_records_queued_before_the_strict_rules():
+    old = {"steps": "40", "batch_size": 8, "phase_images": 100}
+    with pytest.raises(InvalidConfig):
+        check_config("pggan", old)  # the gateway refuses it now
+    run, config = check_config("pggan", old, strict=False)  # the worker runs it as before
+    assert "batch_size" not in run and "steps" not in run and config.phase_images == 100
+    run, _ = check_config("pix2pix", {"steps": "40"}, strict=False)
+    assert run["steps"] == 40

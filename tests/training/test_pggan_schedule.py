@@ -6,11 +6,8 @@ import math
 
 import pytest
 
-from training.pggan_schedule import (
-    REFERENCE_BATCH_SIZES,
-    GrowthSchedule,
-    parse_batch_sizes,
-)
+from core.training_config import REFERENCE_BATCH_SIZES
+from training.pggan_schedule import GrowthSchedule, parse_batch_sizes
 
 # 4: ceil(10/4) = 3 steps; 8: ceil(10/3) = 4; 16: ceil(10/2) = 5; 32: batch_base 5 -> 2.
 BATCHES = {4: 4, 8: 3, 16: 2}

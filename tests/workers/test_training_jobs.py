@@ -37,11 +37,11 @@ def test_defaults_fill_a_short_cpu_run_and_config_overrides_them():
     ("family", "config", "kind", "needle"),
     [
         ("stylegan", {}, "images", "unknown family 'stylegan'; choose one of pix2pix"),
-        ("unetgan", {"stepz": 3}, "images", "unknown config field(s) stepz for unetgan"),
+        ("unetgan", {"stepz": 3}, "images", "stepz: unknown field for unetgan; valid fields"),
         ("unetgan", {"steps": "many"}, "images", "steps: Input should be a valid integer"),
         ("pix2pix", {"direction": "up"}, "paired", "direction: Input should be 'AtoB' or"),
         ("unetgan", {"p_mix_max": 2}, "images", "p_mix_max must lie in [0, 1]"),
-        ("unetgan", {"steps": 0}, "images", "steps must be at least 1"),
+        ("unetgan", {"steps": 0}, "images", "steps: Input should be greater than or equal to 1"),
         ("unetgan", [1, 2], "images", "config must be a JSON object"),
         ("pix2pix", {}, "labeled", "pix2pix trains on paired datasets, and this dataset is"),
     ],
@@ -126,8 +126,8 @@ def test_a_pggan_runs_cadence_follows_its_growth_schedule_not_its_steps():
     options, _ = build("pggan", {}, kind="images")
     # 4 to 16 (five phases) at batch 32, 32 (two phases) at batch 16, 2000 images a phase
     assert options.metrics_every == 5 * 63 + 2 * 125 and options.checkpoint_every == 100
-    options, _ = build("pggan", {"image_size": 8, "steps": 3}, kind="images")
-    assert options.metrics_every == 3 * 63 and options.steps == 3
+    options, _ = build("pggan", {"image_size": 8, "phase_images": 100}, kind="images")
+    assert options.metrics_every == 3 * 4  # 8 px: 4x4, fade-in and stable 8x8, 100 images each
     with pytest.raises(JobFailure) as info:
         build("pggan", {"image_size": 48}, kind="images")
     assert info.value.code == "invalid_config"

@@ -32,8 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-"""Environment variable naming the local Inception weights file."""
-
 STANDARD_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 """File name of the weights pytorch-fid and torch-fidelity use."""
 
@@ -41,7 +39,7 @@ INPUT_SIZE = 299
 NUM_FEATURES = 2048
 NUM_CLASSES = 1008
 
-INCEPTION_WEIGHTS_ENV = "GANSERVE_INCEPTION_WEIGHTS"  # `Settings.inception_weights`
+INCEPTION_WEIGHTS_ENV = "GANSERVE_INCEPTION_WEIGHTS"  # its name, for messages (core.settings)
 UNAVAILABLE_MESSAGE = (
     f"FID, KID and IS need the Inception weights: set {INCEPTION_WEIGHTS_ENV} to the path of "
     f"{STANDARD_WEIGHTS_NAME} (the file pytorch-fid and torch-fidelity use) or a .safetensors "
