@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import models
 from ganserve.embedded_redis import EmbeddedRedis, EmbeddedRedisError, free_port
 from ganserve.launcher import (
     RestartPolicy,
@@ -237,6 +238,9 @@ def test_up_restarts_each_child_killed_and_loses_no_job(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     save_tiny_models(tmp_path / "models", translator="tiny-p2p", sampler="tiny-digits")
+    # a sampler slow enough (seconds a job on CPU) that the infer worker is mid-job at its kill
+    slow = models.create("unetgan-generator", image_size=128, width=32, latent_dim=32)
+    models.save(slow, tmp_path / "models" / "slow-sampler")
     env = clean_env(port) | {
         "GANSERVE_DATA_DIR": str(tmp_path),
         "GANSERVE_VISIBILITY_TIMEOUT": "4",  # leases of 2 s
@@ -259,9 +263,10 @@ def test_up_restarts_each_child_killed_and_loses_no_job(tmp_path):
         with httpx.Client(base_url=url, timeout=30) as client:
             for name in ("worker-infer", "redis", "gateway", "worker-train"):
                 job = client.post(
-                    "/v1/samples", json={"model": "tiny-digits", "count": 1, "seed": 3}
+                    "/v1/samples", json={"model": "slow-sampler", "count": 32, "seed": 3}
                 )
                 assert job.status_code == 202, job.text
+                time.sleep(1.0)  # the infer worker has started it
                 children = launcher_children(process.pid)
                 assert set(children) == {"redis", "gateway", "worker-infer", "worker-train"}
                 os.kill(children[name], signal.SIGKILL)
