@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
+from core.datasets import DatasetKind
 from core.training_config import PGGANConfig, Pix2PixConfig, UNetGANConfig
 
 POWERS_OF_TWO = tuple(2**k for k in range(3, 11))  # 8 .. 1024
@@ -45,7 +46,7 @@ class Family:
 
     name: str
     task: Task
-    dataset_kinds: tuple[str, ...]
+    dataset_kinds: tuple[DatasetKind, ...]
     inspectable: bool
     config: type
     image_sizes: tuple[int, ...]
@@ -59,7 +60,7 @@ FAMILY_TABLE: tuple[Family, ...] = (
     Family(
         name="pix2pix",
         task="translate",
-        dataset_kinds=("paired",),
+        dataset_kinds=(DatasetKind.paired,),
         inspectable=True,
         config=Pix2PixConfig,
         image_sizes=POWERS_OF_TWO,  # the U-Net encodes down to 1x1
@@ -83,7 +84,7 @@ FAMILY_TABLE: tuple[Family, ...] = (
     Family(
         name="unetgan",
         task="sample",
-        dataset_kinds=("images", "labeled"),
+        dataset_kinds=(DatasetKind.images, DatasetKind.labeled),
         inspectable=True,
         config=UNetGANConfig,
         image_sizes=(32, 64, 128, 256),  # BigGAN's width tables (models.unetgan)
@@ -124,7 +125,7 @@ FAMILY_TABLE: tuple[Family, ...] = (
     Family(
         name="pggan",
         task="sample",
-        dataset_kinds=("images", "labeled"),
+        dataset_kinds=(DatasetKind.images, DatasetKind.labeled),
         inspectable=False,
         config=PGGANConfig,
         image_sizes=POWERS_OF_TWO,  # grown from 4x4 by doubling

@@ -37,7 +37,6 @@ import time
 import uuid
 import zipfile
 import zlib
-from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
@@ -45,16 +44,12 @@ from fastapi import UploadFile
 from PIL import Image
 from pydantic import BaseModel
 
+from core.datasets import IMAGE_EXTENSIONS, SPLIT_NAMES, DatasetKind
 from core.storage import DATASET_FILE, SAFE_ID
 from service.catalog import iso_time
 from service.errors import ApiError
 from service.uploads import CHUNK_BYTES, check_size
 
-IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-    | {".pnm", ".tga"}
-)
-SPLIT_NAMES = ("train", "val", "test")
 _IGNORED_TOP = frozenset({"__MACOSX"})
 _ZIP_ERRORS = (
     zipfile.BadZipFile,
@@ -65,14 +60,6 @@ _ZIP_ERRORS = (
     RuntimeError,
     ValueError,
 )
-
-
-class DatasetKind(StrEnum):
-    """How a dataset's images are laid out (and which families can train on it)."""
-
-    paired = "paired"
-    images = "images"
-    labeled = "labeled"
 
 
 class DatasetInfo(BaseModel):

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from PIL import Image
 
-HELD_OUT_SPLITS = ("val", "test")
+from core.datasets import HELD_OUT_SPLITS
+
+# the formats a browser shows (the page offers the examples as they are stored)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 MAX_EXAMPLES = 6
 

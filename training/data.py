@@ -42,17 +42,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from core.datasets import IMAGE_EXTENSIONS, SPLIT_NAMES
 from core.storage import GREY_MODES
 from training.images import dequantize
 
 Batch = dict[str, torch.Tensor]
 
-IMAGE_EXTENSIONS = frozenset(
-    {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
-    | {".pnm", ".tga"}
-)
 MAX_PIXELS = 8192 * 8192  # larger images are refused as possible decompression bombs
-SPLIT_NAMES = ("train", "val", "test")
 _DECODE_THREADS = min(8, os.cpu_count() or 1)
 
 T = TypeVar("T")
