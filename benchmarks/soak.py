@@ -17,7 +17,7 @@ start and every minute, with the growth after the first minute. Targets: 0 error
 memory growth < 10% after the first minute.
 
     .venv/bin/python benchmarks/soak.py 2>soak-stack.log     # 10 minutes at 80% of saturation
-    .venv/bin/python benchmarks/soak.py --minutes 1 2>/dev/null   # a quick look (stack logs: stderr)
+    .venv/bin/python benchmarks/soak.py --minutes 1 2>/dev/null   # a quick look
 """
 
 from __future__ import annotations
