@@ -2,16 +2,21 @@
 
 A model is a folder holding `model.safetensors` and `config.json` (the checkpoint format of
 `models.checkpoint`, which writes and loads the weights with torch). This torch-free module owns
-what a reader needs without weights: the file names, the card fields every `config.json` has,
-reading and checking the card's JSON, and whether the folder carries its discriminator (the
+what a reader needs without weights: the file names, the card (`ModelCard`, its required fields
+and its JSON layout), reading and checking it, merging provenance into it (a training run
+registering its model), atomic writes, and whether the folder carries its discriminator (the
 `"discriminator"` entry and its weights file). The gateway's catalog lists models with it; the
 worker and `models.checkpoint` use the same names and rules.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,53 @@ DISCRIMINATOR_KEY = "discriminator"
 REQUIRED_CARD_FIELDS = frozenset(
     {"architecture", "family", "task", "config", "image_size", "channels", "num_classes"}
 )
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What `config.json` says about a model folder."""
+
+    architecture: str
+    family: str
+    task: str
+    config: dict[str, Any]
+    image_size: int
+    channels: int
+    num_classes: int
+    provenance: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    runtime_state: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored as `config.json`."""
+        return dataclasses.asdict(self)
+
+
+def card_text(card: dict[str, Any]) -> str:
+    """`config.json`'s text for a card (the one layout every writer uses)."""
+    return json.dumps(card, indent=2, sort_keys=True) + "\n"
+
+
+def atomic_write(path: Path, write: Callable[[str], Any]) -> None:
+    """Write through a temporary file in the same folder, then rename, so readers never see half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def add_provenance(folder: Path, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Merge `provenance` into a model folder's card, written atomically; the new card."""
+    card = read_card_json(folder)
+    card["provenance"] = {**(card.get("provenance") or {}), **provenance}
+    text = card_text(card)
+    atomic_write(folder / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
+    return card
 
 
 class ModelFolderError(ValueError):

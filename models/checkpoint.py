@@ -21,10 +21,7 @@ calls `save_discriminator` after every `save`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +34,11 @@ from core.model_folder import (
     CONFIG_FILE,
     DISCRIMINATOR_FILE,
     DISCRIMINATOR_KEY,
-    FORMAT_VERSION,
     WEIGHTS_FILE,
+    ModelCard,
     ModelFolderError,
+    atomic_write,
+    card_text,
     read_card_json,
 )
 from models.registry import architecture_of, get_architecture
@@ -53,27 +52,6 @@ class CheckpointError(ModelFolderError):
 
 class NoDiscriminator(CheckpointError):
     """A model folder that carries no discriminator (an older run, or saved without one)."""
-
-
-@dataclass(frozen=True)
-class ModelCard:
-    """What `config.json` says about a model folder."""
-
-    architecture: str
-    family: str
-    task: str
-    config: dict[str, Any]
-    image_size: int
-    channels: int
-    num_classes: int
-    provenance: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    runtime_state: dict[str, Any] = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON object stored as `config.json`."""
-        return dataclasses.asdict(self)
 
 
 def card_for(
@@ -99,18 +77,6 @@ def card_for(
     )
 
 
-def atomic_write(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, then rename, so readers never see half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _cpu_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
 
@@ -131,7 +97,7 @@ def save(
         out / WEIGHTS_FILE,
         lambda tmp: save_file(tensors, tmp, metadata={"architecture": card.architecture}),
     )
-    text = json.dumps(card.to_json(), indent=2, sort_keys=True) + "\n"
+    text = card_text(card.to_json())
     atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return card
 
@@ -248,7 +214,7 @@ def save_discriminator(
         out / DISCRIMINATOR_FILE,
         lambda tmp: save_file(tensors, tmp, metadata={"architecture": architecture}),
     )
-    text = json.dumps({**raw, DISCRIMINATOR_KEY: entry}, indent=2, sort_keys=True) + "\n"
+    text = card_text({**raw, DISCRIMINATOR_KEY: entry})
     atomic_write(out / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text))
     return entry
 

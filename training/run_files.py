@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from core.model_folder import atomic_write
 from core.storage import (
     RUN_OPTIONS_FILE,
     RUN_SAMPLES_DIR,
     RUN_STATS_FILE,
     sample_grid_name,
 )
-from models import atomic_write
 from training.images import grid
 
 MODEL_DIR = "model"

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from models import atomic_write
+from core.model_folder import atomic_write
 
 STATE_FILE = "training_state.pt"
 

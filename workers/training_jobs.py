@@ -45,7 +45,7 @@ import pydantic
 
 from core.families import FAMILIES as FAMILY_TABLE
 from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
-from core.model_folder import CONFIG_FILE
+from core.model_folder import CONFIG_FILE, add_provenance
 from core.queues import waiting_job_ids
 from core.storage import DATASET_FILE, SAFE_ID, staging_folder
 from core.training_runs import InvalidConfig, check_config
@@ -171,9 +171,7 @@ def register_model(
     final = models_dir / model_id
     with staging_folder(final) as tmp:
         shutil.copytree(run_model, tmp, dirs_exist_ok=True)
-        card = json.loads((tmp / CONFIG_FILE).read_text())
-        card["provenance"] = {**card.get("provenance", {}), **provenance}
-        (tmp / CONFIG_FILE).write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+        card = add_provenance(tmp, provenance)
         if final.exists():  # this run registered it before (a redelivery): replace it
             old = final.with_name(f".{model_id}.old-{time.time_ns()}")
             final.rename(old)
