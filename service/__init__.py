@@ -1,4 +1,5 @@
 """The FastAPI gateway: validates requests, stores inputs, records jobs and queues them.
 
-It never imports torch, `models` or `training` (an import-linter contract checks this).
+It imports `core` only: never torch, `models`, `training`, `workers` or `ganserve`
+(import-linter contracts check this).
 """
