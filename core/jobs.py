@@ -98,6 +98,11 @@ class Job(BaseModel):
     attempts: int = 0
 
 
+def event_channel(job_id: str) -> str:
+    """The Redis pub/sub channel on which every change of a job's record is announced."""
+    return f"{_PREFIX}job-events:{job_id}"
+
+
 class JobNotFound(KeyError):
     """No job with that id (or not visible to that owner)."""
 
@@ -165,7 +170,8 @@ class JobStore:
         return job
 
     def update(self, job_id: str, **fields: Any) -> Job:
-        """Change fields of a record atomically (optimistic locking); returns the new record."""
+        """Change fields of a record atomically (optimistic locking) and announce the change on
+        its `event_channel`; returns the new record."""
         key = self._key(job_id)
         with self.redis.pipeline() as pipe:
             while True:
@@ -179,6 +185,7 @@ class JobStore:
                     pipe.set(key, job.model_dump_json(), ex=JOB_TTL_SECONDS)
                     if job.status.ended:
                         pipe.zrem(self.ACTIVE_KEY, job_id)
+                    pipe.publish(event_channel(job_id), job.status.value)  # wakes waiters
                     pipe.execute()
                     return job
                 except redis.WatchError:

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from importlib import metadata
 
 import redis
+import redis.asyncio
 from celery import Celery
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -99,6 +100,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     client = redis.Redis.from_url(
         redis_url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
     )
+    # job-change notifications (pub/sub) for long-polls and event streams: asyncio, no thread
+    pushed = redis.asyncio.Redis.from_url(
+        redis_url, socket_connect_timeout=3, health_check_interval=30
+    )
     celery_app = _celery_app(redis_url)
     storage = Storage(settings.data_dir)
 
@@ -112,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         yield
         client.close()
+        await pushed.aclose()
         celery_app.close()
 
     app = FastAPI(
@@ -122,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.redis = client
+    app.state.pushed = pushed
     app.state.job_store = JobStore(client)
     app.state.celery = celery_app
     app.state.storage = storage

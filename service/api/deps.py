@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import redis
+import redis.asyncio
 from celery import Celery
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -44,6 +45,11 @@ def get_job_store(request: Request) -> JobStore:
 def get_celery(request: Request) -> Celery:
     """The Celery app that sends tasks by name (it does not import the workers)."""
     return request.app.state.celery
+
+
+def get_pushed(request: Request) -> redis.asyncio.Redis:
+    """The asyncio Redis client that waits for job changes (`service.job_changes`)."""
+    return request.app.state.pushed
 
 
 def get_storage(request: Request) -> Storage:
@@ -82,5 +88,6 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 StoreDep = Annotated[JobStore, Depends(get_job_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
+PushedDep = Annotated[redis.asyncio.Redis, Depends(get_pushed)]
 OwnerDep = Annotated[str, Depends(get_owner)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

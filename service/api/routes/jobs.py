@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import redis.asyncio
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BeforeValidator
 
 from core.jobs import Job, JobKind, JobNotFound, JobStatus, JobStore
-from service.api.deps import OwnerDep, SettingsDep, StorageDep, StoreDep
+from service.api.deps import OwnerDep, PushedDep, SettingsDep, StorageDep, StoreDep
 from service.errors import ApiError
+from service.job_changes import watch
 from service.jobs import job_out
 from service.schemas import JobList, JobOut, error_responses
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 MAX_WAIT_S = 30.0
-POLL_INTERVAL_S = 0.2
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _EMPTY_IS_ANY = BeforeValidator(lambda value: value or None)  # `?status=` filters nothing
 
@@ -51,21 +51,26 @@ def list_jobs(
 async def get_job(
     job_id: str,
     store: StoreDep,
+    pushed: PushedDep,
     owner: OwnerDep,
     wait: Annotated[
         float | None,
         Query(gt=0, le=MAX_WAIT_S, description="Seconds (at most 30) to wait for the job to end."),
     ] = None,
 ) -> JobOut:
-    """A job; with `wait`, answers when the job has ended or `wait` seconds have passed."""
+    """A job; with `wait`, answers when the job has ended (pushed by Redis the moment the
+    worker records it) or `wait` seconds have passed."""
     job = await run_in_threadpool(owned_job, store, job_id, owner)
-    if wait is not None:
-        deadline = time.monotonic() + wait
+    if wait is None or job.status.ended:
+        return job_out(job)
+    deadline = time.monotonic() + wait
+    async with watch(pushed, job_id) as next_change:
+        job = await run_in_threadpool(owned_job, store, job_id, owner)  # after subscribing
         while not job.status.ended:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            await asyncio.sleep(min(POLL_INTERVAL_S, left))
+            await next_change(left)
             job = await run_in_threadpool(owned_job, store, job_id, owner)
     return job_out(job)
 
@@ -76,39 +81,50 @@ async def get_job(
     responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 404)},
 )
 async def job_events(
-    job_id: str, store: StoreDep, owner: OwnerDep, settings: SettingsDep, request: Request
+    job_id: str,
+    store: StoreDep,
+    pushed: PushedDep,
+    owner: OwnerDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> StreamingResponse:
     """Server-sent events of a job: an `event: job` with the job's JSON (as `GET
     /v1/jobs/{id}`) now and whenever its status, progress or result changes, `: keep-alive`
     comments while nothing changes, and the end of the stream once the job has ended."""
     job = await run_in_threadpool(owned_job, store, job_id, owner)  # 404 before the stream opens
     return StreamingResponse(
-        _job_stream(request, store, job, owner, settings.sse_keepalive_seconds),
+        _job_stream(request, store, pushed, job, owner, settings.sse_keepalive_seconds),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _job_stream(
-    request: Request, store: JobStore, job: Job, owner: str, keepalive: float
+    request: Request,
+    store: JobStore,
+    pushed: redis.asyncio.Redis,
+    job: Job,
+    owner: str,
+    keepalive: float,
 ) -> AsyncIterator[str]:
     sent: str | None = None
     last_write = time.monotonic()
-    while True:
-        snapshot = job_out(job).model_dump_json()
-        if snapshot != sent:
-            yield f"event: job\ndata: {snapshot}\n\n"
-            sent, last_write = snapshot, time.monotonic()
-        elif time.monotonic() - last_write >= keepalive:
-            yield ": keep-alive\n\n"
-            last_write = time.monotonic()
-        if job.status.ended or await request.is_disconnected():
-            return
-        await asyncio.sleep(min(POLL_INTERVAL_S, keepalive))
-        try:
-            job = await run_in_threadpool(owned_job, store, job.id, owner)
-        except JobNotFound:  # the record expired while we watched
-            return
+    async with watch(pushed, job.id) as next_change:
+        while True:
+            snapshot = job_out(job).model_dump_json()
+            if snapshot != sent:
+                yield f"event: job\ndata: {snapshot}\n\n"
+                sent, last_write = snapshot, time.monotonic()
+            elif time.monotonic() - last_write >= keepalive:
+                yield ": keep-alive\n\n"
+                last_write = time.monotonic()
+            if job.status.ended or await request.is_disconnected():
+                return
+            await next_change(max(0.01, keepalive - (time.monotonic() - last_write)))
+            try:
+                job = await run_in_threadpool(owned_job, store, job.id, owner)
+            except JobNotFound:  # the record expired while we watched
+                return
 
 
 @router.get(
