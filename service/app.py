@@ -37,6 +37,7 @@ from service.api.routes import (
     translations,
 )
 from service.errors import install_error_handlers
+from service.job_changes import JobChanges
 from service.middleware import ApiKeyGate, BodyLimit
 from service.security import ANONYMOUS
 from service.web import routes as web
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     pushed = redis.asyncio.Redis.from_url(
         redis_url, socket_connect_timeout=3, health_check_interval=30
     )
+    changes = JobChanges(pushed)
     celery_app = _celery_app(redis_url)
     storage = Storage(settings.data_dir)
 
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         yield
         client.close()
+        await changes.close()
         await pushed.aclose()
         celery_app.close()
 
@@ -128,7 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.redis = client
-    app.state.pushed = pushed
+    app.state.job_changes = changes
     app.state.job_store = JobStore(client)
     app.state.celery = celery_app
     app.state.storage = storage

@@ -1,11 +1,11 @@
 """Waiting for a job's record to change, pushed by Redis instead of polled.
 
-Every `JobStore.update` publishes on the job's `event_channel`; a long-poll (`GET
-/v1/jobs/{id}?wait=`) or an event stream subscribes to it and re-reads the record when a message
-comes, so it answers as soon as the worker writes instead of at the next 200 ms poll. A message
-can be missed (Redis restarted between subscribe and publish): the wait re-reads the record at
-least every `FLOOR_SECONDS` anyway, and when Redis refuses the subscription it falls back to
-polling every `POLL_SECONDS`.
+Every `JobStore.update` publishes on the job's `event_channel`. Each gateway process keeps one
+subscriber connection (`JobChanges`: a pattern subscription to every job's channel, listened to
+by one asyncio task) and wakes the requests waiting on that job: a long-poll (`GET
+/v1/jobs/{id}?wait=`) or an event stream answers as soon as the worker writes instead of at the
+next 200 ms poll. A message can be missed (Redis restarted, the listener reconnecting): a waiter
+re-reads the record at least every `FLOOR_SECONDS` anyway.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 import redis
 import redis.asyncio
@@ -24,41 +23,62 @@ from core.jobs import event_channel
 log = logging.getLogger(__name__)
 
 FLOOR_SECONDS = 1.0
-POLL_SECONDS = 0.2
+PATTERN = event_channel("*")
+PREFIX = event_channel("")
 
 NextChange = Callable[[float], Awaitable[None]]
 
 
-@asynccontextmanager
-async def watch(client: redis.asyncio.Redis, job_id: str) -> AsyncIterator[NextChange]:
-    """Subscribe to a job's changes; yields `next_change(timeout)`, which returns when the job
-    may have changed (a message, or `timeout` seconds, at most FLOOR_SECONDS, passed).
+class JobChanges:
+    """One process's subscriber to every job's channel, waking the requests that wait."""
 
-    Subscribe before reading the record, then read it: no change between the two is lost.
-    """
-    pubsub = client.pubsub()
-    try:
-        await pubsub.subscribe(event_channel(job_id))
-    except redis.RedisError as exc:
-        log.info("job %s: no pub/sub (%s); polling", job_id, exc)
-        await pubsub.aclose()
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+        self.waiters: dict[str, set[asyncio.Event]] = {}
+        self._listener: asyncio.Task[None] | None = None
 
-        async def poll(timeout: float) -> None:
-            await asyncio.sleep(min(timeout, POLL_SECONDS))
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self.client.pubsub() as pubsub:
+                    await pubsub.psubscribe(PATTERN)
+                    async for message in pubsub.listen():
+                        if message.get("type") != "pmessage":
+                            continue
+                        channel = message["channel"]
+                        channel = channel.decode() if isinstance(channel, bytes) else channel
+                        for event in self.waiters.get(channel.removeprefix(PREFIX), ()):
+                            event.set()
+            except redis.RedisError as exc:  # waiters fall back to their floor meanwhile
+                log.info("job change subscriber: %s; subscribing again in 1 s", exc)
+                await asyncio.sleep(1.0)
 
-        yield poll
-        return
+    @contextlib.asynccontextmanager
+    async def watch(self, job_id: str) -> AsyncIterator[NextChange]:
+        """Wait on a job: yields `next_change(timeout)`, which returns when the job changed or
+        `timeout` (at most FLOOR_SECONDS) passed. Register first, then read the record: no
+        change between the two is lost."""
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen())
+        event = asyncio.Event()
+        self.waiters.setdefault(job_id, set()).add(event)
 
-    async def next_change(timeout: float) -> None:
+        async def next_change(timeout: float) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), max(0.0, min(timeout, FLOOR_SECONDS)))
+            event.clear()
+
         try:
-            await pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=min(timeout, FLOOR_SECONDS)
-            )
-        except redis.RedisError:  # Redis went away mid-wait: poll until it is back
-            await asyncio.sleep(min(timeout, POLL_SECONDS))
+            yield next_change
+        finally:
+            waiting = self.waiters.get(job_id, set())
+            waiting.discard(event)
+            if not waiting:
+                self.waiters.pop(job_id, None)
 
-    try:
-        yield next_change
-    finally:
-        with contextlib.suppress(redis.RedisError):
-            await pubsub.aclose()
+    async def close(self) -> None:
+        """Stop listening (the application shuts down)."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, redis.RedisError):
+                await self._listener

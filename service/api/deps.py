@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import redis
-import redis.asyncio
 from celery import Celery
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from core.jobs import JobStore
 from core.settings import Settings
 from core.storage import Storage
+from service.job_changes import JobChanges
 from service.jobs import JobQueue
 from service.security import authenticate
 
@@ -47,9 +47,9 @@ def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
-def get_pushed(request: Request) -> redis.asyncio.Redis:
-    """The asyncio Redis client that waits for job changes (`service.job_changes`)."""
-    return request.app.state.pushed
+def get_job_changes(request: Request) -> JobChanges:
+    """The process's subscriber to job changes (`service.job_changes`)."""
+    return request.app.state.job_changes
 
 
 def get_storage(request: Request) -> Storage:
@@ -88,6 +88,6 @@ RedisDep = Annotated[redis.Redis, Depends(get_redis)]
 StoreDep = Annotated[JobStore, Depends(get_job_store)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
-PushedDep = Annotated[redis.asyncio.Redis, Depends(get_pushed)]
+JobChangesDep = Annotated[JobChanges, Depends(get_job_changes)]
 OwnerDep = Annotated[str, Depends(get_owner)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

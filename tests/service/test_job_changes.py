@@ -1,4 +1,4 @@
-"""service.job_changes: a waiting request hears of a job's change from Redis pub/sub."""
+"""service.job_changes: waiting requests hear of a job's change from one shared subscriber."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import redis.asyncio
 
 from core.jobs import Job, JobKind, JobStatus, JobStore
 from ganserve.embedded_redis import free_port
-from service.job_changes import FLOOR_SECONDS, watch
+from service.job_changes import FLOOR_SECONDS, JobChanges
 
 
-def run(coroutine_function) -> float:
+def run(coroutine_function):
     """Run an async test body in its own thread and event loop (the browser tests' Playwright
     may leave a loop running in this thread)."""
-    results: list[float] = []
+    results: list = []
     thread = threading.Thread(target=lambda: results.append(asyncio.run(coroutine_function())))
     thread.start()
     thread.join(60)
@@ -25,49 +25,61 @@ def run(coroutine_function) -> float:
     return results[0]
 
 
-def test_a_change_wakes_the_waiter_at_once(redis_url):
+def test_changes_wake_many_waiters_through_one_subscription(redis_url):
     store = JobStore(redis.Redis.from_url(redis_url))
-    job = store.create(Job(kind=JobKind.sample, model="m"))
+    jobs = [store.create(Job(kind=JobKind.sample, model="m")) for _ in range(5)]
 
-    async def wait_for_change() -> float:
+    async def body():
         client = redis.asyncio.Redis.from_url(redis_url)
-        async with watch(client, job.id) as next_change:
-            threading.Timer(0.3, store.update, args=(job.id,), kwargs={"status": "running"}).start()
+        changes = JobChanges(client)
+
+        async def wait_running(job_id: str) -> float:
+            async with changes.watch(job_id) as next_change:
+                started = time.monotonic()
+                while store.get(job_id).status != JobStatus.running:
+                    await next_change(30.0)
+                return time.monotonic() - started
+
+        waiting = [asyncio.create_task(wait_running(job.id)) for job in jobs]
+        await asyncio.sleep(0.5)  # the subscriber is up
+        subscribers = await client.pubsub_numpat()
+        for job in jobs:
+            store.update(job.id, status=JobStatus.running)
+        waited = await asyncio.gather(*waiting)
+        await changes.close()
+        await client.aclose()
+        return subscribers, waited, changes.waiters
+
+    subscribers, waited, left = run(body)
+    assert subscribers == 1  # one pattern subscription for all five waiters
+    assert all(w < 5.0 for w in waited)  # woken by the messages, long before 30 s
+    assert left == {}  # every waiter unregistered
+
+
+def test_without_a_message_the_waiter_reads_again_within_the_floor(redis_url):
+    async def body() -> float:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        changes = JobChanges(client)
+        async with changes.watch("no-such-job") as next_change:
             started = time.monotonic()
-            while store.get(job.id).status != JobStatus.running:
-                await next_change(30.0)
+            await next_change(30.0)
             waited = time.monotonic() - started
+        await changes.close()
         await client.aclose()
         return waited
 
-    waited = run(wait_for_change)
-    assert 0.25 < waited < 5.0  # woken by the message, long before a 30 s timeout
+    assert run(body) <= FLOOR_SECONDS + 0.5
 
 
-def test_without_a_message_the_record_is_read_again_within_the_floor(redis_url):
-    """A change made behind JobStore's back (no message) is still seen within FLOOR_SECONDS."""
-    client = redis.Redis.from_url(redis_url)
-
-    async def one_wait() -> float:
-        pushed = redis.asyncio.Redis.from_url(redis_url)
-        async with watch(pushed, "no-such-job") as next_change:
-            await next_change(0.0)  # the subscription's confirmation
+def test_without_redis_waiters_still_return_at_the_floor():
+    async def body() -> float:
+        client = redis.asyncio.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
+        changes = JobChanges(client)
+        async with changes.watch("x") as next_change:
             started = time.monotonic()
             await next_change(30.0)
             waited = time.monotonic() - started
-        await pushed.aclose()
+        await changes.close()
         return waited
 
-    assert run(one_wait) <= FLOOR_SECONDS + 1.0
-    assert client.ping()
-
-
-def test_without_redis_it_falls_back_to_polling():
-    async def one_wait() -> float:
-        pushed = redis.asyncio.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0")
-        async with watch(pushed, "x") as next_change:
-            started = time.monotonic()
-            await next_change(30.0)
-            return time.monotonic() - started
-
-    assert run(one_wait) < 1.0  # a short poll, not a hang
+    assert run(body) <= FLOOR_SECONDS + 0.5  # no hang while Redis is away

@@ -7,16 +7,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-import redis.asyncio
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BeforeValidator
 
 from core.jobs import Job, JobKind, JobNotFound, JobStatus, JobStore
-from service.api.deps import OwnerDep, PushedDep, SettingsDep, StorageDep, StoreDep
+from service.api.deps import JobChangesDep, OwnerDep, SettingsDep, StorageDep, StoreDep
 from service.errors import ApiError
-from service.job_changes import watch
+from service.job_changes import JobChanges
 from service.jobs import job_out
 from service.schemas import JobList, JobOut, error_responses
 
@@ -51,7 +50,7 @@ def list_jobs(
 async def get_job(
     job_id: str,
     store: StoreDep,
-    pushed: PushedDep,
+    changes: JobChangesDep,
     owner: OwnerDep,
     wait: Annotated[
         float | None,
@@ -64,7 +63,7 @@ async def get_job(
     if wait is None or job.status.ended:
         return job_out(job)
     deadline = time.monotonic() + wait
-    async with watch(pushed, job_id) as next_change:
+    async with changes.watch(job_id) as next_change:
         job = await run_in_threadpool(owned_job, store, job_id, owner)  # after subscribing
         while not job.status.ended:
             left = deadline - time.monotonic()
@@ -83,7 +82,7 @@ async def get_job(
 async def job_events(
     job_id: str,
     store: StoreDep,
-    pushed: PushedDep,
+    changes: JobChangesDep,
     owner: OwnerDep,
     settings: SettingsDep,
     request: Request,
@@ -93,7 +92,7 @@ async def job_events(
     comments while nothing changes, and the end of the stream once the job has ended."""
     job = await run_in_threadpool(owned_job, store, job_id, owner)  # 404 before the stream opens
     return StreamingResponse(
-        _job_stream(request, store, pushed, job, owner, settings.sse_keepalive_seconds),
+        _job_stream(request, store, changes, job, owner, settings.sse_keepalive_seconds),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -102,14 +101,14 @@ async def job_events(
 async def _job_stream(
     request: Request,
     store: JobStore,
-    pushed: redis.asyncio.Redis,
+    changes: JobChanges,
     job: Job,
     owner: str,
     keepalive: float,
 ) -> AsyncIterator[str]:
     sent: str | None = None
     last_write = time.monotonic()
-    async with watch(pushed, job.id) as next_change:
+    async with changes.watch(job.id) as next_change:
         while True:
             snapshot = job_out(job).model_dump_json()
             if snapshot != sent:
