@@ -67,6 +67,17 @@ TASK_OF_KIND = {
 }
 
 
+def task_message(job: Job) -> dict[str, Any]:
+    """How a job's task is sent (`celery_app.send_task(**task_message(job))`): by name, to its
+    queue, with the job id as its only argument and as the task id."""
+    return {
+        "name": TASK_OF_KIND[job.kind],
+        "args": [job.id],
+        "queue": QUEUE_OF_KIND[job.kind],
+        "task_id": job.id,
+    }
+
+
 def image_url(job_id: str, index: int) -> str:
     """The gateway's URL of result image `index` of a job (workers write it to `results/`)."""
     return f"/v1/jobs/{job_id}/images/{index}"

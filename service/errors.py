@@ -140,12 +140,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_field", message)
 
 
+REDIS_DOWN_MESSAGE = "The job store and queue (Redis) do not answer; try again later."
+REDIS_FULL_MESSAGE = (
+    "The queue (Redis) is full (out of memory) and takes no new jobs; try again later."
+)
+
+
 async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     log.warning("broker unavailable on %s %s: %s", request.method, request.url.path, exc)
     return error_response(
         503,
         "broker_unavailable",
-        "The job store and queue (Redis) do not answer; try again later.",
+        REDIS_DOWN_MESSAGE,
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
@@ -155,7 +161,7 @@ async def _redis_full(request: Request, exc: Exception) -> JSONResponse:
     return error_response(
         503,
         "queue_unavailable",
-        "The queue (Redis) is full (out of memory) and takes no new jobs; try again later.",
+        REDIS_FULL_MESSAGE,
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 

@@ -22,18 +22,23 @@ from kombu.exceptions import OperationalError
 
 from core.jobs import (
     QUEUE_OF_KIND,
-    TASK_OF_KIND,
     Job,
     JobError,
     JobKind,
     JobStatus,
     JobStore,
     image_url,
+    task_message,
 )
 from core.params import JobParams
 from core.queues import queue_length
 from service.catalog import iso_time
-from service.errors import RETRY_AFTER_SECONDS, ApiError
+from service.errors import (
+    REDIS_DOWN_MESSAGE,
+    REDIS_FULL_MESSAGE,
+    RETRY_AFTER_SECONDS,
+    ApiError,
+)
 from service.schemas import ErrorDetail, JobOut
 
 log = logging.getLogger(__name__)
@@ -141,9 +146,7 @@ def _record_and_send(store: JobStore, celery_app: Celery, job: Job, response: Re
     """
     store.create(job)
     try:
-        celery_app.send_task(
-            TASK_OF_KIND[job.kind], args=[job.id], queue=QUEUE_OF_KIND[job.kind], task_id=job.id
-        )
+        celery_app.send_task(**task_message(job))
     except (OperationalError, redis.RedisError) as exc:
         log.warning("could not queue job %s: %s", job.id, exc)
         full = isinstance(exc, redis.exceptions.OutOfMemoryError)
@@ -158,11 +161,7 @@ def _record_and_send(store: JobStore, celery_app: Celery, job: Job, response: Re
         except redis.RedisError:
             with contextlib.suppress(redis.RedisError):
                 store.delete(job.id)
-        message = (
-            "The queue (Redis) is full (out of memory) and takes no new jobs; try again later."
-            if full
-            else "The queue (Redis) does not answer; try again later."
-        )
+        message = REDIS_FULL_MESSAGE if full else REDIS_DOWN_MESSAGE
         raise ApiError(503, code, message, {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
     response.headers["Location"] = job_url(job.id)
     return job_out(job)

@@ -33,13 +33,12 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from core.jobs import (
-    QUEUE_OF_KIND,
     QUEUES,
-    TASK_OF_KIND,
     Job,
     JobNotFound,
     JobStatus,
     JobStore,
+    task_message,
 )
 from core.queues import waiting_job_ids
 from core.settings import get_settings
@@ -156,9 +155,7 @@ class ReconcilerThread:
 
 def send_again(job: Job) -> None:
     """Send a job's task again, as the gateway first sent it (the job id is the task id)."""
-    celery_app.send_task(
-        TASK_OF_KIND[job.kind], args=[job.id], queue=QUEUE_OF_KIND[job.kind], task_id=job.id
-    )
+    celery_app.send_task(**task_message(job))
 
 
 _running: list[ReconcilerThread] = []

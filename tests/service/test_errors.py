@@ -12,6 +12,16 @@ from tests.service.conftest import Gateway, start_gateway
 from tests.service.factories import image_bytes
 
 
+def submissions(http) -> list:
+    """A sample and a translation submitted to the gateway (the requests that queue jobs)."""
+    return [
+        http.post("/v1/samples", json={"model": "faces"}),
+        http.post(
+            "/v1/translations", files={"image": ("a.png", image_bytes())}, data={"model": "facades"}
+        ),
+    ]
+
+
 @pytest.fixture(scope="module")
 def orphan_gateway(tmp_path_factory) -> Iterator[Gateway]:
     """A gateway pointed at a Redis that does not exist."""
@@ -31,12 +41,7 @@ def test_redis_down_is_503(orphan_gateway):
         for response in (
             http.get("/v1/jobs"),
             http.get("/v1/jobs/" + "0" * 32),
-            http.post("/v1/samples", json={"model": "faces"}),
-            http.post(
-                "/v1/translations",
-                files={"image": ("a.png", image_bytes())},
-                data={"model": "facades"},
-            ),
+            *submissions(http),
         ):
             assert response.status_code == 503, response.text
             assert response.json()["error"]["code"] == "broker_unavailable"
@@ -64,14 +69,7 @@ def test_redis_out_of_memory_refuses_new_jobs_with_503_and_keeps_the_queued_ones
         assert http.get("/readyz").json()["error"]["message"].startswith("Redis is out of memory")
         uploads = gateway.data_dir / "uploads"
         before = sorted(uploads.iterdir()) if uploads.exists() else []
-        for response in (
-            http.post("/v1/samples", json={"model": "faces"}),
-            http.post(
-                "/v1/translations",
-                files={"image": ("a.png", image_bytes())},
-                data={"model": "facades"},
-            ),
-        ):
+        for response in submissions(http):
             assert response.status_code == 503, response.text
             assert response.json()["error"]["code"] == "queue_unavailable"
             assert "out of memory" in response.json()["error"]["message"]
