@@ -6,7 +6,7 @@ evaluating the exported model every `--every` seconds of training (evaluation ti
 counted), or evaluates the models a running stack has (`--models DIR`).
 
 - translation (pix2pix, Isola et al. 2017): L1 and SSIM on the held-out split, each image
-  translated as a translation job does (`models.pix2pix.translate`), against the task's trivial
+  translated as a translation job does (`models.test_time.translate`), against the task's trivial
   baseline: the mean training colour (labels2photo, edges2photo) or the grey input copied to
   every channel (grey2colour). Target: L1 <= 0.6 x baseline, SSIM >= 0.35.
 - digits (class-conditional U-Net GAN, Schonfeld et al. 2020): a classifier trained on real
@@ -179,7 +179,7 @@ def evaluate(demo: DemoModel, generator: nn.Module, data: Path) -> dict[str, Any
 def picture(demo: DemoModel, generator: nn.Module, data: Path, scale: int = 3) -> Image.Image:
     """Input/output/target rows (translation), a row per class (digits), a grid of faces."""
     if demo.family == "pix2pix":
-        from models.pix2pix import translate
+        from models.test_time import translate
 
         val = PairedDataset(
             data, image_size=generator.config.image_size, split="val", augment=False

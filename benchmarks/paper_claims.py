@@ -31,7 +31,7 @@ from demo_quality import DEMO_KIND, Clock, halves, swd
 from torch import nn
 
 from ganserve.demo_models import DEMOS
-from models.pix2pix import translate
+from models.test_time import translate
 from models.sampling import sample
 from training.data import ImageDataset, PairedDataset
 from training.demo import build_demo

@@ -26,6 +26,7 @@ TASK_TRAIN = "ganserve.train"
 TASK_INSPECT = "ganserve.inspect"
 
 JOB_TTL_SECONDS = 7 * 24 * 3600  # records of ended jobs expire a week after their last change
+BATCH_LIST_CAP = 10_000  # waiting ids kept per model and kind for workers to batch
 _PREFIX = "ganserve:"
 
 
@@ -109,6 +110,15 @@ class Job(BaseModel):
     attempts: int = 0
 
 
+BATCHED_KINDS = (JobKind.translation, JobKind.sample, JobKind.inspection)
+
+
+def batch_list(kind: JobKind, model: str) -> str:
+    """The Redis list of queued job ids of one kind and model, from which an infer worker that
+    holds one such job claims more to run in the same forward pass (`workers.batching`)."""
+    return f"{_PREFIX}batch:{kind.value}:{model}"
+
+
 def event_channel(job_id: str) -> str:
     """The Redis pub/sub channel on which every change of a job's record is announced."""
     return f"{_PREFIX}job-events:{job_id}"
@@ -123,7 +133,9 @@ class JobStore:
 
     Every job that has not ended is also in the active index (`ganserve:active`, a sorted set
     by creation time), which the workers' reconciler (`workers.reconciler`) walks to find jobs
-    whose queue message was lost.
+    whose queue message was lost. A new job of a batched kind is also pushed onto its model's
+    `batch_list`, where workers find batch-mates; the list only offers ids (a claimed job is
+    taken under its lease, and its own queue message still runs it if nobody did).
     """
 
     ACTIVE_KEY = f"{_PREFIX}active"
@@ -146,8 +158,24 @@ class JobStore:
         pipe.zadd(self._owner_key(job.owner), {job.id: job.created_at})
         if not job.status.ended:
             pipe.zadd(self.ACTIVE_KEY, {job.id: job.created_at})
+            if job.kind in BATCHED_KINDS and job.model:
+                candidates = batch_list(job.kind, job.model)
+                pipe.rpush(candidates, job.id)
+                pipe.ltrim(candidates, -BATCH_LIST_CAP, -1)
+                pipe.expire(candidates, JOB_TTL_SECONDS)
         pipe.execute()
         return job
+
+    def pop_batch_candidates(self, kind: JobKind, model: str, count: int) -> list[str]:
+        """Take up to `count` ids off the model's batch list, oldest first."""
+        if count < 1:
+            return []
+        popped = self.redis.lpop(batch_list(kind, model), count) or []
+        return [i.decode() if isinstance(i, bytes) else i for i in popped]
+
+    def drop_batch_candidate(self, kind: JobKind, model: str, job_id: str) -> None:
+        """Take a job's id off its batch list (its own message is running it)."""
+        self.redis.lrem(batch_list(kind, model), 0, job_id)
 
     def delete(self, job_id: str) -> None:
         """Remove a job's record and index entries (a job that was never queued)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,13 +87,51 @@ class Settings(BaseSettings):
         description="A worker's pool process is replaced after a job that leaves it using more "
         "than this many MiB of memory (0: never).",
     )
+    max_batch: int | None = Field(
+        default=None,
+        ge=1,
+        description="Most images an infer worker runs in one forward pass, gathering waiting "
+        "jobs of the same model and kind (unset: 8 on CPU, 32 on CUDA; 1 turns batching off).",
+    )
+    batch_wait_ms: float | None = Field(
+        default=None,
+        ge=0,
+        description="Milliseconds an infer worker waits for more jobs to fill a batch (unset: 0 "
+        "on CPU, take what is already queued; 5 on CUDA).",
+    )
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        default="auto",
+        description="Inference precision: auto = bf16 autocast on CUDA and on CPUs with native "
+        "bf16 (AMX or AVX512-BF16), else fp32; fp32 turns the fast path off.",
+    )
+    compile: bool | None = Field(
+        default=None,
+        description="torch.compile the inference networks (per batch-size bucket); unset: on "
+        "where it measures faster (CUDA), 0 to turn it off.",
+    )
+    max_tile_pixels: int | None = Field(
+        default=None,
+        ge=65536,
+        description="Largest image (padded width x height) a native-resolution translation runs "
+        "in one piece; larger ones run in overlapping tiles (unset: 2048x2048 on CPU, 4096x4096 "
+        "on CUDA).",
+    )
     sse_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,
         description="Seconds between keep-alive comments on a quiet job event stream.",
     )
 
-    @field_validator("redis_url", "inception_weights", "torch_threads", mode="before")
+    @field_validator(
+        "redis_url",
+        "inception_weights",
+        "torch_threads",
+        "max_batch",
+        "batch_wait_ms",
+        "compile",
+        "max_tile_pixels",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """An empty variable (`GANSERVE_TORCH_THREADS=` in .env, `${VAR:-}` in Compose) means

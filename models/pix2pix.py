@@ -17,8 +17,6 @@ CVPR 2017. Layer sizes follow the paper's appendix 6.1.1 and the authors' PyTorc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -225,40 +223,3 @@ class PatchDiscriminator(nn.Module):
 
     def forward(self, condition: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         return self.model(torch.cat([condition, image], dim=1))  # (B, 1, h, w) logits
-
-
-@contextmanager
-def test_time_mode(generator: nn.Module) -> Iterator[nn.Module]:
-    """Run a pix2pix generator as the paper does at test time, without changing its state.
-
-    Isola et al. keep dropout on as the only source of noise and apply batch norm with the test
-    batch's statistics. Inside this context dropout is active and batch norm normalises with the
-    batch's statistics while its running averages stay untouched (momentum 0).
-    """
-    was_training = generator.training
-    norms = [m for m in generator.modules() if isinstance(m, nn.BatchNorm2d)]
-    momenta = [m.momentum for m in norms]
-    generator.train()
-    for m in norms:
-        m.momentum = 0.0
-    try:
-        yield generator
-    finally:
-        for m, momentum in zip(norms, momenta, strict=True):
-            m.momentum = momentum
-        generator.train(was_training)
-
-
-@torch.no_grad()
-def translate(generator: nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
-    """What a translation job computes: (1, Ci, S, S) -> (1, Co, S, S) float32 in [-1, 1].
-
-    One image at a time in `test_time_mode` (its own statistics, the paper's batch size 1),
-    the dropout noise drawn from `seed`, so a seed repeats a translation. Evaluation uses this
-    same function, so every reported pix2pix figure is what the service serves.
-    """
-    if x.shape[0] != 1:
-        raise ValueError(f"translate one image at a time, got a batch of {x.shape[0]}")
-    torch.manual_seed(seed)  # dropout is the only noise in pix2pix at test time
-    with test_time_mode(generator) as g:
-        return g(x).float().clamp(-1, 1)

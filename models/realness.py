@@ -16,8 +16,10 @@ so the map is smooth between them). The sigmoid is D's probability "real" for th
 (non-saturating / vanilla GAN); for the hinge loss (U-Net GAN without CutMix) it is a monotone
 score, not a calibrated probability. A pix2pix D trained with the least-squares loss regresses
 to 1 (real) and 0 (fake): pass `least_squares=True` to read its outputs clipped to [0, 1]. The
-PatchGAN runs as pix2pix runs at test time: batch norm with the batch's statistics (its running
-averages untouched). Progressive GAN's critic (Karras et al., ICLR 2018) gives one unbounded
+PatchGAN runs as pix2pix runs at test time: each image normalised by its own statistics
+(`models.test_time`, batch norm's computation at batch 1; its running averages untouched).
+`realness_batch` judges many images in one forward pass; each image's map equals its map alone
+(`models.batch_invariance`). Progressive GAN's critic (Karras et al., ICLR 2018) gives one unbounded
 WGAN score per image and no map: it raises `NoRealnessMap`.
 
 `least_real_box` finds the bounding box of a map's least real region (see its docstring).
@@ -34,7 +36,9 @@ from scipy import ndimage
 from torch import nn
 
 from core.families import INSPECTABLE_FAMILIES
-from models.pix2pix import PatchDiscriminator, test_time_mode
+from models.batch_invariance import pad_rows
+from models.pix2pix import PatchDiscriminator
+from models.test_time import TestTimeRun, per_sample_sequential
 from models.unetgan import UNetGANDiscriminator
 
 MAP_FAMILIES = INSPECTABLE_FAMILIES  # families whose discriminators give a map
@@ -67,11 +71,10 @@ def _check_image(name: str, image: torch.Tensor, channels: int, size: int | None
     spatial = f"{size}, {size}" if size is not None else "H, W"
     if (
         image.ndim != 4
-        or image.shape[0] != 1
         or image.shape[1] != channels
         or (size is not None and tuple(image.shape[2:]) != (size, size))
     ):
-        raise ValueError(f"{name} must be (1, {channels}, {spatial}), got {tuple(image.shape)}")
+        raise ValueError(f"{name} must be (B, {channels}, {spatial}), got {tuple(image.shape)}")
     if not image.is_floating_point():
         raise ValueError(f"{name} must be a float tensor in [-1, 1], not {image.dtype}")
 
@@ -80,47 +83,56 @@ def _device(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
-def _choose_class(
-    d: UNetGANDiscriminator, bottleneck: torch.Tensor, class_label: int | None
-) -> int | None:
-    """The class to judge the image as: the given one, else the one under which D finds it most
-    real (from the encoder's bottleneck (1, C, 4, 4))."""
+def _check_class(d: UNetGANDiscriminator, class_label: int | None) -> None:
     num_classes = d.config.num_classes
-    if not num_classes:
-        if class_label is not None:
-            raise ValueError("this discriminator is unconditional: it takes no class label")
-        return None
-    if class_label is None:
-        return int(d.class_logits(bottleneck).argmax(dim=1)[0])  # (1, K) -> the likeliest class
-    if not 0 <= class_label < num_classes:
+    if not num_classes and class_label is not None:
+        raise ValueError("this discriminator is unconditional: it takes no class label")
+    if num_classes and class_label is not None and not 0 <= class_label < num_classes:
         raise ValueError(f"class_label must lie in 0..{num_classes - 1}, not {class_label}")
-    return class_label
+
+
+def _choose_classes(
+    d: UNetGANDiscriminator, bottleneck: torch.Tensor, class_labels: list[int | None]
+) -> list[int | None]:
+    """The class to judge each image as: the given one, else the one under which D finds it most
+    real (from the encoder's bottleneck (B, C, 4, 4))."""
+    if not d.config.num_classes:
+        return [None] * len(class_labels)
+    likeliest = d.class_logits(bottleneck).argmax(dim=1).tolist()  # (B, K) -> (B,)
+    return [
+        label if label is not None else int(best)
+        for label, best in zip(class_labels, likeliest, strict=True)
+    ]
 
 
 def _unet_realness(
-    d: UNetGANDiscriminator, image: torch.Tensor, class_label: int | None
-) -> Realness:
-    features = d.encode(image.to(_device(d)))  # per resolution, down to (1, C, 4, 4)
-    label = _choose_class(d, features[-1], class_label)
-    y = None if label is None else torch.tensor([label], device=features[-1].device)  # (1,)
-    global_logit = d.global_logits(features[-1], y)  # (1,)
-    pixel_logits = d.pixel_logits(d.decode(features), y)  # (1, 1, S, S)
-    probability = torch.sigmoid(pixel_logits.float())[0, 0].cpu()  # (S, S)
-    return Realness(probability, float(torch.sigmoid(global_logit.float())[0]), label)
+    d: UNetGANDiscriminator, images: torch.Tensor, class_labels: list[int | None]
+) -> list[Realness]:
+    rows = images.shape[0]
+    (padded,) = pad_rows(images.to(_device(d)))  # (B', C, S, S), B' a multiple of ROW_ALIGN
+    features = d.encode(padded)  # per resolution, down to (B', C, 4, 4)
+    labels = _choose_classes(
+        d, features[-1], class_labels + [class_labels[0]] * (len(padded) - rows)
+    )
+    y = None if labels[0] is None else torch.tensor(labels, device=features[-1].device)  # (B',)
+    global_logits = d.global_logits(features[-1], y)  # (B',)
+    pixel_logits = d.pixel_logits(d.decode(features), y)  # (B', 1, S, S)
+    maps = torch.sigmoid(pixel_logits.float())[:rows, 0].cpu()  # (B, S, S)
+    scores = torch.sigmoid(global_logits.float())[:rows].tolist()
+    return [Realness(maps[i], float(scores[i]), labels[i]) for i in range(rows)]
 
 
 def _patch_realness(
-    d: PatchDiscriminator, image: torch.Tensor, condition: torch.Tensor, least_squares: bool
-) -> Realness:
-    a, b = condition.to(_device(d)), image.to(_device(d))  # (1, Ca, H, W), (1, Cb, H, W)
-    with test_time_mode(d) as patch_gan:
-        logits = patch_gan(a, b).float()  # (1, 1, h, w), one per receptive-field patch
+    d: PatchDiscriminator, images: torch.Tensor, conditions: torch.Tensor, least_squares: bool
+) -> list[Realness]:
+    a, b = conditions.to(_device(d)), images.to(_device(d))  # (B, Ca, H, W), (B, Cb, H, W)
+    run = TestTimeRun((b.shape[-2], b.shape[-1]), masks=[])  # a PatchGAN has no dropout
+    logits = per_sample_sequential(d.model, torch.cat([a, b], dim=1), run).float()  # (B, 1, h, w)
     upsampled = F.interpolate(logits, size=b.shape[-2:], mode="bilinear", align_corners=False)
     scores = upsampled.clamp(0, 1) if least_squares else torch.sigmoid(upsampled)
-    return Realness(scores[0, 0].cpu(), None)  # (H, W)
+    return [Realness(score[0].cpu(), None) for score in scores]  # (H, W) each
 
 
-@torch.no_grad()
 def realness(
     discriminator: nn.Module,
     image: torch.Tensor,
@@ -129,43 +141,66 @@ def realness(
     *,
     least_squares: bool = False,
 ) -> Realness:
-    """The realness map of `image` (1, C, H, W) in [-1, 1] by a trained discriminator.
+    """The realness map of one `image` (1, C, H, W) in [-1, 1] (see `realness_batch`)."""
+    if image.shape[0] != 1:
+        raise ValueError(f"image must be one image (1, C, H, W), got {tuple(image.shape)}")
+    return realness_batch(
+        discriminator, image, condition, [class_label], least_squares=least_squares
+    )[0]
 
-    U-Net D: `image` at the model's training size; `class_label` for class-conditional models
-    (None: the class whose projection gives the highest global logit, i.e. the class under which
-    D finds the image most real, reported in the result). PatchGAN: `condition` is the input A
-    image (1, C_A, H, W) that `image` (the B image) translates; `least_squares` for a D trained
-    with the LSGAN loss. Progressive GAN: `NoRealnessMap`. The discriminator's train/eval mode,
-    spectral-norm vectors and batch-norm running averages are left as they were.
+
+@torch.no_grad()
+def realness_batch(
+    discriminator: nn.Module,
+    images: torch.Tensor,
+    conditions: torch.Tensor | None,
+    class_labels: list[int | None],
+    *,
+    least_squares: bool = False,
+) -> list[Realness]:
+    """The realness maps of `images` (B, C, H, W) in [-1, 1] by a trained discriminator, one
+    per image, each equal to that image's map judged alone.
+
+    U-Net D: `images` at the model's training size; `class_labels` one per image for
+    class-conditional models (None: the class whose projection gives the highest global logit,
+    i.e. the class under which D finds the image most real, reported in the result). PatchGAN:
+    `conditions` are the input A images (B, C_A, H, W) that `images` (the B images) translate;
+    `least_squares` for a D trained with the LSGAN loss. Progressive GAN: `NoRealnessMap`. The
+    discriminator's train/eval mode, spectral-norm vectors and batch-norm running averages are
+    left as they were.
     """
+    if len(class_labels) != images.shape[0]:
+        raise ValueError(f"one class label per image: {len(class_labels)} for {images.shape[0]}")
     if isinstance(discriminator, UNetGANDiscriminator):
         cfg = discriminator.config
-        _check_image("image", image, cfg.channels, cfg.image_size)
-        if condition is not None:
+        _check_image("image", images, cfg.channels, cfg.image_size)
+        if conditions is not None:
             raise ValueError("a U-Net GAN discriminator takes no condition image")
+        for label in class_labels:
+            _check_class(discriminator, label)
         was_training = discriminator.training
         discriminator.eval()  # spectral norm: no power iteration, its vectors stay as trained
         try:
-            return _unet_realness(discriminator, image, class_label)
+            return _unet_realness(discriminator, images, class_labels)
         finally:
             discriminator.train(was_training)
     if isinstance(discriminator, PatchDiscriminator):
         cfg = discriminator.config
-        _check_image("image", image, cfg.out_channels, None)
-        if condition is None:
+        _check_image("image", images, cfg.out_channels, None)
+        if conditions is None:
             raise ConditionRequired(
                 "a pix2pix discriminator judges a pair: pass the input (A) image that the image "
                 "translates as the condition"
             )
-        _check_image("condition", condition, cfg.in_channels, None)
-        if condition.shape[-2:] != image.shape[-2:]:
+        _check_image("condition", conditions, cfg.in_channels, None)
+        if conditions.shape[0] != images.shape[0] or conditions.shape[-2:] != images.shape[-2:]:
             raise ValueError(
-                f"condition and image must have one size, got {tuple(condition.shape[-2:])} and "
-                f"{tuple(image.shape[-2:])}"
+                f"conditions and images must have one size, got {tuple(conditions.shape)} and "
+                f"{tuple(images.shape)}"
             )
-        if class_label is not None:
+        if any(label is not None for label in class_labels):
             raise ValueError("a pix2pix discriminator takes no class label")
-        return _patch_realness(discriminator, image, condition, least_squares)
+        return _patch_realness(discriminator, images, conditions, least_squares)
     name = getattr(type(discriminator), "architecture", type(discriminator).__name__)
     raise NoRealnessMap(
         f"{name} scores whole images with one number and has no per-pixel or per-patch output, "

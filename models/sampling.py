@@ -3,13 +3,17 @@
 Latents are drawn on the CPU from a generator seeded by `seed`, so the same seed and model give
 the same images on any device. `truncation` applies BigGAN's truncation trick (Brock et al.,
 2019, used by U-Net GAN's reference code): latent entries beyond +-truncation are redrawn until
-they fall inside.
+they fall inside. `generate` runs given latents; every batch is padded to a multiple of
+`models.batch_invariance.ROW_ALIGN` rows, so an image's bytes do not depend on how many other
+images (of the same job or of other jobs) share its forward pass.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from models.batch_invariance import pad_rows
 
 
 def truncated_normal(
@@ -54,6 +58,26 @@ def sample_inputs(
 
 
 @torch.no_grad()
+def generate(
+    model: nn.Module, z: torch.Tensor, y: torch.Tensor | None, *, batch_size: int = 64
+) -> torch.Tensor:
+    """Images (N, C, H, W) in [-1, 1] on the CPU from latents z (N, Z) and labels y (N,) or None."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = []
+        for start in range(0, z.shape[0], batch_size):
+            inputs = [z[start : start + batch_size].to(device)]  # (b, Z)
+            if y is not None:
+                inputs.append(y[start : start + batch_size].to(device))  # (b,)
+            rows = inputs[0].shape[0]
+            chunks.append(model(*pad_rows(*inputs))[:rows].float().clamp(-1, 1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks)  # (N, C, H, W)
+
+
 def sample(
     model: nn.Module,
     count: int,
@@ -65,15 +89,4 @@ def sample(
 ) -> torch.Tensor:
     """`count` images (N, C, H, W) in [-1, 1] on the CPU from a sampling generator."""
     z, y = sample_inputs(model.config, count, seed, class_label=class_label, truncation=truncation)
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        chunks = []
-        for start in range(0, count, batch_size):
-            zb = z[start : start + batch_size].to(device)
-            args = (zb,) if y is None else (zb, y[start : start + batch_size].to(device))
-            chunks.append(model(*args).float().clamp(-1, 1).cpu())  # (b, C, H, W)
-    finally:
-        model.train(was_training)
-    return torch.cat(chunks)
+    return generate(model, z, y, batch_size=batch_size)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pix2pix import translate
+from models.test_time import translate
 from models.sampling import sample
 from training.data import PairedDataset, collate
 from training.images import dequantize, quantize
@@ -87,7 +87,7 @@ def translation_metrics(
     """L1, PSNR and SSIM of the generator's translations of `pairs` (no augmentation).
 
     Each pair is translated exactly as a translation job translates an image
-    (`models.pix2pix.translate`: one image, its own statistics, dropout seeded), pair i with
+    (`models.test_time.translate`: one image, its own statistics, dropout seeded), pair i with
     seed `seed + i`, so these figures are what the service serves.
     """
     device = next(generator.parameters()).device
