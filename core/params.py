@@ -11,7 +11,7 @@ field. Torch-free.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -45,10 +45,21 @@ class JobParams(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+TranslationMode = Literal["native", "resize"]
+TRANSLATION_MODES: tuple[str, ...] = ("native", "resize")
+
+
 class TranslationParams(JobParams):
-    """A translation: the dropout seed, and the stored upload's size (informational)."""
+    """A translation: the dropout seed, the resolution mode, and the stored upload's size
+    (informational)."""
 
     seed: int | None = SEED
+    mode: TranslationMode = Field(
+        default="native",
+        description="native: the generator runs at the image's own resolution (tiled above "
+        "GANSERVE_MAX_TILE_PIXELS); resize: the image is squeezed to the model's square size "
+        "and the output stretched back.",
+    )
     width: int | None = Field(default=None, ge=1)
     height: int | None = Field(default=None, ge=1)
 

@@ -1,27 +1,31 @@
 """Translations and samples: the work of the `infer` queue's jobs.
 
 Translation (pix2pix). The input `uploads/<job>/input.png` is converted to the model's input
-channels (1 -> grey "L", 3 -> "RGB"), resized (bicubic) to the model's square training size, run
-through the generator in the paper's test-time mode (dropout on, batch statistics; the dropout
-noise is seeded by the job's `seed`, so a seed repeats a translation), and the output is resized
-(bicubic) back to the input's width and height: a translation keeps the input's size and aspect
-ratio. Resizing rather than tiling keeps the whole image in the network's view, as in training;
-fine detail of inputs much larger than the model's size is lost. The direction (A->B or B->A) is
-baked into the model.
+channels (1 -> grey "L", 3 -> "RGB") and run through the generator in the paper's test-time mode
+(`models.test_time`: each image normalised by its own statistics, dropout on and seeded by the
+job's `seed`, so a seed repeats a translation). `mode=native` (the default) runs the fully
+convolutional generator at the image's own resolution (reflect-padded to a multiple of its
+stride, in tiles above `GANSERVE_MAX_TILE_PIXELS`); `mode=resize` squeezes the image to the
+model's square training size (bicubic) and stretches the output back, which loses the fine
+detail of large inputs. Either way the output has the input's width and height. The direction
+(A->B or B->A) is baked into the model.
 
 Sampling (U-Net GAN, Progressive GAN). `count` images from `seed` (the same seed and model give
 the same images), a class label for class-conditional models (none: random labels drawn from the
 seed) and optional truncation.
 
-Both write PNGs `results/<job>/<k>.png` through a temporary folder renamed into place, so a job
-run again after its worker died never leaves a mix of two attempts, and record how many
-(`count`), from which the gateway derives the image URLs. Parameters are parsed with the typed
-models of `core.params`; jobs without a seed get a random one, recorded in the result.
+Both run through `workers.batching`: waiting jobs of the same model share forward passes, under
+the fast path of `workers.fast_path` (bf16 autocast where the hardware has it). Both write PNGs
+`results/<job>/<k>.png` through a temporary folder renamed into place, so a job run again after
+its worker died never leaves a mix of two attempts, and record how many (`count`), from which
+the gateway derives the image URLs. Parameters are parsed with the typed models of
+`core.params`; jobs without a seed get a random one, recorded in the result.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +35,24 @@ from PIL import Image, UnidentifiedImageError
 from core.jobs import JobStatus
 from core.params import InvalidParams, JobParams, parse_params, random_seed
 from core.storage import INPUT_FILE, staging_folder
-from models.pix2pix import translate as translate_tensor
-from models.sampling import sample as draw_samples
+from models import test_time
+from models.sampling import generate, sample_inputs
+from models.test_time import (
+    TestTimeRun,
+    padded_size,
+    plan_tiles,
+    reflect_pad,
+    total_stride,
+    translate_native,
+)
 from training.images import dequantize, to_pil
+from workers.batching import Prepared, run_batched
 from workers.errors import JobFailure
+from workers.fast_path import FastPath, bucket
 from workers.jobs import JobContext, Outcome
-from workers.model_cache import LoadedModel, configure_torch, get_cache
+from workers.model_cache import LoadedModel, configure_torch, fast_path, get_cache
+
+CPU_TILE_PIXELS, CUDA_TILE_PIXELS = 2048 * 2048, 4096 * 4096
 
 
 def job_params(ctx: JobContext) -> JobParams:
@@ -110,54 +126,152 @@ def flatten_alpha(image: Image.Image) -> Image.Image:
     return image
 
 
-def model_input(loaded: LoadedModel, image: Image.Image, channels: int) -> torch.Tensor:
-    """A picture as the network's input: (1, channels, S, S) in [-1, 1] on the model's device.
-
-    Transparency is flattened on white, the picture converted to grey (1 channel) or RGB (3)
-    and resized (bicubic) to the model's square training size S.
-    """
+def network_picture(loaded: LoadedModel, image: Image.Image, channels: int) -> Image.Image:
+    """A picture in the network's channels: transparency flattened on white, then grey (1
+    channel) or RGB (3)."""
     if channels not in (1, 3):
         raise JobFailure(
             "model_unloadable",
             f"model {loaded.id!r} takes {channels}-channel images, which cannot be made from "
             "an uploaded picture",
         )
+    return flatten_alpha(image).convert("L" if channels == 1 else "RGB")
+
+
+def model_input(loaded: LoadedModel, image: Image.Image, channels: int) -> torch.Tensor:
+    """A picture as the network's input at its square training size S: (1, channels, S, S) in
+    [-1, 1] on the CPU (resized bicubic)."""
     size = loaded.card.image_size
-    mode = "L" if channels == 1 else "RGB"
-    square = flatten_alpha(image).convert(mode).resize((size, size), Image.Resampling.BICUBIC)
-    return _to_tensor(square).to(loaded.device)  # (1, C, S, S)
+    square = network_picture(loaded, image, channels).resize((size, size), Image.Resampling.BICUBIC)
+    return _to_tensor(square)  # (1, C, S, S)
 
 
-def translate_image(loaded: LoadedModel, image: Image.Image, seed: int) -> Image.Image:
+@dataclass(frozen=True)
+class TranslationInput:
+    """A translation job's input: the tensor it runs as, where its image lies in it, how."""
+
+    x: torch.Tensor  # (1, C, H', W'): padded (native), square (resize) or as uploaded (tiled)
+    seed: int
+    size: tuple[int, int]  # the upload's (W, H)
+    offset: tuple[int, int]  # (top, left) of the image in a padded x
+    mode: str
+    tiled: bool
+
+
+def translation_input(
+    loaded: LoadedModel, image: Image.Image, seed: int, mode: str, max_tile_pixels: int
+) -> TranslationInput:
+    """How one image runs through a generator in `mode` (see the module docstring)."""
+    channels = int(loaded.card.config.get("in_channels", 3))
+    if mode == "resize":
+        return TranslationInput(
+            model_input(loaded, image, channels), seed, image.size, (0, 0), mode, False
+        )
+    x = _to_tensor(network_picture(loaded, image, channels))  # (1, C, H, W)
+    stride = total_stride(loaded.model)
+    height, width = padded_size(x.shape[-2], x.shape[-1], stride)
+    if plan_tiles(height, width, stride, max_tile_pixels) is not None:
+        return TranslationInput(x, seed, image.size, (0, 0), mode, True)
+    padded, offset = reflect_pad(x, stride)  # (1, C, H', W')
+    return TranslationInput(padded, seed, image.size, offset, mode, False)
+
+
+def translate_inputs(
+    loaded: LoadedModel, inputs: list[TranslationInput], max_tile_pixels: int
+) -> list[Image.Image]:
+    """Translate inputs of one shape in one forward pass (a tiled one alone); one picture each,
+    at its upload's size."""
+    generator, fast = loaded.model, fast_path(loaded.device)
+    with torch.no_grad(), fast.autocast():
+        if inputs[0].tiled:
+            (only,) = inputs
+            x = only.x.to(loaded.device)
+            return [to_pil(translate_native(generator, x, only.seed, max_tile_pixels)[0].cpu())]
+        x = torch.cat([i.x for i in inputs]).to(loaded.device)  # (B, C, H', W')
+        y = translate_batch(generator, x, [i.seed for i in inputs], fast)  # (B, C_out, H', W')
+    pictures = []
+    for item, out in zip(inputs, y, strict=True):
+        width, height = item.size
+        if item.mode == "resize":
+            pictures.append(to_pil(out).resize((width, height), Image.Resampling.BICUBIC))
+        else:
+            top, left = item.offset
+            pictures.append(to_pil(out[:, top : top + height, left : left + width]))
+    return pictures
+
+
+def translate_image(
+    loaded: LoadedModel,
+    image: Image.Image,
+    seed: int,
+    mode: str = "resize",
+    max_tile_pixels: int = 2048 * 2048,
+) -> Image.Image:
     """Translate one image with a pix2pix generator; the output has the input's size."""
-    width, height = image.size
-    x = model_input(loaded, image, int(loaded.card.config.get("in_channels", 3)))  # (1, C, S, S)
-    y = translate_tensor(loaded.model, x, seed).cpu()  # (1, C_out, S, S)
-    return to_pil(y[0]).resize((width, height), Image.Resampling.BICUBIC)
+    item = translation_input(loaded, image, seed, mode, max_tile_pixels)
+    return translate_inputs(loaded, [item], max_tile_pixels)[0]
+
+
+def translate_batch(
+    generator: torch.nn.Module, x: torch.Tensor, seeds: list[int], fast: FastPath
+) -> torch.Tensor:
+    """`models.test_time.translate_batch` on the fast path (compiled per batch bucket when it
+    compiles): (B, C, H, W) -> (B, C_out, H, W) float32 on the CPU."""
+    if not fast.compile:
+        return test_time.translate_batch(generator, x, seeds).cpu()
+    rows = x.shape[0]
+    padded = bucket(rows)
+    seeds = seeds + [seeds[0]] * (padded - rows)
+    x = torch.cat([x, x[:1].expand(padded - rows, *x.shape[1:])])
+    size = (x.shape[-2], x.shape[-1])
+    masks = test_time.draw_masks(generator, seeds, size)
+    run = fast.compiled(
+        id(generator), lambda x, masks: test_time.forward(generator, x, TestTimeRun(size, masks))
+    )
+    return run(x, masks)[:rows].float().clamp(-1, 1).cpu()
+
+
+class TranslationWork:
+    """Translation jobs as `workers.batching` runs them."""
+
+    def load(self, ctx: JobContext) -> LoadedModel:
+        return _model_for(ctx, "translate")
+
+    def prepare(self, ctx: JobContext, loaded: LoadedModel) -> Prepared:
+        params = job_params(ctx)
+        seed = random_seed() if params.seed is None else params.seed
+        image = read_input(
+            ctx.storage.upload_dir(ctx.job_id) / INPUT_FILE, ctx.settings.max_image_pixels
+        )
+        item = translation_input(loaded, image, seed, params.mode, max_tile_pixels(ctx, loaded))
+        key = ("tiled", ctx.job_id) if item.tiled else (item.mode, tuple(item.x.shape))
+        return Prepared(ctx, key, 1, item)
+
+    def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[Image.Image]:
+        limit = max_tile_pixels(members[0].ctx, loaded)
+        return translate_inputs(loaded, [m.data for m in members], limit)
+
+    def finish(self, prepared: Prepared, output: Image.Image) -> Outcome:
+        ctx, item = prepared.ctx, prepared.data
+        if ctx.cancel_requested():
+            return Outcome(JobStatus.cancelled, {})
+        write_results(ctx, [output])
+        result = {
+            "count": 1,
+            "model": ctx.job.model,
+            "seed": item.seed,
+            "mode": item.mode,
+            "tiled": item.tiled,
+            "precision": fast_path().name,
+            "width": output.width,
+            "height": output.height,
+        }
+        return Outcome(JobStatus.succeeded, result)
 
 
 def translate(ctx: JobContext) -> Outcome:
-    """Run a translation job: uploaded image in, one PNG of the same size out."""
-    params = job_params(ctx)
-    seed = random_seed() if params.seed is None else params.seed
-    image = read_input(
-        ctx.storage.upload_dir(ctx.job_id) / INPUT_FILE, ctx.settings.max_image_pixels
-    )
-    loaded = _model_for(ctx, "translate")
-    output = translate_image(loaded, image, seed)
-    if ctx.cancel_requested():
-        return Outcome(JobStatus.cancelled, {})
-    write_results(ctx, [output])
-    return Outcome(
-        JobStatus.succeeded,
-        {
-            "count": 1,
-            "model": loaded.id,
-            "seed": seed,
-            "width": output.width,
-            "height": output.height,
-        },
-    )
+    """Run a translation job (with any waiting batch-mates): one PNG of the input's size."""
+    return run_batched(ctx, TranslationWork())
 
 
 def sample_images(
@@ -168,32 +282,79 @@ def sample_images(
     truncation: float | None = None,
 ) -> list[Image.Image]:
     """`count` images from a sampling generator (same seed and model -> same images)."""
+    z, y = _latents(loaded, count, seed, class_label, truncation)
+    return _generate(loaded, [(z, y)])[0]
+
+
+def _latents(
+    loaded: LoadedModel,
+    count: int,
+    seed: int,
+    class_label: int | None,
+    truncation: float | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     try:
-        batch = draw_samples(
-            loaded.model, count, seed, class_label=class_label, truncation=truncation
-        )  # (N, C, H, W) in [-1, 1] on the CPU
+        return sample_inputs(
+            loaded.model.config, count, seed, class_label=class_label, truncation=truncation
+        )
     except ValueError as exc:
         raise JobFailure("invalid_parameter", str(exc)) from None
-    return [to_pil(image) for image in batch]
+
+
+def _generate(
+    loaded: LoadedModel, latents: list[tuple[torch.Tensor, torch.Tensor | None]]
+) -> list[list[Image.Image]]:
+    """The images of several jobs' latents (N_i, Z) in one pass of the generator."""
+    z = torch.cat([z for z, _ in latents])  # (N, Z)
+    labels = [y for _, y in latents]
+    y = None if labels[0] is None else torch.cat(labels)  # (N,)
+    with torch.no_grad(), fast_path(loaded.device).autocast():
+        batch = generate(loaded.model, z, y)  # (N, C, H, W) in [-1, 1] on the CPU
+    pictures, start = [], 0
+    for z_i, _ in latents:
+        pictures.append([to_pil(image) for image in batch[start : start + len(z_i)]])
+        start += len(z_i)
+    return pictures
+
+
+class SampleWork:
+    """Sampling jobs as `workers.batching` runs them."""
+
+    def load(self, ctx: JobContext) -> LoadedModel:
+        return _model_for(ctx, "sample")
+
+    def prepare(self, ctx: JobContext, loaded: LoadedModel) -> Prepared:
+        params = job_params(ctx)
+        seed = random_seed() if params.seed is None else params.seed
+        z, y = _latents(loaded, params.count, seed, params.class_label, params.truncation)
+        return Prepared(ctx, ("sample",), params.count, (params, seed, z, y))
+
+    def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[list[Image.Image]]:
+        return _generate(loaded, [(m.data[2], m.data[3]) for m in members])
+
+    def finish(self, prepared: Prepared, output: list[Image.Image]) -> Outcome:
+        ctx, (params, seed, _, _) = prepared.ctx, prepared.data
+        if ctx.cancel_requested():
+            return Outcome(JobStatus.cancelled, {})
+        write_results(ctx, output)
+        result = {
+            "model": ctx.job.model,
+            "seed": seed,
+            "count": params.count,
+            "class_label": params.class_label,
+            "truncation": params.truncation,
+            "precision": fast_path().name,
+        }
+        return Outcome(JobStatus.succeeded, result)
 
 
 def sample(ctx: JobContext) -> Outcome:
-    """Run a sampling job: `count` PNGs from the model."""
-    params = job_params(ctx)
-    seed = random_seed() if params.seed is None else params.seed
-    count, class_label, truncation = params.count, params.class_label, params.truncation
-    loaded = _model_for(ctx, "sample")
-    images = sample_images(loaded, count, seed, class_label, truncation)
-    if ctx.cancel_requested():
-        return Outcome(JobStatus.cancelled, {})
-    write_results(ctx, images)
-    return Outcome(
-        JobStatus.succeeded,
-        {
-            "model": loaded.id,
-            "seed": seed,
-            "count": count,
-            "class_label": class_label,
-            "truncation": truncation,
-        },
-    )
+    """Run a sampling job (with any waiting batch-mates): `count` PNGs from the model."""
+    return run_batched(ctx, SampleWork())
+
+
+def max_tile_pixels(ctx: JobContext, loaded: LoadedModel) -> int:
+    """The largest padded image a translation runs in one piece (`GANSERVE_MAX_TILE_PIXELS`)."""
+    if ctx.settings.max_tile_pixels is not None:
+        return ctx.settings.max_tile_pixels
+    return CUDA_TILE_PIXELS if loaded.device.type == "cuda" else CPU_TILE_PIXELS

@@ -15,12 +15,13 @@ CVPR 2020; pix2pix's PatchGAN patch scores, Isola et al. CVPR 2017). The job nam
   image itself.
 
 The image (and input) are converted to the model's channels and resized (bicubic) to its square
-training size, as translations are. The map is resized (bilinear) back to the image's width and
-height. The least real region's box is found on the map at the model's size and scaled to the
-image's pixels. Results: `0.png` the grey map (255 = real) at the image's size, `1.png` the
-overlay (`workers.overlay`); `result` = `images`, `global_score` (U-Net GAN; None for pix2pix),
-`map_mean`, `map_min`, `least_real_box` [x0, y0, x1, y1] (x1, y1 exclusive), `class_label`
-(class-conditional U-Net GAN, else None) and `model`.
+training size, as translations in `resize` mode are. Waiting inspections of the same model share
+forward passes (`workers.batching`); each map equals the image's map judged alone. The map is
+resized (bilinear) back to the image's width and height. The least real region's box is found on
+the map at the model's size and scaled to the image's pixels. Results: `0.png` the grey map (255 =
+real) at the image's size, `1.png` the overlay (`workers.overlay`); `result` = `images`,
+`global_score` (U-Net GAN; None for pix2pix), `map_mean`, `map_min`, `least_real_box` [x0, y0, x1,
+y1] (x1, y1 exclusive), `class_label` (class-conditional U-Net GAN, else None) and `model`.
 
 Failures: `model_not_found`, `no_discriminator` (the model folder carries none),
 `not_inspectable` (a Progressive GAN: its critic gives one score per image and no map),
@@ -45,13 +46,15 @@ from models.realness import (
     MAP_FAMILIES,
     ConditionRequired,
     NoRealnessMap,
+    Realness,
     least_real_box,
-    realness,
+    realness_batch,
 )
+from workers.batching import Prepared, run_batched
 from workers.errors import JobFailure
 from workers.inference import flatten_alpha, job_params, model_input, read_input, write_results
 from workers.jobs import JobContext, Outcome
-from workers.model_cache import LoadedModel, configure_torch, get_cache
+from workers.model_cache import LoadedModel, configure_torch, fast_path, get_cache
 from workers.overlay import map_picture, overlay_picture
 
 Box = tuple[int, int, int, int]
@@ -122,6 +125,52 @@ def _condition(ctx: JobContext, loaded: LoadedModel) -> torch.Tensor | None:
     return model_input(loaded, picture, int(loaded.card.config.get("in_channels", 3)))
 
 
+@dataclass(frozen=True)
+class InspectionInput:
+    """An inspection's image as uploaded, and as the discriminator takes it."""
+
+    image: Image.Image
+    x: torch.Tensor  # (1, C, S, S)
+    condition: torch.Tensor | None  # (1, C_A, S, S) for pix2pix
+    class_label: int | None
+
+
+def inspect_inputs(loaded: LoadedModel, inputs: list[InspectionInput]) -> list[Inspection]:
+    """The realness maps of inputs of one shape, judged in one forward pass, each at its own
+    image's size."""
+    gan_mode = loaded.card.provenance.get("training", {}).get("gan_mode")
+    x = torch.cat([i.x for i in inputs])  # (B, C, S, S)
+    conditions = None if inputs[0].condition is None else torch.cat([i.condition for i in inputs])
+    try:
+        with fast_path(loaded.device).autocast():
+            results = realness_batch(
+                loaded.model,
+                x,
+                conditions,
+                [i.class_label for i in inputs],
+                least_squares=gan_mode == "lsgan",
+            )
+    except NoRealnessMap as exc:
+        raise JobFailure("not_inspectable", str(exc)) from None
+    except ConditionRequired as exc:
+        raise JobFailure("input_required", str(exc)) from None
+    except ValueError as exc:
+        raise JobFailure("invalid_parameter", str(exc)) from None
+    return [
+        _at_image_size(item.image, result) for item, result in zip(inputs, results, strict=True)
+    ]
+
+
+def _at_image_size(image: Image.Image, result: Realness) -> Inspection:
+    width, height = image.size
+    map_ = result.map.float()  # (S, S)
+    size = (map_.shape[1], map_.shape[0])  # (S, S) as (W, H)
+    box = scale_box(least_real_box(map_.numpy()), size, (width, height))
+    full = F.interpolate(map_[None, None], size=(height, width), mode="bilinear")
+    full_map = full[0, 0].clamp(0, 1).numpy()  # (1, 1, H, W) -> (H, W)
+    return Inspection(full_map, result.global_score, result.class_label, box)
+
+
 def inspect_image(
     loaded: LoadedModel,
     image: Image.Image,
@@ -130,45 +179,48 @@ def inspect_image(
 ) -> Inspection:
     """The realness map of `image` by a loaded discriminator, at the image's own size."""
     x = model_input(loaded, image, loaded.card.channels)  # (1, C, S, S)
-    gan_mode = loaded.card.provenance.get("training", {}).get("gan_mode")
-    try:
-        result = realness(
-            loaded.model, x, condition, class_label, least_squares=gan_mode == "lsgan"
-        )
-    except NoRealnessMap as exc:
-        raise JobFailure("not_inspectable", str(exc)) from None
-    except ConditionRequired as exc:
-        raise JobFailure("input_required", str(exc)) from None
-    except ValueError as exc:
-        raise JobFailure("invalid_parameter", str(exc)) from None
-    width, height = image.size
-    size = (result.map.shape[1], result.map.shape[0])  # (S, S) as (W, H)
-    box = scale_box(least_real_box(result.map.numpy()), size, (width, height))
-    full = F.interpolate(result.map[None, None], size=(height, width), mode="bilinear")
-    full_map = full[0, 0].clamp(0, 1).numpy()  # (1, 1, H, W) -> (H, W)
-    return Inspection(full_map, result.global_score, result.class_label, box)
+    return inspect_inputs(loaded, [InspectionInput(image, x, condition, class_label)])[0]
+
+
+class InspectionWork:
+    """Inspection jobs as `workers.batching` runs them."""
+
+    def load(self, ctx: JobContext) -> LoadedModel:
+        return _discriminator_for(ctx)
+
+    def prepare(self, ctx: JobContext, loaded: LoadedModel) -> Prepared:
+        image_path = stored_path(ctx, "image")
+        if image_path is None:
+            raise JobFailure("invalid_parameter", "the job names no image to inspect")
+        image = read_input(image_path, ctx.settings.max_image_pixels, "the image to inspect")
+        class_label = job_params(ctx).class_label
+        x = model_input(loaded, image, loaded.card.channels)  # (1, C, S, S)
+        item = InspectionInput(image, x, _condition(ctx, loaded), class_label)
+        key = (tuple(x.shape), None if item.condition is None else tuple(item.condition.shape))
+        return Prepared(ctx, key, 1, item)
+
+    def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[Inspection]:
+        return inspect_inputs(loaded, [m.data for m in members])
+
+    def finish(self, prepared: Prepared, found: Inspection) -> Outcome:
+        ctx = prepared.ctx
+        if ctx.cancel_requested():
+            return Outcome(JobStatus.cancelled, {})
+        base = flatten_alpha(prepared.data.image).convert("RGB")
+        write_results(ctx, [map_picture(found.map), overlay_picture(base, found.map, found.box)])
+        result: dict[str, Any] = {
+            "count": 2,
+            "global_score": found.global_score,
+            "map_mean": float(found.map.mean()),
+            "map_min": float(found.map.min()),
+            "least_real_box": list(found.box),
+            "class_label": found.class_label,
+            "model": ctx.job.model,
+        }
+        return Outcome(JobStatus.succeeded, result)
 
 
 def inspect(ctx: JobContext) -> Outcome:
-    """Run an inspection job: the realness map and overlay PNGs and the numbers."""
-    image_path = stored_path(ctx, "image")
-    if image_path is None:
-        raise JobFailure("invalid_parameter", "the job names no image to inspect")
-    image = read_input(image_path, ctx.settings.max_image_pixels, "the image to inspect")
-    class_label = job_params(ctx).class_label
-    loaded = _discriminator_for(ctx)
-    found = inspect_image(loaded, image, _condition(ctx, loaded), class_label)
-    if ctx.cancel_requested():
-        return Outcome(JobStatus.cancelled, {})
-    base = flatten_alpha(image).convert("RGB")
-    write_results(ctx, [map_picture(found.map), overlay_picture(base, found.map, found.box)])
-    result: dict[str, Any] = {
-        "count": 2,
-        "global_score": found.global_score,
-        "map_mean": float(found.map.mean()),
-        "map_min": float(found.map.min()),
-        "least_real_box": list(found.box),
-        "class_label": found.class_label,
-        "model": loaded.id,
-    }
-    return Outcome(JobStatus.succeeded, result)
+    """Run an inspection job (with any waiting batch-mates): the realness map and overlay PNGs
+    and the numbers."""
+    return run_batched(ctx, InspectionWork())

@@ -45,7 +45,7 @@ import redis
 from celery.exceptions import Reject
 from kombu.exceptions import OperationalError
 
-from core.jobs import Job, JobError, JobNotFound, JobStatus, JobStore
+from core.jobs import BATCHED_KINDS, Job, JobError, JobNotFound, JobStatus, JobStore
 from core.settings import Settings, get_settings
 from core.storage import Storage
 from workers.errors import JobFailure, describe
@@ -114,13 +114,26 @@ class JobContext:
     """What a job's work gets: its record, the store, storage, settings and progress reporting."""
 
     def __init__(
-        self, job: Job, store: JobStore, storage: Storage, settings: Settings, holder: str
+        self,
+        job: Job,
+        store: JobStore,
+        storage: Storage,
+        settings: Settings,
+        holder: str,
+        max_attempts: int = 1,
     ) -> None:
         self.job = job
         self.store = store
         self.storage = storage
         self.settings = settings
         self.holder = holder
+        self.max_attempts = max_attempts  # what batch-mates taken under this holder get too
+
+    def mate(self, job: Job) -> JobContext:
+        """The context of a batch-mate this job's worker took under the same lease holder."""
+        return JobContext(
+            job, self.store, self.storage, self.settings, self.holder, self.max_attempts
+        )
 
     @property
     def job_id(self) -> str:
@@ -149,23 +162,26 @@ class JobContext:
             raise LeaseLost(self.job_id)
 
 
-class _Heartbeat:
-    """A daemon thread renewing the lease every third of its life while the work runs."""
+class Heartbeat:
+    """A daemon thread renewing the leases of `job_ids` every third of their life while the
+    work runs (one job, or the batch-mates a worker took)."""
 
-    def __init__(self, store: JobStore, job_id: str, holder: str) -> None:
-        self.store, self.job_id, self.holder = store, job_id, holder
+    def __init__(self, store: JobStore, job_ids: list[str], holder: str) -> None:
+        self.store, self.job_ids, self.holder = store, job_ids, holder
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{job_id[:8]}", daemon=True)
+        name = f"lease-{job_ids[0][:8] if job_ids else '-'}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(lease_seconds() / 3):
-            try:
-                if not self.store.acquire_lease(self.job_id, self.holder, lease_seconds()):
-                    log.warning("job %s: the lease is held by another worker now", self.job_id)
-            except redis.RedisError as exc:
-                log.warning("job %s: could not renew the lease: %s", self.job_id, exc)
+            for job_id in self.job_ids:
+                try:
+                    if not self.store.acquire_lease(job_id, self.holder, lease_seconds()):
+                        log.warning("job %s: the lease is held by another worker now", job_id)
+                except redis.RedisError as exc:
+                    log.warning("job %s: could not renew the lease: %s", job_id, exc)
 
-    def __enter__(self) -> _Heartbeat:
+    def __enter__(self) -> Heartbeat:
         self._thread.start()
         return self
 
@@ -246,9 +262,11 @@ def _run_job(task: Any, store: JobStore, job_id: str, work: Work, max_attempts: 
     if not store.acquire_lease(job_id, holder, lease_seconds()):
         log.info("job %s is held by another worker; checking again in %ss", job_id, lease_seconds())
         raise task.retry(countdown=lease_seconds(), max_retries=None)
+    if job.kind in BATCHED_KINDS and job.model:  # its own message runs it: no batch claims it
+        store.drop_batch_candidate(job.kind, job.model, job_id)
     yielded = False
     try:
-        with _Heartbeat(store, job_id, holder):
+        with Heartbeat(store, [job_id], holder):
             _run_leased(store, job_id, work, holder, max_attempts)
     except Yielded:
         yielded = True
@@ -261,15 +279,18 @@ def _run_job(task: Any, store: JobStore, job_id: str, work: Work, max_attempts: 
         task.apply_async(args=(job_id,), task_id=job_id)
 
 
-def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attempts: int) -> None:
+def begin_attempt(store: JobStore, job_id: str, max_attempts: int) -> Job | None:
+    """Under the job's lease: the job marked `running` for a new attempt, or None when it must
+    not run (it ended meanwhile, its cancellation was requested, or it was given up after
+    `max_attempts` attempts whose workers died)."""
     job = store.get(job_id)  # read again under the lease: another copy may have ended it
     if job.status.ended:
         log.info("job %s already %s; not running it again", job_id, job.status.value)
-        return
+        return None
     if store.cancel_requested(job_id):
         log.info("job %s was cancelled before it started; not running it", job_id)
         mark_cancelled(store, job)
-        return
+        return None
     if job.status == JobStatus.running and job.attempts >= max_attempts:
         _end(
             store,
@@ -281,7 +302,7 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
                 "(it may have run out of memory or been killed); the job was given up",
             ),
         )
-        return
+        return None
     if job.status == JobStatus.running:
         log.warning(
             "job %s: its previous attempt did not finish (its worker died or lost Redis); "
@@ -298,7 +319,36 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
     log.info(
         "job %s (%s) running, attempt %d, pid %d", job_id, job.kind.value, job.attempts, os.getpid()
     )
-    ctx = JobContext(job, store, storage(), get_settings(), holder)
+    return job
+
+
+def record_failure(store: JobStore, job_id: str, exc: Exception) -> None:
+    """End the job `failed` with a readable error, unless another copy ended it meanwhile."""
+    if isinstance(exc, JobFailure):
+        log.info("job %s failed: %s", job_id, exc.message)
+    else:
+        log.error("job %s failed unexpectedly", job_id, exc_info=exc)
+    if store.get(job_id).status.ended:  # another copy ended it meanwhile: its end stands
+        return
+    _end(store, job_id, JobStatus.failed, error=describe(exc))
+
+
+def record_outcome(store: JobStore, job_id: str, outcome: Outcome) -> None:
+    """End the job as its work says, unless someone ended it meanwhile (e.g. cancelled it)."""
+    current = store.get(job_id)
+    if current.status.ended:
+        log.info("job %s was %s while it ran", job_id, current.status.value)
+        return
+    progress = 1.0 if outcome.status == JobStatus.succeeded else current.progress
+    _end(store, job_id, outcome.status, result=outcome.result, progress=progress)
+    log.info("job %s %s", job_id, outcome.status.value)
+
+
+def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attempts: int) -> None:
+    job = begin_attempt(store, job_id, max_attempts)
+    if job is None:
+        return
+    ctx = JobContext(job, store, storage(), get_settings(), holder, max_attempts)
     try:
         outcome = work(ctx)
     except LeaseLost:
@@ -315,18 +365,6 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
     except (redis.RedisError, OperationalError):
         raise  # not the job's fault: run_job requeues it
     except Exception as exc:
-        if isinstance(exc, JobFailure):
-            log.info("job %s failed: %s", job_id, exc.message)
-        else:
-            log.exception("job %s failed unexpectedly", job_id)
-        if store.get(job_id).status.ended:  # another copy ended it meanwhile: its end stands
-            return
-        _end(store, job_id, JobStatus.failed, error=describe(exc))
+        record_failure(store, job_id, exc)
         return
-    current = store.get(job_id)
-    if current.status.ended:  # ended by someone else meanwhile (e.g. cancelled by the gateway)
-        log.info("job %s was %s while it ran", job_id, current.status.value)
-        return
-    progress = 1.0 if outcome.status == JobStatus.succeeded else current.progress
-    _end(store, job_id, outcome.status, result=outcome.result, progress=progress)
-    log.info("job %s %s", job_id, outcome.status.value)
+    record_outcome(store, job_id, outcome)

@@ -9,6 +9,7 @@ networks (`GANSERVE_MODEL_CACHE_SIZE`) stay loaded; the least recently used goes
 
 The device is chosen when the first model is loaded, inside the worker process (CUDA when it is
 available, else the CPU), never at import: the Celery parent must not touch CUDA before it forks.
+Networks are put in the fast path's memory layout as they load (`workers.fast_path`).
 `GANSERVE_TORCH_THREADS` sets the CPU threads torch uses per worker process (useful when several
 workers share a machine's cores).
 """
@@ -32,6 +33,7 @@ from core.settings import get_settings
 from core.storage import SAFE_ID
 from training.distributed import resolve_device
 from workers.errors import JobFailure
+from workers.fast_path import FastPath
 
 FileKey = tuple[tuple[int, int, int], ...]
 Role = Literal["generator", "discriminator"]
@@ -181,7 +183,7 @@ class ModelCache:
             self._entries.pop(entry_key, None)  # stale: its files changed
             try:
                 card = models.read_card(folder)
-                network = part.load(folder, device=self.device)
+                network = fast_path(self.device).prepare(part.load(folder, device=self.device))
             except models.NoDiscriminator as exc:
                 raise JobFailure("no_discriminator", str(exc)) from None
             except models.CheckpointError as exc:
@@ -208,3 +210,15 @@ def get_cache() -> ModelCache:
         _cache = ModelCache(settings.models_dir, settings.model_cache_size)
         _cache_pid = os.getpid()
     return _cache
+
+
+_fast_paths: dict[tuple[int, str], FastPath] = {}
+
+
+def fast_path(device: torch.device | None = None) -> FastPath:
+    """This process's fast path on `device` (default: the cache's), from the settings."""
+    device = device if device is not None else get_cache().device
+    key = (os.getpid(), str(device))
+    if key not in _fast_paths:
+        _fast_paths[key] = FastPath.from_settings(get_settings(), device)
+    return _fast_paths[key]

@@ -41,11 +41,14 @@ def _one_torch_thread(one_torch_thread):
 
 @pytest.fixture
 def fresh_cache(storage, monkeypatch):
-    """Point the process's model cache at the test storage."""
+    """Point the process's model cache at the test storage, in fp32 (these tests compare the
+    worker's numbers with the networks' own; `test_fast_path.py` tests bf16)."""
     monkeypatch.setenv("GANSERVE_DATA_DIR", str(storage.root))
+    monkeypatch.setenv("GANSERVE_PRECISION", "fp32")
     from core.settings import get_settings
 
     get_settings.cache_clear()
     monkeypatch.setattr("workers.model_cache._cache", None)
+    monkeypatch.setattr("workers.model_cache._fast_paths", {})
     yield
     get_settings.cache_clear()

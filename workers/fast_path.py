@@ -1,0 +1,74 @@
+"""How the infer worker runs a network fast without changing what it computes beyond rounding.
+
+- **bf16 autocast** on CUDA and on CPUs that multiply bf16 in hardware (AMX or AVX512-BF16,
+  `training.precision.cpu_has_native_bf16`); elsewhere fp32, where emulated bf16 is many times
+  slower. `GANSERVE_PRECISION=fp32` turns it off (results then equal batch-1 fp32 bit for bit).
+- **channels_last** on CUDA only: on the CPU it made pix2pix slower (see `training.precision`).
+- **torch.compile** (`GANSERVE_COMPILE`), one graph per batch-size bucket: batches are padded to
+  the next power of two so a worker compiles at most log2(max batch) + 1 graphs per model and
+  shape. Off by default: on this project's 2-core CPU it measured no faster than bf16 eager for
+  unet_256 (`benchmarks/infer.py`: 1.79x vs 2.02x eager fp32 at batch 1, 3.39x vs 3.18x at 8)
+  and costs a compile per bucket at each model load; on CUDA it has not been measured yet
+  (`benchmarks/gpu.sh`), so `GANSERVE_COMPILE=1` opts in.
+
+The quality guard (`tests/workers/test_fast_path.py`): the fast path's translations and samples
+of a trained model stay within 35 dB PSNR of fp32.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.settings import Settings
+from training.precision import use_autocast
+
+
+def bucket(rows: int) -> int:
+    """The batch size a batch of `rows` runs at under compile: the next power of two."""
+    return 1 << max(0, rows - 1).bit_length()
+
+
+class FastPath:
+    """The precision, layout and compilation the worker uses on one device."""
+
+    def __init__(self, device: torch.device, *, precision: str, compile: bool) -> None:
+        self.device = device
+        self.bf16 = precision == "bf16" or (precision == "auto" and use_autocast(device, True))
+        self.compile = compile
+        self._compiled: dict[Any, Callable[..., Any]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, device: torch.device) -> FastPath:
+        """The fast path `GANSERVE_PRECISION` and `GANSERVE_COMPILE` ask for on `device`."""
+        return cls(device, precision=settings.precision, compile=bool(settings.compile))
+
+    @property
+    def name(self) -> str:
+        """How results record the path: "bf16", "fp32", with "+compile" when compiled."""
+        return ("bf16" if self.bf16 else "fp32") + ("+compile" if self.compile else "")
+
+    def prepare(self, network: nn.Module) -> nn.Module:
+        """The network in the memory layout of this path (channels_last on CUDA under bf16)."""
+        if self.bf16 and self.device.type == "cuda":
+            return network.to(memory_format=torch.channels_last)
+        return network
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """bf16 autocast on this device when the path uses it, else nothing."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def compiled(self, key: Any, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`function` under torch.compile (kept under `key`, e.g. the network it runs) when this
+        path compiles, else itself."""
+        if not self.compile:
+            return function
+        if key not in self._compiled:
+            self._compiled[key] = torch.compile(function)
+        return self._compiled[key]
