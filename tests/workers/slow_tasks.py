@@ -1,7 +1,8 @@
 """Test-only: imported into a test's worker (`celery worker --include tests.workers.slow_tasks`),
 it makes each job's first attempt sleep `SLOW_FIRST_ATTEMPT_SECONDS` after the job is marked
-running, so a test can kill the worker (or Redis) while the job runs. Production code carries no
-such hook; later attempts do not sleep."""
+running, and a batch leader's first attempt sleep `SLOW_BATCH_SECONDS` once it has taken its
+batch-mates, so a test can kill the worker (or Redis) while the job or batch runs. Production code
+carries no such hook; later attempts do not sleep."""
 
 from __future__ import annotations
 
@@ -9,11 +10,21 @@ import os
 import time
 from typing import Any
 
-from workers import tasks
+from workers import batching, tasks
 from workers.jobs import JobContext, Outcome, Work
 
 DELAY = float(os.environ.get("SLOW_FIRST_ATTEMPT_SECONDS", "0"))
+BATCH_DELAY = float(os.environ.get("SLOW_BATCH_SECONDS", "0"))
 _run_job = tasks.run_job
+_take_mates = batching.take_mates
+
+
+def take_mates(ctx: JobContext, limit: int, wait_seconds: float) -> list[JobContext]:
+    """`workers.batching.take_mates`, then the first attempt's sleep with the mates held."""
+    mates = _take_mates(ctx, limit, wait_seconds)
+    if ctx.job.attempts == 1 and mates:
+        time.sleep(BATCH_DELAY)
+    return mates
 
 
 def _slowed(work: Work) -> Work:
@@ -31,3 +42,4 @@ def run_job(task: Any, job_id: str, work: Work, **kwargs: Any) -> None:
 
 
 tasks.run_job = run_job
+batching.take_mates = take_mates

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, UploadFile
 
 from core.jobs import JobKind
-from core.params import MAX_SEED, TranslationParams, random_seed
+from core.params import MAX_SEED, TranslationMode, TranslationParams, random_seed
 from core.storage import INPUT_FILE
 from service.api.deps import JobQueueDep, SettingsDep, StorageDep
 from service.catalog import require_model
@@ -32,6 +32,14 @@ def create_translation(
         int | None,
         Form(ge=0, le=MAX_SEED, description="Seed of the dropout noise (random if omitted)."),
     ] = None,
+    mode: Annotated[
+        TranslationMode,
+        Form(
+            description="native (default): the generator runs at the image's own resolution, "
+            "in tiles above GANSERVE_MAX_TILE_PIXELS; resize: the image is squeezed to the "
+            "model's square size and the output stretched back."
+        ),
+    ] = "native",
 ) -> JobOut:
     """Queue the translation of an uploaded image; the result keeps the input's size."""
     require_model(settings.models_dir, model, "translate")
@@ -40,4 +48,6 @@ def create_translation(
     path = storage.upload_dir(job.id) / INPUT_FILE
     width, height = store_png(picture, path)
     seed = random_seed() if seed is None else seed
-    return jobs.submit(job, TranslationParams(seed=seed, width=width, height=height), path.parent)
+    return jobs.submit(
+        job, TranslationParams(seed=seed, mode=mode, width=width, height=height), path.parent
+    )

@@ -401,6 +401,7 @@ $("translate-form").addEventListener("submit", async (event) => {
   form.append("image", file);
   form.append("model", $("translate-model").value);
   if ($("translate-seed").value !== "") form.append("seed", $("translate-seed").value);
+  form.append("mode", $("translate-mode").value);
   $("translate-output").hidden = true;
   $("translate-download").hidden = true;
   $("translate-inspect").hidden = true;
