@@ -219,6 +219,17 @@ def pix2pix(
     data: Annotated[Path, typer.Option(help="paired dataset (aligned A|B or A/ B/ folders)")],
     split: Annotated[str, typer.Option(help="split to evaluate on")] = "val",
     limit: Annotated[int | None, typer.Option(help="evaluate at most N pairs")] = None,
+    size: Annotated[
+        int | None,
+        typer.Option(help="load the pairs at this side (default: the model's size); needs --mode"),
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="translate as a job in this mode does: native (at the pairs' own size) or "
+            "resize (squeezed to the model's size and back); default: the model's size"
+        ),
+    ] = None,
     device: DeviceOpt = "cpu",
     as_json: JsonOpt = False,
 ) -> None:
@@ -227,16 +238,23 @@ def pix2pix(
         card = models.read_card(model)
         if card.family != "pix2pix":
             raise ValueError(f"{model} is a {card.family} model, not a pix2pix one")
+        if mode not in (None, "native", "resize"):
+            raise ValueError(f"--mode must be native or resize, not {mode!r}")
+        if size is not None and mode is None:
+            raise ValueError("--size needs --mode (native or resize)")
         direction = card.provenance.get("training", {}).get("direction", "AtoB")
+        side = card.image_size if size is None else size
         pairs = PairedDataset(
-            data, image_size=card.image_size, direction=direction, split=split, augment=False
+            data, image_size=side, direction=direction, split=split, augment=False
         )
-        results = translation_metrics(models.load(model, device=device), pairs, limit=limit)
+        generator = models.load(model, device=device)
+        results = translation_metrics(generator, pairs, limit=limit, mode=mode)
     except (DatasetError, models.CheckpointError, ValueError) as exc:
         raise _fail(exc) from None
     report(
         results,
-        f"pix2pix on {data} ({split}, {int(results['pairs'])} pairs, {card.image_size}px)",
+        f"pix2pix on {data} ({split}, {int(results['pairs'])} pairs, {side}px"
+        f"{'' if mode is None else ', ' + mode})",
         as_json,
     )
 

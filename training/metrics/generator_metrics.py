@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
-from models.test_time import translate
 from models.sampling import sample
+from models.test_time import translate, translate_native
 from training.data import PairedDataset, collate
-from training.images import dequantize, quantize
+from training.images import dequantize, quantize, to_pil
 from training.metrics.fidelity import UNAVAILABLE_PREFIX, compute_fidelity
 from training.metrics.inception import FIDInception
 from training.metrics.paired import PairedMetrics
@@ -81,14 +83,56 @@ def sampling_metrics(
 
 
 @torch.no_grad()
+def _served(pixels: torch.Tensor) -> torch.Tensor:
+    """An image (1, C, H, W) in [-1, 1] as the PNG a job serves: quantised to 8 bits."""
+    return dequantize(quantize(pixels.cpu()).float()).to(pixels.device)
+
+
+def _picture(pixels: torch.Tensor) -> Image.Image:
+    return to_pil(pixels[0].cpu())
+
+
+def _from_picture(picture: Image.Image, device: torch.device) -> torch.Tensor:
+    array = torch.from_numpy(np.asarray(picture, dtype=np.float32).copy())  # (H, W) or (H, W, C)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return dequantize(array.permute(2, 0, 1)[None]).to(device)  # (1, C, H, W)
+
+
+def translate_as_served(
+    generator: nn.Module, a: torch.Tensor, seed: int, mode: str, max_tile_pixels: int
+) -> torch.Tensor:
+    """A translation job's output for the input a (1, C, H, W) of any size, in `mode`:
+
+    `native`: the generator at a's own resolution (`models.test_time.translate_native`);
+    `resize`: a resized (bicubic, Pillow, as the worker does) to the model's square size,
+    translated, and the output resized back. Quantised to 8 bits as the served PNG is.
+    """
+    height, width = a.shape[-2:]
+    if mode == "native":
+        return _served(translate_native(generator, a, seed, max_tile_pixels))
+    size = generator.config.image_size
+    square = _from_picture(_picture(a).resize((size, size), Image.Resampling.BICUBIC), a.device)
+    output = _picture(translate(generator, square, seed))
+    return _from_picture(output.resize((width, height), Image.Resampling.BICUBIC), a.device)
+
+
 def translation_metrics(
-    generator: nn.Module, pairs: PairedDataset, *, limit: int | None = None, seed: int = 0
+    generator: nn.Module,
+    pairs: PairedDataset,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    mode: str | None = None,
+    max_tile_pixels: int = 2048 * 2048,
 ) -> dict[str, float]:
     """L1, PSNR and SSIM of the generator's translations of `pairs` (no augmentation).
 
     Each pair is translated exactly as a translation job translates an image
     (`models.test_time.translate`: one image, its own statistics, dropout seeded), pair i with
-    seed `seed + i`, so these figures are what the service serves.
+    seed `seed + i`, so these figures are what the service serves. With `mode` (`native` or
+    `resize`), pairs of any size are translated as a job in that mode does, output quantised
+    (`translate_as_served`).
     """
     device = next(generator.parameters()).device
     metrics = PairedMetrics()
@@ -99,7 +143,11 @@ def translation_metrics(
         for i in range(count):
             pair = collate([pairs.get(i, rng)])
             a = pair["A"].to(device)  # (1, Ca, S, S)
-            metrics.add(translate(generator, a, seed + i), pair["B"].to(device))
+            if mode is None:
+                output = translate(generator, a, seed + i)
+            else:
+                output = translate_as_served(generator, a, seed + i, mode, max_tile_pixels)
+            metrics.add(output, pair["B"].to(device))
     finally:
         torch.set_rng_state(rng_before)
     return {**metrics.compute(), "pairs": float(count)}
