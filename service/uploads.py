@@ -19,7 +19,7 @@ from fastapi import UploadFile
 from PIL import Image, ImageOps
 
 from core.settings import Settings
-from core.storage import GREY_MODES
+from core.storage import GREY_MODES, PNG_COMPRESS_LEVEL
 from service.errors import ApiError
 
 CHUNK_BYTES = 64 * 1024
@@ -119,7 +119,7 @@ def store_png(image: Image.Image, path: Path) -> tuple[int, int]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as out:
-            image.save(out, format="PNG")
+            image.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -34,7 +34,7 @@ from PIL import Image, UnidentifiedImageError
 
 from core.jobs import JobStatus
 from core.params import InvalidParams, JobParams, parse_params, random_seed
-from core.storage import INPUT_FILE, staging_folder
+from core.storage import INPUT_FILE, PNG_COMPRESS_LEVEL, staging_folder
 from models import test_time
 from models.sampling import generate, sample_inputs
 from models.test_time import (
@@ -86,7 +86,7 @@ def write_results(ctx: JobContext, images: list[Image.Image]) -> None:
     final = ctx.storage.result_dir(ctx.job_id)
     with staging_folder(final) as tmp:
         for k, image in enumerate(images):
-            image.save(tmp / f"{k}.png", format="PNG")
+            image.save(tmp / f"{k}.png", format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         if final.exists():  # an earlier attempt finished writing but died before recording
             shutil.rmtree(final)
         tmp.rename(final)

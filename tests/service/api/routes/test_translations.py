@@ -32,7 +32,10 @@ def test_translation_is_queued_with_its_input_stored(client, gateway):
     assert job["model"] == "facades"
     assert job["url"] == f"/v1/jobs/{job['id']}"
     assert response.headers["Location"] == job["url"]
-    assert job["params"] == {"seed": 7, "width": 40, "height": 30}  # no storage path
+    assert job["params"] == {"seed": 7, "mode": "native", "width": 40, "height": 30}  # no path
+    assert gateway.redis().lrange("ganserve:batch:translation:facades", 0, -1) == [
+        job["id"].encode()
+    ]  # offered to a worker that batches
 
     polled = client.get(job["url"])
     assert polled.status_code == 200
@@ -69,6 +72,7 @@ def test_bad_inputs(client):
     expect_error(translate(client, image_bytes(), model="faces"), 422, "wrong_model_task")
     expect_error(translate(client, image_bytes(), seed="-1"), 422, "invalid_field")
     expect_error(translate(client, image_bytes(), seed="abc"), 422, "invalid_field")
+    expect_error(translate(client, image_bytes(), mode="tiles"), 422, "invalid_field")
     missing = client.post("/v1/translations", data={"model": "facades"})
     expect_error(missing, 422, "invalid_field")
     assert "image" in missing.json()["error"]["message"]
