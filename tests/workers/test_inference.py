@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import resource
+
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -133,3 +136,36 @@ def test_models_are_served_from_the_cache(make_context):
     for _ in range(2):
         inference.sample(make_context(JobKind.sample, "digits", count=1, seed=0))
     assert get_cache().loads == 1
+
+
+def test_native_and_resize_modes_are_recorded_and_keep_the_size(make_context):
+    picture = Image.effect_noise((70, 45), 40).convert("RGB")
+    outputs = {}
+    for mode in ("native", "resize"):
+        ctx = make_context(JobKind.translation, "p2p", seed=3, mode=mode)
+        upload(ctx.storage, ctx.job_id, picture)
+        outcome = inference.translate(ctx)
+        assert outcome.result["mode"] == mode and outcome.result["tiled"] is False
+        assert outcome.result["precision"] == "fp32"  # GANSERVE_PRECISION=fp32 in these tests
+        outputs[mode] = result_image(ctx.storage, ctx.job_id)
+        assert outputs[mode].size == (70, 45)
+    assert outputs["native"].tobytes() != outputs["resize"].tobytes()
+    bad = make_context(JobKind.translation, "p2p", mode="tiles")
+    upload(bad.storage, bad.job_id, picture)
+    with pytest.raises(JobFailure, match="mode") as failure:
+        inference.translate(bad)
+    assert failure.value.code == "invalid_parameter"
+
+
+def test_a_4096_square_upload_translates_in_tiles(make_context):
+    yy, xx = np.mgrid[0:4096, 0:4096]
+    pixels = np.stack([(xx // 16) % 256, (yy // 16) % 256, ((xx + yy) // 32) % 256], axis=-1)
+    ctx = make_context(JobKind.translation, "p2p", seed=1)
+    upload(ctx.storage, ctx.job_id, Image.fromarray(pixels.astype(np.uint8)))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
+    outcome = inference.translate(ctx)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert outcome.status == JobStatus.succeeded
+    assert outcome.result["tiled"] is True and outcome.result["mode"] == "native"
+    assert result_image(ctx.storage, ctx.job_id).size == (4096, 4096)
+    assert grown < 3 * 1024 * 1024  # KiB: under 3 GiB more, far below GANSERVE_WORKER_MAX_MEMORY_MB
