@@ -4,12 +4,12 @@
   `training.precision.cpu_has_native_bf16`); elsewhere fp32, where emulated bf16 is many times
   slower. `GANSERVE_PRECISION=fp32` turns it off (results then equal batch-1 fp32 bit for bit).
 - **channels_last** on CUDA only: on the CPU it made pix2pix slower (see `training.precision`).
-- **torch.compile** (`GANSERVE_COMPILE`), one graph per batch-size bucket: batches are padded to
-  the next power of two so a worker compiles at most log2(max batch) + 1 graphs per model and
-  shape. Off by default: on this project's 2-core CPU it measured no faster than bf16 eager for
-  unet_256 (`benchmarks/infer.py`: 1.79x vs 2.02x eager fp32 at batch 1, 3.39x vs 3.18x at 8)
-  and costs a compile per bucket at each model load; on CUDA it has not been measured yet
-  (`benchmarks/gpu.sh`), so `GANSERVE_COMPILE=1` opts in.
+- **torch.compile** (`GANSERVE_COMPILE=1`, translations and samples): pix2pix batches are padded
+  to the next power of two, so a worker compiles at most log2(max batch) + 1 graphs per model and
+  shape. Off by default: on this project's 2-core CPU it was no faster than bf16 eager for
+  unet_256 and 1.4-1.8x faster for the small samplers (`benchmarks/infer.py`), but each new shape
+  compiles for 12 s or more, and the demo models re-register (and reload) at every checkpoint
+  while they train; on CUDA it has not been measured yet (`benchmarks/gpu.sh`).
 
 The quality guard (`tests/workers/test_fast_path.py`): the fast path's translations and samples
 of a trained model stay within 35 dB PSNR of fp32.

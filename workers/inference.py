@@ -226,7 +226,8 @@ def translate_batch(
     size = (x.shape[-2], x.shape[-1])
     masks = test_time.draw_masks(generator, seeds, size)
     run = fast.compiled(
-        id(generator), lambda x, masks: test_time.forward(generator, x, TestTimeRun(size, masks))
+        ("translate", id(generator)),
+        lambda x, masks: test_time.forward(generator, x, TestTimeRun(size, masks)),
     )
     return run(x, masks)[:rows].float().clamp(-1, 1).cpu()
 
@@ -308,8 +309,10 @@ def _generate(
     z = torch.cat([z for z, _ in latents])  # (N, Z)
     labels = [y for _, y in latents]
     y = None if labels[0] is None else torch.cat(labels)  # (N,)
-    with torch.no_grad(), fast_path(loaded.device).autocast():
-        batch = generate(loaded.model, z, y)  # (N, C, H, W) in [-1, 1] on the CPU
+    fast = fast_path(loaded.device)
+    network = fast.compiled(("sample", id(loaded.model)), loaded.model)
+    with torch.no_grad(), fast.autocast():
+        batch = generate(network, z, y)  # (N, C, H, W) in [-1, 1] on the CPU
     pictures, start = [], 0
     for z_i, _ in latents:
         pictures.append([to_pil(image) for image in batch[start : start + len(z_i)]])

@@ -37,6 +37,16 @@ def test_translate_an_image_and_see_the_output(page):
     expect(download).to_be_visible()
     assert re.fullmatch(r"translation-[0-9a-f]+\.png", download.get_attribute("download"))
     expect(page.locator("#status")).to_contain_text("Translation done")
+    assert page.locator("#translate-mode").input_value() == "native"  # the default
+
+    first = re.search(r"job ([0-9a-f]+)", page.locator("#status").inner_text()).group(1)
+    page.select_option("#translate-mode", "resize")
+    page.click("#translate-form button[type=submit]")
+    done = re.compile(r"Translation done \(job (?!" + first + r")[0-9a-f]+\)")
+    expect(page.locator("#status")).to_contain_text(done, timeout=JOB_TIMEOUT_MS)
+    job_id = re.search(r"job ([0-9a-f]+)", page.locator("#status").inner_text()).group(1)
+    job = page.evaluate("id => fetch('/v1/jobs/' + id).then((r) => r.json())", job_id)
+    assert job["params"]["mode"] == "resize" and job["result"]["mode"] == "resize"
 
 
 def test_sampling_twice_with_one_seed_gives_the_same_images(page):

@@ -79,3 +79,18 @@ def test_the_cuda_fast_path_uses_channels_last():
     network = fast.prepare(models.create("pix2pix-generator", image_size=32, base_width=4).to(cuda))
     conv = next(m for m in network.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bf16_batches_stay_within_one_grey_level_of_their_single_images(one_torch_thread):
+    """On the fast path a batch is not bit-identical to single images (the kernels differ by
+    batch size), but stays within 1/255 of the [0, 1] range: the PNG values differ by one
+    level at most."""
+    fast = FastPath(CPU, precision="bf16", compile=False)
+    torch.manual_seed(0)
+    translator = models.create("pix2pix-generator", image_size=64, base_width=8)
+    x = torch.rand(8, 3, 64, 64) * 2 - 1
+    seeds = list(range(8))
+    with fast.autocast():
+        batch = translate_batch(translator, x, seeds)
+        singles = torch.cat([translate_batch(translator, x[i : i + 1], [i]) for i in range(8)])
+    assert (batch - singles).abs().max() / 2 <= 1 / 255
