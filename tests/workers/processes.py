@@ -94,6 +94,17 @@ def wait_for(
         time.sleep(0.05)
 
 
+def logged(workers: list[WorkerProcess], text: str, timeout: float = 10.0) -> str:
+    """The workers' logs once `text` is in them (a job's end is recorded in Redis just before its
+    worker logs it, so a test that saw the record may read the log a moment too early)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        logs = "".join(worker.text() for worker in workers)
+        if text in logs or time.monotonic() > deadline:
+            return logs
+        time.sleep(0.05)
+
+
 def ended(job: Job) -> bool:
     """Whether the job succeeded, failed or was cancelled."""
     return job.status.ended

@@ -18,7 +18,7 @@ from PIL import Image
 from core.jobs import QUEUE_INFER, Job, JobKind, JobStatus, JobStore, task_message
 from core.storage import INPUT_FILE, Storage
 from tests.conftest import redis_db
-from tests.workers.processes import WorkerProcess, client, ended, wait_for
+from tests.workers.processes import WorkerProcess, client, ended, logged, wait_for
 from tests.workers.tiny import save_tiny_discriminator, save_tiny_model
 
 BATCH = 8
@@ -149,8 +149,8 @@ def test_a_worker_killed_mid_batch_loses_no_job_and_runs_none_twice(setting):
         assert done.status == JobStatus.succeeded, done.error
         assert done.attempts == 2
         assert len(list(setting.storage.result_dir(job.id).iterdir())) == done.result["count"]
-    logs = doomed.text() + rescuer.text()
     for job in jobs:
+        logs = logged([doomed, rescuer], f"job {job.id} succeeded")
         assert logs.count(f"job {job.id} succeeded") == 1
     assert sorted(p.name for p in (setting.storage.root / "results").iterdir()) == sorted(
         job.id for job in jobs

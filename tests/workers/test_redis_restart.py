@@ -19,7 +19,7 @@ import redis
 from core.jobs import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
 from core.storage import Storage
 from ganserve.embedded_redis import EmbeddedRedis
-from tests.workers.processes import WorkerProcess, client
+from tests.workers.processes import WorkerProcess, client, logged
 from tests.workers.tiny import save_tiny_model
 
 JOBS = 40
@@ -82,7 +82,8 @@ def test_every_job_ends_once_through_a_redis_restart(tmp_path, how):
                 time.sleep(0.05)
             restart(server, how)  # while the worker is in the middle of a job
             jobs = wait_all_ended(store, ids, timeout=150)
-            log = worker.text()
+            for job_id in ids:  # the end is recorded just before it is logged
+                log = logged([worker], f"job {job_id} succeeded")
         finally:
             worker.kill()
     assert [job.status for job in jobs] == [JobStatus.succeeded] * JOBS, [

@@ -25,7 +25,7 @@ import redis
 from core.jobs import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
 from core.storage import Storage
 from tests.conftest import redis_db
-from tests.workers.processes import WorkerProcess, client, ended, wait_for
+from tests.workers.processes import WorkerProcess, client, ended, logged, wait_for
 from tests.workers.tiny import save_tiny_model
 
 
@@ -72,7 +72,7 @@ class Setting:
         assert sorted(p.name for p in self.storage.result_dir(job.id).iterdir()) == [
             f"{k}.png" for k in range(4)
         ]
-        logs = "".join(w.text() for w in self.workers)
+        logs = logged(self.workers, f"job {job.id} succeeded")
         assert logs.count(f"job {job.id} succeeded") == 1
 
 
