@@ -96,7 +96,7 @@ def main() -> None:
             for batch in args.batches:
                 run = runner(network, batch, device)
                 if compiled:
-                    run = path.compiled((name, batch), run)
+                    run = path.compiled(network, f"batch {batch}", run)
                 with torch.no_grad(), path.autocast():
                     rate = images_per_second(run, batch, args.seconds, device.type == "cuda")
                 if baseline is None:

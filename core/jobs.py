@@ -182,7 +182,10 @@ class JobStore:
         raw = self.redis.get(self._key(job_id))
         pipe = self.redis.pipeline()
         if raw is not None:
-            pipe.zrem(self._owner_key(json.loads(raw).get("owner", "")), job_id)
+            record = json.loads(raw)
+            pipe.zrem(self._owner_key(record.get("owner", "")), job_id)
+            if record.get("kind") in BATCHED_KINDS and record.get("model"):
+                pipe.lrem(batch_list(JobKind(record["kind"]), record["model"]), 0, job_id)
         pipe.delete(self._key(job_id))
         pipe.zrem(self.ACTIVE_KEY, job_id)
         pipe.execute()

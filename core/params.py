@@ -46,7 +46,6 @@ class JobParams(BaseModel):
 
 
 TranslationMode = Literal["native", "resize"]
-TRANSLATION_MODES: tuple[str, ...] = ("native", "resize")
 
 
 class TranslationParams(JobParams):

@@ -83,6 +83,16 @@ def _device(module: nn.Module) -> torch.device:
     return next(module.parameters()).device
 
 
+def check_class_label(discriminator: nn.Module, class_label: int | None) -> None:
+    """Raise ValueError unless `class_label` fits the discriminator (None always does)."""
+    if isinstance(discriminator, PatchDiscriminator):
+        if class_label is not None:
+            raise ValueError("a pix2pix discriminator takes no class label")
+        return
+    if isinstance(discriminator, UNetGANDiscriminator):
+        _check_class(discriminator, class_label)
+
+
 def _check_class(d: UNetGANDiscriminator, class_label: int | None) -> None:
     num_classes = d.config.num_classes
     if not num_classes and class_label is not None:

@@ -110,8 +110,9 @@ class TestTimeRun:
         self._norm_index += 1
         weight, bias = layer.weight, layer.bias  # None for the reference's instance norm
         if self.stats is not None and self.stats.frozen:
-            mean, var = self.stats.mean_var(index)
-            return F.batch_norm(x, mean.to(x.dtype), var.to(x.dtype), weight, bias, eps=layer.eps)
+            mean, var = self.stats.mean_var(index)  # float32, like the affine weights
+            y = F.batch_norm(x.float(), mean, var, weight, bias, eps=layer.eps)
+            return y.to(x.dtype)  # bf16 in, bf16 out under autocast
         if self.stats is not None:
             self.stats.add(index, x)
         return F.instance_norm(x, weight=weight, bias=bias, eps=layer.eps)

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
+from pydantic import ValidationError
 
+from core.jobs import Job, JobNotFound, JobStatus, JobStore
 from workers.jobs import (
     Heartbeat,
     JobContext,
@@ -63,12 +65,14 @@ def batch_wait_seconds(ctx: JobContext, loaded: LoadedModel) -> float:
     return wait_ms / 1000
 
 
-def take_mates(ctx: JobContext, limit: int, wait_seconds: float) -> list[JobContext]:
-    """Up to `limit` waiting jobs of the leader's kind and model, each taken under a lease held
-    by the leader's holder and marked running, waiting at most `wait_seconds` for more."""
+def take_mates(ctx: JobContext, limit: int, wait_seconds: float, mates: list[JobContext]) -> None:
+    """Add to `mates` up to `limit` waiting jobs of the leader's kind and model, each taken
+    under a lease held by the leader's holder and marked running, waiting at most
+    `wait_seconds` for more. A candidate found `running` (an earlier attempt's worker died: it
+    may be what killed it) is left to run alone from its own message; one whose record is gone
+    or unreadable is skipped."""
     store, kind, model = ctx.store, ctx.job.kind, ctx.job.model
     assert model is not None
-    mates: list[JobContext] = []
     deadline = time.monotonic() + wait_seconds
     while len(mates) < limit:
         ids = store.pop_batch_candidates(kind, model, limit - len(mates))
@@ -77,7 +81,7 @@ def take_mates(ctx: JobContext, limit: int, wait_seconds: float) -> list[JobCont
                 continue
             if not store.acquire_lease(job_id, ctx.holder, lease_seconds()):
                 continue  # another worker runs it
-            job = begin_attempt(store, job_id, ctx.max_attempts)
+            job = _begin_mate(store, job_id, ctx.max_attempts)
             if job is None:
                 store.release_lease(job_id, ctx.holder)
                 continue
@@ -86,7 +90,17 @@ def take_mates(ctx: JobContext, limit: int, wait_seconds: float) -> list[JobCont
             if time.monotonic() >= deadline:
                 break
             time.sleep(min(0.001, max(0.0, deadline - time.monotonic())))
-    return mates
+
+
+def _begin_mate(store: JobStore, job_id: str, max_attempts: int) -> Job | None:
+    """A candidate marked running for its attempt in this batch, or None to leave it."""
+    try:
+        if store.get(job_id).status == JobStatus.running:
+            return None
+        return begin_attempt(store, job_id, max_attempts)
+    except (JobNotFound, ValidationError) as exc:
+        log.warning("job %s: offered for batching but unreadable (%s); skipped", job_id, exc)
+        return None
 
 
 @dataclass
@@ -125,29 +139,51 @@ def _chunks(members: list[Prepared], limit: int) -> list[list[Prepared]]:
 
 
 def run_batched(ctx: JobContext, work: BatchedWork) -> Outcome:
-    """Run the leader `ctx` with the batch-mates it can take; record the mates' ends here and
-    return (or raise) the leader's."""
+    """Run the leader `ctx` with the batch-mates it can take; record each mate's end as soon as
+    it is known and return (or raise) the leader's."""
     loaded = work.load(ctx)  # a leader whose model does not load fails alone, taking nobody
     limit = max_batch(ctx, loaded)
-    mates = take_mates(ctx, limit - 1, batch_wait_seconds(ctx, loaded)) if limit > 1 else []
-    if mates:
-        log.info("job %s: batched with %d waiting jobs", ctx.job_id, len(mates))
-    ends: dict[str, Outcome | Exception] = {}
+    mates: list[JobContext] = []
+    batch = Batch(ctx)
     try:
+        if limit > 1 and ctx.job.attempts == 1:  # a job whose worker died runs alone
+            take_mates(ctx, limit - 1, batch_wait_seconds(ctx, loaded), mates)
+        if mates:
+            log.info("job %s: batched with %d waiting jobs", ctx.job_id, len(mates))
         with Heartbeat(ctx.store, [m.job_id for m in mates], ctx.holder):
-            _run_members(work, loaded, [ctx, *mates], limit, ends)
-        for mate in mates:
-            _record(mate, ends[mate.job_id])
+            _run_members(work, loaded, [ctx, *mates], limit, batch)
     finally:
         for mate in mates:
             try:
                 ctx.store.release_lease(mate.job_id, ctx.holder)
             except redis.RedisError as exc:  # the lease expires on its own
                 log.warning("job %s: could not release the lease: %s", mate.job_id, exc)
-    end = ends[ctx.job_id]
-    if isinstance(end, Exception):
-        raise end
-    return end
+    return batch.leader_end()
+
+
+class Batch:
+    """The ends of a batch's members: a mate's is recorded at once, the leader's kept."""
+
+    def __init__(self, leader: JobContext) -> None:
+        self.leader = leader
+        self.ends: dict[str, Outcome | Exception] = {}
+
+    def end(self, member: JobContext, end: Outcome | Exception) -> None:
+        """How `member` ended; a mate's end is written to its record now."""
+        self.ends[member.job_id] = end
+        if member is not self.leader:
+            _record(member, end)
+
+    def ended(self, member: JobContext) -> bool:
+        return member.job_id in self.ends
+
+    def leader_end(self) -> Outcome:
+        end = self.ends.get(self.leader.job_id)
+        if end is None:
+            raise RuntimeError("the batch gave the job no result")
+        if isinstance(end, Exception):
+            raise end
+        return end
 
 
 def _run_members(
@@ -155,50 +191,66 @@ def _run_members(
     loaded: LoadedModel,
     members: list[JobContext],
     limit: int,
-    ends: dict[str, Outcome | Exception],
+    batch: Batch,
 ) -> None:
     groups: dict[tuple[Any, ...], list[Prepared]] = {}
     for member in members:
-        prepared = _attempt(ends, member, lambda m=member: work.prepare(m, loaded))
+        prepared = _step(batch, member, lambda m=member: work.prepare(m, loaded))
         if prepared is not None:
             groups.setdefault(prepared.key, []).append(prepared)
     for group in groups.values():
         for chunk in _chunks(group, limit):
-            outputs = _attempt_all(ends, chunk, lambda c=chunk: work.run(loaded, c))
-            for prepared, output in zip(chunk, outputs or [], strict=False):
-                _attempt(ends, prepared.ctx, lambda p=prepared, o=output: work.finish(p, o))
+            _run_chunk(work, loaded, chunk, batch)
+    for member in members:
+        if not batch.ended(member):
+            batch.end(member, RuntimeError("the batch gave the job no result"))
 
 
-def _attempt(ends: dict[str, Outcome | Exception], ctx: JobContext, step: Callable[[], Any]) -> Any:
-    """Run one member's step; a job error ends that member (Redis errors propagate)."""
+def _run_chunk(work: BatchedWork, loaded: LoadedModel, chunk: list[Prepared], batch: Batch) -> None:
+    """One forward pass for `chunk`; if it fails and holds several jobs, each runs alone (one
+    job's input must not fail its batch-mates)."""
+    try:
+        outputs = work.run(loaded, chunk)
+    except redis.RedisError:
+        raise
+    except Exception as exc:
+        if len(chunk) == 1:
+            batch.end(chunk[0].ctx, exc)
+            return
+        log.warning("a batch of %d failed (%s); running its jobs one by one", len(chunk), exc)
+        for prepared in chunk:
+            _run_chunk(work, loaded, [prepared], batch)
+        return
+    for prepared, output in zip(chunk, outputs, strict=True):
+        _step(batch, prepared.ctx, lambda p=prepared, o=output: work.finish(p, o))
+
+
+def _step(batch: Batch, ctx: JobContext, step: Callable[[], Any]) -> Any:
+    """Run one member's step; an error ends that member (Redis errors propagate). A step that
+    returns an Outcome ends it too."""
     try:
         value = step()
     except redis.RedisError:
         raise
     except Exception as exc:
-        ends[ctx.job_id] = exc
+        batch.end(ctx, exc)
         return None
     if isinstance(value, Outcome):
-        ends[ctx.job_id] = value
+        batch.end(ctx, value)
     return value
 
 
-def _attempt_all(
-    ends: dict[str, Outcome | Exception], chunk: list[Prepared], step: Callable[[], Any]
-) -> Any:
-    """Run a forward pass shared by `chunk`; its failure ends every member of it."""
+def _record(mate: JobContext, end: Outcome | Exception) -> None:
+    """Write a mate's end, unless its lease is no longer this worker's (another copy owns it)."""
     try:
-        return step()
+        if not mate.renew_lease():
+            log.warning("job %s: its lease went to another worker; not recording", mate.job_id)
+            return
+        if isinstance(end, Exception):
+            record_failure(mate.store, mate.job_id, end)
+        else:
+            record_outcome(mate.store, mate.job_id, end)
     except redis.RedisError:
         raise
-    except Exception as exc:
-        for prepared in chunk:
-            ends[prepared.ctx.job_id] = exc
-        return None
-
-
-def _record(mate: JobContext, end: Outcome | Exception) -> None:
-    if isinstance(end, Exception):
-        record_failure(mate.store, mate.job_id, end)
-    else:
-        record_outcome(mate.store, mate.job_id, end)
+    except Exception:
+        log.exception("job %s: could not record its end", mate.job_id)

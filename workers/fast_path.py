@@ -27,6 +27,8 @@ from torch import nn
 from core.settings import Settings
 from training.precision import use_autocast
 
+COMPILED_ATTRIBUTE = "_ganserve_compiled"
+
 
 def bucket(rows: int) -> int:
     """The batch size a batch of `rows` runs at under compile: the next power of two."""
@@ -40,7 +42,6 @@ class FastPath:
         self.device = device
         self.bf16 = precision == "bf16" or (precision == "auto" and use_autocast(device, True))
         self.compile = compile
-        self._compiled: dict[Any, Callable[..., Any]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, device: torch.device) -> FastPath:
@@ -48,9 +49,14 @@ class FastPath:
         return cls(device, precision=settings.precision, compile=bool(settings.compile))
 
     @property
+    def precision(self) -> str:
+        """ "bf16" or "fp32"."""
+        return "bf16" if self.bf16 else "fp32"
+
+    @property
     def name(self) -> str:
-        """How results record the path: "bf16", "fp32", with "+compile" when compiled."""
-        return ("bf16" if self.bf16 else "fp32") + ("+compile" if self.compile else "")
+        """How results record the path: the precision, with "+compile" when compiled."""
+        return self.precision + ("+compile" if self.compile else "")
 
     def prepare(self, network: nn.Module) -> nn.Module:
         """The network in the memory layout of this path (channels_last on CUDA under bf16)."""
@@ -64,11 +70,15 @@ class FastPath:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
-    def compiled(self, key: Any, function: Callable[..., Any]) -> Callable[..., Any]:
-        """`function` under torch.compile (kept under `key`, e.g. the network it runs) when this
-        path compiles, else itself."""
+    def compiled(
+        self, owner: object, name: str, function: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        """`function` under torch.compile when this path compiles, else itself. The compiled
+        function is kept on `owner` (the network it runs) under `name`, so it goes when the
+        network leaves the model cache."""
         if not self.compile:
             return function
-        if key not in self._compiled:
-            self._compiled[key] = torch.compile(function)
-        return self._compiled[key]
+        cache = owner.__dict__.setdefault(COMPILED_ATTRIBUTE, {})  # not an nn.Module attribute
+        if name not in cache:
+            cache[name] = torch.compile(function)
+        return cache[name]

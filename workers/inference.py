@@ -226,7 +226,8 @@ def translate_batch(
     size = (x.shape[-2], x.shape[-1])
     masks = test_time.draw_masks(generator, seeds, size)
     run = fast.compiled(
-        ("translate", id(generator)),
+        generator,
+        "translate",
         lambda x, masks: test_time.forward(generator, x, TestTimeRun(size, masks)),
     )
     return run(x, masks)[:rows].float().clamp(-1, 1).cpu()
@@ -246,7 +247,9 @@ class TranslationWork:
         )
         item = translation_input(loaded, image, seed, params.mode, max_tile_pixels(ctx, loaded))
         key = ("tiled", ctx.job_id) if item.tiled else (item.mode, tuple(item.x.shape))
-        return Prepared(ctx, key, 1, item)
+        square = loaded.card.image_size**2
+        rows = -(-item.x.shape[-2] * item.x.shape[-1] // square)  # model-size images it weighs
+        return Prepared(ctx, key, rows, item)
 
     def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[Image.Image]:
         limit = max_tile_pixels(members[0].ctx, loaded)
@@ -263,7 +266,7 @@ class TranslationWork:
             "seed": item.seed,
             "mode": item.mode,
             "tiled": item.tiled,
-            "precision": fast_path().name,
+            "precision": fast_path().precision if item.tiled else fast_path().name,
             "width": output.width,
             "height": output.height,
         }
@@ -273,18 +276,6 @@ class TranslationWork:
 def translate(ctx: JobContext) -> Outcome:
     """Run a translation job (with any waiting batch-mates): one PNG of the input's size."""
     return run_batched(ctx, TranslationWork())
-
-
-def sample_images(
-    loaded: LoadedModel,
-    count: int,
-    seed: int,
-    class_label: int | None = None,
-    truncation: float | None = None,
-) -> list[Image.Image]:
-    """`count` images from a sampling generator (same seed and model -> same images)."""
-    z, y = _latents(loaded, count, seed, class_label, truncation)
-    return _generate(loaded, [(z, y)])[0]
 
 
 def _latents(
@@ -310,7 +301,7 @@ def _generate(
     labels = [y for _, y in latents]
     y = None if labels[0] is None else torch.cat(labels)  # (N,)
     fast = fast_path(loaded.device)
-    network = fast.compiled(("sample", id(loaded.model)), loaded.model)
+    network = fast.compiled(loaded.model, "sample", loaded.model)
     with torch.no_grad(), fast.autocast():
         batch = generate(network, z, y)  # (N, C, H, W) in [-1, 1] on the CPU
     pictures, start = [], 0

@@ -47,6 +47,7 @@ from models.realness import (
     ConditionRequired,
     NoRealnessMap,
     Realness,
+    check_class_label,
     least_real_box,
     realness_batch,
 )
@@ -171,17 +172,6 @@ def _at_image_size(image: Image.Image, result: Realness) -> Inspection:
     return Inspection(full_map, result.global_score, result.class_label, box)
 
 
-def inspect_image(
-    loaded: LoadedModel,
-    image: Image.Image,
-    condition: torch.Tensor | None = None,
-    class_label: int | None = None,
-) -> Inspection:
-    """The realness map of `image` by a loaded discriminator, at the image's own size."""
-    x = model_input(loaded, image, loaded.card.channels)  # (1, C, S, S)
-    return inspect_inputs(loaded, [InspectionInput(image, x, condition, class_label)])[0]
-
-
 class InspectionWork:
     """Inspection jobs as `workers.batching` runs them."""
 
@@ -194,6 +184,10 @@ class InspectionWork:
             raise JobFailure("invalid_parameter", "the job names no image to inspect")
         image = read_input(image_path, ctx.settings.max_image_pixels, "the image to inspect")
         class_label = job_params(ctx).class_label
+        try:  # checked per job, so one bad label cannot fail the batch it joins
+            check_class_label(loaded.model, class_label)
+        except ValueError as exc:
+            raise JobFailure("invalid_parameter", str(exc)) from None
         x = model_input(loaded, image, loaded.card.channels)  # (1, C, S, S)
         item = InspectionInput(image, x, _condition(ctx, loaded), class_label)
         key = (tuple(x.shape), None if item.condition is None else tuple(item.condition.shape))

@@ -262,10 +262,9 @@ def _run_job(task: Any, store: JobStore, job_id: str, work: Work, max_attempts: 
     if not store.acquire_lease(job_id, holder, lease_seconds()):
         log.info("job %s is held by another worker; checking again in %ss", job_id, lease_seconds())
         raise task.retry(countdown=lease_seconds(), max_retries=None)
-    if job.kind in BATCHED_KINDS and job.model:  # its own message runs it: no batch claims it
-        store.drop_batch_candidate(job.kind, job.model, job_id)
     yielded = False
     try:
+        _leave_batch_list(store, job)
         with Heartbeat(store, [job_id], holder):
             _run_leased(store, job_id, work, holder, max_attempts)
     except Yielded:
@@ -342,6 +341,16 @@ def record_outcome(store: JobStore, job_id: str, outcome: Outcome) -> None:
     progress = 1.0 if outcome.status == JobStatus.succeeded else current.progress
     _end(store, job_id, outcome.status, result=outcome.result, progress=progress)
     log.info("job %s %s", job_id, outcome.status.value)
+
+
+def _leave_batch_list(store: JobStore, job: Job) -> None:
+    """Take a job that its own message runs off its batch list (best effort: a batch that pops
+    it later finds it held or ended)."""
+    if job.kind in BATCHED_KINDS and job.model:
+        try:
+            store.drop_batch_candidate(job.kind, job.model, job.id)
+        except redis.RedisError as exc:
+            log.warning("job %s: could not leave its batch list: %s", job.id, exc)
 
 
 def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attempts: int) -> None:

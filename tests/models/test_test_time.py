@@ -133,3 +133,12 @@ def test_samples_do_not_depend_on_their_batch_mates(name, config):
     for start, rows in [(0, 1), (1, 2), (3, 3), (6, 5)]:
         part = generate(g, z[start : start + rows], None if y is None else y[start : start + rows])
         assert torch.equal(part, together[start : start + rows])
+
+
+def test_tiles_run_under_bf16_autocast():
+    g = generator()
+    x = smooth_image(256, 256)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        tiled = translate_native(g, x, 3, 128 * 128)
+    whole = translate_native(g, x, 3, 10**8)
+    assert tiled.shape == (1, 3, 256, 256) and (tiled.float() - whole).abs().mean() < 0.15

@@ -19,12 +19,11 @@ _run_job = tasks.run_job
 _take_mates = batching.take_mates
 
 
-def take_mates(ctx: JobContext, limit: int, wait_seconds: float) -> list[JobContext]:
+def take_mates(ctx: JobContext, limit: int, wait_seconds: float, mates: list[JobContext]) -> None:
     """`workers.batching.take_mates`, then the first attempt's sleep with the mates held."""
-    mates = _take_mates(ctx, limit, wait_seconds)
+    _take_mates(ctx, limit, wait_seconds, mates)
     if ctx.job.attempts == 1 and mates:
         time.sleep(BATCH_DELAY)
-    return mates
 
 
 def _slowed(work: Work) -> Work:

@@ -69,10 +69,10 @@ class Setting:
             path = self.storage.upload_dir(job.id) / INPUT_FILE
             path.parent.mkdir(parents=True)
             path.write_bytes(picture)
-            if kind == JobKind.inspection:
+            if kind == JobKind.inspection:  # the last one asks for a class the model lacks
                 job.params = {
                     "image": str(path.relative_to(self.storage.root)),
-                    "class_label": k % 3,
+                    "class_label": 7 if k == BATCH - 1 else k % 3,
                 }
         self.store.create(job)
         self.celery.send_task(**task_message(job))
@@ -130,7 +130,9 @@ def test_batched_jobs_get_the_bytes_they_get_alone_and_a_bad_input_fails_alone(s
     assert "batched with" not in setting.workers[-1].text()
 
     assert batched[3] == single[3] == "bad_image"  # the cut upload failed, alone
-    assert all(isinstance(r, list) for i, r in enumerate(batched) if i != 3)
+    assert batched[-1] == single[-1] == "invalid_parameter"  # the class the model lacks, alone
+    failed = (3, 3 * BATCH - 1)
+    assert all(isinstance(r, list) for i, r in enumerate(batched) if i not in failed)
     assert batched == single  # every other job: the same PNG bytes as at batch 1
     assert [len(r) for r in batched[BATCH : 2 * BATCH]] == [1 + k % 3 for k in range(BATCH)]
     for job in batched_jobs:

@@ -145,8 +145,10 @@ def create_inspection(
             )
         params["input"] = str((folder / INPUT_FILE).resolve())
     if class_label is None and source is not None and source.kind is JobKind.sample:
-        # judge a sample as the class it was drawn as
-        class_label = source.params.get("class_label")
+        # judge a sample as the class it was drawn as, when the judging model has that class
+        drawn_as = source.params.get("class_label")
+        if isinstance(drawn_as, int) and 0 <= drawn_as < info.classes:
+            class_label = drawn_as
     if class_label is not None:
         params["class_label"] = class_label
     if source is not None:

@@ -192,6 +192,9 @@ def test_a_sample_is_judged_as_the_class_it_was_drawn_as(server, client):
         client, model="digits-d", source_job=sample["id"], source_image="1", class_label="0"
     )
     assert chosen.json()["params"]["class_label"] == 0
+    unconditional = inspect(client, model="faces-d", source_job=sample["id"], source_image="1")
+    assert unconditional.status_code == 202, unconditional.text
+    assert "class_label" not in unconditional.json()["params"]  # a class it lacks is not passed
 
 
 def test_source_jobs_of_other_owners_are_404(server):
