@@ -90,8 +90,9 @@ class Settings(BaseSettings):
     max_batch: int | None = Field(
         default=None,
         ge=1,
-        description="Most images an infer worker runs in one forward pass, gathering waiting "
-        "jobs of the same model and kind (unset: 8 on CPU, 32 on CUDA; 1 turns batching off).",
+        description="Most images (counted at the model's size) an infer worker runs in one "
+        "forward pass, gathering waiting jobs of the same model and kind (unset: 8 on CPU, 32 "
+        "on CUDA; 1 turns batching off).",
     )
     batch_wait_ms: float | None = Field(
         default=None,
