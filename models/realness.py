@@ -187,7 +187,7 @@ def realness_batch(
         if conditions is not None:
             raise ValueError("a U-Net GAN discriminator takes no condition image")
         for label in class_labels:
-            _check_class(discriminator, label)
+            check_class_label(discriminator, label)
         was_training = discriminator.training
         discriminator.eval()  # spectral norm: no power iteration, its vectors stay as trained
         try:
@@ -208,8 +208,8 @@ def realness_batch(
                 f"conditions and images must have one size, got {tuple(conditions.shape)} and "
                 f"{tuple(images.shape)}"
             )
-        if any(label is not None for label in class_labels):
-            raise ValueError("a pix2pix discriminator takes no class label")
+        for label in class_labels:
+            check_class_label(discriminator, label)
         return _patch_realness(discriminator, images, conditions, least_squares)
     name = getattr(type(discriminator), "architecture", type(discriminator).__name__)
     raise NoRealnessMap(

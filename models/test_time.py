@@ -223,7 +223,7 @@ def reflect_pad(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int
     """x (B, C, H, W) reflect-padded (repeatedly, for pads wider than the image) to multiples of
     `multiple`, centred; returns it and the (top, left) offset of the original."""
     height, width = x.shape[-2:]
-    target_h, target_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+    target_h, target_w = padded_size(height, width, multiple)
     top, left = (target_h - height) // 2, (target_w - width) // 2
     pads = [left, target_w - width - left, top, target_h - height - top]  # l, r, t, b
     while any(pads):

@@ -30,6 +30,14 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
+def from_pil(image: Image.Image) -> torch.Tensor:
+    """A Pillow image (L or RGB) -> (1, C, H, W) float32 in [-1, 1]; undoes `to_pil`."""
+    array = np.asarray(image, dtype=np.float32)  # (H, W) or (H, W, C)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return dequantize(torch.from_numpy(array).permute(2, 0, 1)[None])  # (1, C, H, W)
+
+
 def grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> Image.Image:
     """Tile (N, C, H, W) images in [-1, 1] into one picture, `columns` wide."""
     n, c, h, w = images.shape

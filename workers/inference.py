@@ -28,7 +28,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
@@ -45,7 +44,7 @@ from models.test_time import (
     total_stride,
     translate_native,
 )
-from training.images import dequantize, to_pil
+from training.images import from_pil, to_pil
 from workers.batching import Prepared, run_batched
 from workers.errors import JobFailure
 from workers.fast_path import FastPath, bucket
@@ -110,14 +109,6 @@ def read_input(path: Path, max_pixels: int, what: str = "the uploaded image") ->
         raise JobFailure("bad_image", f"{what} could not be read as an image: {exc}") from None
 
 
-def _to_tensor(image: Image.Image) -> torch.Tensor:
-    """A Pillow image (L or RGB) -> (1, C, H, W) float in [-1, 1]."""
-    array = np.asarray(image, dtype=np.float32)  # (H, W) or (H, W, C)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return dequantize(torch.from_numpy(array).permute(2, 0, 1)[None])  # (1, C, H, W)
-
-
 def flatten_alpha(image: Image.Image) -> Image.Image:
     """An image with transparency composited over white (other images as they are)."""
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -143,7 +134,7 @@ def model_input(loaded: LoadedModel, image: Image.Image, channels: int) -> torch
     [-1, 1] on the CPU (resized bicubic)."""
     size = loaded.card.image_size
     square = network_picture(loaded, image, channels).resize((size, size), Image.Resampling.BICUBIC)
-    return _to_tensor(square)  # (1, C, S, S)
+    return from_pil(square)  # (1, C, S, S)
 
 
 @dataclass(frozen=True)
@@ -167,7 +158,7 @@ def translation_input(
         return TranslationInput(
             model_input(loaded, image, channels), seed, image.size, (0, 0), mode, False
         )
-    x = _to_tensor(network_picture(loaded, image, channels))  # (1, C, H, W)
+    x = from_pil(network_picture(loaded, image, channels))  # (1, C, H, W)
     stride = total_stride(loaded.model)
     height, width = padded_size(x.shape[-2], x.shape[-1], stride)
     if plan_tiles(height, width, stride, max_tile_pixels) is not None:

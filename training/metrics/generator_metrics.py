@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -19,7 +18,7 @@ from torch import nn
 from models.sampling import sample
 from models.test_time import translate, translate_native
 from training.data import PairedDataset, collate
-from training.images import dequantize, quantize, to_pil
+from training.images import dequantize, from_pil, quantize, to_pil
 from training.metrics.fidelity import UNAVAILABLE_PREFIX, compute_fidelity
 from training.metrics.inception import FIDInception
 from training.metrics.paired import PairedMetrics
@@ -92,13 +91,6 @@ def _picture(pixels: torch.Tensor) -> Image.Image:
     return to_pil(pixels[0].cpu())
 
 
-def _from_picture(picture: Image.Image, device: torch.device) -> torch.Tensor:
-    array = torch.from_numpy(np.asarray(picture, dtype=np.float32).copy())  # (H, W) or (H, W, C)
-    if array.ndim == 2:
-        array = array[:, :, None]
-    return dequantize(array.permute(2, 0, 1)[None]).to(device)  # (1, C, H, W)
-
-
 def translate_as_served(
     generator: nn.Module, a: torch.Tensor, seed: int, mode: str, max_tile_pixels: int
 ) -> torch.Tensor:
@@ -112,9 +104,9 @@ def translate_as_served(
     if mode == "native":
         return _served(translate_native(generator, a, seed, max_tile_pixels))
     size = generator.config.image_size
-    square = _from_picture(_picture(a).resize((size, size), Image.Resampling.BICUBIC), a.device)
+    square = from_pil(_picture(a).resize((size, size), Image.Resampling.BICUBIC)).to(a.device)
     output = _picture(translate(generator, square, seed))
-    return _from_picture(output.resize((width, height), Image.Resampling.BICUBIC), a.device)
+    return from_pil(output.resize((width, height), Image.Resampling.BICUBIC)).to(a.device)
 
 
 def translation_metrics(
