@@ -122,7 +122,10 @@ class BatchedWork(Protocol):
 
     def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[Any]: ...
 
-    def finish(self, prepared: Prepared, output: Any) -> Outcome: ...
+    def finish(self, prepared: Prepared, output: Any) -> Outcome:
+        """Write the member's results and say how it succeeded (`_finish` has checked that it
+        was not cancelled meanwhile)."""
+        ...
 
 
 def _chunks(members: list[Prepared], limit: int) -> list[list[Prepared]]:
@@ -222,7 +225,14 @@ def _run_chunk(work: BatchedWork, loaded: LoadedModel, chunk: list[Prepared], ba
             _run_chunk(work, loaded, [prepared], batch)
         return
     for prepared, output in zip(chunk, outputs, strict=True):
-        _step(batch, prepared.ctx, lambda p=prepared, o=output: work.finish(p, o))
+        _step(batch, prepared.ctx, lambda p=prepared, o=output: _finish(work, p, o))
+
+
+def _finish(work: BatchedWork, prepared: Prepared, output: Any) -> Outcome:
+    """A member whose cancellation was asked for while it ran ends cancelled, writing nothing."""
+    if prepared.ctx.cancel_requested():
+        return Outcome(JobStatus.cancelled, {})
+    return work.finish(prepared, output)
 
 
 def _step(batch: Batch, ctx: JobContext, step: Callable[[], Any]) -> Any:

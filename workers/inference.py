@@ -248,8 +248,6 @@ class TranslationWork:
 
     def finish(self, prepared: Prepared, output: Image.Image) -> Outcome:
         ctx, item = prepared.ctx, prepared.data
-        if ctx.cancel_requested():
-            return Outcome(JobStatus.cancelled, {})
         write_results(ctx, [output])
         result = {
             "count": 1,
@@ -319,8 +317,6 @@ class SampleWork:
 
     def finish(self, prepared: Prepared, output: list[Image.Image]) -> Outcome:
         ctx, (params, seed, _, _) = prepared.ctx, prepared.data
-        if ctx.cancel_requested():
-            return Outcome(JobStatus.cancelled, {})
         write_results(ctx, output)
         result = {
             "model": ctx.job.model,

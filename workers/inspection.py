@@ -198,8 +198,6 @@ class InspectionWork:
 
     def finish(self, prepared: Prepared, found: Inspection) -> Outcome:
         ctx = prepared.ctx
-        if ctx.cancel_requested():
-            return Outcome(JobStatus.cancelled, {})
         base = flatten_alpha(prepared.data.image).convert("RGB")
         write_results(ctx, [map_picture(found.map), overlay_picture(base, found.map, found.box)])
         result: dict[str, Any] = {

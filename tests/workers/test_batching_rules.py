@@ -90,3 +90,18 @@ def test_a_retried_leader_runs_alone(make_context):
     run_batched(leader, work)
     assert work.passes == [[leader.job_id]]
     assert leader.store.get(waiting.job_id).status == JobStatus.queued
+
+
+def test_a_job_cancelled_while_its_batch_runs_ends_cancelled(make_context):
+    leader = leader_of(make_context, value=1)
+    mate = make_context(JobKind.sample, "m", value=2)
+
+    class CancelsTheMate(Work):
+        def run(self, loaded, members):
+            mate.store.request_cancel(mate.job_id)  # asked while the forward pass runs
+            return super().run(loaded, members)
+
+    outcome = run_batched(leader, CancelsTheMate())
+    assert outcome.status == JobStatus.succeeded
+    ended = leader.store.get(mate.job_id)
+    assert ended.status == JobStatus.cancelled and ended.result == {}
