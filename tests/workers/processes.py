@@ -10,10 +10,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import redis
 from celery import Celery
 
-from core.jobs import Job, JobStore
+from core.jobs import QUEUE_INFER, Job, JobStore
+from core.storage import Storage
 from ganserve.processes import worker_command
+from tests.conftest import redis_db
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,6 +75,46 @@ class WorkerProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         self._log_file.close()
+
+
+class WorkerSetting:
+    """A storage root, a Redis database of its own (flushed), and the infer workers a test starts
+    on them with `env` (a 4 s visibility timeout, so redelivery is quick); `kill_workers` at the
+    end. `slow_first_attempt` as for `WorkerProcess`."""
+
+    def __init__(
+        self, redis_url: str, tmp_path: Path, db: int, slow_first_attempt: float | None = None
+    ) -> None:
+        self.url = redis_db(redis_url, db)
+        redis.Redis.from_url(self.url).flushdb()
+        self.tmp = tmp_path
+        self.storage = Storage(tmp_path / "data")
+        self.storage.ensure()
+        self.store = JobStore(redis.Redis.from_url(self.url))
+        self.env = {
+            "GANSERVE_REDIS_URL": self.url,
+            "GANSERVE_DATA_DIR": str(self.storage.root),
+            "GANSERVE_VISIBILITY_TIMEOUT": "4",
+        }
+        self.slow_first_attempt = slow_first_attempt
+        self.workers: list[WorkerProcess] = []
+
+    def worker(self, name: str, **env: str) -> WorkerProcess:
+        """A new infer worker `name` with the setting's environment and `env`, once ready."""
+        worker = WorkerProcess(
+            QUEUE_INFER,
+            name,
+            {**self.env, **env},
+            self.tmp / f"{name}.log",
+            self.slow_first_attempt,
+        )
+        self.workers.append(worker)
+        return worker.wait_ready()
+
+    def kill_workers(self) -> None:
+        """SIGKILL every worker the test started."""
+        for worker in self.workers:
+            worker.kill()
 
 
 def wait_for(

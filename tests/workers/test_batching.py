@@ -12,45 +12,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 from PIL import Image
 
-from core.jobs import QUEUE_INFER, Job, JobKind, JobStatus, JobStore, task_message
-from core.storage import INPUT_FILE, Storage
-from tests.conftest import redis_db
-from tests.workers.processes import WorkerProcess, client, ended, logged, wait_for
+from core.jobs import Job, JobKind, JobStatus, task_message
+from core.storage import INPUT_FILE
+from tests.workers.processes import WorkerSetting, client, ended, logged, wait_for
 from tests.workers.tiny import save_tiny_discriminator, save_tiny_model
 
 BATCH = 8
 
 
-class Setting:
-    """A storage root with tiny models and discriminators, a Redis database, worker settings."""
+class Setting(WorkerSetting):
+    """A storage root with tiny models and discriminators, a Redis database, fp32 workers."""
 
     def __init__(self, redis_url: str, tmp_path: Path) -> None:
-        self.url = redis_db(redis_url, 3)
-        redis.Redis.from_url(self.url).flushdb()
-        self.tmp = tmp_path
-        self.storage = Storage(tmp_path / "data")
-        self.storage.ensure()
+        super().__init__(redis_url, tmp_path, db=3, slow_first_attempt=0.0)
         for model_id in ("p2p", "digits"):
             save_tiny_model(self.storage.models, model_id)
             save_tiny_discriminator(self.storage.models, model_id)
-        self.store = JobStore(redis.Redis.from_url(self.url))
+        self.env["GANSERVE_PRECISION"] = "fp32"  # batches equal batch 1 bit for bit in fp32
         self.celery = client(self.url)
-        self.workers: list[WorkerProcess] = []
-
-    def worker(self, name: str, **env: str) -> WorkerProcess:
-        environment = {
-            "GANSERVE_REDIS_URL": self.url,
-            "GANSERVE_DATA_DIR": str(self.storage.root),
-            "GANSERVE_VISIBILITY_TIMEOUT": "4",
-            "GANSERVE_PRECISION": "fp32",
-            **env,
-        }
-        worker = WorkerProcess(QUEUE_INFER, name, environment, self.tmp / f"{name}.log", 0.0)
-        self.workers.append(worker)
-        return worker.wait_ready()
 
     def picture(self, k: int) -> bytes:
         pixels = np.random.default_rng(k).integers(0, 256, (24 + k, 40, 3), dtype=np.uint8)
@@ -112,8 +93,7 @@ class Setting:
 def setting(redis_url, tmp_path):
     setting = Setting(redis_url, tmp_path)
     yield setting
-    for worker in setting.workers:
-        worker.kill()
+    setting.kill_workers()
 
 
 def test_batched_jobs_get_the_bytes_they_get_alone_and_a_bad_input_fails_alone(setting):

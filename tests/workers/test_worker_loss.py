@@ -20,40 +20,18 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
-from core.jobs import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
-from core.storage import Storage
-from tests.conftest import redis_db
-from tests.workers.processes import WorkerProcess, client, ended, logged, wait_for
+from core.jobs import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus
+from tests.workers.processes import WorkerSetting, client, ended, logged, wait_for
 from tests.workers.tiny import save_tiny_model
 
 
-class Setting:
-    """A storage root with a model, a Redis database, and the workers' environment."""
+class Setting(WorkerSetting):
+    """A storage root with a model, a Redis database, workers whose first attempt sleeps 60 s."""
 
     def __init__(self, redis_url: str, tmp_path: Path) -> None:
-        self.url = redis_db(redis_url, 2)
-        redis.Redis.from_url(self.url).flushdb()
-        self.tmp = tmp_path
-        self.storage = Storage(tmp_path / "data")
-        self.storage.ensure()
+        super().__init__(redis_url, tmp_path, db=2, slow_first_attempt=60.0)
         save_tiny_model(self.storage.models, "digits")
-        self.env = {
-            "GANSERVE_REDIS_URL": self.url,
-            "GANSERVE_DATA_DIR": str(self.storage.root),
-            "GANSERVE_VISIBILITY_TIMEOUT": "4",
-        }
-        self.slow_first_attempt: float | None = 60.0
-        self.store = JobStore(redis.Redis.from_url(self.url))
-        self.workers: list[WorkerProcess] = []
-
-    def worker(self, name: str) -> WorkerProcess:
-        worker = WorkerProcess(
-            QUEUE_INFER, name, self.env, self.tmp / f"{name}.log", self.slow_first_attempt
-        )
-        self.workers.append(worker)
-        return worker.wait_ready()
 
     def send_sample(self) -> Job:
         job = self.store.create(
@@ -80,8 +58,7 @@ class Setting:
 def setting(redis_url, tmp_path):
     setting = Setting(redis_url, tmp_path)
     yield setting
-    for worker in setting.workers:
-        worker.kill()
+    setting.kill_workers()
 
 
 def pool_children(pid: int) -> list[int]:
