@@ -12,6 +12,9 @@ A family's row says what it does (`task`), what it trains on (`dataset_kinds`), 
 discriminator draws a realness map (`inspectable`: PGGAN's WGAN critic scores whole images only),
 its hyperparameters (`config`, in `core.training_config`), the image sizes its networks are
 built for (`image_sizes`), the run options its own schedule sets instead (`schedule_sets`),
+which of its hyperparameters rebuild its generator (`generator_fields`: run config field ->
+generator config field, what a fine-tune run takes from its model, `core.fine_tune`; empty for
+a family whose runs cannot start from a model),
 the papers' image size and batch (`paper_run`: the training CLI's defaults), the defaults of a
 training run submitted over the API (`service_defaults`, small enough for a CPU) and its demo
 model (`demo`: the `training.demo` dataset and the run that `ganserve up` starts on it).
@@ -54,6 +57,7 @@ class Family:
     service_defaults: dict[str, Any]
     demo: Demo
     schedule_sets: tuple[str, ...] = ()
+    generator_fields: tuple[tuple[str, str], ...] = ()
 
 
 FAMILY_TABLE: tuple[Family, ...] = (
@@ -64,6 +68,7 @@ FAMILY_TABLE: tuple[Family, ...] = (
         inspectable=True,
         config=Pix2PixConfig,
         image_sizes=POWERS_OF_TWO,  # the U-Net encodes down to 1x1
+        generator_fields=(("width", "base_width"), ("norm", "norm")),
         paper_run={"image_size": 256, "batch_size": 1},
         service_defaults={"image_size": 64, "batch_size": 4, "steps": 500},
         # Label map -> photo (a Cityscapes-like task from bundled photos). Instance norm: a step
@@ -88,6 +93,11 @@ FAMILY_TABLE: tuple[Family, ...] = (
         inspectable=True,
         config=UNetGANConfig,
         image_sizes=(32, 64, 128, 256),  # BigGAN's width tables (models.unetgan)
+        generator_fields=(
+            ("latent_dim", "latent_dim"),
+            ("width", "width"),
+            ("shared_init", "shared_init"),
+        ),
         paper_run={"image_size": 128, "batch_size": 50},
         service_defaults={
             "image_size": 32,

@@ -24,8 +24,10 @@ TASK_TRANSLATE = "ganserve.translate"
 TASK_SAMPLE = "ganserve.sample"
 TASK_TRAIN = "ganserve.train"
 TASK_INSPECT = "ganserve.inspect"
+TASK_IMPORT = "ganserve.import_model"
+TASK_EXPORT = "ganserve.export_model"
 
-JOB_TTL_SECONDS = 7 * 24 * 3600  # records of ended jobs expire a week after their last change
+JOB_TTL_SECONDS = 7 * 24 * 3600  # default life of an ended job's record after its last change
 BATCH_LIST_CAP = 10_000  # waiting ids kept per model and kind for workers to batch
 _PREFIX = "ganserve:"
 
@@ -37,6 +39,8 @@ class JobKind(StrEnum):
     sample = "sample"
     training = "training"
     inspection = "inspection"  # a realness map of an image by a model's discriminator
+    model_import = "model_import"  # an uploaded model zip or reference checkpoint registered
+    model_export = "model_export"  # a model written as ONNX (cached beside nothing else)
 
 
 class JobStatus(StrEnum):
@@ -59,12 +63,16 @@ QUEUE_OF_KIND = {
     JobKind.sample: QUEUE_INFER,
     JobKind.training: QUEUE_TRAIN,
     JobKind.inspection: QUEUE_INFER,
+    JobKind.model_import: QUEUE_INFER,
+    JobKind.model_export: QUEUE_INFER,
 }
 TASK_OF_KIND = {
     JobKind.translation: TASK_TRANSLATE,
     JobKind.sample: TASK_SAMPLE,
     JobKind.training: TASK_TRAIN,
     JobKind.inspection: TASK_INSPECT,
+    JobKind.model_import: TASK_IMPORT,
+    JobKind.model_export: TASK_EXPORT,
 }
 
 
@@ -136,12 +144,24 @@ class JobStore:
     whose queue message was lost. A new job of a batched kind is also pushed onto its model's
     `batch_list`, where workers find batch-mates; the list only offers ids (a claimed job is
     taken under its lease, and its own queue message still runs it if nobody did).
+
+    Records expire: an ended job's record `ttl` seconds after its last change
+    (`GANSERVE_RESULT_TTL`, default `JOB_TTL_SECONDS`), a job that has not ended no sooner than
+    `JOB_TTL_SECONDS` after its last change (`record_ttl`), so a short result TTL never makes a
+    queued or running job vanish. Its files go with it: `workers.sweeper` removes the folders of
+    jobs whose record is gone.
     """
 
     ACTIVE_KEY = f"{_PREFIX}active"
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, ttl: int = JOB_TTL_SECONDS) -> None:
         self.redis = client
+        self.ttl = ttl
+
+    def record_ttl(self, job: Job) -> int:
+        """Seconds the record of `job` lives after this write: `ttl` once it ended, else at least
+        `JOB_TTL_SECONDS` (a live job's record is rewritten at every change)."""
+        return self.ttl if job.status.ended else max(self.ttl, JOB_TTL_SECONDS)
 
     @staticmethod
     def _key(job_id: str) -> str:
@@ -154,7 +174,7 @@ class JobStore:
     def create(self, job: Job) -> Job:
         """Record a new job."""
         pipe = self.redis.pipeline()
-        pipe.set(self._key(job.id), job.model_dump_json(), ex=JOB_TTL_SECONDS)
+        pipe.set(self._key(job.id), job.model_dump_json(), ex=self.record_ttl(job))
         pipe.zadd(self._owner_key(job.owner), {job.id: job.created_at})
         if not job.status.ended:
             pipe.zadd(self.ACTIVE_KEY, {job.id: job.created_at})
@@ -197,6 +217,34 @@ class JobStore:
             for i in self.redis.zrange(self.ACTIVE_KEY, 0, -1)
         ]
 
+    def existing(self, job_ids: list[str]) -> set[str]:
+        """Those of `job_ids` that have a record (not expired, not deleted)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.exists(self._key(job_id))
+        return {job_id for job_id, found in zip(job_ids, pipe.execute(), strict=True) if found}
+
+    def owners(self) -> list[str]:
+        """Every owner with an index of jobs (`list`), sorted."""
+        prefix, suffix = f"{_PREFIX}owner:", ":jobs"
+        found = set()
+        for key in self.redis.scan_iter(match=f"{prefix}*{suffix}", count=1000):
+            name = key.decode() if isinstance(key, bytes) else key
+            found.add(name[len(prefix) : -len(suffix)])
+        return sorted(found)
+
+    def prune_owner_indexes(self) -> int:
+        """Drop the ids of expired records from every owner's index; how many were dropped."""
+        dropped = 0
+        for owner in self.owners():
+            key = self._owner_key(owner)
+            ids = [i.decode() if isinstance(i, bytes) else i for i in self.redis.zrange(key, 0, -1)]
+            alive = self.existing(ids)
+            gone = [i for i in ids if i not in alive]
+            if gone:
+                dropped += self.redis.zrem(key, *gone)
+        return dropped
+
     def forget_active(self, job_id: str) -> None:
         """Drop an id from the active index (its record ended or expired)."""
         self.redis.zrem(self.ACTIVE_KEY, job_id)
@@ -224,7 +272,7 @@ class JobStore:
                         raise JobNotFound(job_id)
                     job = Job.model_validate({**json.loads(raw), **fields})  # new values validated
                     pipe.multi()
-                    pipe.set(key, job.model_dump_json(), ex=JOB_TTL_SECONDS)
+                    pipe.set(key, job.model_dump_json(), ex=self.record_ttl(job))
                     if job.status.ended:
                         pipe.zrem(self.ACTIVE_KEY, job_id)
                     pipe.publish(event_channel(job_id), job.status.value)  # wakes waiters

@@ -94,17 +94,25 @@ def read_card_json(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFolderError(f"{path} has no {CONFIG_FILE}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFolderError(f"{config_path} is not valid JSON: {exc}") from None
+    return check_card_json(raw, str(config_path))
+
+
+def check_card_json(raw: Any, where: str) -> dict[str, Any]:
+    """`raw` (the parsed `config.json` found at `where`) if it is a card this code reads: a JSON
+    object with the required fields and a format version up to `FORMAT_VERSION`; else
+    ModelFolderError saying why not."""
     if not isinstance(raw, dict):
-        raise ModelFolderError(f"{config_path} must hold a JSON object")
+        raise ModelFolderError(f"{where} must hold a JSON object")
     missing = sorted(REQUIRED_CARD_FIELDS - raw.keys())
     if missing:
-        raise ModelFolderError(f"{config_path} lacks {', '.join(missing)}")
+        raise ModelFolderError(f"{where} lacks {', '.join(missing)}")
     version = raw.get("format_version", FORMAT_VERSION)
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFolderError(
-            f"{config_path} has format_version {version!r}; this ganserve reads up to "
-            f"{FORMAT_VERSION}"
+            f"{where} has format_version {version!r}; this ganserve reads up to {FORMAT_VERSION}"
         )
+    if not isinstance(raw["config"], dict):
+        raise ModelFolderError(f"{where}: 'config' must be a JSON object")
     return raw
 
 

@@ -96,6 +96,34 @@ class TrainingParams(JobParams):
     name: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     background: bool = False
+    init_from: str | None = None  # a model id: start from its generator (and discriminator)
+
+
+ImportSource = Literal["folder", "reference"]
+
+
+class ImportParams(JobParams):
+    """A model import: what was uploaded (`core.model_import` names the files in the job's
+    upload folder), the id to register it under, and the name and description it is listed with.
+    `id_given`: the caller chose the id (taken meanwhile -> the job fails); else the worker
+    takes the next free `<id>-2`, `<id>-3`, ..."""
+
+    source: ImportSource
+    model_id: str
+    id_given: bool = False
+    filename: str | None = None
+    discriminator: bool = False  # reference import: a `*_net_D.pth` came with it
+    name: str | None = None
+    description: str | None = None
+
+
+ExportFormat = Literal["onnx"]
+
+
+class ExportParams(JobParams):
+    """An export of a model's generator to a file that runs outside ganserve."""
+
+    format: ExportFormat = "onnx"
 
 
 PARAMS_OF_KIND: dict[JobKind, type[JobParams]] = {
@@ -103,6 +131,8 @@ PARAMS_OF_KIND: dict[JobKind, type[JobParams]] = {
     JobKind.sample: SampleParams,
     JobKind.inspection: InspectionParams,
     JobKind.training: TrainingParams,
+    JobKind.model_import: ImportParams,
+    JobKind.model_export: ExportParams,
 }
 
 

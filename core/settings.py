@@ -43,6 +43,17 @@ class Settings(BaseSettings):
         description="Comma-separated API keys; when set every /v1 route needs "
         "`Authorization: Bearer <key>` and a key sees only its own jobs and datasets.",
     )
+    operator_keys: str = Field(
+        default="",
+        description="Comma-separated API keys of operators (accepted as API keys too); unset: "
+        "the first of GANSERVE_API_KEYS. Models an operator owns (the demo models) are shared "
+        "with every key; operators may delete any model and see every key's usage.",
+    )
+    max_model_bytes: int = Field(
+        default=1024 * 1024 * 1024,
+        description="Largest model upload (POST /v1/models: a model zip, or a .pth with its "
+        "discriminator).",
+    )
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, description="Largest image upload.")
     max_image_pixels: int = Field(
         default=4096 * 4096, description="Largest width x height of an uploaded image."
@@ -80,6 +91,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between the workers' reconciler passes, which send the task again "
         "for jobs left with no queue message and no worker (e.g. after a Redis restart).",
+    )
+    result_ttl: int = Field(
+        default=7 * 24 * 3600,  # core.jobs.JOB_TTL_SECONDS, the records' life before it was set
+        ge=1,
+        description="Seconds an ended job's record lives after its last change; its results, "
+        "uploads and training run folder are removed by the workers' sweeper once it is gone "
+        "(a queued or running job's record lives at least 7 days after each change).",
+    )
+    sweep_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="Seconds between the workers' storage sweeps (files of expired jobs, "
+        "orphans, staging leftovers, stale exports); 0 turns the sweeper off.",
     )
     worker_max_memory_mb: int = Field(
         default=8192,
@@ -155,7 +179,17 @@ class Settings(BaseSettings):
     @property
     def key_list(self) -> list[str]:
         """The configured API keys (empty: no authentication)."""
-        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return keys + [k for k in self.operator_key_list if k not in keys]
+
+    @property
+    def operator_key_list(self) -> list[str]:
+        """The operators' API keys: GANSERVE_OPERATOR_KEYS, else the first API key (if any)."""
+        operators = [k.strip() for k in self.operator_keys.split(",") if k.strip()]
+        if operators:
+            return operators
+        keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]
+        return keys[:1]
 
     @property
     def models_dir(self) -> Path:

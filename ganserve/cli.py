@@ -60,6 +60,36 @@ def _exec(command: list[str]) -> None:
 
 
 @app.command()
+def sweep(
+    grace: float = typer.Option(
+        600.0, min=0, help="seconds an entry must be unchanged before it may be removed"
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be removed"),
+) -> None:
+    """Remove the files of expired jobs, orphans, staging leftovers and stale exports now (what
+    the workers' sweeper does every GANSERVE_SWEEP_SECONDS; needs GANSERVE_REDIS_URL)."""
+    import redis
+
+    from core.jobs import JobStore
+    from core.storage import Storage
+    from workers.sweeper import sweep as sweep_storage
+
+    settings = get_settings()
+    if not settings.redis_url:
+        typer.echo("ganserve: set GANSERVE_REDIS_URL: the sweeper needs the job records", err=True)
+        raise typer.Exit(1)
+    store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl)
+    try:
+        report = sweep_storage(Storage(settings.data_dir), store, grace=grace, dry_run=dry_run)
+    except redis.RedisError as exc:
+        typer.echo(f"ganserve: Redis does not answer: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for path in report.removed:
+        typer.echo(f"{'would remove' if dry_run else 'removed'} {path}")
+    typer.echo(("dry run: would have " if dry_run else "") + report.summary())
+
+
+@app.command()
 def info() -> None:
     """Show the storage root, the registered architectures and the model folders found there."""
     import models  # torch is imported only by the commands that need it

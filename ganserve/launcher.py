@@ -284,7 +284,7 @@ def up(
             url = running.url
             echo(f"ganserve is up: {url} (API docs at {url}/docs); Ctrl-C stops it")
             if demo:
-                keys = settings.key_list
+                keys = settings.operator_key_list  # demo models are shared
                 jobs = request_demo_models(url, settings.data_dir, keys[0] if keys else None)
                 if jobs:
                     echo(

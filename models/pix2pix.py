@@ -8,7 +8,9 @@ CVPR 2017. Layer sizes follow the paper's appendix 6.1.1 and the authors' PyTorc
   decoder CD512-CD1024-CD1024-C1024-C1024-C512-C256-C128 counting the concatenated skips
   (ReLU, dropout 0.5 in the first three decoder blocks as the paper says), final conv + tanh;
   all convolutions 4x4 with stride 2. With batch norm, convolutions followed by a norm carry no
-  bias, exactly as the reference, which gives its 54.414 M parameters for unet_256.
+  bias, as in the reference; the first convolution keeps its bias (the reference drops it too:
+  64 parameters, 54,414,019 here vs the reference's 54,413,955 for unet_256; an imported
+  reference checkpoint gets a zero bias there, `models.pix2pix_reference`).
 - discriminator: PatchGAN on concat(input, output); C64-C128-C256-C512 then a 1-channel conv
   (70x70 receptive field, 2.769 M parameters, 30x30 logits on a 256x256 pair); 1x1 ("pixel"),
   16x16 and 286x286 variants.
@@ -52,6 +54,7 @@ class Pix2PixGeneratorConfig:
     norm: Norm = "batch"
     dropout: float = 0.5
     dropout_blocks: int = 3
+    dropout_skip: int = 0  # decoder blocks next to the bottleneck without dropout (reference: 1)
 
     def __post_init__(self) -> None:
         if self.image_size < 8 or self.image_size & (self.image_size - 1):
@@ -140,11 +143,13 @@ class Pix2PixGenerator(nn.Module):
         w = config.base_width
         # Encoder widths per level, outermost first: 64, 128, 256, 512, 512, ... (capped at 8w).
         widths = [w * min(2**i, 8) for i in range(config.downsamplings)]
-        # Decoder blocks counted from the bottleneck: the first `dropout_blocks` get dropout.
+        # Decoder blocks counted from the bottleneck: after the first `dropout_skip` (0 in the
+        # paper, 1 in the reference code), the next `dropout_blocks` get dropout.
         block: UNetBlock | None = None
         for level in range(config.downsamplings - 1, 0, -1):
             from_bottleneck = config.downsamplings - 1 - level
-            p = config.dropout if from_bottleneck < config.dropout_blocks else 0.0
+            dropped = 0 <= from_bottleneck - config.dropout_skip < config.dropout_blocks
+            p = config.dropout if dropped else 0.0
             block = UNetBlock(
                 widths[level - 1], widths[level], inner_block=block, norm=config.norm, dropout=p
             )

@@ -30,11 +30,13 @@ from service.api.routes import (
     health,
     inspections,
     jobs,
+    model_exports,
     models,
     run_outputs,
     samples,
     training_runs,
     translations,
+    usage,
 )
 from service.errors import install_error_handlers
 from service.job_changes import JobChanges
@@ -132,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.redis = client
     app.state.job_changes = changes
-    app.state.job_store = JobStore(client)
+    app.state.job_store = JobStore(client, ttl=settings.result_ttl)
     app.state.celery = celery_app
     app.state.storage = storage
     install_error_handlers(app)
@@ -141,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_owner)])
     for module in (
         models,
+        model_exports,
         translations,
         samples,
         inspections,
@@ -148,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         training_runs,
         jobs,
         run_outputs,
+        usage,
     ):
         v1.include_router(module.router)
     app.include_router(v1)
@@ -166,6 +170,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "/v1/inspections": (
                 2 * settings.max_upload_bytes + FORM_OVERHEAD,  # the image and a pix2pix input
                 f"The images are larger than the limit of {settings.max_upload_bytes} bytes each.",
+            ),
+            "/v1/models": (
+                2 * settings.max_model_bytes + FORM_OVERHEAD,  # a .pth and its discriminator
+                f"The model files are larger than the limit of {settings.max_model_bytes} bytes "
+                "each.",
             ),
             "/v1/datasets": (
                 settings.max_archive_bytes + FORM_OVERHEAD,

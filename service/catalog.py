@@ -6,6 +6,10 @@ its trained discriminator (recorded under `discriminator` in `config.json`), whi
 (`POST /v1/inspections`) need. The gateway never loads weights: it reads `config.json` only, so it
 needs neither torch nor the `models` package. Folders being written
 (hidden names, or without the weights yet) and folders with an unreadable `config.json` are skipped.
+
+A model's owner is `provenance.owner` in its card (the key that trained or imported it); a caller
+sees the models `service.security.Caller.sees` allows, and any other id is unknown to it (404).
+`provenance.listing` holds the name and description a user gave it (`PATCH /v1/models/{id}`).
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from core.families import INSPECTABLE_FAMILIES
 from core.model_folder import CONFIG_FILE, WEIGHTS_FILE, has_discriminator, read_card_json
 from core.storage import SAFE_ID
 from service.errors import ApiError
 from service.examples import example_sources
+from service.security import Caller
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,8 @@ class ModelInfo(BaseModel):
     """What the API says about one model."""
 
     id: str
+    name: str
+    description: str = ""
     family: str
     task: str
     architecture: str
@@ -43,6 +50,9 @@ class ModelInfo(BaseModel):
     dataset: str | None = None  # id of the dataset it was trained on, when known
     direction: str = "AtoB"  # translation models: which side of a pair is the input
     examples: int = 0  # translation models: example inputs at /v1/models/{id}/examples/{k}
+    shared: bool = True  # offered to every key (demo and operator-installed models)
+    owner: str | None = Field(default=None, exclude=True)  # never shown
+    training_job: str | None = Field(default=None, exclude=True)  # the run that registers it
 
 
 def iso_time(timestamp: float | None) -> str | None:
@@ -53,8 +63,22 @@ def iso_time(timestamp: float | None) -> str | None:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
-    """The model with this id, or None when there is no usable model folder of that name."""
+def read_model(models_dir: Path, model_id: str, caller: Caller | None = None) -> ModelInfo | None:
+    """The model with this id, or None when there is no usable model folder of that name (or,
+    given a `caller`, none it may see)."""
+    info = _read_folder(models_dir, model_id)
+    if info is None or (caller is not None and not caller.sees(info.owner)):
+        return None
+    if caller is not None:
+        info.shared = info.owner is None or info.owner in caller.shared_owners
+    return info
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _read_folder(models_dir: Path, model_id: str) -> ModelInfo | None:
     if not SAFE_ID.match(model_id):
         return None
     folder = models_dir / model_id
@@ -64,11 +88,13 @@ def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
     try:
         card = read_card_json(folder)
         provenance = card.get("provenance") or {}
-        run = dataset = None
-        if isinstance(provenance, dict):
-            run = provenance.get("run") or provenance.get("job")
-            dataset = provenance.get("dataset")
-        training = provenance.get("training") if isinstance(provenance, dict) else None
+        if not isinstance(provenance, dict):
+            provenance = {}
+        run = provenance.get("run") or provenance.get("job")
+        dataset = provenance.get("dataset")
+        listing = provenance.get("listing")
+        listing = listing if isinstance(listing, dict) else {}
+        training = provenance.get("training")
         direction = training.get("direction", "AtoB") if isinstance(training, dict) else "AtoB"
         dataset = dataset if isinstance(dataset, str) and SAFE_ID.match(dataset) else None
         examples = 0
@@ -76,6 +102,8 @@ def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
             examples = len(example_sources(models_dir.parent / "datasets" / dataset, direction))
         return ModelInfo(
             id=model_id,
+            name=_text(listing.get("name")) or _text(provenance.get("name")) or model_id,
+            description=_text(listing.get("description")) or "",
             family=str(card["family"]),
             task=str(card["task"]),
             architecture=str(card["architecture"]),
@@ -89,23 +117,35 @@ def read_model(models_dir: Path, model_id: str) -> ModelInfo | None:
             dataset=dataset,
             direction=str(direction),
             examples=examples,
+            owner=_text(provenance.get("owner")),
+            training_job=_text(provenance.get("job")) if provenance.get("run") else None,
         )
     except (OSError, ValueError, TypeError) as exc:
         log.warning("skipping model folder %s: %s", folder, exc)
         return None
 
 
-def list_models(models_dir: Path) -> list[ModelInfo]:
-    """Every usable model, sorted by id."""
+def list_models(models_dir: Path, caller: Caller | None = None) -> list[ModelInfo]:
+    """Every usable model (that `caller` may see), sorted by id."""
     if not models_dir.is_dir():
         return []
-    found = (read_model(models_dir, p.name) for p in sorted(models_dir.iterdir()) if p.is_dir())
+    found = (
+        read_model(models_dir, p.name, caller) for p in sorted(models_dir.iterdir()) if p.is_dir()
+    )
     return [m for m in found if m is not None]
 
 
-def require_model(models_dir: Path, model_id: str, task: str) -> ModelInfo:
+def find_model(models_dir: Path, model_id: str, caller: Caller) -> ModelInfo:
+    """A model the caller may see; 404 `model_not_found` for unknown ids and others' models."""
+    info = read_model(models_dir, model_id, caller)
+    if info is None:
+        raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
+    return info
+
+
+def require_model(models_dir: Path, model_id: str, task: str, caller: Caller) -> ModelInfo:
     """The model for a job: 404 `model_not_found`, 422 `wrong_model_task` if it cannot do `task`."""
-    info = read_model(models_dir, model_id)
+    info = find_model(models_dir, model_id, caller)
     if info is None:
         raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
     if info.task != task:
@@ -117,12 +157,10 @@ def require_model(models_dir: Path, model_id: str, task: str) -> ModelInfo:
     return info
 
 
-def require_inspectable(models_dir: Path, model_id: str) -> ModelInfo:
+def require_inspectable(models_dir: Path, model_id: str, caller: Caller) -> ModelInfo:
     """A model whose discriminator can draw a realness map: 404 `model_not_found`, 422
     `not_inspectable` (Progressive GAN), 409 `no_discriminator` (no trained D in its folder)."""
-    info = read_model(models_dir, model_id)
-    if info is None:
-        raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
+    info = find_model(models_dir, model_id, caller)
     if info.family not in INSPECTABLE_FAMILIES:
         raise ApiError(
             422,

@@ -24,6 +24,10 @@ Kinds (the layouts the training package reads):
 
 Images are counted when Pillow can read their header; hidden files and folders are ignored. A
 dataset without a usable image is refused with 422 `invalid_dataset` and nothing is kept.
+
+Deleting a dataset (`delete_dataset`) is refused with 409 `dataset_in_use` while a queued or
+running training run reads it; otherwise its folder is renamed to a hidden name (gone at once for
+every reader) and then removed (a removal that breaks off is finished by the workers' sweeper).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from core.datasets import IMAGE_EXTENSIONS, SPLIT_NAMES, DatasetKind
+from core.jobs import JobKind, JobNotFound, JobStore
 from core.storage import DATASET_FILE, SAFE_ID
 from service.catalog import iso_time
 from service.errors import ApiError
@@ -373,3 +378,47 @@ def list_datasets(datasets_dir: Path, owner: str) -> list[DatasetInfo]:
     found = (read_dataset(datasets_dir, p.name) for p in _subfolders(datasets_dir))
     mine = [d for d in found if d is not None and d.owner == owner]
     return sorted(mine, key=lambda d: d.created_at, reverse=True)
+
+
+def training_runs_using(store: JobStore, dataset_id: str) -> list[str]:
+    """The ids of the queued or running training runs that read the dataset, oldest first."""
+    using = []
+    for job_id in store.active_ids():
+        try:
+            job = store.get(job_id)
+        except JobNotFound:  # expired meanwhile
+            continue
+        if (
+            job.kind == JobKind.training
+            and not job.status.ended
+            and job.params.get("dataset") == dataset_id
+        ):
+            using.append(job_id)
+    return using
+
+
+def _in_use(dataset_id: str, runs: list[str]) -> ApiError:
+    return ApiError(
+        409,
+        "dataset_in_use",
+        f"The dataset {dataset_id!r} is used by the training run {runs[0]!r} "
+        f"({len(runs)} queued or running in all); cancel it or wait until it ends.",
+    )
+
+
+def delete_dataset(datasets_dir: Path, dataset_id: str, owner: str, store: JobStore) -> None:
+    """Remove the owner's dataset: 404 `dataset_not_found` (unknown ids and others'), 409
+    `dataset_in_use` while a queued or running training run uses it (nothing changes then)."""
+    info = get_dataset(datasets_dir, dataset_id, owner)
+    if runs := training_runs_using(store, info.id):
+        raise _in_use(info.id, runs)
+    folder = datasets_dir / info.id
+    hidden = datasets_dir / f".{info.id}.deleted-{uuid.uuid4().hex[:8]}"
+    try:
+        folder.rename(hidden)
+    except FileNotFoundError:  # deleted by another request meanwhile
+        raise ApiError(404, "dataset_not_found", "There is no such dataset.") from None
+    if runs := training_runs_using(store, info.id):  # a run submitted meanwhile: put it back
+        hidden.rename(folder)
+        raise _in_use(info.id, runs)
+    shutil.rmtree(hidden, ignore_errors=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.families import FamilyName
 from core.jobs import JobKind, JobStatus
@@ -81,6 +81,21 @@ class SampleRequest(SampleParams):
     model: str = Field(description="Id of a model whose task is 'sample'.")
 
 
+class ModelPatch(BaseModel):
+    """New listing fields of a model (either or both)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _something(self) -> ModelPatch:
+        if not self.model_fields_set:
+            raise ValueError("give a name or a description to change")
+        return self
+
+
 class ExampleList(BaseModel):
     """URLs of a translation model's example inputs (PNG)."""
 
@@ -111,6 +126,12 @@ class TrainingRunRequest(BaseModel):
         "(served while it improves) and steps aside, to continue later, whenever another "
         "training run waits (the demo models train this way).",
     )
+    init_from: str | None = Field(
+        default=None,
+        description="Fine-tune: the id of a model of the same family to start from (its "
+        "generator, and its discriminator when its folder carries one, else a fresh one); "
+        "the run takes the model's architecture fields.",
+    )
 
 
 class DatasetOut(BaseModel):
@@ -134,6 +155,7 @@ class DatasetList(BaseModel):
 _ERROR_WHEN = {
     400: "Bad input (image, archive or request)",
     401: "Missing or invalid API key",
+    403: "Not the owner (shared models are for use only)",
     404: "Unknown id",
     409: "Conflict with the job's state",
     413: "Too large",

@@ -4,6 +4,11 @@ With no keys configured (`GANSERVE_API_KEYS` empty) every caller is the owner "a
 keys, a `/v1` request needs `Authorization: Bearer <key>`; the owner recorded on its jobs and
 datasets is a short SHA-256 digest of the key, so the key itself is never stored. Keys are compared
 with `hmac.compare_digest`, against every configured key, so timing does not tell which matched.
+
+Operators (`GANSERVE_OPERATOR_KEYS`, else the first API key) own the shared models: a model is
+shared when its owner is an operator, "anonymous" (made before keys were configured) or unknown
+(a folder an operator copied in). A caller sees the shared models and its own; it may change or
+delete its own; an operator, or anyone when no keys are configured, may change or delete any.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from service.errors import ApiError
 
@@ -50,3 +56,32 @@ def authenticate(authorization: str | None, keys: Sequence[str]) -> str:
     if not matched:
         raise ApiError(401, "invalid_api_key", "The API key is not valid.", _CHALLENGE)
     return owner_of_key(token)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling and what that allows: `owner` as recorded on what it creates, `operator`
+    (an operator key, or no keys configured), `shared_owners` (the owners whose models all see)."""
+
+    owner: str
+    operator: bool
+    shared_owners: frozenset[str]
+
+    def sees(self, owner: str | None) -> bool:
+        """Whether this caller may see (and use) something `owner` owns: its own, shared, or
+        anything for an operator."""
+        return self.operator or owner is None or owner == self.owner or owner in self.shared_owners
+
+    def manages(self, owner: str | None) -> bool:
+        """Whether this caller may change or delete something `owner` owns."""
+        return self.operator or owner == self.owner
+
+
+def caller(owner: str, keys: Sequence[str], operator_keys: Sequence[str]) -> Caller:
+    """The `Caller` for an authenticated `owner` under the configured keys."""
+    operators = frozenset(owner_of_key(k) for k in operator_keys)
+    return Caller(
+        owner=owner,
+        operator=not keys or owner in operators,
+        shared_owners=operators | {ANONYMOUS},
+    )

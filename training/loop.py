@@ -24,6 +24,7 @@ from training.data import DatasetError, ImageDataset, PairedDataset
 from training.ema import update_ema
 from training.families import FAMILIES
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
+from training.init_from import start_from
 from training.metrics.generator_metrics import sampling_metrics, translation_metrics
 from training.metrics.inception import FIDInception, InceptionUnavailable, load_inception
 from training.precision import autocast, memory_format, use_autocast
@@ -59,6 +60,7 @@ class RunOptions:
     metrics_every: int = 0
     metrics_images: int = 256
     inception_weights: Path | None = None
+    init_from: Path | None = None  # a model folder to start from (fine-tuning)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         self.dataset = load_dataset(family_cls, options, self.config)
         self.family = family_cls(self.config, data_info(self.dataset), self.device)
+        if options.init_from is not None:  # a resumed run then loads its own state over it
+            start_from(self.family, options.init_from)
         self.amp = use_autocast(self.device, options.amp)
         self.memory_format = memory_format(self.device, options.channels_last)
         for net in (self.family.G, self.family.D, self.family.G_ema):

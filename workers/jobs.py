@@ -89,10 +89,10 @@ class _ProcessResources:
 
     def job_store(self) -> JobStore:
         if self.store is None or self.pid != os.getpid():
-            url = get_settings().redis_url
-            if not url:
+            settings = get_settings()
+            if not settings.redis_url:
                 raise RuntimeError("GANSERVE_REDIS_URL is not set: the worker has no Redis")
-            self.store = JobStore(redis.Redis.from_url(url))
+            self.store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl)
             self.pid = os.getpid()
         return self.store
 

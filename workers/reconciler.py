@@ -19,7 +19,8 @@ It runs as a daemon thread in every worker's main process (started on Celery's `
 not as Celery beat: no extra process to deploy, supervise and keep single, and wherever a worker
 runs the reconciler runs. A short Redis lock (`ganserve:reconciler`) lets one worker do a pass at
 a time; the first-seen times live in Redis (`ganserve:orphans`), so passes by different workers
-continue the same clock. Torch-free: it runs in the Celery parent process.
+continue the same clock. The same thread runs the storage sweeper (`workers.sweeper`) every
+`GANSERVE_SWEEP_SECONDS`, for the same reasons. Torch-free: it runs in the Celery parent process.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ from core.jobs import (
 from core.queues import waiting_job_ids
 from core.settings import get_settings
 from workers.celery_app import celery_app
-from workers.jobs import holder_name, job_store, lease_seconds
+from workers.jobs import holder_name, job_store, lease_seconds, storage
+from workers.sweeper import Sweeper
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +122,18 @@ class Reconciler:
 
 
 class ReconcilerThread:
-    """Runs `Reconciler.pass_if_free` every `interval` seconds until stopped."""
+    """Runs `Reconciler.pass_if_free` every `interval` seconds until stopped, and after each
+    pass the `sweeper`'s sweep when one is due."""
 
-    def __init__(self, reconciler: Reconciler, holder: str, interval: float) -> None:
+    def __init__(
+        self,
+        reconciler: Reconciler,
+        holder: str,
+        interval: float,
+        sweeper: Sweeper | None = None,
+    ) -> None:
         self.reconciler, self.holder, self.interval = reconciler, holder, interval
+        self.sweeper = sweeper
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
 
@@ -139,8 +149,20 @@ class ReconcilerThread:
                 if not down:
                     log.warning("reconciler: Redis does not answer (%s); trying again", exc)
                 down = True
+                continue
             except Exception:  # a pass that fails must not end the thread
                 log.exception("reconciler pass failed")
+            self._sweep()
+
+    def _sweep(self) -> None:
+        if self.sweeper is None:
+            return
+        try:
+            self.sweeper.sweep_if_due(self.holder)
+        except redis.RedisError as exc:
+            log.warning("sweeper: Redis does not answer (%s); sweeping later", exc)
+        except Exception:  # a sweep that fails must not end the thread
+            log.exception("sweep failed")
 
     def start(self) -> ReconcilerThread:
         """Start the thread."""
@@ -164,11 +186,14 @@ _running: list[ReconcilerThread] = []
 @worker_ready.connect
 def _start(**_: object) -> None:
     """Start this worker's reconciler thread (in the worker's main process)."""
-    interval = get_settings().reconcile_seconds
+    settings = get_settings()
+    interval = settings.reconcile_seconds
     reconciler = Reconciler(
         job_store(), send_again, grace=max(interval, lease_seconds()), running_grace=interval
     )
-    _running.append(ReconcilerThread(reconciler, holder_name("reconciler"), interval).start())
+    sweeper = Sweeper(storage(), job_store(), settings.sweep_seconds)
+    thread = ReconcilerThread(reconciler, holder_name("reconciler"), interval, sweeper)
+    _running.append(thread.start())
 
 
 @worker_shutdown.connect

@@ -9,7 +9,14 @@ module never loads torch and never touches CUDA before forking its pool.
 
 from __future__ import annotations
 
-from core.jobs import TASK_INSPECT, TASK_SAMPLE, TASK_TRAIN, TASK_TRANSLATE
+from core.jobs import (
+    TASK_EXPORT,
+    TASK_IMPORT,
+    TASK_INSPECT,
+    TASK_SAMPLE,
+    TASK_TRAIN,
+    TASK_TRANSLATE,
+)
 from workers.celery_app import celery_app
 from workers.jobs import run_job
 
@@ -40,6 +47,22 @@ def inspect(self, job_id: str) -> None:
     from workers import inspection
 
     run_job(self, job_id, inspection.inspect, max_attempts=INFERENCE_MAX_ATTEMPTS)
+
+
+@celery_app.task(name=TASK_IMPORT, bind=True)
+def import_model(self, job_id: str) -> None:
+    """Register the job's uploaded model zip or reference checkpoint as a model."""
+    from workers import model_import
+
+    run_job(self, job_id, model_import.import_model, max_attempts=INFERENCE_MAX_ATTEMPTS)
+
+
+@celery_app.task(name=TASK_EXPORT, bind=True)
+def export_model(self, job_id: str) -> None:
+    """Write the job's model as ONNX into the export cache."""
+    from workers import model_export
+
+    run_job(self, job_id, model_export.export_model, max_attempts=INFERENCE_MAX_ATTEMPTS)
 
 
 @celery_app.task(name=TASK_TRAIN, bind=True)

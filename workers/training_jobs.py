@@ -45,7 +45,7 @@ import pydantic
 
 from core.families import FAMILIES as FAMILY_TABLE
 from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
-from core.model_folder import CONFIG_FILE, add_provenance
+from core.model_folder import CONFIG_FILE, ModelFolderError, add_provenance, read_card_json
 from core.queues import waiting_job_ids
 from core.storage import DATASET_FILE, SAFE_ID, staging_folder
 from core.training_runs import InvalidConfig, check_config
@@ -55,7 +55,7 @@ from training.loop import Progress, RunOptions, RunResult, train
 from training.state import STATE_FILE, StateError
 from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome, Yielded
-from workers.model_cache import configure_torch
+from workers.model_cache import configure_torch, model_folder
 from workers.shutdown import WorkerShuttingDown, shutdown_requested, sigterm_requests_stop
 
 
@@ -161,6 +161,16 @@ def model_id_for(models_dir: Path, job_id: str, family: str, name: str | None) -
     return base
 
 
+def _listing_of(folder: Path) -> dict[str, Any]:
+    """The name and description a user gave a registered model (kept when it is registered
+    again), as a provenance entry; empty when there is none."""
+    try:
+        listing = read_card_json(folder).get("provenance", {}).get("listing")
+    except (ModelFolderError, AttributeError):
+        return {}
+    return {"listing": listing} if isinstance(listing, dict) else {}
+
+
 def register_model(
     run_model: Path, models_dir: Path, model_id: str, provenance: dict[str, Any]
 ) -> dict[str, Any]:
@@ -171,7 +181,7 @@ def register_model(
     final = models_dir / model_id
     with staging_folder(final) as tmp:
         shutil.copytree(run_model, tmp, dirs_exist_ok=True)
-        card = add_provenance(tmp, provenance)
+        card = add_provenance(tmp, {**provenance, **_listing_of(final)})
         if final.exists():  # this run registered it before (a redelivery): replace it
             old = final.with_name(f".{model_id}.old-{time.time_ns()}")
             final.rename(old)
@@ -226,6 +236,20 @@ def other_work_waits(ctx: JobContext, slice_seconds: float) -> bool:
     return False
 
 
+def source_model(ctx: JobContext, model_id: Any) -> Path | None:
+    """The folder of the model a fine-tune run starts from (None: a fresh run);
+    `model_not_found` when it was deleted before the run started."""
+    if model_id is None:
+        return None
+    folder = model_folder(ctx.storage.models, model_id)
+    if not folder.is_dir():
+        raise JobFailure(
+            "model_not_found",
+            f"the model {model_id!r} this run was to start from no longer exists",
+        )
+    return folder
+
+
 def run_training(ctx: JobContext) -> Outcome:
     """Train the job's run (resuming its checkpoint if it has one) and register its model."""
     params = ctx.job.params
@@ -238,6 +262,7 @@ def run_training(ctx: JobContext) -> Outcome:
     out = ctx.storage.run_dir(ctx.job_id)
     out.mkdir(parents=True, exist_ok=True)
     resume = (out / STATE_FILE).is_file()
+    init_from = None if resume else source_model(ctx, params.get("init_from"))
     options, family_config = build_run(
         family_name,
         params.get("config"),
@@ -248,6 +273,7 @@ def run_training(ctx: JobContext) -> Outcome:
         device="auto",
         resume=resume,
         inception_weights=ctx.settings.inception_weights,
+        init_from=init_from,
     )
     configure_torch()
     models_dir = ctx.storage.models
@@ -260,6 +286,8 @@ def run_training(ctx: JobContext) -> Outcome:
         "dataset_name": meta.get("name"),
         "owner": ctx.job.owner,
     }
+    if params.get("init_from"):
+        provenance["init_from"] = params["init_from"]
 
     def on_progress(p: Progress) -> None:
         ctx.report(p.step / max(1, p.total), _progress_detail(ctx, p.step, p.total, p.stats))

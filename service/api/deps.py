@@ -19,7 +19,7 @@ from core.settings import Settings
 from core.storage import Storage
 from service.job_changes import JobChanges
 from service.jobs import JobQueue
-from service.security import authenticate
+from service.security import Caller, authenticate, caller
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -66,6 +66,14 @@ def get_owner(
     return authenticate(request.headers.get("authorization"), settings.key_list)
 
 
+def get_caller(
+    settings: Annotated[Settings, Depends(get_app_settings)],
+    owner: Annotated[str, Depends(get_owner)],
+) -> Caller:
+    """The caller and what it may see and manage (`service.security.Caller`)."""
+    return caller(owner, settings.key_list, settings.operator_key_list)
+
+
 def get_job_queue(
     request: Request,
     owner: Annotated[str, Depends(get_owner)],
@@ -90,4 +98,5 @@ CeleryDep = Annotated[Celery, Depends(get_celery)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 JobChangesDep = Annotated[JobChanges, Depends(get_job_changes)]
 OwnerDep = Annotated[str, Depends(get_owner)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]

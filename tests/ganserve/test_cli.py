@@ -32,3 +32,31 @@ def test_help():
     exe = shutil.which("ganserve", path=str(Path(sys.executable).parent))
     result = subprocess.run([exe, "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "info" in result.stdout
+
+
+def test_sweep_removes_files_of_jobs_without_a_record(
+    tmp_path, redis_client, redis_url, monkeypatch
+):
+    from core.jobs import Job, JobKind, JobStore
+    from core.storage import Storage
+
+    storage = Storage(tmp_path / "data")
+    store = JobStore(redis_client)
+    kept = store.create(Job(kind=JobKind.sample, model="m"))
+    for job_id in (kept.id, "0" * 32):
+        storage.result_dir(job_id).mkdir(parents=True)
+        (storage.result_dir(job_id) / "0.png").write_bytes(b"x" * 10)
+        os.utime(storage.result_dir(job_id) / "0.png", (1, 1))  # old
+        os.utime(storage.result_dir(job_id), (1, 1))
+    monkeypatch.setenv("GANSERVE_REDIS_URL", redis_url)
+    dry = run_cli("sweep", "--dry-run", data_dir=storage.root)
+    assert dry.returncode == 0, dry.stderr
+    assert f"would remove results/{'0' * 32}" in dry.stdout
+    assert storage.result_dir("0" * 32).is_dir()
+    done = run_cli("sweep", data_dir=storage.root)
+    assert done.returncode == 0, done.stderr
+    assert f"removed results/{'0' * 32}" in done.stdout and "10 bytes" in done.stdout
+    assert not storage.result_dir("0" * 32).exists() and storage.result_dir(kept.id).is_dir()
+    monkeypatch.delenv("GANSERVE_REDIS_URL")
+    without = run_cli("sweep", data_dir=storage.root)
+    assert without.returncode == 1 and "GANSERVE_REDIS_URL" in without.stderr

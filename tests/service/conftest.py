@@ -35,6 +35,7 @@ STRICT = {
     "GANSERVE_MAX_ARCHIVE_ENTRIES": "5",
     "GANSERVE_MAX_EXTRACTED_BYTES": "50000",
     "GANSERVE_MAX_QUEUED_JOBS": "2",
+    "GANSERVE_MAX_MODEL_BYTES": "40000",
 }
 _databases = itertools.count(1)
 

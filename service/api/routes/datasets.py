@@ -5,10 +5,17 @@ from __future__ import annotations
 from pathlib import PurePath
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Response, UploadFile
 
-from service.api.deps import OwnerDep, SettingsDep, StorageDep
-from service.datasets import DatasetInfo, DatasetKind, create_dataset, get_dataset, list_datasets
+from service.api.deps import OwnerDep, SettingsDep, StorageDep, StoreDep
+from service.datasets import (
+    DatasetInfo,
+    DatasetKind,
+    create_dataset,
+    delete_dataset,
+    get_dataset,
+    list_datasets,
+)
 from service.schemas import DatasetList, DatasetOut, error_responses
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -63,3 +70,18 @@ def get_datasets(storage: StorageDep, owner: OwnerDep) -> DatasetList:
 def get_one_dataset(dataset_id: str, storage: StorageDep, owner: OwnerDep) -> DatasetOut:
     """One of the caller's datasets; 404 `dataset_not_found` for unknown ids and others'."""
     return dataset_out(get_dataset(storage.datasets, dataset_id, owner))
+
+
+@router.delete(
+    "/{dataset_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 404, 409),
+)
+def remove_dataset(
+    dataset_id: str, storage: StorageDep, store: StoreDep, owner: OwnerDep
+) -> Response:
+    """Delete one of the caller's datasets (204); 404 `dataset_not_found` for unknown ids and
+    others', 409 `dataset_in_use` while a queued or running training run uses it."""
+    delete_dataset(storage.datasets, dataset_id, owner, store)
+    return Response(status_code=204)

@@ -21,7 +21,7 @@ from core.jobs import Job, JobKind, JobStatus
 from core.params import InspectionParams
 from core.settings import Settings
 from core.storage import INPUT_FILE, Storage
-from service.api.deps import JobQueueDep, OwnerDep, SettingsDep, StorageDep
+from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
 from service.api.routes.jobs import owned_job
 from service.catalog import check_class_label, require_inspectable
 from service.errors import ApiError
@@ -74,6 +74,7 @@ def create_inspection(
     owner: OwnerDep,
     storage: StorageDep,
     jobs: JobQueueDep,
+    caller: CallerDep,
     image: Annotated[
         UploadFile | None, File(description="The image to inspect (or give `source_job`).")
     ] = None,
@@ -102,7 +103,7 @@ def create_inspection(
     """Queue a realness map of an image by the model's discriminator: result image 0 is the map
     (greyscale, white = real), image 1 the map over the image with a legend; `result` also holds
     `global_score`, `map_mean`, `map_min` and `least_real_box`."""
-    info = require_inspectable(settings.models_dir, model)
+    info = require_inspectable(settings.models_dir, model, caller)
     check_class_label(info, class_label)
     if (image is None) == (source_job is None):
         raise ApiError(

@@ -1,44 +1,114 @@
-"""The models available for translation and sampling."""
+"""Models: list, import or upload, rename, delete, export, and their example inputs."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
 
-from service.api.deps import SettingsDep
-from service.catalog import ModelInfo, list_models, read_model
+from fastapi import APIRouter, File, Form, Response, UploadFile
+
+from core.jobs import JobKind
+from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep, StoreDep
+from service.catalog import ModelInfo, find_model, list_models
 from service.errors import ApiError
 from service.examples import example_png, example_sources
-from service.schemas import ExampleList, ModelList, error_responses
+from service.model_admin import delete_model, require_manager, update_listing
+from service.model_imports import check_upload, choose_id, import_params, store_import
+from service.schemas import ExampleList, JobOut, ModelList, ModelPatch, error_responses
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", responses=error_responses(401))
-def get_models(settings: SettingsDep) -> ModelList:
-    """Every model: id, family, task, image size, channels, classes, metrics, the run behind it."""
-    return ModelList(models=list_models(settings.models_dir))
+def get_models(settings: SettingsDep, caller: CallerDep) -> ModelList:
+    """The models the caller may use (the shared ones and its own): id, name, family, task,
+    image size, channels, classes, metrics, the run behind it."""
+    return ModelList(models=list_models(settings.models_dir, caller))
+
+
+@router.post(
+    "",
+    status_code=202,
+    responses=error_responses(400, 401, 409, 413, 422, 429, 503),
+)
+def import_model(
+    file: Annotated[
+        UploadFile,
+        File(
+            description="A zip of a ganserve model folder (config.json + model.safetensors, "
+            "optionally discriminator.safetensors), or a pix2pix reference checkpoint "
+            "(*_net_G.pth of a unet_256 or unet_128 generator)."
+        ),
+    ],
+    settings: SettingsDep,
+    storage: StorageDep,
+    jobs: JobQueueDep,
+    discriminator: Annotated[
+        UploadFile | None,
+        File(description="With a reference *_net_G.pth: its *_net_D.pth (PatchGAN), optional."),
+    ] = None,
+    id: Annotated[
+        str | None,
+        Form(description="The new model's id (default: from the name or the file's name)."),
+    ] = None,
+    name: Annotated[str | None, Form(min_length=1, max_length=100)] = None,
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+) -> JobOut:
+    """Queue the import of a model (202): an infer worker loads and checks the weights, converts
+    a reference checkpoint, and registers the model; the job's `result.model` is its id."""
+    kind, _ = check_upload(file, discriminator, settings.max_model_bytes)
+    model_id, given = choose_id(settings.models_dir, id, name, file.filename)
+    job = jobs.new(JobKind.model_import, model_id)
+    upload_dir = storage.upload_dir(job.id)
+    store_import(upload_dir, kind, file, discriminator, settings.max_model_bytes)
+    params = import_params(kind, model_id, given, file, discriminator, name, description)
+    return jobs.submit(job, params, upload_dir)
 
 
 @router.get("/{model_id}", responses=error_responses(401, 404))
-def get_model(model_id: str, settings: SettingsDep) -> ModelInfo:
-    """One model; 404 `not_found` when there is no model of that id."""
-    info = read_model(settings.models_dir, model_id)
-    if info is None:
-        raise ApiError(404, "not_found", f"There is no model {model_id!r}.")
-    return info
+def get_model(model_id: str, settings: SettingsDep, caller: CallerDep) -> ModelInfo:
+    """One model; 404 `model_not_found` when there is none of that id the caller may see."""
+    return find_model(settings.models_dir, model_id, caller)
 
 
-def _sources(model_id: str, settings: SettingsDep) -> tuple[ModelInfo, list]:
-    info = get_model(model_id, settings)
+@router.patch("/{model_id}", responses=error_responses(401, 403, 404, 422))
+def patch_model(
+    model_id: str, body: ModelPatch, settings: SettingsDep, caller: CallerDep
+) -> ModelInfo:
+    """Set a model's name or description (its owner, or an operator)."""
+    info = find_model(settings.models_dir, model_id, caller)
+    require_manager(info, caller, "change")
+    update_listing(settings.models_dir, info, body.model_dump(exclude_unset=True))
+    return find_model(settings.models_dir, model_id, caller)
+
+
+@router.delete(
+    "/{model_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 403, 404, 409),
+)
+def remove_model(
+    model_id: str, settings: SettingsDep, store: StoreDep, caller: CallerDep
+) -> Response:
+    """Delete a model (its owner, or an operator): jobs already running on it finish, new jobs
+    get 404; 409 `model_in_training` while the run that registers it goes on."""
+    info = find_model(settings.models_dir, model_id, caller)
+    require_manager(info, caller, "delete")
+    delete_model(settings.models_dir, store, info)
+    return Response(status_code=204)
+
+
+def _sources(model_id: str, settings: SettingsDep, caller: CallerDep) -> tuple[ModelInfo, list]:
+    info = find_model(settings.models_dir, model_id, caller)
     if info.dataset is None:
         return info, []
     return info, example_sources(settings.data_dir / "datasets" / info.dataset, info.direction)
 
 
 @router.get("/{model_id}/examples", responses=error_responses(401, 404))
-def get_examples(model_id: str, settings: SettingsDep) -> ExampleList:
+def get_examples(model_id: str, settings: SettingsDep, caller: CallerDep) -> ExampleList:
     """Example inputs of a translation model: its dataset's held-out inputs (may be empty)."""
-    info, sources = _sources(model_id, settings)
+    info, sources = _sources(model_id, settings, caller)
     return ExampleList(examples=[f"/v1/models/{info.id}/examples/{k}" for k in range(len(sources))])
 
 
@@ -47,9 +117,9 @@ def get_examples(model_id: str, settings: SettingsDep) -> ExampleList:
     responses={**error_responses(401, 404), 200: {"content": {"image/png": {}}}},
     response_class=Response,
 )
-def get_example(model_id: str, index: int, settings: SettingsDep) -> Response:
+def get_example(model_id: str, index: int, settings: SettingsDep, caller: CallerDep) -> Response:
     """Example input `index` as PNG; 404 `not_found` past the last one."""
-    _, sources = _sources(model_id, settings)
+    _, sources = _sources(model_id, settings, caller)
     if not 0 <= index < len(sources):
         raise ApiError(404, "not_found", f"Model {model_id!r} has no example {index}.")
     return Response(example_png(*sources[index]), media_type="image/png")

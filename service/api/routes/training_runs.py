@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from core.families import FAMILIES
+from core.fine_tune import InitMismatch, fine_tune_config
 from core.jobs import JobKind
+from core.model_folder import read_card_json
 from core.params import TrainingParams
 from core.training_runs import InvalidConfig, check_config
-from service.api.deps import JobQueueDep, OwnerDep, StorageDep
-from service.datasets import get_dataset
+from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
+from service.catalog import find_model
+from service.datasets import DatasetInfo, get_dataset
 from service.errors import ApiError
 from service.schemas import JobOut, TrainingRunRequest, error_responses
 
@@ -18,10 +21,16 @@ router = APIRouter(tags=["training runs"])
 
 @router.post("/training-runs", status_code=202, responses=error_responses(401, 404, 422, 429, 503))
 def create_training_run(
-    body: TrainingRunRequest, owner: OwnerDep, storage: StorageDep, jobs: JobQueueDep
+    body: TrainingRunRequest,
+    owner: OwnerDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    jobs: JobQueueDep,
 ) -> JobOut:
     """Queue a training run; `config` holds option overrides (`core.training_runs` checks
-    them here and again in the worker)."""
+    them here and again in the worker). With `init_from` the run starts from that model's
+    networks and takes its architecture fields (422 `init_mismatch` naming any that differ)."""
     dataset = get_dataset(storage.datasets, body.dataset, owner)
     allowed = FAMILIES[str(body.family)].dataset_kinds
     if dataset.kind not in allowed:
@@ -31,8 +40,11 @@ def create_training_run(
             f"A {body.family} run needs a {' or '.join(allowed)} dataset; the dataset "
             f"{dataset.id!r} is {dataset.kind}.",
         )
+    config = body.config
+    if body.init_from is not None:
+        config = _fine_tune(body, caller, settings, dataset)
     try:  # the rules the training worker applies, so a bad config never becomes a failed job
-        check_config(str(body.family), body.config, str(dataset.kind))
+        check_config(str(body.family), config, str(dataset.kind))
     except InvalidConfig as exc:
         where = "config" if exc.field == "config" else f"config.{exc.field}"
         raise ApiError(
@@ -44,7 +56,26 @@ def create_training_run(
         dataset=dataset.id,
         dataset_kind=str(dataset.kind),
         name=body.name,
-        config=body.config,
+        config=config,
         background=body.background,
+        **({"init_from": body.init_from} if body.init_from is not None else {}),
     )
     return jobs.submit(job, params)
+
+
+def _fine_tune(
+    body: TrainingRunRequest, caller: CallerDep, settings: SettingsDep, dataset: DatasetInfo
+) -> dict:
+    """The config of a run starting from `body.init_from` (404 for a model the caller does not
+    see, 422 `init_mismatch` naming what differs from the model's architecture)."""
+    info = find_model(settings.models_dir, str(body.init_from), caller)
+    card = read_card_json(settings.models_dir / info.id)
+    classes = len(dataset.classes) if dataset.kind == "labeled" else 0
+    try:
+        return fine_tune_config(str(body.family), card, body.config, classes)
+    except InitMismatch as exc:
+        raise ApiError(
+            422,
+            "init_mismatch",
+            f"The run cannot start from the model {info.id!r}: {exc.message}.",
+        ) from None

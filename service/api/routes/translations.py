@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from core.jobs import JobKind
 from core.params import MAX_SEED, TranslationMode, TranslationParams, random_seed
 from core.storage import INPUT_FILE
-from service.api.deps import JobQueueDep, SettingsDep, StorageDep
+from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
 from service.catalog import require_model
 from service.schemas import JobOut, error_responses
 from service.uploads import read_image, store_png
@@ -28,6 +28,7 @@ def create_translation(
     settings: SettingsDep,
     storage: StorageDep,
     jobs: JobQueueDep,
+    caller: CallerDep,
     seed: Annotated[
         int | None,
         Form(ge=0, le=MAX_SEED, description="Seed of the dropout noise (random if omitted)."),
@@ -42,7 +43,7 @@ def create_translation(
     ] = "native",
 ) -> JobOut:
     """Queue the translation of an uploaded image; the result keeps the input's size."""
-    require_model(settings.models_dir, model, "translate")
+    require_model(settings.models_dir, model, "translate", caller)
     picture = read_image(image, settings)
     job = jobs.new(JobKind.translation, model)
     path = storage.upload_dir(job.id) / INPUT_FILE

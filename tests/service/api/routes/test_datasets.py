@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from tests.service.conftest import KEYS
 from tests.service.factories import (
     image_bytes,
     images_zip,
@@ -139,3 +140,70 @@ def test_unknown_dataset_is_404(client):
         response = client.get(f"/v1/datasets/{dataset_id}")
         assert response.status_code == 404
         assert response.json()["error"]["code"] == "dataset_not_found"
+
+
+# ---------------------------------------------------------------------------------------------
+# DELETE /v1/datasets/{id}
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_delete_removes_the_dataset(client, gateway):
+    dataset = upload(client, images_zip(2), "images").json()
+    folder = gateway.data_dir / "datasets" / dataset["id"]
+    assert folder.is_dir()
+    response = client.delete(f"/v1/datasets/{dataset['id']}")
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+    assert not folder.exists()
+    assert not [p for p in _datasets_on_disk(gateway) if dataset["id"] in p]  # nothing hidden left
+    assert client.get(f"/v1/datasets/{dataset['id']}").status_code == 404
+    assert dataset["id"] not in [d["id"] for d in client.get("/v1/datasets").json()["datasets"]]
+    again = client.delete(f"/v1/datasets/{dataset['id']}")
+    assert again.status_code == 404
+    assert again.json()["error"]["code"] == "dataset_not_found"
+
+
+def test_delete_of_another_owners_or_an_unknown_dataset_is_404(keyed_gateway):
+    alpha_key, beta_key = KEYS
+    with keyed_gateway.client(alpha_key) as alpha, keyed_gateway.client(beta_key) as beta:
+        dataset = upload(alpha, images_zip(1), "images").json()
+        folder = keyed_gateway.data_dir / "datasets" / dataset["id"]
+        before = _files(folder)
+        for dataset_id in (dataset["id"], "0" * 32, ".staging-x", "nope"):
+            response = beta.delete(f"/v1/datasets/{dataset_id}")
+            assert response.status_code == 404, dataset_id
+            assert response.json()["error"]["code"] == "dataset_not_found"
+        assert _files(folder) == before
+        assert alpha.get(f"/v1/datasets/{dataset['id']}").status_code == 200
+        assert alpha.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+
+
+def test_a_dataset_is_409_while_a_queued_or_running_run_uses_it(client, gateway):
+    dataset = upload(client, paired_aligned_zip(2), "paired").json()
+    run = {"family": "pix2pix", "dataset": dataset["id"], "config": {"steps": 5}}
+    queued = client.post("/v1/training-runs", json=run).json()
+    running = client.post("/v1/training-runs", json=run).json()
+    store = gateway.store()
+    store.update(running["id"], status="running")  # as a worker would
+    datasets = gateway.data_dir / "datasets"
+    before = {name: _files(datasets / name) for name in _datasets_on_disk(gateway)}
+
+    def refused(*run_ids: str) -> None:
+        response = client.delete(f"/v1/datasets/{dataset['id']}")
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "dataset_in_use"
+        assert any(run_id in error["message"] for run_id in run_ids)
+        # nothing stored changed: every dataset folder with the same files
+        assert {name: _files(datasets / name) for name in _datasets_on_disk(gateway)} == before
+        assert client.get(f"/v1/datasets/{dataset['id']}").status_code == 200
+
+    refused(queued["id"], running["id"])
+    assert client.delete(f"/v1/jobs/{queued['id']}").json()["status"] == "cancelled"
+    refused(running["id"])  # the running one still reads it
+    store.update(running["id"], status="succeeded")  # its worker finished
+    assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
+    assert not (datasets / dataset["id"]).exists()

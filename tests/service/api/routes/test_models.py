@@ -1,6 +1,14 @@
-"""GET /v1/models and GET /v1/models/{id}."""
+"""/v1/models: list, one, rename, delete, export as a zip, import refusals, ownership."""
 
-from tests.service.factories import TEST_MODELS
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from core.jobs import Job, JobKind, JobStatus
+from service.security import owner_of_key
+from tests.service.conftest import KEYS
+from tests.service.factories import TEST_MODELS, expect_error, write_model_folder, zip_bytes
 
 
 def test_list_models(client, gateway):
@@ -38,7 +46,7 @@ def test_unknown_model_is_404(client):
     for model_id in ("nope", ".hidden", "half-written"):
         response = client.get(f"/v1/models/{model_id}")
         assert response.status_code == 404, model_id
-        assert response.json()["error"]["code"] == "not_found"
+        assert response.json()["error"]["code"] == "model_not_found"
 
 
 def test_examples_are_the_held_out_inputs_of_the_models_dataset(client, gateway, tmp_path):
@@ -85,3 +93,123 @@ def test_examples_are_the_held_out_inputs_of_the_models_dataset(client, gateway,
 
         shutil.rmtree(folder)
         shutil.rmtree(data)
+
+
+# ----------------------------------------------------------------- rename, delete, export
+
+
+def scratch_model(gateway, model_id: str, **provenance) -> Path:
+    folder = write_model_folder(
+        gateway.data_dir / "models",
+        model_id,
+        architecture="pix2pix-generator",
+        family="pix2pix",
+        task="translate",
+    )
+    card = json.loads((folder / "config.json").read_text())
+    card["provenance"] = provenance
+    (folder / "config.json").write_text(json.dumps(card))
+    return folder
+
+
+def test_without_keys_anyone_renames_and_deletes(client, gateway):
+    folder = scratch_model(gateway, "scratch-1", owner="key-someone")
+    patched = client.patch("/v1/models/scratch-1", json={"name": "Facades v2"})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == "Facades v2" and patched.json()["description"] == ""
+    card = json.loads((folder / "config.json").read_text())
+    assert card["provenance"]["listing"] == {"name": "Facades v2"}
+    assert card["provenance"]["owner"] == "key-someone"  # the rest of the card kept
+    expect_error(client.patch("/v1/models/scratch-1", json={"colour": "red"}), 422, "invalid_field")
+    long = client.patch("/v1/models/scratch-1", json={"description": "x" * 2001})
+    expect_error(long, 422, "invalid_field")
+    assert client.delete("/v1/models/scratch-1").status_code == 204
+    assert not folder.exists()
+    assert not [p for p in (gateway.data_dir / "models").iterdir() if "scratch-1" in p.name]
+    expect_error(client.get("/v1/models/scratch-1"), 404, "model_not_found")
+    expect_error(client.delete("/v1/models/scratch-1"), 404, "model_not_found")
+    expect_error(client.patch("/v1/models/../x", json={"name": "y"}), 404, "not_found")
+
+
+def test_a_model_whose_run_goes_on_is_not_deleted(client, gateway):
+    run = Job(kind=JobKind.training, owner="anonymous")
+    gateway.store().create(run)
+    folder = scratch_model(gateway, "scratch-2", run=run.id, job=run.id, owner="anonymous")
+    refused = client.delete("/v1/models/scratch-2")
+    message = expect_error(refused, 409, "model_in_training")
+    assert run.id in message and folder.is_dir()
+    gateway.store().update(run.id, status=JobStatus.succeeded)
+    assert client.delete("/v1/models/scratch-2").status_code == 204
+
+
+def test_export_as_safetensors_zip(client, gateway):
+    folder = scratch_model(gateway, "scratch-3")
+    response = client.get("/v1/models/scratch-3/export")
+    assert response.status_code == 200
+    assert response.headers["content-disposition"].endswith('filename="scratch-3.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(response.content))
+    assert sorted(archive.namelist()) == ["scratch-3/config.json", "scratch-3/model.safetensors"]
+    assert archive.read("scratch-3/config.json") == (folder / "config.json").read_bytes()
+    cached = list((gateway.data_dir / "exports" / "scratch-3").glob("*.zip"))
+    assert len(cached) == 1
+    assert client.get("/v1/models/scratch-3/export").content == response.content
+    expect_error(client.get("/v1/models/nope/export"), 404, "model_not_found")
+
+
+def test_keys_see_shared_models_and_their_own(keyed_gateway):
+    # the first key is the operator's (GANSERVE_OPERATOR_KEYS unset)
+    operator, beta = keyed_gateway.client(KEYS[0]), keyed_gateway.client(KEYS[1])
+    scratch_model(keyed_gateway, "others", owner=owner_of_key("gamma-key-3"))
+    scratch_model(keyed_gateway, "operators", owner=owner_of_key(KEYS[0]))
+    scratch_model(keyed_gateway, "betas", owner=owner_of_key(KEYS[1]))
+    seen = {m["id"]: m for m in beta.get("/v1/models").json()["models"]}
+    assert "others" not in seen and seen["operators"]["shared"] is True
+    assert seen["betas"]["shared"] is False
+    assert seen["facades"]["shared"] is True  # a folder without an owner
+    expect_error(beta.get("/v1/models/others"), 404, "model_not_found")
+    expect_error(beta.delete("/v1/models/others"), 404, "model_not_found")
+    expect_error(beta.delete("/v1/models/operators"), 403, "not_owner")
+    assert beta.patch("/v1/models/betas", json={"description": "mine"}).status_code == 200
+    assert {"others", "operators", "betas"} <= {
+        m["id"] for m in operator.get("/v1/models").json()["models"]
+    }
+    assert operator.patch("/v1/models/others", json={"description": "seen"}).status_code == 200
+    assert operator.delete("/v1/models/others").status_code == 204
+    assert beta.delete("/v1/models/betas").status_code == 204
+
+
+# ----------------------------------------------------------------------------- import
+
+
+def test_imports_that_cannot_be_models_are_refused(client, gateway):
+    def post(content: bytes, name="m.zip", **data):
+        return client.post("/v1/models", files={"file": (name, content)}, data=data)
+
+    expect_error(post(b"GIF89a..."), 422, "not_a_model")
+    expect_error(post(zip_bytes({"a.png": b"x"})), 422, "not_a_model")
+    card = zip_bytes({"m/config.json": b"[1, 2]", "m/model.safetensors": b"x"})
+    expect_error(post(card), 422, "not_a_model")
+    two = zip_bytes({"a/config.json": b"{}", "b/config.json": b"{}", "a/model.safetensors": b"x"})
+    assert "more than one" in expect_error(post(two), 422, "not_a_model")
+    folder = gateway.data_dir / "models" / "facades"
+    good = zip_bytes(
+        {
+            "facades/config.json": (folder / "config.json").read_bytes(),
+            "facades/model.safetensors": b"x",
+        }
+    )
+    expect_error(post(good, id="facades"), 409, "model_exists")
+    expect_error(post(good, id="a/b"), 422, "invalid_field")
+    with_d = client.post(
+        "/v1/models", files={"file": ("m.zip", good), "discriminator": ("d.pth", b"\x80\x02")}
+    )
+    expect_error(with_d, 422, "invalid_field")
+    uploads = gateway.data_dir / "uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())  # nothing was stored
+
+
+def test_model_uploads_have_a_size_limit(strict_gateway):
+    client = strict_gateway.client()
+    big = b"\x80\x02" + b"x" * 50_000
+    response = client.post("/v1/models", files={"file": ("latest_net_G.pth", big)})
+    expect_error(response, 413, "too_large")

@@ -1,0 +1,153 @@
+"""Checking a model upload before its import job is queued (`POST /v1/models`).
+
+The gateway never unpickles or loads weights: it tells the two kinds of upload apart
+(`core.model_archive.upload_kind`), reads a folder zip's `config.json` as JSON and checks it as
+`models.load` would (required fields, format version, a known family), checks sizes and the id,
+and stores the files in the job's upload folder. The worker (`workers.model_import`) then loads
+the weights, converts a reference checkpoint, and registers the model.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path, PurePath
+
+from fastapi import UploadFile
+
+from core.families import FAMILIES
+from core.model_archive import (
+    UPLOADED_DISCRIMINATOR,
+    UPLOADED_FOLDER,
+    UPLOADED_GENERATOR,
+    NotAModel,
+    read_card_from_zip,
+    upload_kind,
+)
+from core.model_folder import ModelFolderError, check_card_json
+from core.params import ImportParams
+from core.storage import SAFE_ID
+from service.errors import ApiError
+from service.uploads import check_size, copy_limited
+
+_NOT_ID = re.compile(r"[^A-Za-z0-9._-]+")
+_REFERENCE_SUFFIX = re.compile(r"_net_[GD]$")
+
+
+def default_id(name: str | None, filename: str | None) -> str:
+    """An id for a model imported without one: from its name, else its file's name
+    (`latest_net_G.pth` -> `latest`), else "imported"."""
+    base = name or _REFERENCE_SUFFIX.sub("", PurePath(filename or "").stem)
+    slug = _NOT_ID.sub("-", base).strip("-._")[:100]
+    return slug if SAFE_ID.match(slug) else "imported"
+
+
+def not_a_model(message: str) -> ApiError:
+    """422 `not_a_model` with what was wrong and what is expected."""
+    return ApiError(
+        422, "not_a_model", f"The upload is not a model ganserve can import: {message}."
+    )
+
+
+def check_upload(
+    file: UploadFile, discriminator: UploadFile | None, max_bytes: int
+) -> tuple[str, int]:
+    """The upload's kind ("folder" or "reference") and, for a folder zip, the declared size of
+    its model files; 413 / 422 with the reason when it cannot be imported."""
+    check_size(file, max_bytes, what="model file")
+    if discriminator is not None:
+        check_size(discriminator, max_bytes, what="discriminator file")
+    try:
+        kind = upload_kind(file.file)
+    except NotAModel as exc:
+        raise not_a_model(str(exc)) from None
+    if kind == "reference":
+        if discriminator is not None:
+            try:
+                if upload_kind(discriminator.file) != "reference":
+                    raise NotAModel("the discriminator must be the reference's *_net_D.pth")
+            except NotAModel as exc:
+                raise not_a_model(str(exc)) from None
+        return kind, 0
+    if discriminator is not None:
+        raise ApiError(
+            422,
+            "invalid_field",
+            "The field 'discriminator' is for a reference *_net_D.pth; a model zip carries its "
+            "discriminator.safetensors inside.",
+        )
+    try:
+        raw, members = read_card_from_zip(file.file)
+        card = check_card_json(raw, "config.json")
+    except (NotAModel, ModelFolderError) as exc:
+        raise not_a_model(str(exc)) from None
+    if card["family"] not in FAMILIES:
+        raise not_a_model(
+            f"config.json names the family {card['family']!r}; ganserve serves "
+            f"{', '.join(FAMILIES)}"
+        )
+    declared = sum(info.file_size for info in members.values())
+    if declared > max_bytes:
+        raise ApiError(
+            413,
+            "too_large",
+            f"The model's files unpack to {declared} bytes, more than the limit of {max_bytes}.",
+        )
+    return kind, declared
+
+
+def choose_id(models_dir: Path, wanted: str | None, name: str | None, filename: str | None):
+    """The id to import under and whether the caller chose it: 422 for an id that is not a plain
+    name, 409 `model_exists` when a chosen id is taken."""
+    if wanted is None:
+        return default_id(name, filename), False
+    if not SAFE_ID.match(wanted):
+        raise ApiError(
+            422,
+            "invalid_field",
+            "The field 'id' must be 1-128 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit.",
+        )
+    if (models_dir / wanted).exists():
+        raise ApiError(409, "model_exists", f"There is already a model {wanted!r}.")
+    return wanted, True
+
+
+def store_import(
+    upload_dir: Path,
+    kind: str,
+    file: UploadFile,
+    discriminator: UploadFile | None,
+    max_bytes: int,
+) -> None:
+    """Write the upload's files into the job's upload folder under the names the worker reads."""
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    first = UPLOADED_FOLDER if kind == "folder" else UPLOADED_GENERATOR
+    with open(upload_dir / first, "wb") as out:
+        copy_limited(file, out, max_bytes, what="model file")
+    if discriminator is not None:
+        with open(upload_dir / UPLOADED_DISCRIMINATOR, "wb") as out:
+            copy_limited(discriminator, out, max_bytes, what="discriminator file")
+
+
+def import_params(
+    kind: str,
+    model_id: str,
+    id_given: bool,
+    file: UploadFile,
+    discriminator: UploadFile | None,
+    name: str | None,
+    description: str | None,
+) -> ImportParams:
+    """The import job's params (only the fields given, as the job record shows them)."""
+    fields = {
+        "source": kind,
+        "model_id": model_id,
+        "id_given": id_given,
+        "filename": PurePath(file.filename or "").name[:200] or None,
+        "discriminator": discriminator is not None,
+    }
+    if name is not None:
+        fields["name"] = name
+    if description is not None:
+        fields["description"] = description
+    return ImportParams(**fields)

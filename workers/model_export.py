@@ -1,0 +1,53 @@
+"""Model export jobs: a model's generator written as ONNX, once per model file.
+
+`GET /v1/models/{id}/export?format=onnx` queues this job when the cache (`core.exports`) has no
+export of the model's current files. The graph is `models.onnx_export`'s: for pix2pix the
+paper's test-time computation (per-image normalisation) with dropout off, for the sampling
+generators `z` (and a class label) in, images out. The file and a JSON description of its inputs
+and outputs are written through temporary files and renamed, so a request never serves half.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from core.exports import description_path, export_path, export_stamp
+from core.jobs import JobStatus
+from core.model_folder import atomic_write
+from models.onnx_export import ExportError, export_onnx
+from workers.errors import JobFailure
+from workers.jobs import JobContext, Outcome
+from workers.model_cache import configure_torch, model_folder
+
+
+def export_model(ctx: JobContext) -> Outcome:
+    """Export the job's model as ONNX into the cache; the result describes the file."""
+    if not ctx.job.model:
+        raise JobFailure("invalid_parameter", "the job names no model")
+    folder = model_folder(ctx.storage.models, ctx.job.model)
+    if not folder.is_dir():
+        raise JobFailure("model_not_found", f"there is no model called {ctx.job.model!r}")
+    stamp = export_stamp(folder)
+    target = export_path(ctx.storage.root, ctx.job.model, stamp, "onnx")
+    described = description_path(target)
+    if not (target.is_file() and described.is_file()):
+        configure_torch()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            description = export_onnx(folder, target)
+        except ExportError as exc:
+            raise JobFailure("not_exportable", str(exc)) from None
+        text = json.dumps(description, indent=2)
+        atomic_write(described, lambda tmp: Path(tmp).write_text(text))
+    description = json.loads(described.read_text())
+    return Outcome(
+        JobStatus.succeeded,
+        {
+            "format": "onnx",
+            "stamp": stamp,
+            "bytes": target.stat().st_size,
+            "download": f"/v1/models/{ctx.job.model}/export?format=onnx",
+            **description,
+        },
+    )
