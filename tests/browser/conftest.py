@@ -18,7 +18,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from tests.e2e.stack import running_stack, save_tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
-API_KEY = "browser-test-key"
+API_KEY = "browser-test-key"  # the first key: the operator, who owns the shared models
+OTHER_KEY = "browser-other-key"  # a second user's key
 MAX_UPLOAD_BYTES = 1_000_000
 CHROMIUM_FLAGS = [
     "--headless=new",
@@ -50,11 +51,14 @@ def artifacts_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> Iterator[tuple[str, httpx.Client]]:
-    """The real stack with API keys on and two tiny models with their discriminators: its URL
-    and an authorised client."""
+    """The real stack with two API keys (the first an operator's) and two tiny shared models
+    with their discriminators: its URL and a client authorised with the operator's key."""
     data_dir = tmp_path_factory.mktemp("browser-stack")
     save_tiny_models(data_dir / "models", translator="tiny-p2p", sampler="tiny-digits")
-    env = {"GANSERVE_API_KEYS": API_KEY, "GANSERVE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
+    env = {
+        "GANSERVE_API_KEYS": f"{API_KEY},{OTHER_KEY}",
+        "GANSERVE_MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES),
+    }
     with running_stack(data_dir, **env) as (client, _stack):
         client.headers["Authorization"] = f"Bearer {API_KEY}"
         yield str(client.base_url), client

@@ -24,13 +24,40 @@ class ApiError extends Error {
   }
 }
 
+function errorText(err) {
+  return err instanceof ApiError ? `${err.message} (${err.code})` : String(err.message || err);
+}
+
 function report(err) {
   if (err instanceof ApiError && err.status === 401) {
     askForKey(err.message);
     return;
   }
-  showError(err instanceof ApiError ? `${err.message} (${err.code})` : String(err.message || err));
+  showError(errorText(err));
   say("");
+}
+
+// The status line and error box of one part of the page (`<prefix>-status`, `<prefix>-error`,
+// next to its form or table), for what that part does: its errors show there, not at the top.
+function messagesOf(prefix) {
+  const status = () => $(`${prefix}-status`);
+  const error = $(`${prefix}-error`);
+  return {
+    say(text) {
+      if (status()) status().textContent = text;
+    },
+    clear() {
+      if (status()) status().textContent = "";
+      error.textContent = "";
+      error.hidden = true;
+    },
+    fail(err) {
+      if (err instanceof ApiError && err.status === 401) return askForKey(err.message);
+      if (status()) status().textContent = "";
+      error.textContent = errorText(err);
+      error.hidden = false;
+    },
+  };
 }
 
 // ---- API key ------------------------------------------------------------------------------
@@ -261,8 +288,12 @@ function fillSelect(select, options, emptyText, keep = select.value) {
   if ([...select.options].some((o) => o.value === keep)) select.value = keep;
 }
 
+function modelLabel(m) {
+  return m.name && m.name !== m.id ? `${m.name} [${m.id}]` : m.id;
+}
+
 function modelOption(m) {
-  return option(m.id, `${m.id} (${m.family})`);
+  return option(m.id, `${modelLabel(m)} (${m.family})`);
 }
 
 // Families whose models translate; the others sample.
@@ -287,6 +318,7 @@ function formatMetrics(metrics) {
     .join(", ");
 }
 
+// Reload the catalog: the Models table and every model select on the page.
 async function loadModels() {
   try {
     const data = await api("/v1/models");
@@ -296,21 +328,251 @@ async function loadModels() {
     loadExamples();
     fillInspectSelect();
     updateClassSelect();
-    const rows = models.map((m) => {
+    fillInitSelect();
+    const rows = models.map(modelRow);
+    if (!rows.length) {
       const row = document.createElement("tr");
-      const size = `${m.image_size}×${m.image_size}×${m.channels}`;
-      for (const text of [m.id, m.family, m.task, size, m.classes ? String(m.classes) : "—",
-        m.discriminator ? "yes" : "no", formatMetrics(m.metrics), m.created || ""]) {
-        const cell = document.createElement("td");
-        cell.textContent = text;
-        row.append(cell);
-      }
-      return row;
-    });
+      const cell = document.createElement("td");
+      cell.colSpan = 9;
+      cell.textContent = "No models yet: import one below, or train one.";
+      row.append(cell);
+      rows.push(row);
+    }
     $("models-table").tBodies[0].replaceChildren(...rows);
   } catch (err) {
     report(err);
   }
+}
+
+function element(tag, className, text) {
+  const made = document.createElement(tag);
+  if (className) made.className = className;
+  if (text !== undefined) made.textContent = text;
+  return made;
+}
+
+function actionButton(text, label, onClick) {
+  const button = element("button", "", text);
+  button.type = "button";
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", () => onClick(button));
+  return button;
+}
+
+// Families whose training runs can start from a model (`init_from`); a Progressive GAN run
+// grows its networks from 4x4 itself, so it always starts fresh.
+const FINE_TUNABLE = new Set(["pix2pix", "unetgan"]);
+
+// One row of the Models table: what the model is, and what can be done with it.
+function modelRow(m) {
+  const row = document.createElement("tr");
+  row.dataset.model = m.id;
+  const who = element("span", m.shared ? "badge" : "badge own", m.shared ? "shared" : "yours");
+  who.title = m.shared ? "Offered to every API key" : "Imported or trained with your key";
+  const title = element("div", "model-name");
+  title.append(element("strong", "", m.name || m.id), " ", who);
+  const cell = element("td");
+  cell.append(title);
+  if (m.name && m.name !== m.id) cell.append(element("div", "muted", `id: ${m.id}`));
+  if (m.description) cell.append(element("div", "description", m.description));
+  row.append(cell, modelActions(m)); // next to the name: found at once on a narrow screen
+  const size = `${m.image_size}×${m.image_size}×${m.channels}`;
+  for (const text of [m.family, m.task, size, m.classes ? String(m.classes) : "—",
+    m.discriminator ? "yes" : "no", formatMetrics(m.metrics)]) {
+    row.append(element("td", "", text));
+  }
+  row.append(createdCell(m.created));
+  return row;
+}
+
+// When the model was made: date and minute (UTC) on show, the exact time as its datetime.
+function createdCell(created) {
+  const cell = element("td");
+  if (!created) return cell;
+  const time = element("time", "", created.replace(/^(\d{4}-\d\d-\d\d)T(\d\d:\d\d).*$/, "$1 $2 UTC"));
+  time.dateTime = created;
+  time.title = created;
+  cell.append(time);
+  return cell;
+}
+
+function modelActions(m) {
+  const cell = element("td", "actions");
+  const exports = element("div", "action-group");
+  exports.setAttribute("role", "group");
+  exports.setAttribute("aria-label", `Export ${m.id}`);
+  exports.append(
+    element("span", "label", "Export:"),
+    actionButton("zip (safetensors)", `Export ${m.id} as zip (safetensors)`, (b) => exportModel(m, "safetensors", b)),
+    actionButton("ONNX", `Export ${m.id} as ONNX`, (b) => exportModel(m, "onnx", b)),
+  );
+  const manage = element("div", "action-group");
+  manage.append(actionButton("Rename", `Rename or describe ${m.id}`, () => openEdit(m)));
+  const remove = actionButton("Delete", `Delete ${m.id}`, (b) => deleteModel(m, b));
+  remove.classList.add("danger");
+  if (m.shared) remove.title = "A shared model: only an operator key may delete it";
+  manage.append(remove);
+  cell.append(exports, manage);
+  if (FINE_TUNABLE.has(m.family)) {
+    cell.append(actionButton("Fine-tune from this model", `Fine-tune from this model (${m.id})`, () => fineTuneFrom(m)));
+  }
+  return cell;
+}
+
+const modelsMessages = messagesOf("models");
+
+// Save a blob as a file, as a download link would.
+function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = element("a");
+  link.href = url;
+  link.download = filename;
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+}
+
+function filenameOf(response, fallback) {
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const utf8 = /filename\*=(?:UTF-8'')?([^;]+)/i.exec(disposition);
+  if (utf8) return decodeURIComponent(utf8[1].trim().replace(/^"|"$/g, ""));
+  const plain = /filename="?([^";]+)"?/i.exec(disposition);
+  return plain ? plain[1] : fallback;
+}
+
+// Download a model as a zip of its folder, or its generator as ONNX. An ONNX export runs as a
+// job the first time: the request waits up to 30 s for it; if it is not done by then (202 with
+// the job), follow the job and ask again.
+async function exportModel(m, format, button) {
+  const what = format === "onnx" ? "ONNX" : "zip (safetensors)";
+  const path = `/v1/models/${encodeURIComponent(m.id)}/export?format=${format}` +
+    (format === "onnx" ? "&wait=30" : "");
+  showError("");
+  modelsMessages.clear();
+  modelsMessages.say(`Exporting ${m.id} as ${what}…`);
+  button.disabled = true;
+  try {
+    let response = await send(path, { headers: authHeaders() });
+    for (let attempt = 0; response.status === 202; attempt++) {
+      const job = await response.json();
+      if (attempt >= 3) throw new ApiError(0, "export_pending", `The ONNX export of ${m.id} is still running (job ${job.id}); try again later.`);
+      const progress = (update) => modelsMessages.say(`Exporting ${m.id} as ONNX… ${describe(update)}`);
+      progress(job);
+      const done = await followJob(job.id, progress);
+      if (done.status !== "succeeded") throw jobFailure(done);
+      response = await send(path, { headers: authHeaders() });
+    }
+    const filename = filenameOf(response, `${m.id}.${format === "onnx" ? "onnx" : "zip"}`);
+    const blob = await response.blob();
+    saveBlob(blob, filename);
+    modelsMessages.say(`Exported ${m.id} as ${what}: ${filename} (${blob.size} bytes).`);
+  } catch (err) {
+    modelsMessages.fail(err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function deleteModel(m, button) {
+  const warning = m.shared
+    ? `\n\nIt is a shared model, offered to every API key: only an operator key may delete it, and it goes for everyone.`
+    : "";
+  if (!window.confirm(`Delete the model ${m.id}? This cannot be undone.${warning}`)) return;
+  showError("");
+  modelsMessages.clear();
+  button.disabled = true;
+  try {
+    await api(`/v1/models/${encodeURIComponent(m.id)}`, { method: "DELETE" });
+    modelsMessages.say(`Model ${m.id} deleted.`);
+    await loadModels();
+  } catch (err) {
+    button.disabled = false;
+    modelsMessages.fail(err);
+  }
+}
+
+// ---- rename / describe (a dialog) ----
+
+let editing = null;
+const editMessages = messagesOf("edit");
+
+function openEdit(m) {
+  editing = m;
+  editMessages.clear();
+  $("edit-title").textContent = `Rename the model ${m.id}`;
+  $("edit-name").value = m.name || m.id;
+  $("edit-description").value = m.description || "";
+  $("edit-dialog").showModal();
+  $("edit-name").focus();
+}
+
+$("edit-cancel").addEventListener("click", () => $("edit-dialog").close());
+
+$("edit-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!editing) return;
+  editMessages.clear();
+  const body = { name: $("edit-name").value.trim(), description: $("edit-description").value.trim() };
+  try {
+    const updated = await api(`/v1/models/${encodeURIComponent(editing.id)}`, { method: "PATCH", json: body });
+    $("edit-dialog").close();
+    modelsMessages.clear();
+    modelsMessages.say(`Model ${updated.id} is now named “${updated.name}”.`);
+    await loadModels();
+  } catch (err) {
+    editMessages.fail(err);
+  }
+});
+
+// ---- import ----
+
+const importMessages = messagesOf("import");
+
+$("import-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  showError("");
+  importMessages.clear();
+  const file = $("import-file").files[0];
+  if (!file) return importMessages.fail(new Error("Choose a model file first."));
+  const form = new FormData();
+  form.append("file", file);
+  const discriminator = $("import-discriminator").files[0];
+  if (discriminator) form.append("discriminator", discriminator);
+  for (const field of ["id", "name", "description"]) {
+    const value = $(`import-${field}`).value.trim();
+    if (value) form.append(field, value);
+  }
+  const submit = event.submitter || $("import-form").querySelector("button[type=submit]");
+  submit.disabled = true;
+  importMessages.say(`Uploading ${file.name}…`);
+  try {
+    const job = await api("/v1/models", { method: "POST", form });
+    const progress = (update) => importMessages.say(`Importing ${file.name}: ${describe(update)}`);
+    progress(job);
+    const done = await followJob(job.id, progress);
+    if (done.status !== "succeeded") throw jobFailure(done);
+    const id = done.result && done.result.model;
+    await loadModels();
+    $("import-form").reset();
+    importMessages.say(`Model ${id} imported (job ${done.id}): it is in the table and in every model list.`);
+  } catch (err) {
+    importMessages.fail(err);
+  } finally {
+    submit.disabled = false;
+  }
+});
+
+// ---- fine-tune ----
+
+// Open the Train view set to fine-tune `m`: its family, and it as the model to start from.
+function fineTuneFrom(m) {
+  selectTab($("tab-train"));
+  $("train-family").value = m.family;
+  fillInitSelect(m.id);
+  $("train-init").focus();
+  say(`Fine-tuning from ${m.id}: choose a dataset of the same kind and start the run.`);
 }
 
 $("models-refresh").addEventListener("click", loadModels);
@@ -596,6 +858,37 @@ $("inspect-form").addEventListener("submit", async (event) => {
 
 // ---- train --------------------------------------------------------------------------------
 
+// The "Start from model" select: the models of the chosen family (empty: a fresh run).
+function fillInitSelect(keep = $("train-init").value) {
+  const family = $("train-family").value;
+  const select = $("train-init");
+  const tunable = FINE_TUNABLE.has(family);
+  const fresh = option("", tunable ? "None: a fresh run" : `None: a ${family} run always starts fresh`);
+  const choices = tunable ? models.filter((m) => m.family === family).map((m) => option(m.id, modelLabel(m))) : [];
+  fillSelect(select, [fresh, ...choices], "", keep);
+  select.disabled = !tunable;
+  updateInitFields();
+}
+
+// A fine-tune run takes its image size from the model: show it, and keep it from being changed.
+function updateInitFields() {
+  const model = models.find((m) => m.id === $("train-init").value);
+  const size = $("train-size");
+  size.readOnly = Boolean(model);
+  $("train-size-hint").hidden = !model;
+  if (model) {
+    size.value = model.image_size;
+    size.setAttribute("aria-describedby", "train-size-hint");
+  } else {
+    size.removeAttribute("aria-describedby");
+  }
+}
+
+$("train-family").addEventListener("change", () => fillInitSelect());
+$("train-init").addEventListener("change", updateInitFields);
+
+const trainMessages = messagesOf("train");
+
 async function loadDatasets(selectId) {
   try {
     const data = await api("/v1/datasets");
@@ -774,6 +1067,7 @@ async function watchTraining(job) {
 $("train-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   showError("");
+  trainMessages.clear();
   const config = { steps: Number($("train-steps").value), image_size: Number($("train-size").value) };
   if ($("train-batch").value !== "") config.batch_size = Number($("train-batch").value);
   const extra = $("train-extra").value.trim();
@@ -782,22 +1076,24 @@ $("train-form").addEventListener("submit", async (event) => {
     try {
       settings = JSON.parse(extra);
     } catch (err) {
-      return report(new Error(`More settings is not valid JSON: ${err.message}`));
+      return trainMessages.fail(new Error(`More settings is not valid JSON: ${err.message}`));
     }
     if (!settings || typeof settings !== "object" || Array.isArray(settings)) {
-      return report(new Error('More settings must be a JSON object, like {"sample_every": 50}.'));
+      return trainMessages.fail(new Error('More settings must be a JSON object, like {"sample_every": 50}.'));
     }
     Object.assign(config, settings);
   }
   const body = { family: $("train-family").value, dataset: $("train-dataset").value, config };
   if ($("train-name").value) body.name = $("train-name").value;
+  if ($("train-init").value) body.init_from = $("train-init").value;
+  let job;
   try {
-    const job = await api("/v1/training-runs", { method: "POST", json: body });
-    say(`Training run started (job ${job.id}).`);
-    await watchTraining(job);
+    job = await api("/v1/training-runs", { method: "POST", json: body });
   } catch (err) {
-    report(err);
+    return trainMessages.fail(err); // next to the form: what to change in it
   }
+  say(`Training run started${body.init_from ? ` from ${body.init_from}` : ""} (job ${job.id}).`);
+  await watchTraining(job);
 });
 
 $("train-cancel").addEventListener("click", async () => {
@@ -911,4 +1207,5 @@ async function loadDemos() {
 
 // ---- start --------------------------------------------------------------------------------
 
+fillInitSelect();
 loadModels().then(loadDemos);
