@@ -26,6 +26,8 @@ TASK_TRAIN = "ganserve.train"
 TASK_INSPECT = "ganserve.inspect"
 TASK_IMPORT = "ganserve.import_model"
 TASK_EXPORT = "ganserve.export_model"
+TASK_INTERPOLATE = "ganserve.interpolate"
+TASK_PROJECT = "ganserve.project"
 
 JOB_TTL_SECONDS = 7 * 24 * 3600  # default life of an ended job's record after its last change
 BATCH_LIST_CAP = 10_000  # waiting ids kept per model and kind for workers to batch
@@ -41,6 +43,8 @@ class JobKind(StrEnum):
     inspection = "inspection"  # a realness map of an image by a model's discriminator
     model_import = "model_import"  # an uploaded model zip or reference checkpoint registered
     model_export = "model_export"  # a model written as ONNX (cached beside nothing else)
+    interpolation = "interpolation"  # frames along a path between two latents, and animations
+    projection = "projection"  # the latent from which a sampling model redraws an uploaded image
 
 
 class JobStatus(StrEnum):
@@ -65,6 +69,8 @@ QUEUE_OF_KIND = {
     JobKind.inspection: QUEUE_INFER,
     JobKind.model_import: QUEUE_INFER,
     JobKind.model_export: QUEUE_INFER,
+    JobKind.interpolation: QUEUE_INFER,
+    JobKind.projection: QUEUE_INFER,
 }
 TASK_OF_KIND = {
     JobKind.translation: TASK_TRANSLATE,
@@ -73,6 +79,8 @@ TASK_OF_KIND = {
     JobKind.inspection: TASK_INSPECT,
     JobKind.model_import: TASK_IMPORT,
     JobKind.model_export: TASK_EXPORT,
+    JobKind.interpolation: TASK_INTERPOLATE,
+    JobKind.projection: TASK_PROJECT,
 }
 
 
@@ -90,6 +98,16 @@ def task_message(job: Job) -> dict[str, Any]:
 def image_url(job_id: str, index: int) -> str:
     """The gateway's URL of result image `index` of a job (workers write it to `results/`)."""
     return f"/v1/jobs/{job_id}/images/{index}"
+
+
+def latents_url(job_id: str) -> str:
+    """The gateway's URL of a job's latents (`latents.npy`, float32 (N, latent_dim))."""
+    return f"/v1/jobs/{job_id}/latents.npy"
+
+
+def animation_url(job_id: str, fmt: str) -> str:
+    """The gateway's URL of an interpolation's animation (`webp` or `gif`)."""
+    return f"/v1/jobs/{job_id}/animation.{fmt}"
 
 
 class JobError(BaseModel):
@@ -118,7 +136,8 @@ class Job(BaseModel):
     attempts: int = 0
 
 
-BATCHED_KINDS = (JobKind.translation, JobKind.sample, JobKind.inspection)
+BATCHED_KINDS = (JobKind.translation, JobKind.sample, JobKind.inspection, JobKind.interpolation)
+LATENT_KINDS = (JobKind.sample, JobKind.interpolation, JobKind.projection)  # keep latents.npy
 
 
 def batch_list(kind: JobKind, model: str) -> str:

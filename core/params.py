@@ -11,15 +11,27 @@ field. Torch-free.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from core.families import FamilyName
 from core.jobs import JobKind
 
 MAX_SEED = 2**32 - 1
 MAX_SAMPLES = 64
+MAX_LATENT_DIM = 4096
+MIN_FRAMES, MAX_FRAMES = 2, 120
+DEFAULT_PROJECTION_STEPS = 300  # the digits demo, class search and D loss: about 15 s on 2 cores
+MAX_PROJECTION_STEPS = 5000
 
 
 def random_seed() -> int:
@@ -63,14 +75,202 @@ class TranslationParams(JobParams):
     height: int | None = Field(default=None, ge=1)
 
 
+Latent = Annotated[
+    list[Annotated[float, Field(allow_inf_nan=False)]],
+    Field(min_length=1, max_length=MAX_LATENT_DIM),
+]
+
+
+class LatentsOfJob(BaseModel):
+    """Latents an earlier sample, interpolation or projection job kept (its `latents.npy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job: str = Field(description="Id of an earlier sample, interpolation or projection job.")
+    indices: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SAMPLES,
+        description="Which of its latents (its image indices, from 0); all of them if omitted.",
+    )
+
+
+def _latents_tag(value: Any) -> str:
+    return "list" if isinstance(value, list) else "job"
+
+
+# Tagged, so an error names the field the way the caller wrote it (`latents.0.3`).
+LatentsSource = Annotated[
+    Annotated[list[Latent], Tag("list")] | Annotated[LatentsOfJob, Tag("job")],
+    Discriminator(_latents_tag),
+]
+
+
+class TopFilter(BaseModel):
+    """Keep the most real: draw count/keep candidates, keep the `count` that the model's
+    discriminator scores most real."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["top"]
+    keep: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the candidates kept (count/keep drawn)."
+    )
+    pixel_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        description="U-Net GAN: weight of the mean per-pixel logit added to the global one.",
+    )
+
+
+class DrsFilter(BaseModel):
+    """Discriminator Rejection Sampling (Azadi et al., ICLR 2019): candidates accepted with a
+    probability from the discriminator's logit, calibrated on a burn-in batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Literal["drs"]
+    burn_in: int = Field(
+        default=256, ge=8, le=4096, description="Candidates scored to calibrate (max logit)."
+    )
+    percentile: float = Field(
+        default=95.0,
+        ge=0,
+        le=100,
+        allow_inf_nan=False,
+        description="gamma: this percentile of F(x) on the burn-in batch (higher: stricter).",
+    )
+    max_candidates: int = Field(
+        default=2048,
+        ge=1,
+        le=16384,
+        description="Most candidates drawn after the burn-in; short of `count` accepted, the "
+        "best rejected ones fill up (the result says so).",
+    )
+
+
+SampleFilter = Annotated[TopFilter | DrsFilter, Field(discriminator="method")]
+
+
 class SampleParams(JobParams):
-    """A sampling job: how many images, from which seed, of which class, how truncated."""
+    """A sampling job: how many images, from which seed (or which latents), of which class, how
+    truncated, and how a discriminator filters them."""
 
     count: int = Field(default=1, ge=1, le=MAX_SAMPLES, description="How many images (1-64).")
     seed: int | None = SEED
     class_label: int | None = CLASS_LABEL
     truncation: float | None = Field(
-        default=None, gt=0, description="Truncation of the latent draw (smaller: less varied)."
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Truncation of the latent draw (smaller: less varied).",
+    )
+    latents: LatentsSource | None = Field(
+        default=None,
+        description="Draw these latents instead of a seed's: a list of vectors of the model's "
+        "latent_dim (finite numbers), or an earlier job's latents by its id and indices. The "
+        "same latent gives the same image, bit for bit on the CPU.",
+    )
+    class_labels: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        max_length=MAX_SAMPLES,
+        description="With `latents`, for class-conditional models: one class per latent.",
+    )
+    filter: SampleFilter | None = Field(
+        default=None,
+        description="Discriminator-guided sampling: {'method': 'top', 'keep': 0.5} or "
+        "{'method': 'drs'} (needs the model's discriminator).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SampleParams:
+        if self.latents is None:
+            if self.class_labels is not None:
+                raise ValueError("class_labels go with latents; use class_label for a seed's draw")
+            return self
+        for field in ("seed", "truncation", "filter"):
+            if getattr(self, field) is not None:
+                raise ValueError(f"{field} shapes a random draw; it does not go with given latents")
+        if self.class_label is not None and self.class_labels is not None:
+            raise ValueError("give class_label (one for all) or class_labels, not both")
+        if isinstance(self.latents, list):
+            if not self.latents:
+                raise ValueError("latents must hold at least one vector")
+            if len(self.latents) > MAX_SAMPLES:
+                raise ValueError(f"at most {MAX_SAMPLES} latents per job")
+            if len({len(z) for z in self.latents}) > 1:
+                raise ValueError("every latent must have the same length")
+        return self
+
+
+class LatentEndpoint(BaseModel):
+    """One end of an interpolation: a seed's first latent, a vector, or an earlier job's latent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        description="The latent of image 0 of a sample job with this seed (and truncation).",
+    )
+    latent: Latent | None = Field(default=None, description="A vector of latent_dim numbers.")
+    job: str | None = Field(
+        default=None, description="An earlier sample, interpolation or projection job."
+    )
+    index: int = Field(default=0, ge=0, description="Which latent of `job`, from 0.")
+    class_label: int | None = Field(
+        default=None,
+        ge=0,
+        description="Class-conditional models: the class at this end (default: the seed's or "
+        "the job's class; required with a vector).",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> LatentEndpoint:
+        given = [f for f in ("seed", "latent", "job") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of seed, latent or job")
+        return self
+
+
+class InterpolationParams(JobParams):
+    """Frames along a path between two latents (and, for conditional models, two classes)."""
+
+    start: LatentEndpoint
+    end: LatentEndpoint
+    frames: int = Field(default=16, ge=MIN_FRAMES, le=MAX_FRAMES, description="Frames (2-120).")
+    path: Literal["slerp", "linear"] = Field(
+        default="slerp",
+        description="slerp: along the great circle (for Gaussian latents); linear: straight.",
+    )
+    truncation: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Truncation of seed endpoints."
+    )
+    fps: int = Field(default=12, ge=1, le=50, description="Frames per second of the animation.")
+
+
+class ProjectionParams(JobParams):
+    """A projection: the stored upload (a path under the storage root), its size, and how the
+    latent is searched."""
+
+    image: str
+    width: int | None = Field(default=None, ge=1)
+    height: int | None = Field(default=None, ge=1)
+    steps: int = Field(
+        default=DEFAULT_PROJECTION_STEPS,
+        ge=1,
+        le=MAX_PROJECTION_STEPS,
+        description="Optimisation steps (default 300: under a minute on a CPU for the demos).",
+    )
+    seed: int | None = SEED
+    class_label: int | None = CLASS_LABEL
+    discriminator_loss: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="The feature loss from the model's discriminator: auto uses it when the "
+        "model folder carries one; on requires it (409 without); off never.",
     )
 
 
@@ -133,6 +333,8 @@ PARAMS_OF_KIND: dict[JobKind, type[JobParams]] = {
     JobKind.training: TrainingParams,
     JobKind.model_import: ImportParams,
     JobKind.model_export: ExportParams,
+    JobKind.interpolation: InterpolationParams,
+    JobKind.projection: ProjectionParams,
 }
 
 

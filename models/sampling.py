@@ -59,20 +59,42 @@ def sample_inputs(
 
 @torch.no_grad()
 def generate(
-    model: nn.Module, z: torch.Tensor, y: torch.Tensor | None, *, batch_size: int = 64
+    model: nn.Module,
+    z: torch.Tensor,
+    y: torch.Tensor | None,
+    *,
+    batch_size: int = 64,
+    class_embedding: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Images (N, C, H, W) in [-1, 1] on the CPU from latents z (N, Z) and labels y (N,) or None."""
+    """Images (N, C, H, W) in [-1, 1] on the CPU from latents z (N, Z) and labels y (N,) or None.
+
+    `class_embedding` (N, E): for a class-conditional U-Net GAN generator, the class embeddings
+    that take the place of the labels' (y is then None; `UNetGANGenerator.forward`). They are
+    padded with the latents, so an image does not depend on its batch-mates either.
+    """
+    if class_embedding is not None and class_embedding.shape[0] != z.shape[0]:
+        raise ValueError(
+            f"one class embedding per latent: {class_embedding.shape[0]} for {z.shape[0]}"
+        )
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
         chunks = []
         for start in range(0, z.shape[0], batch_size):
-            inputs = [z[start : start + batch_size].to(device)]  # (b, Z)
+            rows = slice(start, start + batch_size)
+            inputs = [z[rows].to(device)]  # (b, Z)
             if y is not None:
-                inputs.append(y[start : start + batch_size].to(device))  # (b,)
-            rows = inputs[0].shape[0]
-            chunks.append(model(*pad_rows(*inputs))[:rows].float().clamp(-1, 1).cpu())
+                inputs.append(y[rows].to(device))  # (b,)
+            if class_embedding is not None:
+                inputs.append(class_embedding[rows].to(device))  # (b, E)
+            count = inputs[0].shape[0]
+            padded = pad_rows(*inputs)  # each (b', ...), b' a multiple of ROW_ALIGN
+            if class_embedding is None:
+                images = model(*padded)
+            else:
+                images = model(*padded[:-1], class_embedding=padded[-1])
+            chunks.append(images[:count].float().clamp(-1, 1).cpu())  # (b, C, H, W)
     finally:
         model.train(was_training)
     return torch.cat(chunks)  # (N, C, H, W)

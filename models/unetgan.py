@@ -125,22 +125,59 @@ class UNetGANGenerator(nn.Module):
         self.out_bn = nn.BatchNorm2d(widths[-1], eps=BN_EPS, momentum=BN_MOMENTUM)
         self.out_conv = conv2d(widths[-1], config.channels)
 
-    def condition(self, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """The vector every block's batch norm is modulated by: z, or [z, shared(y)]."""
+    def condition(
+        self,
+        z: torch.Tensor,
+        y: torch.Tensor | None,
+        class_embedding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The vector every block's batch norm is modulated by: z, or [z, shared(y)], or
+        [z, class_embedding] when a class embedding (B, shared_dim) is given instead of y."""
         if self.shared is None:
             return z  # (B, latent_dim)
-        return torch.cat([z, self.shared(y)], dim=1)  # (B, latent_dim + shared_dim)
+        if class_embedding is None:
+            class_embedding = self.shared(y)  # (B, shared_dim)
+        return torch.cat([z, class_embedding], dim=1)  # (B, latent_dim + shared_dim)
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        y: torch.Tensor | None = None,
+        *,
+        class_embedding: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Images (B, channels, S, S) from z (B, latent_dim) and either the class indices y (B,)
+        or, for class-conditional generators, the class embeddings (B, shared_dim) that take
+        the place of `shared(y)` (e.g. points between two classes' rows of `shared.weight`)."""
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:
             raise ValueError(f"z must be (B, {self.config.latent_dim}), got {tuple(z.shape)}")
-        _check_labels(y, self.config.num_classes, z.shape[0], "generator")
-        c = self.condition(z, y)
+        if class_embedding is None:
+            _check_labels(y, self.config.num_classes, z.shape[0], "generator")
+        else:
+            class_embedding = self._checked_embedding(class_embedding, y, z.shape[0])
+        c = self.condition(z, y, class_embedding)
         h = self.linear(z).view(z.shape[0], -1, BOTTOM, BOTTOM)  # (B, 16w, 4, 4)
         for block in self.blocks:
             h = block(h, c)  # (B, C', 2H, 2W)
         h = self.out_conv(F.relu(self.out_bn(h)))  # (B, channels, S, S)
         return torch.tanh(h)
+
+    def _checked_embedding(
+        self, class_embedding: torch.Tensor, y: torch.Tensor | None, batch: int
+    ) -> torch.Tensor:
+        """A given class embedding (B, shared_dim), in the shared table's dtype."""
+        if self.shared is None:
+            raise ValueError("this generator is unconditional: it takes no class embedding")
+        if y is not None:
+            raise ValueError("pass either y or class_embedding, not both")
+        expected = (batch, self.config.shared_dim)
+        if tuple(class_embedding.shape) != expected:
+            raise ValueError(
+                f"class_embedding must have shape {expected}, got {tuple(class_embedding.shape)}"
+            )
+        if not class_embedding.is_floating_point():
+            raise ValueError(f"class_embedding must be a float tensor, not {class_embedding.dtype}")
+        return class_embedding.to(self.shared.weight.dtype)
 
 
 @dataclass(frozen=True)

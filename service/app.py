@@ -29,9 +29,12 @@ from service.api.routes import (
     datasets,
     health,
     inspections,
+    interpolations,
+    job_files,
     jobs,
     model_exports,
     models,
+    projections,
     run_outputs,
     samples,
     training_runs,
@@ -52,8 +55,10 @@ FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small form fields besi
 
 DESCRIPTION = """\
 A self-hosted GAN image service: image-to-image translation (pix2pix), sampling (U-Net GAN,
-Progressive GAN) and training runs. Jobs are queued; poll `GET /v1/jobs/{id}` (optionally with
-`?wait=S`) and fetch result images from the URLs in `result.images`.
+Progressive GAN), the latent space of sampling models (latents in and out, interpolations,
+projections of real images, discriminator-guided sampling) and training runs. Jobs are
+queued; poll `GET /v1/jobs/{id}` (optionally with `?wait=S`) and fetch result images from the
+URLs in `result.images`.
 
 Errors always have the shape `{"error": {"code": "<snake_case>", "message": "<sentence>"}}`.
 When API keys are configured, every `/v1` route needs `Authorization: Bearer <key>`.
@@ -146,10 +151,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         model_exports,
         translations,
         samples,
+        interpolations,
+        projections,
         inspections,
         datasets,
         training_runs,
         jobs,
+        job_files,
         run_outputs,
         usage,
     ):
@@ -164,6 +172,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default=JSON_BODY_LIMIT,
         limits={
             "/v1/translations": (
+                settings.max_upload_bytes + FORM_OVERHEAD,
+                f"The image is larger than the limit of {settings.max_upload_bytes} bytes.",
+            ),
+            "/v1/projections": (
                 settings.max_upload_bytes + FORM_OVERHEAD,
                 f"The image is larger than the limit of {settings.max_upload_bytes} bytes.",
             ),

@@ -43,6 +43,7 @@ class ModelInfo(BaseModel):
     image_size: int
     channels: int
     classes: int
+    latent_dim: int | None = None  # sampling models: the length of a latent vector
     metrics: dict[str, Any]
     run: str | None
     created: str
@@ -78,6 +79,11 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _latent_dim(card: dict[str, Any]) -> int | None:
+    value = (card.get("config") or {}).get("latent_dim")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _read_folder(models_dir: Path, model_id: str) -> ModelInfo | None:
     if not SAFE_ID.match(model_id):
         return None
@@ -110,6 +116,7 @@ def _read_folder(models_dir: Path, model_id: str) -> ModelInfo | None:
             image_size=int(card["image_size"]),
             channels=int(card["channels"]),
             classes=int(card["num_classes"]),
+            latent_dim=_latent_dim(card),
             metrics=card.get("metrics") or {},
             run=str(run) if run is not None else None,
             created=iso_time(weights.stat().st_mtime) or "",
@@ -168,14 +175,19 @@ def require_inspectable(models_dir: Path, model_id: str, caller: Caller) -> Mode
             f"The model {model_id!r} is a {info.family} model: its critic scores whole images and "
             "draws no realness map. Use a pix2pix or U-Net GAN model.",
         )
+    require_discriminator(info, "inspect with it")
+    return info
+
+
+def require_discriminator(info: ModelInfo, purpose: str) -> None:
+    """409 `no_discriminator` when the model's folder carries no trained discriminator."""
     if not info.discriminator:
         raise ApiError(
             409,
             "no_discriminator",
-            f"The model {model_id!r} has no trained discriminator in its folder; models trained "
-            "by this service save theirs, so train it again to inspect with it.",
+            f"The model {info.id!r} has no trained discriminator in its folder, which is needed "
+            f"to {purpose}; models trained by this service save theirs, so train it again.",
         )
-    return info
 
 
 def check_class_label(info: ModelInfo, class_label: int | None) -> None:

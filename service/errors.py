@@ -112,8 +112,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(status, _code_of_status(status), message, headers)
 
 
+_UNION_TAGS = frozenset({"list", "job", "top", "drs"})  # tagged unions' branches (core.params)
+
+
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if str(p) not in _LOCATIONS]
+    parts = [str(p) for p in loc if str(p) not in _LOCATIONS and str(p) not in _UNION_TAGS]
     if not parts:
         return str(loc[0]) if loc else "request"
     return ".".join(parts)

@@ -27,7 +27,9 @@ from core.jobs import (
     JobKind,
     JobStatus,
     JobStore,
+    animation_url,
     image_url,
+    latents_url,
     task_message,
 )
 from core.params import JobParams
@@ -60,6 +62,11 @@ def _public_result(job: Job) -> dict | None:
         count = len(result["images"])
     if isinstance(count, int) and count >= 0:
         result["images"] = [image_url(job.id, k) for k in range(count)]
+    if isinstance(result.get("latent_count"), int):
+        result["latents_url"] = latents_url(job.id)
+    formats = result.get("animation")
+    if isinstance(formats, list):
+        result["animation"] = {f: animation_url(job.id, f) for f in formats if isinstance(f, str)}
     return result
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.families import FamilyName
 from core.jobs import JobKind, JobStatus
-from core.params import SampleParams
+from core.params import InterpolationParams, LatentEndpoint, SampleParams
 from service.catalog import ModelInfo
 from service.datasets import DatasetKind
 
@@ -79,6 +79,18 @@ class SampleRequest(SampleParams):
     model_config = ConfigDict(extra="forbid")
 
     model: str = Field(description="Id of a model whose task is 'sample'.")
+
+
+class InterpolationRequest(InterpolationParams):
+    """Ask for the frames between two latents of a sampling model (the fields of `core.params`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = Field(description="Id of a model whose task is 'sample'.")
+
+    def ends(self) -> list[tuple[str, LatentEndpoint]]:
+        """The two endpoints with their field names."""
+        return [("start", self.start), ("end", self.end)]
 
 
 class ModelPatch(BaseModel):

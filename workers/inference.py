@@ -12,7 +12,10 @@ detail of large inputs. Either way the output has the input's width and height. 
 
 Sampling (U-Net GAN, Progressive GAN). `count` images from `seed` (the same seed and model give
 the same images), a class label for class-conditional models (none: random labels drawn from the
-seed) and optional truncation.
+seed) and optional truncation; or from given `latents` (vectors, or an earlier job's kept ones,
+`workers.latents`) with their class labels, which give the same images bit for bit; or filtered
+by the model's discriminator (`workers.filtering`). Every sampling job keeps its latents
+(`latents.npy`, and inline in the result when small).
 
 Both run through `workers.batching`: waiting jobs of the same model share forward passes, under
 the fast path of `workers.fast_path` (bf16 autocast where the hardware has it). Both write PNGs
@@ -25,14 +28,23 @@ the gateway derives the image URLs. Parameters are parsed with the typed models 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from core.jobs import JobStatus
-from core.params import InvalidParams, JobParams, parse_params, random_seed
+from core.params import (
+    InvalidParams,
+    JobParams,
+    LatentsOfJob,
+    SampleParams,
+    parse_params,
+    random_seed,
+)
 from core.storage import INPUT_FILE, PNG_COMPRESS_LEVEL, staging_folder
 from models import test_time
 from models.sampling import generate, sample_inputs
@@ -48,7 +60,9 @@ from training.images import from_pil, to_pil
 from workers.batching import Prepared, run_batched
 from workers.errors import JobFailure
 from workers.fast_path import FastPath, bucket
+from workers.filtering import filtered_samples
 from workers.jobs import JobContext, Outcome
+from workers.latents import kept_latents, labels_tensor, latent_result, save_latents, vectors
 from workers.model_cache import LoadedModel, configure_torch, fast_path, get_cache
 
 CPU_TILE_PIXELS, CUDA_TILE_PIXELS = 2048 * 2048, 4096 * 4096
@@ -63,7 +77,9 @@ def job_params(ctx: JobContext) -> JobParams:
         raise JobFailure("invalid_parameter", str(exc)) from None
 
 
-def _model_for(ctx: JobContext, task: str) -> LoadedModel:
+def model_for(ctx: JobContext, task: str) -> LoadedModel:
+    """The job's model's generator from the worker's cache; JobFailure when the job names no
+    model or the model cannot do `task` ("translate" or "sample")."""
     if not ctx.job.model:
         raise JobFailure("invalid_parameter", "the job names no model")
     configure_torch()
@@ -79,13 +95,20 @@ def _model_for(ctx: JobContext, task: str) -> LoadedModel:
     return loaded
 
 
-def write_results(ctx: JobContext, images: list[Image.Image]) -> None:
+def write_results(
+    ctx: JobContext,
+    images: list[Image.Image],
+    also: Callable[[Path], None] | None = None,
+) -> None:
     """Save `images` as `results/<job>/<k>.png` atomically (the gateway serves them at
-    `/v1/jobs/<job>/images/<k>` from the result's `count`)."""
+    `/v1/jobs/<job>/images/<k>` from the result's `count`); `also` writes more files into the
+    same folder before it is renamed into place."""
     final = ctx.storage.result_dir(ctx.job_id)
     with staging_folder(final) as tmp:
         for k, image in enumerate(images):
             image.save(tmp / f"{k}.png", format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        if also is not None:
+            also(tmp)
         if final.exists():  # an earlier attempt finished writing but died before recording
             shutil.rmtree(final)
         tmp.rename(final)
@@ -228,7 +251,7 @@ class TranslationWork:
     """Translation jobs as `workers.batching` runs them."""
 
     def load(self, ctx: JobContext) -> LoadedModel:
-        return _model_for(ctx, "translate")
+        return model_for(ctx, "translate")
 
     def prepare(self, ctx: JobContext, loaded: LoadedModel) -> Prepared:
         params = job_params(ctx)
@@ -282,17 +305,37 @@ def _latents(
         raise JobFailure("invalid_parameter", str(exc)) from None
 
 
-def _generate(
-    loaded: LoadedModel, latents: list[tuple[torch.Tensor, torch.Tensor | None]]
+def given_latents(
+    ctx: JobContext, loaded: LoadedModel, params: SampleParams
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The latents (N, Z) and labels (N,) or None a sample job names instead of a seed."""
+    config = loaded.model.config
+    if isinstance(params.latents, LatentsOfJob):
+        source = params.latents
+        z = kept_latents(ctx.storage, source.job, source.indices, config.latent_dim)
+    else:
+        z = vectors(params.latents, config.latent_dim)
+    labels = params.class_labels
+    if labels is None and params.class_label is not None:
+        labels = [params.class_label] * z.shape[0]
+    return z, labels_tensor(labels, config.num_classes, z.shape[0])
+
+
+def generate_images(
+    loaded: LoadedModel,
+    latents: list[tuple[torch.Tensor, torch.Tensor | None]],
+    embeddings: list[torch.Tensor] | None = None,
 ) -> list[list[Image.Image]]:
-    """The images of several jobs' latents (N_i, Z) in one pass of the generator."""
+    """The images of several jobs' latents (N_i, Z) in one pass of the generator (on the fast
+    path), with labels (N_i,) or, for interpolated classes, class embeddings (N_i, E)."""
     z = torch.cat([z for z, _ in latents])  # (N, Z)
     labels = [y for _, y in latents]
     y = None if labels[0] is None else torch.cat(labels)  # (N,)
+    extra = {} if embeddings is None else {"class_embedding": torch.cat(embeddings)}  # (N, E)
     fast = fast_path(loaded.device)
     network = fast.compiled(loaded.model, "sample", loaded.model)
     with torch.no_grad(), fast.autocast():
-        batch = generate(network, z, y)  # (N, C, H, W) in [-1, 1] on the CPU
+        batch = generate(network, z, y, **extra)  # (N, C, H, W) in [-1, 1] on the CPU
     pictures, start = [], 0
     for z_i, _ in latents:
         pictures.append([to_pil(image) for image in batch[start : start + len(z_i)]])
@@ -300,32 +343,73 @@ def _generate(
     return pictures
 
 
+@dataclass(frozen=True)
+class SampleInput:
+    """A sampling job's draw: its params, seed (None for given latents), latents and labels
+    (None for a filtered job: the filter draws them)."""
+
+    params: SampleParams
+    seed: int | None
+    z: torch.Tensor | None  # (N, Z)
+    y: torch.Tensor | None  # (N,)
+
+
+@dataclass(frozen=True)
+class SampleOutput:
+    """A sampling job's images with their latents, labels and, when filtered, how."""
+
+    images: list[Image.Image]
+    z: torch.Tensor  # (N, Z)
+    y: torch.Tensor | None  # (N,)
+    filtered: dict[str, Any] | None = None
+
+
 class SampleWork:
-    """Sampling jobs as `workers.batching` runs them."""
+    """Sampling jobs as `workers.batching` runs them: plain and given-latent draws share
+    forward passes; a filtered one runs alone (it draws until its filter has enough)."""
 
     def load(self, ctx: JobContext) -> LoadedModel:
-        return _model_for(ctx, "sample")
+        return model_for(ctx, "sample")
 
     def prepare(self, ctx: JobContext, loaded: LoadedModel) -> Prepared:
         params = job_params(ctx)
+        assert isinstance(params, SampleParams)
+        if params.latents is not None:
+            z, y = given_latents(ctx, loaded, params)
+            return Prepared(ctx, ("sample",), len(z), SampleInput(params, None, z, y))
         seed = random_seed() if params.seed is None else params.seed
+        if params.filter is not None:
+            key = ("filtered", ctx.job_id)
+            return Prepared(ctx, key, params.count, SampleInput(params, seed, None, None))
         z, y = _latents(loaded, params.count, seed, params.class_label, params.truncation)
-        return Prepared(ctx, ("sample",), params.count, (params, seed, z, y))
+        return Prepared(ctx, ("sample",), params.count, SampleInput(params, seed, z, y))
 
-    def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[list[Image.Image]]:
-        return _generate(loaded, [(m.data[2], m.data[3]) for m in members])
+    def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[SampleOutput]:
+        if members[0].key[0] == "filtered":
+            (only,) = members
+            params, seed = only.data.params, only.data.seed
+            return [SampleOutput(*filtered_samples(only.ctx, loaded, params, seed))]
+        inputs = [m.data for m in members]
+        pictures = generate_images(loaded, [(i.z, i.y) for i in inputs])
+        return [SampleOutput(p, i.z, i.y) for p, i in zip(pictures, inputs, strict=True)]
 
-    def finish(self, prepared: Prepared, output: list[Image.Image]) -> Outcome:
-        ctx, (params, seed, _, _) = prepared.ctx, prepared.data
-        write_results(ctx, output)
+    def finish(self, prepared: Prepared, output: SampleOutput) -> Outcome:
+        ctx, draw = prepared.ctx, prepared.data
+        write_results(ctx, output.images, lambda folder: save_latents(folder, output.z))
+        params = draw.params
         result = {
             "model": ctx.job.model,
-            "seed": seed,
-            "count": params.count,
+            "seed": draw.seed,
+            "count": len(output.images),
             "class_label": params.class_label,
             "truncation": params.truncation,
             "precision": fast_path().name,
+            **latent_result(output.z, output.y),
         }
+        if isinstance(params.latents, LatentsOfJob):
+            result["latents_from"] = params.latents.model_dump()
+        if output.filtered is not None:
+            result["filter"] = output.filtered
         return Outcome(JobStatus.succeeded, result)
 
 

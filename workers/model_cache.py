@@ -102,8 +102,9 @@ def _missing(folder: Path, model_id: str, role: Role) -> JobFailure:
     if role == "discriminator" and (folder / CONFIG_FILE).is_file():
         return JobFailure(
             "no_discriminator",
-            f"model {model_id!r} carries no discriminator ({DISCRIMINATOR_FILE}), so it cannot "
-            "be inspected; the models that training runs register keep theirs",
+            f"model {model_id!r} carries no discriminator ({DISCRIMINATOR_FILE}), which "
+            "inspections, filtered samples and projections with its feature loss need; the "
+            "models that training runs register keep theirs",
         )
     return JobFailure(
         "model_unloadable",

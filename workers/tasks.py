@@ -2,7 +2,8 @@
 
 The gateway records a job (`core.jobs.JobStore`) and sends the task by name with the job
 id; the task reads everything else from the record and the storage root. The work modules
-(`workers.inference`, `workers.inspection`, `workers.training_jobs`) import torch, `models` and
+(`workers.inference`, `workers.interpolation`, `workers.projection`,
+`workers.inspection`, `workers.training_jobs`) import torch, `models` and
 `training`, so they are imported inside the tasks: the Celery parent process that imports this
 module never loads torch and never touches CUDA before forking its pool.
 """
@@ -13,6 +14,8 @@ from core.jobs import (
     TASK_EXPORT,
     TASK_IMPORT,
     TASK_INSPECT,
+    TASK_INTERPOLATE,
+    TASK_PROJECT,
     TASK_SAMPLE,
     TASK_TRAIN,
     TASK_TRANSLATE,
@@ -39,6 +42,22 @@ def sample(self, job_id: str) -> None:
     from workers import inference
 
     run_job(self, job_id, inference.sample, max_attempts=INFERENCE_MAX_ATTEMPTS)
+
+
+@celery_app.task(name=TASK_INTERPOLATE, bind=True)
+def interpolate(self, job_id: str) -> None:
+    """Draw the frames between the job's two latents, and their animations."""
+    from workers import interpolation
+
+    run_job(self, job_id, interpolation.interpolate_job, max_attempts=INFERENCE_MAX_ATTEMPTS)
+
+
+@celery_app.task(name=TASK_PROJECT, bind=True)
+def project(self, job_id: str) -> None:
+    """Find the latent from which the job's model redraws the job's uploaded image."""
+    from workers import projection
+
+    run_job(self, job_id, projection.run_projection, max_attempts=INFERENCE_MAX_ATTEMPTS)
 
 
 @celery_app.task(name=TASK_INSPECT, bind=True)

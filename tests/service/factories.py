@@ -29,6 +29,9 @@ TEST_MODELS = {
 }
 
 
+TEST_LATENT_DIM = 8
+
+
 def write_model_folder(
     models_dir: Path,
     model_id: str,
@@ -49,7 +52,12 @@ def write_model_folder(
         "architecture": architecture,
         "family": family,
         "task": task,
-        "config": {"image_size": image_size, "channels": channels, "num_classes": num_classes},
+        "config": {
+            "image_size": image_size,
+            "channels": channels,
+            "num_classes": num_classes,
+            **({"latent_dim": TEST_LATENT_DIM} if task == "sample" else {}),
+        },
         "image_size": image_size,
         "channels": channels,
         "num_classes": num_classes,

@@ -70,7 +70,7 @@ def test_a_sampling_model_cannot_translate(make_context):
 
 def sample_bytes(ctx) -> list[bytes]:
     folder = ctx.storage.result_dir(ctx.job_id)
-    return [(folder / f"{k}.png").read_bytes() for k in range(len(list(folder.iterdir())))]
+    return [(folder / f"{k}.png").read_bytes() for k in range(len(list(folder.glob("*.png"))))]
 
 
 def test_samples_with_one_seed_are_the_same_bytes(make_context):

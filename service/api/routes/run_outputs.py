@@ -1,4 +1,5 @@
-"""What a training run produces while it runs: its latest sample grid and its loss history.
+"""What a training run produces while it runs: its latest sample grid and its loss history
+(and a projection's current reconstruction).
 
 The worker writes them into the run folder (`training.run_files`: `samples/step_<n>.png`,
 `stats.jsonl`); these routes read them for the web page's live previews and loss curves. Same
@@ -15,7 +16,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from core.jobs import Job, JobKind
-from core.storage import RUN_STATS_FILE
+from core.storage import PROJECTION_PREVIEW_FILE, RUN_STATS_FILE
 from service.api.deps import OwnerDep, StorageDep, StoreDep
 from service.api.routes.jobs import owned_job
 from service.errors import ApiError
@@ -52,8 +53,14 @@ def get_preview(
     ] = None,
 ) -> FileResponse:
     """A training run's sample grid as PNG: the newest, or the one written at `step`. The
-    job's `progress_detail.preview_step` says which is the newest."""
+    job's `progress_detail.preview_step` says which is the newest. For a projection: its
+    current reconstruction (`step` is ignored; `progress_detail.step` says which)."""
     job = owned_job(store, job_id, owner)
+    if job.kind is JobKind.projection:
+        path = storage.upload_dir(job.id) / PROJECTION_PREVIEW_FILE
+        if not path.is_file():
+            raise ApiError(404, "no_preview", "The projection has not reported a step yet.")
+        return FileResponse(path, media_type="image/png")
     _training_run(job)
     steps = storage.sample_grids(job.id)
     if not steps:

@@ -325,9 +325,11 @@ async function loadModels() {
     models = data.models || [];
     fillModelSelect($("translate-model"), "translate");
     fillModelSelect($("sample-model"), "sample");
+    fillLatentSelect();
     loadExamples();
     fillInspectSelect();
     updateClassSelect();
+    updateSampleFilter();
     fillInitSelect();
     const rows = models.map(modelRow);
     if (!rows.length) {
@@ -705,7 +707,32 @@ function updateClassSelect() {
   fillClassSelect("sample", model ? model.classes : 0, "any");
 }
 
-$("sample-model").addEventListener("change", updateClassSelect);
+// "Keep the most real" needs the model's discriminator: offered only when the model has one.
+function updateSampleFilter() {
+  const model = models.find((m) => m.id === $("sample-model").value);
+  const usable = Boolean(model && model.discriminator);
+  const box = $("sample-filter");
+  box.disabled = !usable;
+  if (!usable) box.checked = false;
+  $("sample-filter-hint").textContent = usable || !model
+    ? "The model's discriminator keeps the most real half of twice as many draws."
+    : "Needs the model's discriminator, and this model has none.";
+}
+
+$("sample-model").addEventListener("change", () => {
+  updateClassSelect();
+  updateSampleFilter();
+});
+
+// What a discriminator filter did: how many it kept of how many candidates drawn.
+function filterText(filter, count) {
+  if (!filter) return "";
+  const kept = Number.isFinite(filter.accepted) ? filter.accepted : count;
+  const drawn = `${filter.candidates} candidates drawn`;
+  return filter.method === "top"
+    ? `The ${kept} most real of ${drawn}, as the model's discriminator judged them.`
+    : `${kept} accepted of ${drawn} (rejection sampling by the model's discriminator).`;
+}
 
 async function sample(seed) {
   showError("");
@@ -715,6 +742,7 @@ async function sample(seed) {
     body.class_label = Number($("sample-class").value);
   }
   if ($("sample-truncation").value !== "") body.truncation = Number($("sample-truncation").value);
+  if ($("sample-filter").checked && !$("sample-filter").disabled) body.filter = { method: "top", keep: 0.5 };
   try {
     const job = await runJob(await api("/v1/samples", { method: "POST", json: body }));
     const urls = await Promise.all(job.result.images.map(imageUrl));
@@ -739,6 +767,9 @@ async function sample(seed) {
     lastSeed = job.params && job.params.seed !== undefined ? job.params.seed : body.seed ?? null;
     $("sample-again").disabled = lastSeed === null;
     $("sample-seed-used").textContent = lastSeed === null ? "" : `Seed: ${lastSeed}`;
+    const filtered = filterText(job.result.filter, urls.length);
+    $("sample-filter-used").textContent = filtered;
+    $("sample-filter-used").hidden = !filtered;
     say(`${urls.length} samples done (job ${job.id}).`);
   } catch (err) {
     report(err);
@@ -754,6 +785,450 @@ $("sample-again").addEventListener("click", () => {
   $("sample-seed").value = lastSeed;
   sample(lastSeed);
 });
+
+// ---- latent: interpolation and projection -------------------------------------------------
+
+const drawMessages = messagesOf("latent-draw");
+const interpMessages = messagesOf("latent-interp");
+const projectMessages = messagesOf("latent-project");
+const SIDES = ["a", "b"];
+const SIDE_NAMES = { a: "start (A)", b: "end (B)" };
+
+// The two ends of the interpolation: null (then the side's seed input, if any), or what was
+// picked: {key, endpoint (as the API takes it), text, thumb (an image URL)}.
+const ends = { a: null, b: null };
+let drawn = null; // the samples on show: {job, urls, classLabels}
+let projection = null; // the projection followed: {id, step, previewing, previewStale, finished}
+let projected = null; // the last finished projection: {job, model, thumb}
+
+function latentModel() {
+  return models.find((m) => m.id === $("latent-model").value);
+}
+
+function fillLatentSelect() {
+  const before = $("latent-model").value;
+  fillModelSelect($("latent-model"), "sample");
+  if ($("latent-model").value !== before) latentModelChanged();
+  else updateLatentClasses();
+}
+
+// Class selects, for class-conditional models only, keeping what was chosen.
+function updateLatentClasses() {
+  const model = latentModel();
+  const count = model ? model.classes : 0;
+  const labels = () => Array.from({ length: count }, (_, i) => option(String(i), String(i)));
+  for (const side of SIDES) {
+    fillSelect($(`latent-${side}-class`), [option("", "its own"), ...labels()], "");
+  }
+  fillSelect($("latent-project-class"), [option("", "search the best fitting one"), ...labels()], "");
+  for (const row of document.querySelectorAll(".latent-class-row")) row.hidden = count === 0;
+  $("latent-project-class-row").hidden = count === 0;
+}
+
+// Latents belong to their model: a new model starts from an empty gallery and no picked ends.
+function latentModelChanged() {
+  drawn = null;
+  $("latent-gallery").replaceChildren();
+  $("latent-gallery-hint").hidden = true;
+  for (const side of SIDES) setEnd(side, null);
+  for (const side of SIDES) $(`latent-${side}-class`).value = "";
+  updateLatentClasses();
+  $("latent-project-use").hidden = !projected || projected.model !== $("latent-model").value;
+}
+
+$("latent-model").addEventListener("change", latentModelChanged);
+
+function sideOf(key) {
+  return SIDES.find((side) => ends[side] && ends[side].key === key);
+}
+
+function sideTaken(side) {
+  return Boolean(ends[side]) || $(`latent-${side}-seed`).value !== "";
+}
+
+function setEnd(side, end) {
+  ends[side] = end;
+  if (end) $(`latent-${side}-seed`).value = "";
+  renderEnd(side);
+  markGallery();
+}
+
+function renderEnd(side) {
+  const end = ends[side];
+  const seed = $(`latent-${side}-seed`).value;
+  const thumb = $(`latent-${side}-thumb`);
+  thumb.hidden = !end;
+  if (end) {
+    thumb.src = end.thumb;
+    thumb.alt = end.text;
+  }
+  $(`latent-${side}-text`).textContent = end
+    ? end.text
+    : seed !== ""
+      ? `Seed ${seed} (the first image it draws)`
+      : "Not chosen: click a sample, or type a seed.";
+  $(`latent-${side}`).classList.toggle("chosen", sideTaken(side));
+}
+
+// Typing a seed replaces a picked sample or projection on that side.
+for (const side of SIDES) {
+  $(`latent-${side}-seed`).addEventListener("input", () => {
+    if ($(`latent-${side}-seed`).value !== "" && ends[side]) setEnd(side, null);
+    else renderEnd(side);
+  });
+}
+
+// A job's id in short, where a full one would crowd the page (status lines say it in full).
+function shortId(id) {
+  return String(id).slice(0, 8);
+}
+
+function classNote(label) {
+  return label === null || label === undefined ? "" : ` (class ${label})`;
+}
+
+function sampleKey(k) {
+  return `${drawn.job.id}:${k}`;
+}
+
+function markGallery() {
+  if (!drawn) return;
+  for (const button of $("latent-gallery").children) {
+    const k = Number(button.dataset.index);
+    const side = sideOf(sampleKey(k));
+    button.classList.toggle("end-a", side === "a");
+    button.classList.toggle("end-b", side === "b");
+    const mark = button.querySelector(".mark");
+    mark.textContent = side ? side.toUpperCase() : "";
+    mark.className = side ? `mark mark-${side}` : "mark";
+    button.setAttribute("aria-label", `Sample ${k + 1}${side ? `, the ${SIDE_NAMES[side]}` : ""}`);
+  }
+}
+
+// A click picks the start (A), the next one the end (B), a third starts a new pair; a click on
+// a picked sample unpicks it.
+function pickSample(k) {
+  const key = sampleKey(k);
+  const side = sideOf(key);
+  if (side) return setEnd(side, null);
+  const label = drawn.classLabels ? drawn.classLabels[k] : null;
+  const end = {
+    key,
+    endpoint: { job: drawn.job.id, index: k },
+    text: `Sample ${k + 1} of draw ${shortId(drawn.job.id)}${classNote(label)}`,
+    thumb: drawn.urls[k],
+  };
+  if (!sideTaken("a")) setEnd("a", end);
+  else if (!sideTaken("b")) setEnd("b", end);
+  else {
+    $("latent-b-seed").value = "";
+    setEnd("b", null);
+    setEnd("a", end);
+  }
+}
+
+function renderGallery() {
+  const buttons = drawn.urls.map((url, k) => {
+    const button = element("button", "pick");
+    button.type = "button";
+    button.dataset.index = String(k);
+    const img = element("img");
+    img.src = url;
+    img.alt = "";
+    const mark = element("span", "mark");
+    mark.setAttribute("aria-hidden", "true");
+    button.append(img, mark);
+    button.addEventListener("click", () => pickSample(k));
+    return button;
+  });
+  $("latent-gallery").replaceChildren(...buttons);
+  markGallery();
+}
+
+// Follow a job, saying its progress in a form's status line; the finished job, or thrown.
+async function followWith(messages, what, job) {
+  const show = (update) => messages.say(`${what}: ${describe(update)}`);
+  show(job);
+  const done = await followJob(job.id, show);
+  if (done.status !== "succeeded") throw jobFailure(done);
+  return done;
+}
+
+function submitButton(event, form) {
+  return event.submitter || form.querySelector("button[type=submit]");
+}
+
+$("latent-draw-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  drawMessages.clear();
+  const body = { model: $("latent-model").value, count: 8 };
+  if ($("latent-draw-seed").value !== "") body.seed = Number($("latent-draw-seed").value);
+  const button = submitButton(event, $("latent-draw-form"));
+  button.disabled = true;
+  try {
+    const job = await followWith(drawMessages, "Drawing", await api("/v1/samples", { method: "POST", json: body }));
+    if (job.params && job.params.model && job.params.model !== $("latent-model").value) {
+      return drawMessages.say(`Samples of ${job.params.model} drawn, but the model changed since: draw again.`);
+    }
+    const urls = await Promise.all(job.result.images.map(imageUrl));
+    drawn = { job, urls, classLabels: job.result.class_labels || null };
+    renderGallery();
+    $("latent-gallery-hint").hidden = false;
+    const seed = job.result.seed ?? (job.params && job.params.seed);
+    drawMessages.say(`${urls.length} samples drawn (job ${job.id}${seed === undefined || seed === null ? "" : `, seed ${seed}`}): click two of them.`);
+  } catch (err) {
+    drawMessages.fail(err);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// One end as the API takes it, with the class chosen for it; null when not chosen.
+function endpointOf(side) {
+  let endpoint;
+  if (ends[side]) endpoint = { ...ends[side].endpoint };
+  else if ($(`latent-${side}-seed`).value !== "") endpoint = { seed: Number($(`latent-${side}-seed`).value) };
+  else return null;
+  const model = latentModel();
+  const label = $(`latent-${side}-class`).value;
+  if (model && model.classes && label !== "") endpoint.class_label = Number(label);
+  return endpoint;
+}
+
+// Links to files of a job: fetched with the API key, then saved.
+function keyedLink(link, src, filename) {
+  link.href = src;
+  link.dataset.src = src;
+  link.download = filename;
+}
+
+for (const id of ["latent-gif", "latent-npy"]) {
+  $(id).addEventListener("click", async (event) => {
+    event.preventDefault();
+    const link = event.currentTarget;
+    try {
+      const response = await send(link.dataset.src, { headers: authHeaders() });
+      saveBlob(await response.blob(), link.download);
+    } catch (err) {
+      interpMessages.fail(err);
+    }
+  });
+}
+
+$("latent-interp-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  interpMessages.clear();
+  const start = endpointOf("a");
+  const end = endpointOf("b");
+  if (!start || !end) {
+    const side = start ? "b" : "a";
+    return interpMessages.fail(new Error(`Choose the ${SIDE_NAMES[side]}: click a sample, type a seed, or use a projection.`));
+  }
+  const path = $("latent-path").value;
+  const body = { model: $("latent-model").value, start, end, frames: Number($("latent-frames").value), path };
+  const button = submitButton(event, $("latent-interp-form"));
+  button.disabled = true;
+  try {
+    const job = await followWith(interpMessages, "Interpolating", await api("/v1/interpolations", { method: "POST", json: body }));
+    const result = job.result;
+    const [animation, ...frames] = await Promise.all([result.animation.webp, ...result.images].map(imageUrl));
+    const old = $("latent-animation").src;
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    for (const img of $("latent-strip").querySelectorAll("img")) URL.revokeObjectURL(img.src);
+    const count = frames.length;
+    $("latent-animation").src = animation;
+    $("latent-animation").alt = `The interpolation from A to B, ${count} frames, playing`;
+    $("latent-frame-count").textContent = `${count} frames from A to B (${path})`;
+    $("latent-strip").replaceChildren(
+      ...frames.map((url, k) => {
+        const img = element("img");
+        img.src = url;
+        img.alt = `Frame ${k + 1} of ${count}`;
+        return img;
+      }),
+    );
+    keyedLink($("latent-gif"), result.animation.gif, `interpolation-${job.id}.gif`);
+    keyedLink($("latent-npy"), result.latents_url, `latents-${job.id}.npy`);
+    $("latent-result").hidden = false;
+    interpMessages.say(`Interpolation done (job ${job.id}): ${count} frames.`);
+  } catch (err) {
+    interpMessages.fail(err);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// ---- projection ----
+
+function showProjectTarget(url, caption) {
+  const img = $("latent-project-target");
+  if (img.src.startsWith("blob:")) URL.revokeObjectURL(img.src);
+  img.src = url;
+  img.hidden = false;
+  $("latent-project-target-caption").textContent = caption;
+}
+
+function showReconstruction(url, caption) {
+  const img = $("latent-project-recon");
+  if (img.src.startsWith("blob:") && !(projected && projected.thumb === img.src)) URL.revokeObjectURL(img.src);
+  img.src = url;
+  img.alt = caption;
+  img.hidden = false;
+  $("latent-project-recon-caption").textContent = caption;
+}
+
+$("latent-project-file").addEventListener("change", () => {
+  const file = $("latent-project-file").files[0];
+  if (!file) return;
+  $("latent-project-box").hidden = false;
+  showProjectTarget(URL.createObjectURL(file), "Your image");
+});
+
+function fixed(value, digits) {
+  return Number.isFinite(value) ? Number(value).toFixed(digits) : "—";
+}
+
+function projectionDetail(job) {
+  const detail = job.progress_detail || {};
+  if (!Number.isFinite(detail.step)) return describe(job);
+  let text = `Step ${detail.step} of ${detail.total}`;
+  if (Number.isFinite(detail.loss)) text += ` — loss ${fixed(detail.loss, 4)}`;
+  if (Number.isFinite(detail.psnr)) text += ` — PSNR ${fixed(detail.psnr, 2)} dB`;
+  if (detail.class_label !== null && detail.class_label !== undefined) text += ` — class ${detail.class_label}`;
+  return text;
+}
+
+function showProjection(run, job) {
+  if (run !== projection) return;
+  $("latent-project-progress").value = job.progress || 0;
+  $("latent-project-detail").textContent = projectionDetail(job);
+  const step = (job.progress_detail || {}).step;
+  if (Number.isFinite(step) && step !== run.step && !TERMINAL.has(job.status)) {
+    run.step = step;
+    refreshProjectionPreview(run);
+  }
+}
+
+// The current reconstruction, one request at a time: a newer step while one loads makes it
+// load once more when done. No preview yet (404) is not an error.
+async function refreshProjectionPreview(run) {
+  if (run.previewing) {
+    run.previewStale = true;
+    return;
+  }
+  run.previewing = true;
+  try {
+    do {
+      run.previewStale = false;
+      const step = run.step;
+      try {
+        const url = await imageUrl(`/v1/jobs/${encodeURIComponent(run.id)}/preview?step=${step}`);
+        if (run !== projection || run.finished) {
+          URL.revokeObjectURL(url);
+          return;
+        }
+        showReconstruction(url, `Reconstruction at step ${step}`);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) throw err;
+      }
+    } while (run.previewStale && run === projection && !run.finished);
+  } catch (err) {
+    if (run === projection && !run.finished) projectMessages.fail(err);
+  } finally {
+    run.previewing = false;
+  }
+}
+
+$("latent-project-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  projectMessages.clear();
+  const file = $("latent-project-file").files[0];
+  if (!file) return projectMessages.fail(new Error("Choose an image to project first."));
+  const model = latentModel();
+  const form = new FormData();
+  form.append("image", file);
+  form.append("model", $("latent-model").value);
+  form.append("steps", $("latent-project-steps").value);
+  if (!$("latent-project-class-row").hidden && $("latent-project-class").value !== "") {
+    form.append("class_label", $("latent-project-class").value);
+  }
+  const button = submitButton(event, $("latent-project-form"));
+  button.disabled = true;
+  $("latent-project-box").hidden = false;
+  showProjectTarget(URL.createObjectURL(file), "Your image");
+  $("latent-project-recon").hidden = true;
+  $("latent-project-recon-caption").textContent = "The reconstruction appears with the first report.";
+  $("latent-project-progress").value = 0;
+  $("latent-project-detail").textContent = "";
+  $("latent-project-scores").hidden = true;
+  $("latent-project-use").hidden = true;
+  let run = null;
+  try {
+    projectMessages.say(`Uploading ${file.name}…`);
+    const job = await api("/v1/projections", { method: "POST", form });
+    run = { id: job.id, step: null, previewing: false, previewStale: false, finished: false };
+    projection = run;
+    $("latent-project-cancel").hidden = false;
+    projectMessages.say(`Projecting ${file.name} (job ${job.id})…`);
+    showProjection(run, job);
+    const done = await followJob(job.id, (update) => showProjection(run, update));
+    run.finished = true;
+    if (done.status !== "succeeded") throw jobFailure(done);
+    const result = done.result;
+    const [reconstruction, target] = await Promise.all(result.images.slice(0, 2).map(imageUrl));
+    showReconstruction(reconstruction, `Reconstruction (${result.steps} steps)`);
+    if (target) {
+      const seen = model ? ` (${model.image_size}×${model.image_size}, ${model.channels === 1 ? "grey" : "colour"})` : "";
+      showProjectTarget(target, `Your image as the model sees it${seen}`);
+    }
+    $("latent-project-progress").value = 1;
+    $("latent-project-psnr").textContent = `${fixed(result.psnr, 2)} dB`;
+    $("latent-project-ssim").textContent = fixed(result.ssim, 3);
+    $("latent-project-loss").textContent = Number.isFinite(result.start_loss)
+      ? `${fixed(result.start_loss, 4)} → ${fixed(result.loss, 4)}`
+      : fixed(result.loss, 4);
+    $("latent-project-class-used").textContent = result.class_label ?? "— (no classes)";
+    $("latent-project-scores").hidden = false;
+    projected = { job: done, model: done.params && done.params.model ? done.params.model : form.get("model"), thumb: reconstruction };
+    $("latent-project-use").hidden = projected.model !== $("latent-model").value;
+    projectMessages.say(`Projection done (job ${done.id}): PSNR ${fixed(result.psnr, 2)} dB, SSIM ${fixed(result.ssim, 3)}.`);
+  } catch (err) {
+    if (run) run.finished = true;
+    projectMessages.fail(err);
+  } finally {
+    button.disabled = false;
+    $("latent-project-cancel").hidden = true;
+  }
+});
+
+$("latent-project-cancel").addEventListener("click", async () => {
+  if (!projection || projection.finished) return;
+  try {
+    await api(`/v1/jobs/${encodeURIComponent(projection.id)}`, { method: "DELETE" });
+    projectMessages.say(`Cancelling job ${projection.id}…`);
+  } catch (err) {
+    projectMessages.fail(err);
+  }
+});
+
+for (const side of SIDES) {
+  $(`latent-use-${side}`).addEventListener("click", () => {
+    if (!projected) return;
+    const label = projected.job.result.class_label;
+    setEnd(side, {
+      key: `projection:${projected.job.id}`,
+      endpoint: { job: projected.job.id, index: 0 },
+      text: `Projection ${shortId(projected.job.id)}${classNote(label)}`,
+      thumb: projected.thumb,
+    });
+    // the same projection is one end only
+    const other = side === "a" ? "b" : "a";
+    if (ends[other] && ends[other].key === ends[side].key) setEnd(other, null);
+    interpMessages.clear();
+    interpMessages.say(`The projection of job ${projected.job.id} is the ${SIDE_NAMES[side]}.`);
+    $(`latent-${side}`).scrollIntoView({ block: "nearest" });
+  });
+}
 
 // ---- inspect ------------------------------------------------------------------------------
 

@@ -1,0 +1,535 @@
+"""Discriminator-guided sampling: a trained discriminator picks which generator samples to keep.
+
+A GAN's discriminator is trained until the end to tell the generator's images from real ones;
+after training it still knows where the generator misses. Two ways of using it to filter samples
+of the sampling families (U-Net GAN, Progressive GAN):
+
+- `top_filter`, "keep the most real": draw ceil(count / keep) candidates, keep the `count` that
+  the discriminator scores highest. The candidates are exactly the latents a plain sample job
+  with that seed and ceil(count / keep) images draws (`models.sampling.sample_inputs`).
+- `drs_filter`: Discriminator Rejection Sampling (Azadi, Olsson, Darrell, Goodfellow, Odena,
+  "Discriminator Rejection Sampling", ICLR 2019, Algorithm 1). An optimal GAN discriminator's
+  logit is D~(x) = log(p_data(x) / p_g(x)), so rejection sampling with acceptance probability
+  p_data / (M p_g) = exp(D~(x) - D~*_M) would turn the generator's distribution into the
+  data's. In practice (their section 3.2):
+
+  - burn-in: D~*_M is the highest logit among `burn_in` candidates, raised whenever a higher
+    logit is seen later (each candidate is judged against the maximum up to and including it);
+  - F(x) = D~(x) - D~*_M - log(1 - exp(D~(x) - D~*_M - epsilon)), the logit of the acceptance
+    probability exp(D~ - D~*_M), with `epsilon` keeping the log finite at the maximum;
+  - gamma, which shifts the overall acceptance rate: the paper sets it dynamically to the 95th
+    percentile of F over a batch (also the re-implementations' default:
+    uber-research/metropolis-hastings-gans `mhgan/mh.py`, `shift_percent=95.0`;
+    shinseung428/DRS_Tensorflow `sample.py`, "set gamma dynamically (95th percentile of F)",
+    which runs its CelebA model at the 80th). Here the batch is the burn-in batch, the
+    largest one a job scores, re-evaluated under the current D~*_M; the later, smaller batches
+    reuse it, so their acceptance does not swing with a few dozen candidates' percentile;
+  - a candidate is accepted when u <= sigmoid(F(x) - gamma), u ~ U(0, 1) drawn from a CPU
+    torch.Generator seeded from the job's seed.
+
+  The burn-in candidates are the first candidates judged (the paper keeps its burn-in apart;
+  reusing it spares a job `burn_in` generator passes, and with the running maximum the rule
+  is the same). Candidates come in batches: the first `burn_in` are a plain sample job's
+  latents for the seed, each later batch of `DRS_BATCH` is drawn from a seed derived from the
+  job's seed and the batch's number, so the same seed accepts the same latents. Drawing stops
+  when `count` are accepted or after `max_candidates` more candidates than the burn-in; then the
+  highest-scoring rejected candidates fill the result up (`stats["filled_up"]`).
+
+Scores (`realness_scores`) are the discriminator's logits:
+
+- U-Net GAN's D^U (Schonfeld, Schiele, Khoreva, CVPR 2020): the encoder's global logit, plus
+  `pixel_weight` times the mean of the decoder's per-pixel logit map. A class-conditional D
+  judges each image under the class it was drawn with. With the hinge loss (the basic U-Net
+  GAN) the logit is a margin score, trained towards +-1 rather than to log(p_data / p_g).
+- Progressive GAN's critic (Karras et al., ICLR 2018) is a WGAN-GP critic: its score is an
+  unbounded real number whose differences estimate a Wasserstein potential, not a calibrated
+  log density ratio. DRS on it treats the score as if it were the logit D~(x): acceptance
+  exp(score - max score) as a density ratio, which it is not. It keeps the ordering (a higher
+  score is accepted more often) but the acceptance rates have no probabilistic meaning; their
+  steepness depends on the critic's scale (the drift penalty keeps it near a few units). The
+  critic's minibatch standard deviation layer makes an image's score depend on its group of
+  `mbstd_group_size` batch-mates; here every image is judged in a group with the same
+  `group_mates`: mbstd_group_size - 1 fixed samples of the generator (seed `MATES_SEED`, no
+  truncation), as the critic judged groups of generated images in training. An image's score
+  therefore depends on it alone.
+
+Scores are batch-invariant (every batch padded as `models.batch_invariance` says) and
+deterministic; the networks run in eval mode under no_grad, in whatever autocast context the
+caller set (the worker's fast path), and are left in the mode they were in. Images are the
+generator's, as `models.sampling.generate` gives them (clamped to [-1, 1]): what the user gets
+is what the discriminator judged.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.batch_invariance import pad_rows
+from models.pggan import PGGANDiscriminator, PGGANGenerator
+from models.realness import check_class_label
+from models.sampling import generate, sample_inputs
+from models.unetgan import UNetGANDiscriminator, UNetGANGenerator
+
+DEFAULT_KEEP = 0.5
+DRS_BURN_IN = 256
+MIN_BURN_IN = 8
+DRS_PERCENTILE = 95.0  # Azadi et al. 2019: gamma at the 95th percentile of F
+DRS_EPSILON = 1e-6  # uber-research/metropolis-hastings-gans' value; the paper gives none
+DRS_MAX_CANDIDATES = 2048  # drawn after the burn-in, at most
+DRS_BATCH = 64  # candidates per batch after the burn-in
+MAX_CANDIDATES = 16384  # the most candidates either filter draws beyond a burn-in
+SCORE_BATCH = 64  # images per discriminator pass
+MATES_SEED = 0  # the Progressive GAN critic's fixed batch-mates
+_BATCH_STREAM, _UNIFORM_STREAM = 1, 2  # DRS's derived random streams
+
+
+@dataclass(frozen=True)
+class Filtered:
+    """What a filter kept, in the order the candidates were drawn.
+
+    `z` (count, Z) float32 and `labels` (count,) int64 or None: the kept inputs; `images`
+    (count, C, S, S) float32 in [-1, 1]: their images; `scores` (count,) float32: their
+    logits; all on the CPU. `stats`: numbers for the job's result (candidates drawn,
+    accepted, and for DRS burn_in, filled_up, max_logit, gamma).
+    """
+
+    z: torch.Tensor
+    labels: torch.Tensor | None
+    images: torch.Tensor
+    scores: torch.Tensor
+    stats: dict[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores
+
+
+def _device(module: nn.Module) -> torch.device:
+    return next(module.parameters()).device
+
+
+@contextmanager
+def _evaluating(module: nn.Module) -> Iterator[None]:
+    """The module in eval mode (spectral norm without power iteration), its mode restored."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
+@contextmanager
+def _pre_hook(module: nn.Module, hook: Callable[..., Any]) -> Iterator[None]:
+    handle = module.register_forward_pre_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _check_images(d: nn.Module, images: torch.Tensor) -> None:
+    cfg = d.config
+    size = cfg.image_size if isinstance(d, UNetGANDiscriminator) else d.resolution
+    expected = (cfg.channels, size, size)
+    if images.ndim != 4 or tuple(images.shape[1:]) != expected:
+        raise ValueError(
+            f"images must be (N, {', '.join(map(str, expected))}), got {tuple(images.shape)}"
+        )
+    if not images.is_floating_point():
+        raise ValueError(f"images must be a float tensor in [-1, 1], not {images.dtype}")
+
+
+def _check_weight(pixel_weight: float, d: nn.Module) -> None:
+    if not isinstance(pixel_weight, numbers.Real) or not math.isfinite(pixel_weight):
+        raise ValueError(f"pixel_weight must be a finite number, not {pixel_weight!r}")
+    if pixel_weight < 0:
+        raise ValueError(f"pixel_weight must be 0 or more, not {pixel_weight}")
+    if pixel_weight and not isinstance(d, UNetGANDiscriminator):
+        raise ValueError("pixel_weight needs a U-Net GAN discriminator's per-pixel logit map")
+
+
+def _check_labels(d: nn.Module, labels: torch.Tensor | None, count: int) -> None:
+    num_classes = getattr(d.config, "num_classes", 0)
+    if not num_classes:
+        if labels is not None:
+            raise ValueError("this discriminator is unconditional: labels must be None")
+        return
+    if labels is None or labels.shape != (count,):
+        raise ValueError(
+            f"this discriminator is class-conditional ({num_classes} classes): "
+            f"pass one class label per image, a ({count},) tensor"
+        )
+    for label in labels.tolist():
+        check_class_label(d, int(label))
+
+
+def _unet_scores(
+    d: UNetGANDiscriminator, images: torch.Tensor, labels: torch.Tensor | None, weight: float
+) -> torch.Tensor:
+    """Global logit + weight * mean pixel logit, (B,) float32 on the CPU, for B images."""
+    rows = images.shape[0]
+    device = _device(d)
+    inputs = [images.to(device)] + ([] if labels is None else [labels.to(device)])
+    padded = pad_rows(*inputs)  # (B', C, S, S) and (B',), B' a multiple of ROW_ALIGN
+    x, y = padded[0], (padded[1] if labels is not None else None)
+    features = d.encode(x)  # per resolution, down to (B', C, 4, 4)
+    scores = d.global_logits(features[-1], y).float()  # (B',)
+    if weight:
+        pixels = d.pixel_logits(d.decode(features), y).float()  # (B', 1, S, S)
+        scores = scores + weight * pixels.mean(dim=(1, 2, 3))  # (B',)
+    return scores[:rows].cpu()
+
+
+def _output_block_input(d: PGGANDiscriminator, images: torch.Tensor) -> torch.Tensor:
+    """What the critic's 4x4 output block receives for `images`: (B, C, 4, 4)."""
+    captured: list[torch.Tensor] = []
+
+    def capture(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        captured.append(args[0])
+
+    rows = images.shape[0]
+    (padded,) = pad_rows(images.to(_device(d)))  # (B', C, R, R)
+    with _pre_hook(d.blocks[0], capture):
+        d(padded)
+    return captured[0][:rows]  # (B, C, 4, 4)
+
+
+def _critic_scores(
+    d: PGGANDiscriminator, images: torch.Tensor, mates: torch.Tensor | None
+) -> torch.Tensor:
+    """Critic scores (B,) float32 on the CPU, each image judged in a group with `mates`'
+    output-block inputs (G - 1, C, 4, 4) (None: no minibatch standard deviation layer)."""
+    rows = images.shape[0]
+    (padded,) = pad_rows(images.to(_device(d)))  # (B', C, R, R), B' a multiple of ROW_ALIGN
+    if mates is None:
+        return d(padded)[:rows].float().cpu()
+
+    def group(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor]:
+        h = args[0]  # (B', C, 4, 4)
+        others = [m.to(h.dtype).expand_as(h) for m in mates]  # G - 1 of (B', C, 4, 4)
+        # Row i's group is {i, i + B', i + 2B', ...} (`MinibatchStdDev`): image i and the mates.
+        return (torch.cat([h, *others]),)  # (G * B', C, 4, 4)
+
+    with _pre_hook(d.blocks[0], group):
+        return d(padded)[:rows].float().cpu()  # (G * B',) -> (B,)
+
+
+def group_mates(generator: nn.Module, discriminator: nn.Module) -> torch.Tensor | None:
+    """The fixed batch-mates (G - 1, C, R, R) a Progressive GAN critic with a minibatch standard
+    deviation layer judges every image with: generator samples from `MATES_SEED`, untruncated.
+    None for other discriminators (they judge each image alone)."""
+    if not isinstance(discriminator, PGGANDiscriminator):
+        return None
+    group = discriminator.config.mbstd_group_size
+    if group < 2:
+        return None
+    z, y = sample_inputs(generator.config, group - 1, MATES_SEED)
+    return generate(generator, z, y)  # (G - 1, C, R, R)
+
+
+@torch.no_grad()
+def realness_scores(
+    discriminator: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    *,
+    pixel_weight: float = 0.0,
+    group_mates: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The discriminator's logits (N,) float32 on the CPU for `images` (N, C, S, S) in [-1, 1].
+
+    U-Net GAN D: the global logit plus `pixel_weight` times the mean per-pixel logit, each
+    image judged under its label in `labels` (N,) (None for unconditional models). Progressive
+    GAN critic: its score; with a minibatch standard deviation layer, pass `group_mates`
+    (`group_mates(generator, critic)`), the fixed images every image is judged in a group with
+    (module doc). An image's score does not depend on the other images passed.
+    """
+    d = discriminator
+    if not isinstance(d, UNetGANDiscriminator | PGGANDiscriminator):
+        raise ValueError(
+            "realness scores need a U-Net GAN or Progressive GAN discriminator, "
+            f"not {type(d).__name__}"
+        )
+    _check_images(d, images)
+    _check_weight(pixel_weight, d)
+    _check_labels(d, labels, images.shape[0])
+    needs_mates = isinstance(d, PGGANDiscriminator) and d.config.mbstd_group_size > 1
+    if needs_mates:
+        expected = d.config.mbstd_group_size - 1
+        if group_mates is None or group_mates.shape[0] != expected:
+            raise ValueError(
+                f"this critic judges images in groups of {expected + 1} (minibatch standard "
+                f"deviation): pass {expected} group_mates (models.discriminator_filter."
+                "group_mates)"
+            )
+        _check_images(d, group_mates)
+    elif group_mates is not None:
+        raise ValueError("this discriminator judges each image alone: it takes no group_mates")
+    with _evaluating(d):
+        mates = _output_block_input(d, group_mates) if needs_mates else None
+        chunks = []
+        for start in range(0, images.shape[0], SCORE_BATCH):
+            part = images[start : start + SCORE_BATCH]  # (b, C, S, S)
+            if isinstance(d, UNetGANDiscriminator):
+                part_labels = None if labels is None else labels[start : start + SCORE_BATCH]
+                chunks.append(_unet_scores(d, part, part_labels, float(pixel_weight)))
+            else:
+                chunks.append(_critic_scores(d, part, mates))
+    return torch.cat(chunks) if chunks else torch.empty(0)  # (N,)
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters
+
+
+def _check_pair(generator: nn.Module, discriminator: nn.Module) -> None:
+    """The generator and discriminator of one sampling model."""
+    pairs = (
+        (UNetGANGenerator, UNetGANDiscriminator),
+        (PGGANGenerator, PGGANDiscriminator),
+    )
+    if not any(isinstance(generator, g) for g, _ in pairs):
+        raise ValueError(
+            "discriminator-guided sampling needs a U-Net GAN or Progressive GAN generator, "
+            f"not {type(generator).__name__}"
+        )
+    if not any(isinstance(generator, g) and isinstance(discriminator, d) for g, d in pairs):
+        raise ValueError(
+            f"{type(discriminator).__name__} is not the discriminator of a "
+            f"{type(generator).__name__}"
+        )
+    g_cfg, d_cfg = generator.config, discriminator.config
+    if g_cfg.channels != d_cfg.channels or g_cfg.num_classes != getattr(d_cfg, "num_classes", 0):
+        raise ValueError(
+            "the generator and discriminator disagree on channels or classes: "
+            f"{g_cfg.channels}/{g_cfg.num_classes} and {d_cfg.channels}/"
+            f"{getattr(d_cfg, 'num_classes', 0)}"
+        )
+
+
+def _check_count(name: str, value: int, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"{name} must be an integer of at least {least}, not {value!r}")
+
+
+def _check_fraction(name: str, value: float, low: float, high: float, *, open_low: bool) -> None:
+    ok = isinstance(value, numbers.Real) and math.isfinite(value)
+    ok = ok and (value > low if open_low else value >= low) and value <= high
+    if not ok:
+        bracket = "(" if open_low else "["
+        raise ValueError(f"{name} must lie in {bracket}{low}, {high}], not {value!r}")
+
+
+@dataclass
+class _Batch:
+    """Candidates of one draw: inputs, images, scores, and the draw index of each."""
+
+    z: torch.Tensor  # (B, Z)
+    labels: torch.Tensor | None  # (B,)
+    images: torch.Tensor  # (B, C, S, S)
+    scores: torch.Tensor  # (B,) float32
+    index: torch.Tensor  # (B,) int64
+
+    def rows(self, keep: torch.Tensor) -> _Batch:
+        """The candidates at positions `keep` (k,)."""
+        labels = None if self.labels is None else self.labels[keep]
+        return _Batch(self.z[keep], labels, self.images[keep], self.scores[keep], self.index[keep])
+
+    @staticmethod
+    def joined(batches: list[_Batch]) -> _Batch:
+        labels = None if batches[0].labels is None else torch.cat([b.labels for b in batches])
+        return _Batch(
+            torch.cat([b.z for b in batches]),
+            labels,
+            torch.cat([b.images for b in batches]),
+            torch.cat([b.scores for b in batches]),
+            torch.cat([b.index for b in batches]),
+        )
+
+    def best(self, count: int) -> _Batch:
+        """The `count` highest-scoring candidates (earlier draws first among equal scores)."""
+        order = torch.sort(self.scores, descending=True, stable=True).indices[:count]
+        return self.rows(order)
+
+    def in_draw_order(self) -> _Batch:
+        return self.rows(torch.argsort(self.index))
+
+    def result(self, stats: dict[str, Any]) -> Filtered:
+        return Filtered(self.z, self.labels, self.images, self.scores, stats)
+
+
+class _Judge:
+    """Generates candidates' images and scores them, on the same fast path as plain samples."""
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, pixel_weight: float) -> None:
+        _check_pair(generator, discriminator)
+        _check_weight(pixel_weight, discriminator)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.pixel_weight = pixel_weight
+        self.mates = group_mates(generator, discriminator)
+        self.drawn = 0
+
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor | None) -> _Batch:
+        images = generate(self.generator, z, labels)  # (B, C, S, S) in [-1, 1]
+        scores = realness_scores(
+            self.discriminator,
+            images,
+            labels,
+            pixel_weight=self.pixel_weight,
+            group_mates=self.mates,
+        )  # (B,)
+        index = torch.arange(self.drawn, self.drawn + z.shape[0])  # (B,)
+        self.drawn += z.shape[0]
+        return _Batch(z, labels, images, scores, index)
+
+
+@torch.no_grad()
+def top_filter(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    *,
+    count: int,
+    seed: int,
+    class_label: int | None = None,
+    truncation: float | None = None,
+    keep: float = DEFAULT_KEEP,
+    pixel_weight: float = 0.0,
+) -> Filtered:
+    """Keep the most real: the `count` highest-scoring of ceil(count / keep) candidates, the
+    latents of a plain sample job with this seed and that many images (module doc)."""
+    _check_count("count", count, 1)
+    _check_fraction("keep", keep, 0.0, 1.0, open_low=True)
+    judge = _Judge(generator, discriminator, pixel_weight)
+    candidates = math.ceil(count / keep - 1e-9)  # count / keep up to rounding, at least count
+    if candidates > MAX_CANDIDATES:
+        raise ValueError(
+            f"keep {keep} would draw {candidates} candidates for {count} images; "
+            f"at most {MAX_CANDIDATES} are drawn"
+        )
+    z, labels = sample_inputs(
+        generator.config, candidates, seed, class_label=class_label, truncation=truncation
+    )
+    drawn = judge(z, labels)
+    kept = drawn.best(count).in_draw_order()
+    return kept.result({"candidates": candidates, "accepted": count})
+
+
+def _stream_seed(seed: int, *key: int) -> int:
+    """A 64-bit seed of an independent random stream derived from the job's seed and `key`."""
+    words = np.random.SeedSequence([seed, *key]).generate_state(2, dtype=np.uint32)
+    return int(words[0]) | int(words[1]) << 32
+
+
+def _f(logits: torch.Tensor, max_logit: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """F(x) = D~ - D~*_M - log(1 - exp(D~ - D~*_M - eps)) in float64 (any broadcast shape)."""
+    delta = logits - max_logit  # <= 0
+    return delta - torch.log(-torch.expm1(delta - epsilon))
+
+
+class _Rejection:
+    """DRS's state: the burn-in logits, the running maximum D~*_M, the uniform draws."""
+
+    def __init__(
+        self, burn_in_logits: torch.Tensor, percentile: float, epsilon: float, seed: int
+    ) -> None:
+        self.burn_in = burn_in_logits.double()  # (N_b,)
+        self.max_logit = self.burn_in.max()
+        self.quantile = percentile / 100
+        self.epsilon = epsilon
+        self.uniforms = torch.Generator().manual_seed(_stream_seed(seed, _UNIFORM_STREAM))
+        self.gamma = float(self._gammas(self.max_logit[None])[0])
+
+    def _gammas(self, maxima: torch.Tensor) -> torch.Tensor:
+        """gamma under each running maximum (B,): the percentile of F over the burn-in."""
+        unique, where = torch.unique(maxima, return_inverse=True)  # few distinct maxima
+        f = _f(self.burn_in[None, :], unique[:, None], self.epsilon)  # (U, N_b)
+        return torch.quantile(f, self.quantile, dim=1)[where]  # (B,)
+
+    def accept(self, logits: torch.Tensor) -> torch.Tensor:
+        """Which of the next candidates, with these logits (B,), are accepted: (B,) bool."""
+        d = logits.double()  # (B,)
+        maxima = torch.cummax(torch.cat([self.max_logit[None], d]), dim=0).values[1:]  # (B,)
+        self.max_logit = maxima[-1]
+        gammas = self._gammas(maxima)  # (B,)
+        self.gamma = float(gammas[-1])
+        p = torch.sigmoid(_f(d, maxima, self.epsilon) - gammas)  # (B,)
+        u = torch.rand(d.shape[0], generator=self.uniforms, dtype=torch.float64)  # (B,)
+        return u <= p
+
+
+@torch.no_grad()
+def drs_filter(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    *,
+    count: int,
+    seed: int,
+    class_label: int | None = None,
+    truncation: float | None = None,
+    burn_in: int = DRS_BURN_IN,
+    percentile: float = DRS_PERCENTILE,
+    epsilon: float = DRS_EPSILON,
+    max_candidates: int = DRS_MAX_CANDIDATES,
+    pixel_weight: float = 0.0,
+) -> Filtered:
+    """Discriminator Rejection Sampling (Azadi et al., ICLR 2019): `count` accepted candidates,
+    filled up with the highest-scoring rejected ones when `max_candidates` candidates after
+    the `burn_in` batch were not enough (module doc)."""
+    _check_count("count", count, 1)
+    _check_count("burn_in", burn_in, MIN_BURN_IN)
+    _check_count("max_candidates", max_candidates, 0)
+    if burn_in > MAX_CANDIDATES or max_candidates > MAX_CANDIDATES:
+        raise ValueError(f"burn_in and max_candidates must be at most {MAX_CANDIDATES} each")
+    _check_fraction("percentile", percentile, 0.0, 100.0, open_low=False)
+    if not isinstance(epsilon, numbers.Real) or not 0 < epsilon < math.inf:
+        raise ValueError(f"epsilon must be a small positive number, not {epsilon!r}")
+    judge = _Judge(generator, discriminator, pixel_weight)
+    config = generator.config
+    draw = {"class_label": class_label, "truncation": truncation}
+    batch = judge(*sample_inputs(config, burn_in, seed, **draw))  # the burn-in batch
+    rejection = _Rejection(batch.scores, percentile, epsilon, seed)
+    accepted: list[_Batch] = []
+    rejected: _Batch | None = None
+    have, number = 0, 0
+    while True:
+        take = rejection.accept(batch.scores)  # (B,) bool
+        positions = torch.nonzero(take).squeeze(1)[: count - have]  # (k,)
+        accepted.append(batch.rows(positions))
+        have += positions.numel()
+        if have == count:
+            break
+        pool = batch.rows(torch.nonzero(~take).squeeze(1))  # this batch's rejected
+        pool = pool if rejected is None else _Batch.joined([rejected, pool])
+        rejected = pool.best(count - have)  # the best rejected so far, enough to fill up
+        left = burn_in + max_candidates - judge.drawn
+        if left <= 0:
+            break
+        number += 1
+        z, labels = sample_inputs(
+            config, DRS_BATCH, _stream_seed(seed, _BATCH_STREAM, number), **draw
+        )
+        batch = judge(z[:left], None if labels is None else labels[:left])
+    filled_up = have < count
+    if filled_up:
+        accepted.append(rejected.best(count - have))
+    kept = _Batch.joined(accepted).in_draw_order()
+    stats = {
+        "candidates": judge.drawn,
+        "accepted": have,
+        "burn_in": burn_in,
+        "filled_up": filled_up,
+        "max_logit": float(rejection.max_logit),
+        "gamma": rejection.gamma,
+    }
+    return kept.result(stats)
