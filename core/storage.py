@@ -36,7 +36,6 @@ DATASET_FILE = "dataset.json"  # a dataset's record, in its folder beside its fi
 INPUT_FILE = "input.png"  # the image uploaded for a job, in uploads/<job id>/
 PROJECTION_PREVIEW_FILE = "preview.png"  # a projection's current reconstruction, in uploads/<job>/
 LATENTS_FILE = "latents.npy"  # a job's latents, float32 (N, latent_dim), in results/<job id>/
-ANIMATION_FORMATS = ("webp", "gif")  # an interpolation's animations, results/<job>/animation.<f>
 # zlib level of the PNGs the service writes (uploads kept for jobs, results): Pillow's default 6
 # took 35 ms to encode a smooth 256x256 photo on one core, level 1 took 4.7 ms for 16% more bytes,
 # which was most of a translation's overhead through the stack.

@@ -82,27 +82,21 @@ def frames_path(ctx: JobContext, loaded: LoadedModel, params: InterpolationParam
     return FramePath(params, z, None, embedding.detach().float().cpu(), (y0, y1))
 
 
+ANIMATION_OPTIONS = {"webp": {"lossless": True}, "gif": {}}  # per format, for Pillow's writer
+
+
 def save_animation(frames: list[Image.Image], folder: Path, fps: int) -> None:
     """The frames as a looping animated WebP (lossless) and GIF in `folder`."""
-    duration = round(1000 / fps)
-    first, rest = frames[0], frames[1:]
-    first.save(
-        folder / "animation.webp",
-        format="WEBP",
-        save_all=True,
-        append_images=rest,
-        duration=duration,
-        loop=0,
-        lossless=True,
-    )
-    first.save(
-        folder / "animation.gif",
-        format="GIF",
-        save_all=True,
-        append_images=rest,
-        duration=duration,
-        loop=0,
-    )
+    for fmt, options in ANIMATION_OPTIONS.items():
+        frames[0].save(
+            folder / f"animation.{fmt}",
+            format=fmt.upper(),
+            save_all=True,
+            append_images=frames[1:],
+            duration=round(1000 / fps),
+            loop=0,
+            **options,
+        )
 
 
 class InterpolationWork:
@@ -143,7 +137,7 @@ class InterpolationWork:
             "truncation": params.truncation,
             "start_class": start,
             "end_class": end,
-            "animation": ["webp", "gif"],
+            "animation": list(ANIMATION_OPTIONS),
             "precision": fast_path().name,
             **latent_result(path.z, path.y),
         }

@@ -170,7 +170,7 @@ def test_tabs_work_from_the_keyboard(page):
 
 def test_readable_at_360_px(page):
     page.set_viewport_size({"width": 360, "height": 740})
-    for tab in ("translate", "sample", "inspect", "train", "models", "jobs"):
+    for tab in ("translate", "sample", "latent", "inspect", "train", "models", "jobs"):
         page.click(f"#tab-{tab}")
         overflow = page.evaluate("() => document.documentElement.scrollWidth")
         assert overflow <= 360, f"the {tab} view is {overflow} px wide"

@@ -93,4 +93,7 @@ def test_every_job_ends_once_through_a_redis_restart(tmp_path, how):
     assert twice == [], log[-4000:]
     assert sorted(p.name for p in storage.root.joinpath("results").iterdir()) == sorted(ids)
     for job_id in ids:  # each result complete, no staging folder left behind
-        assert [p.name for p in storage.result_dir(job_id).iterdir()] == ["0.png"]
+        assert sorted(p.name for p in storage.result_dir(job_id).iterdir()) == [
+            "0.png",
+            "latents.npy",
+        ]

@@ -48,7 +48,8 @@ class Setting(WorkerSetting):
         results = sorted(p.name for p in (self.storage.root / "results").iterdir())
         assert results == [job.id]  # no leftover temporary folder of either attempt
         assert sorted(p.name for p in self.storage.result_dir(job.id).iterdir()) == [
-            f"{k}.png" for k in range(4)
+            *(f"{k}.png" for k in range(4)),
+            "latents.npy",
         ]
         logs = logged(self.workers, f"job {job.id} succeeded")
         assert logs.count(f"job {job.id} succeeded") == 1
