@@ -74,13 +74,13 @@ def npy(client, result: dict) -> np.ndarray:
 
 
 def test_latents_round_trip_bit_for_bit(client):
-    drawn = run(client, "/v1/samples", {"model": SAMPLER, "count": 5, "seed": 7})
-    assert (drawn["latent_count"], drawn["latent_dim"]) == (5, 8)
+    drawn = run(client, "/v1/samples", {"model": SAMPLER, "count": 20, "seed": 7})
+    assert (drawn["latent_count"], drawn["latent_dim"]) == (20, 8)
     kept = npy(client, drawn)
-    assert kept.dtype == np.float32 and kept.shape == (5, 8)
+    assert kept.dtype == np.float32 and kept.shape == (20, 8)
     assert np.array_equal(kept, np.asarray(drawn["latents"], np.float32))  # inline == file
     labels = drawn["class_labels"]
-    assert len(labels) == 5 and all(0 <= y < 3 for y in labels)
+    assert len(labels) == 20 and all(0 <= y < 3 for y in labels)
     pictures = images(client, drawn)
 
     given = {"model": SAMPLER, "latents": drawn["latents"], "class_labels": labels}
@@ -89,11 +89,11 @@ def test_latents_round_trip_bit_for_bit(client):
     assert again["seed"] is None and again["class_labels"] == labels
 
     by_reference = {"model": SAMPLER, "latents": {"job": drawn["latents_url"].split("/")[3]}}
-    by_reference["latents"]["indices"] = [3, 1]
+    by_reference["latents"]["indices"] = [17, 1]  # 2 rows, drawn in a pass of 20
     picked = run(client, "/v1/samples", by_reference)
-    assert images(client, picked) == [pictures[3], pictures[1]]
-    assert picked["class_labels"] == [labels[3], labels[1]]
-    assert np.array_equal(npy(client, picked), kept[[3, 1]])
+    assert images(client, picked) == [pictures[17], pictures[1]]
+    assert picked["class_labels"] == [labels[17], labels[1]]
+    assert np.array_equal(npy(client, picked), kept[[17, 1]])
 
 
 def test_unconditional_latents_and_truncation_recorded(client):

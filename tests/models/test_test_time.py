@@ -109,7 +109,7 @@ def test_a_4096_square_image_runs_in_tiles_within_bounded_memory():
     assert grown < 2 * 1024 * 1024  # under 2 GiB more than before
 
 
-def test_rows_are_padded_to_the_alignment():
+def test_rows_are_padded_to_the_alignment() -> None:
     x = torch.arange(5.0)[:, None]
     (padded,) = pad_rows(x)
     assert padded.shape[0] % ROW_ALIGN == 0 and torch.equal(padded[:5], x)
