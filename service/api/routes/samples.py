@@ -3,9 +3,11 @@ model's discriminator (discriminator rejection sampling, Azadi et al., ICLR 2019
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
-from core.jobs import JobKind
+from core.jobs import JobKind, JobStore
 from core.params import LatentsOfJob, SampleParams, random_seed
 from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep
 from service.catalog import ModelInfo, check_class_label, require_discriminator, require_model
@@ -43,7 +45,9 @@ def create_samples(
     return jobs.submit(job, params)
 
 
-def _given_latents(body: SampleRequest, info: ModelInfo, store, owner: str) -> dict:
+def _given_latents(
+    body: SampleRequest, info: ModelInfo, store: JobStore, owner: str
+) -> dict[str, Any]:
     """The params of a job drawing given latents: their count and one class label each."""
     fields = body.model_dump(exclude={"model"}, exclude_unset=True, exclude_none=True)
     fields.pop("class_label", None)
@@ -53,11 +57,11 @@ def _given_latents(body: SampleRequest, info: ModelInfo, store, owner: str) -> d
         check_indices(kept, indices)
         fields["latents"] = {"job": kept.job, "indices": indices}
         kept_labels = None if kept.class_labels is None else [kept.class_labels[k] for k in indices]
+        count = len(indices)
     else:
-        indices = body.latents
         check_latent_length(info, len(body.latents[0]), "The latents")
         kept_labels = None
-    count = len(indices)
+        count = len(body.latents)
     if "count" in body.model_fields_set and body.count != count:
         raise ApiError(
             422,
