@@ -6,7 +6,11 @@ of the sampling families (U-Net GAN, Progressive GAN):
 
 - `top_filter`, "keep the most real": draw ceil(count / keep) candidates, keep the `count` that
   the discriminator scores highest. The candidates are exactly the latents a plain sample job
-  with that seed and ceil(count / keep) images draws (`models.sampling.sample_inputs`).
+  with that seed and ceil(count / keep) images draws (`models.sampling.sample_inputs`). When
+  the candidates' classes are drawn at random, the ranking is within each class and every class
+  keeps its share of the candidates: a class-conditional D's logit has a per-class offset, and
+  one ranking across classes kept almost no 0, 4 or 6 of the digits demo (measured
+  2026-12-04: SWD 1.77x the unfiltered set's; see README).
 - `drs_filter`: Discriminator Rejection Sampling (Azadi, Olsson, Darrell, Goodfellow, Odena,
   "Discriminator Rejection Sampling", ICLR 2019, Algorithm 1). An optimal GAN discriminator's
   logit is D~(x) = log(p_data(x) / p_g(x)), so rejection sampling with acceptance probability
@@ -361,6 +365,22 @@ class _Batch:
         order = torch.sort(self.scores, descending=True, stable=True).indices[:count]
         return self.rows(order)
 
+    def best_per_class(self, count: int) -> _Batch:
+        """The `count` highest-scoring candidates, each class keeping its share of the
+        candidates (largest remainders): a class-conditional D's logit carries a per-class
+        offset (its class projection), so one ranking across classes would skew the class mix
+        towards the classes it scores high."""
+        if self.labels is None:
+            return self.best(count)
+        classes, sizes = torch.unique(self.labels, return_counts=True)  # (K',), (K',)
+        quotas = _apportion(sizes.tolist(), count)
+        chosen = [
+            self.rows(torch.nonzero(self.labels == c)[:, 0]).best(quota)
+            for c, quota in zip(classes.tolist(), quotas, strict=True)
+            if quota
+        ]
+        return _Batch.joined(chosen)
+
     def in_draw_order(self) -> _Batch:
         return self.rows(torch.argsort(self.index))
 
@@ -407,7 +427,8 @@ def top_filter(
     pixel_weight: float = 0.0,
 ) -> Filtered:
     """Keep the most real: the `count` highest-scoring of ceil(count / keep) candidates, the
-    latents of a plain sample job with this seed and that many images (module doc)."""
+    latents of a plain sample job with this seed and that many images (module doc); with
+    random classes, each class keeps its share of the candidates (`_Batch.best_per_class`)."""
     _check_count("count", count, 1)
     _check_fraction("keep", keep, 0.0, 1.0, open_low=True)
     judge = _Judge(generator, discriminator, pixel_weight)
@@ -421,8 +442,20 @@ def top_filter(
         generator.config, candidates, seed, class_label=class_label, truncation=truncation
     )
     drawn = judge(z, labels)
-    kept = drawn.best(count).in_draw_order()
+    kept = drawn.best_per_class(count).in_draw_order()
     return kept.result({"candidates": candidates, "accepted": count})
+
+
+def _apportion(sizes: list[int], count: int) -> list[int]:
+    """`count` split over groups in proportion to their `sizes` (Hamilton's largest remainders,
+    earlier groups first among equal remainders); each share at most its group's size."""
+    total = sum(sizes)
+    exact = [size * count / total for size in sizes]
+    shares = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(sizes)), key=lambda k: shares[k] - exact[k])
+    for k in by_remainder[: count - sum(shares)]:
+        shares[k] += 1
+    return shares
 
 
 def _stream_seed(seed: int, *key: int) -> int:

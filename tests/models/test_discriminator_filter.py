@@ -137,19 +137,33 @@ def test_scores_refuse_bad_inputs(unet, pggan) -> None:
 # Keep the most real
 
 
-def test_top_keeps_the_highest_scoring_of_the_plain_sample_latents(pair) -> None:
-    g, d = pair
+def test_top_keeps_the_highest_scoring_of_the_plain_sample_latents(pggan) -> None:
+    g, d = pggan
     kept = top_filter(g, d, count=5, seed=11, keep=0.4)  # ceil(5 / 0.4) = 13 candidates
     z, y, images = drawn(g, 13, seed=11)
     scores = scores_of(g, d, images, y)  # (13,)
     best = sorted(torch.topk(scores, 5).indices.tolist())
     assert kept.stats == {"candidates": 13, "accepted": 5}
     assert torch.equal(kept.z, z[best]) and torch.equal(kept.images, images[best])
-    assert (kept.labels is None) == (y is None)
-    if y is not None:
-        assert torch.equal(kept.labels, y[best])
+    assert kept.labels is None
     assert torch.equal(kept.scores, scores[best])
-    assert kept.scores.min() >= scores.sort(descending=True).values[4]
+
+
+def test_top_ranks_within_each_class_and_keeps_the_class_mix(unet) -> None:
+    g, d = unet
+    kept = top_filter(g, d, count=12, seed=11, keep=0.4)  # 30 candidates of random classes
+    z, y, images = drawn(g, 30, seed=11)
+    scores = scores_of(g, d, images, y)  # (30,)
+    assert kept.stats == {"candidates": 30, "accepted": 12}
+    rows = [int(torch.nonzero((z == row).all(dim=1))[0, 0]) for row in kept.z]
+    assert rows == sorted(rows) and torch.equal(kept.labels, y[rows])  # in draw order
+    for c in range(CLASSES):
+        of_class = torch.nonzero(y == c)[:, 0].tolist()
+        chosen = [r for r in rows if r in of_class]
+        assert abs(len(chosen) - 12 * len(of_class) / 30) < 1  # its share, rounded
+        others = [r for r in of_class if r not in chosen]
+        if chosen and others:  # the best of its class
+            assert min(scores[chosen]) >= max(scores[others])
 
 
 def test_top_is_reproducible_and_keep_one_is_the_plain_sample(unet) -> None:
