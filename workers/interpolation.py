@@ -27,7 +27,7 @@ from workers.batching import Prepared, run_batched
 from workers.errors import JobFailure
 from workers.inference import generate_images, job_params, model_for, write_results
 from workers.jobs import JobContext, Outcome
-from workers.latents import kept_latents, latent_result, save_latents, vectors
+from workers.latents import kept_latents, labels_tensor, latent_result, save_latents, vectors
 from workers.model_cache import LoadedModel, fast_path
 
 
@@ -58,10 +58,8 @@ def endpoint(
     else:
         assert end.job is not None
         z = kept_latents(ctx.storage, end.job, [end.index], config.latent_dim)
-    if config.num_classes and end.class_label is None:
-        raise JobFailure("invalid_parameter", "this model is class-conditional: name each class")
-    if not config.num_classes and end.class_label is not None:
-        raise JobFailure("invalid_parameter", "this model is unconditional: it takes no class")
+    given = None if end.class_label is None else [end.class_label]
+    labels_tensor(given, config.num_classes, 1)  # JobFailure unless it fits the model
     return z[0], end.class_label
 
 

@@ -15,13 +15,13 @@ between it and the target.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageOps
 
 from core.jobs import JobStatus
+from core.model_folder import atomic_write
 from core.params import ProjectionParams, random_seed
 from core.storage import PNG_COMPRESS_LEVEL, PROJECTION_PREVIEW_FILE
 from models.projection import ProjectionStep, ProjectionStopped, project, psnr, ssim
@@ -63,9 +63,10 @@ def _discriminator(ctx: JobContext, mode: str) -> LoadedModel | None:
 
 def _save_preview(path: Path, image: torch.Tensor) -> None:
     """Write the reconstruction (C, S, S) so that a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    to_pil(image).save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    os.replace(tmp, path)
+    picture = to_pil(image)
+    atomic_write(
+        path, lambda tmp: picture.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    )
 
 
 def run_projection(ctx: JobContext) -> Outcome:
