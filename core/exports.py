@@ -1,9 +1,9 @@
 """Where a model's exports are cached: `exports/<model id>/<stamp>.<format>` under the storage root.
 
-`GET /v1/models/{id}/export` answers from this cache; an export is made once per model file.
-The stamp names the files it was made from (modification time in ns, size and inode of
-`config.json`, the weights and, for the folder zip, the discriminator), so a model registered
-again under the same id (a training run's next checkpoint) is exported afresh, and an export is
+`GET /v1/models/{id}[@<version>]/export` answers from this cache; an export is made once per
+model version. The stamp names the version and the files it was made from (modification time in
+ns, size and inode of `config.json`, the weights and, for the folder zip, the discriminator), so
+a model's next version (a training run's next checkpoint) is exported afresh, and an export is
 never served for other weights than its own. The ONNX export is written by an infer worker (an
 export job, `workers.model_export`) with a JSON description of its inputs and outputs beside it
 (`<stamp>.onnx.json`); the folder zip by the gateway. The sweeper removes the exports of deleted
@@ -21,9 +21,10 @@ FORMATS = ("onnx", "safetensors")
 SUFFIX = {"onnx": ".onnx", "safetensors": ".zip"}
 
 
-def export_stamp(folder: Path) -> str:
-    """The identity of a model folder's files ("<mtime_ns>-<size>-<inode>" of each, joined)."""
-    parts = []
+def export_stamp(folder: Path, version: int) -> str:
+    """The identity of a model version's files ("v<n>_" then "<mtime_ns>-<size>-<inode>" of
+    each file, joined)."""
+    parts = [f"v{version}"]
     for name in FOLDER_FILES:
         path = folder / name
         if path.is_file():

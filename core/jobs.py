@@ -124,7 +124,8 @@ class Job(BaseModel):
     owner: str = ""
     kind: JobKind
     status: JobStatus = JobStatus.queued
-    model: str | None = None
+    model: str | None = None  # the pinned model version `<id>@<n>` the job runs on
+    model_digest: str | None = None  # that version's content digest, pinned at submission
     params: dict[str, Any] = Field(default_factory=dict)
     created_at: float = Field(default_factory=time.time)
     started_at: float | None = None
@@ -235,6 +236,20 @@ class JobStore:
             i.decode() if isinstance(i, bytes) else i
             for i in self.redis.zrange(self.ACTIVE_KEY, 0, -1)
         ]
+
+    def pinned_models(self) -> set[str]:
+        """The model versions (`<id>@<n>`) that jobs which have not ended pinned: their `model`
+        and a training run's `init_from`."""
+        ids = self.active_ids()
+        pinned: set[str] = set()
+        for start in range(0, len(ids), 1000):
+            for raw in self.redis.mget([self._key(i) for i in ids[start : start + 1000]]):
+                record = json.loads(raw) if raw else {}
+                params = record.get("params") or {}
+                for ref in (record.get("model"), params.get("init_from")):
+                    if isinstance(ref, str):
+                        pinned.add(ref)
+        return pinned
 
     def existing(self, job_ids: list[str]) -> set[str]:
         """Those of `job_ids` that have a record (not expired, not deleted)."""

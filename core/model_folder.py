@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -89,12 +90,22 @@ def read_card_json(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise ModelFolderError(f"{path} is not a model folder")
     config_path = path / CONFIG_FILE
     try:
-        raw = json.loads(config_path.read_text())
+        raw = parse_card(config_path.read_bytes())
     except FileNotFoundError:
-        raise ModelFolderError(f"{path} has no {CONFIG_FILE}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"{config_path} is not valid JSON: {exc}") from None
-    return check_card_json(raw, str(config_path))
+        raise ModelFolderError(f"the model folder {path.name!r} has no {CONFIG_FILE}") from None
+    return check_card_json(raw, CONFIG_FILE)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def parse_card(text: bytes | str) -> Any:
+    """A card's JSON parsed, NaN and Infinity refused (ModelFolderError saying why)."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelFolderError(f"{CONFIG_FILE} is not valid JSON: {exc}") from None
 
 
 def check_card_json(raw: Any, where: str) -> dict[str, Any]:
@@ -113,7 +124,55 @@ def check_card_json(raw: Any, where: str) -> dict[str, Any]:
         )
     if not isinstance(raw["config"], dict):
         raise ModelFolderError(f"{where}: 'config' must be a JSON object")
+    check_card_bounds(raw, where)
     return raw
+
+
+# Bounds on a card's numbers, enforced before any network is built from it: the papers' largest
+# sizes (Progressive GAN's 1024 px, pix2pix's 512 px maps, BigGAN's 1000 ImageNet classes) with
+# room, far below what would exhaust a worker's memory.
+MAX_IMAGE_SIZE = 1024
+CHANNELS = (1, 3)
+MAX_CLASSES = 1000
+MAX_CONFIG_INT = 16384  # widths, latent sizes, feature-map bases (PGGAN's fmap_base is 8192)
+MAX_CARD_DEPTH = 8
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_numbers(value: Any, where: str, bounded: bool, depth: int = 0) -> None:
+    """Every number in `value` finite and, when `bounded`, every integer within bounds."""
+    if depth > MAX_CARD_DEPTH:
+        raise ModelFolderError(f"{where} is nested too deeply")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_numbers(item, f"{where}.{key}", bounded, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_numbers(item, f"{where}[{index}]", bounded, depth + 1)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ModelFolderError(f"{where} is not a finite number")
+    elif bounded and _int(value) and not -MAX_CONFIG_INT <= value <= MAX_CONFIG_INT:
+        raise ModelFolderError(f"{where} is {value}, outside -{MAX_CONFIG_INT}..{MAX_CONFIG_INT}")
+
+
+def check_card_bounds(raw: dict[str, Any], where: str = CONFIG_FILE) -> None:
+    """ModelFolderError unless the card's sizes are in bounds and its numbers finite: image
+    size 1..`MAX_IMAGE_SIZE`, channels 1 or 3, classes 0..`MAX_CLASSES`, config integers within
+    +-`MAX_CONFIG_INT` (metrics: finite)."""
+    size, channels, classes = raw["image_size"], raw["channels"], raw["num_classes"]
+    if not (_int(size) and 1 <= size <= MAX_IMAGE_SIZE):
+        raise ModelFolderError(f"{where}: image_size must be 1..{MAX_IMAGE_SIZE}, not {size!r}")
+    if not (_int(channels) and channels in CHANNELS):
+        raise ModelFolderError(f"{where}: channels must be 1 or 3, not {channels!r}")
+    if not (_int(classes) and 0 <= classes <= MAX_CLASSES):
+        raise ModelFolderError(f"{where}: num_classes must be 0..{MAX_CLASSES}, not {classes!r}")
+    for key in ("config", "runtime_state", DISCRIMINATOR_KEY):
+        _check_numbers(raw.get(key), f"{where}: {key}", bounded=True)
+    for key in ("metrics", "provenance"):
+        _check_numbers(raw.get(key), f"{where}: {key}", bounded=False)
 
 
 def has_discriminator(folder: str | os.PathLike[str], card: dict[str, Any] | None = None) -> bool:

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
         "its next step.",
     )
     model_cache_size: int = Field(default=4, description="Models a worker keeps loaded.")
+    model_versions_kept: int = Field(
+        default=3,
+        ge=1,
+        le=1000,
+        description="Versions of each model kept: registering a new one removes the oldest "
+        "beyond this many, except versions that a queued or running job pinned (a background "
+        "demo run registers a version at every checkpoint).",
+    )
     visibility_timeout: int = Field(
         default=3600,
         ge=1,
@@ -141,6 +149,25 @@ class Settings(BaseSettings):
         "in one piece; larger ones run in overlapping tiles (unset: 2048x2048 on CPU, 4096x4096 "
         "on CUDA).",
     )
+    infer_time_limit: int = Field(
+        default=600,
+        ge=1,
+        description="Seconds a job of the infer queue (translation, sample, interpolation, "
+        "projection, inspection, model import or export) may run: past it the job fails "
+        "`time_limit` and its worker takes the next job (Celery's soft time limit).",
+    )
+    train_time_limit: int = Field(
+        default=7 * 24 * 3600,
+        ge=1,
+        description="Seconds a training run may run in one go (from its start or its last "
+        "resume) before it fails `time_limit`.",
+    )
+    time_limit_grace: int = Field(
+        default=30,
+        ge=1,
+        description="Seconds a job past its time limit gets to stop by itself; then its pool "
+        "process is killed (Celery's hard time limit) and the job fails `time_limit`.",
+    )
     sse_keepalive_seconds: float = Field(
         default=15.0,
         gt=0,
@@ -175,6 +202,13 @@ class Settings(BaseSettings):
         """How long a job's lease outlives its last renewal: half the visibility timeout, 2 to
         60 s, so a redelivered message finds a dead holder's lease gone."""
         return max(2, min(60, self.visibility_timeout // 2))
+
+    def time_limits(self, queue: str) -> tuple[int, int]:
+        """The soft and hard time limits (seconds) of a task of `queue` ("infer" or "train"):
+        at the soft one the job is stopped and fails `time_limit`; at the hard one, the grace
+        later, its pool process is killed."""
+        soft = self.train_time_limit if queue == "train" else self.infer_time_limit
+        return soft, soft + self.time_limit_grace
 
     @property
     def key_list(self) -> list[str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from core.jobs import JobStatus, JobStore
-from core.model_folder import ModelFolderError, read_card_json
+from core.model_registry import ModelRegistry
 from core.storage import DATASET_FILE, Storage
 
 
@@ -74,13 +74,9 @@ def dataset_owner(folder: Path) -> str | None:
 
 
 def model_owner(folder: Path) -> str | None:
-    """`provenance.owner` of a model folder's card, None when it has none or is unreadable."""
-    try:
-        provenance = read_card_json(folder).get("provenance")
-    except (ModelFolderError, OSError):
-        return None
-    owner = provenance.get("owner") if isinstance(provenance, dict) else None
-    return owner if isinstance(owner, str) else None
+    """The owner of a model folder (`core.model_registry`), None when it has none."""
+    record = ModelRegistry(folder.parent).record(folder.name)
+    return None if record is None else record.owner
 
 
 def known_owners(storage: Storage, store: JobStore) -> list[str]:

@@ -7,6 +7,7 @@ import os
 
 import typer
 
+from core.model_registry import ModelRegistry
 from core.settings import get_settings
 from ganserve.processes import gateway_command, worker_command
 
@@ -100,17 +101,21 @@ def info() -> None:
     for name in models.list_models():
         arch = models.get_architecture(name)
         typer.echo(f"  {name:24} family={arch.family:8} role={arch.role:13} task={arch.task}")
-    folders = sorted(p for p in settings.models_dir.glob("*") if p.is_dir())
-    typer.echo(f"models in {settings.models_dir} ({len(folders)}):")
-    for folder in folders:
+    registry = ModelRegistry(settings.models_dir)
+    versions = {i: registry.versions(i) for i in registry.ids()}
+    live = {i: v for i, v in versions.items() if v}
+    typer.echo(f"models in {settings.models_dir} ({len(live)}):")
+    for model_id, found in live.items():
+        newest = found[-1]
+        label = f"{model_id}@{newest.version}"
         try:
-            card = models.read_card(folder)
+            card = models.read_card(newest.folder)
         except models.CheckpointError as exc:
-            typer.echo(f"  {folder.name:24} unusable: {exc}")
+            typer.echo(f"  {label:24} unusable: {exc}")
             continue
         typer.echo(
-            f"  {folder.name:24} {card.architecture} {card.image_size}px "
-            f"channels={card.channels} classes={card.num_classes}"
+            f"  {label:24} {card.architecture} {card.image_size}px "
+            f"channels={card.channels} classes={card.num_classes} versions={len(found)}"
         )
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -127,40 +127,102 @@ def read_card(folder: str | os.PathLike[str]) -> ModelCard:
     return ModelCard(**{k: v for k, v in raw.items() if k in known})
 
 
-def _build(architecture: str, config: dict[str, Any], source: str) -> nn.Module:
+MAX_PARAMETERS = 300_000_000  # pix2pix's unet_256 has 54.4 M, PGGAN's 1024 px G about 23 M
+
+
+def _build(architecture: str, config: dict[str, Any], source: str, weights: Path) -> nn.Module:
+    """The network `config.json` describes, built only once its shapes are known to match the
+    weights file's header: the description is first built on the meta device (no memory), its
+    size bounded and its tensors' names and shapes compared with the file's, so a card that lies
+    about its network, or describes a huge one, allocates nothing."""
     try:
         arch = get_architecture(architecture)
-        return arch.module(arch.build_config(**config))
-    except (ValueError, TypeError) as exc:
+        with torch.device("meta"):
+            described = arch.module(arch.build_config(**config))
+    except (ValueError, TypeError, RuntimeError) as exc:
         raise CheckpointError(f"{source} does not describe a buildable network: {exc}") from None
+    size = sum(p.numel() for p in described.parameters())
+    if size > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{source} describes a network of {size} parameters, more than the limit of "
+            f"{MAX_PARAMETERS}"
+        )
+    _check_shapes(described, weights, f"{architecture} {config}")
+    return arch.module(arch.build_config(**config))
 
 
-def _mismatches(expected: dict[str, torch.Tensor], found: dict[str, torch.Tensor]) -> list[str]:
-    """Sentences naming every key or shape on which the weights and the config disagree."""
-    problems = [f"missing tensor {k}" for k in sorted(expected.keys() - found.keys())]
-    problems += [f"unexpected tensor {k}" for k in sorted(found.keys() - expected.keys())]
-    problems += [
-        f"{k} has shape {tuple(found[k].shape)} but the config needs {tuple(expected[k].shape)}"
-        for k in sorted(expected.keys() & found.keys())
-        if expected[k].shape != found[k].shape
-    ]
-    return problems
-
-
-def _load_weights(
-    model: nn.Module, weights: Path, described: str, runtime_state: dict[str, Any]
-) -> None:
-    """Fill `model` from a safetensors file (and its runtime state), refusing any mismatch."""
+def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a safetensors file's header (no tensor is read)."""
     try:
-        tensors = load_file(weights, device="cpu")
+        with safe_open(weights, framework="pt", device="cpu") as handle:
+            return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{weights} is not a readable safetensors file: {exc}") from None
-    problems = _mismatches(model.state_dict(), tensors)
+        raise CheckpointError(f"{weights.name} is not a readable safetensors file: {exc}") from None
+
+
+def _check_shapes(described: nn.Module, weights: Path, what: str) -> None:
+    """CheckpointError naming the tensors on which `described` and the weights disagree."""
+    expected = {k: tuple(v.shape) for k, v in described.state_dict().items()}
+    problems = _mismatches(expected, _header_shapes(weights))
     if problems:
         shown = "; ".join(problems[:5])
         if len(problems) > 5:
             shown += f"; and {len(problems) - 5} more"
-        raise CheckpointError(f"{weights} does not match its config ({described}): {shown}")
+        raise CheckpointError(f"{weights.name} does not match its config ({what}): {shown}")
+
+
+def check_card(folder: str | os.PathLike[str]) -> ModelCard:
+    """The card of a model folder once everything it says is checked against the weights: its
+    architecture is a registered generator, its family and task are that architecture's, its
+    image size, channels and classes are its config's, and its generator (and discriminator)
+    tensors match the weights files' headers. CheckpointError says what disagrees."""
+    path = Path(folder)
+    card = read_card(path)
+    try:
+        arch = get_architecture(card.architecture)
+        config = arch.build_config(**card.config)
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"config.json does not describe a buildable network: {exc}") from None
+    if arch.role != "generator":
+        raise CheckpointError(f"config.json names a {arch.role}, {arch.name}, as its generator")
+    derived = {
+        "family": arch.family,
+        "task": arch.task,
+        "image_size": int(config.image_size),
+        "channels": int(config.channels),
+        "num_classes": int(getattr(config, "num_classes", 0)),
+    }
+    wrong = [
+        f"{k} is {getattr(card, k)!r}, its network's is {v!r}"
+        for k, v in derived.items()
+        if getattr(card, k) != v
+    ]
+    if wrong:
+        raise CheckpointError(f"config.json disagrees with its network: {'; '.join(wrong)}")
+    _build(card.architecture, card.config, "config.json", path / WEIGHTS_FILE)
+    return card
+
+
+def _mismatches(
+    expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
+) -> list[str]:
+    """Sentences naming every key or shape on which the weights and the config disagree."""
+    problems = [f"missing tensor {k}" for k in sorted(expected.keys() - found.keys())]
+    problems += [f"unexpected tensor {k}" for k in sorted(found.keys() - expected.keys())]
+    problems += [
+        f"{k} has shape {found[k]} but the config needs {expected[k]}"
+        for k in sorted(expected.keys() & found.keys())
+        if expected[k] != found[k]
+    ]
+    return problems
+
+
+def _load_weights(model: nn.Module, weights: Path, runtime_state: dict[str, Any]) -> None:
+    """Fill `model` from a safetensors file (and its runtime state), refusing any mismatch."""
+    try:
+        tensors = load_file(weights, device="cpu")
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{weights.name} is not a readable safetensors file: {exc}") from None
     model.load_state_dict(tensors, strict=True)
     if runtime_state:
         try:
@@ -175,9 +237,9 @@ def load(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> 
     card = read_card(path)
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
-        raise CheckpointError(f"{path} has no {WEIGHTS_FILE}")
-    model = _build(card.architecture, card.config, "config.json")
-    _load_weights(model, weights, f"{card.architecture} {card.config}", card.runtime_state)
+        raise CheckpointError(f"the model folder {path.name!r} has no {WEIGHTS_FILE}")
+    model = _build(card.architecture, card.config, "config.json", weights)
+    _load_weights(model, weights, card.runtime_state)
     return model.to(device).eval()
 
 
@@ -253,7 +315,6 @@ def load_discriminator(
         raise CheckpointError(f"{source} does not describe a buildable network: {exc}") from None
     if role != "discriminator":
         raise CheckpointError(f"{source} names a {role}, {entry['architecture']}")
-    model = _build(entry["architecture"], entry["config"], source)
-    described = f"{entry['architecture']} {entry['config']}"
-    _load_weights(model, weights, described, entry.get("runtime_state", {}))
+    model = _build(entry["architecture"], entry["config"], source, weights)
+    _load_weights(model, weights, entry.get("runtime_state", {}))
     return model.to(device).eval()

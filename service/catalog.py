@@ -1,20 +1,25 @@
-"""The models the service can use, read from model folders as plain JSON.
+"""The models the service can use, read from the model registry as plain JSON.
 
-A model is a folder `<data_dir>/models/<id>/` holding both `config.json` and `model.safetensors`
-(the checkpoint format of the `models` package), and `discriminator.safetensors` when it carries
-its trained discriminator (recorded under `discriminator` in `config.json`), which realness maps
-(`POST /v1/inspections`) need. The gateway never loads weights: it reads `config.json` only, so it
-needs neither torch nor the `models` package. Folders being written
-(hidden names, or without the weights yet) and folders with an unreadable `config.json` are skipped.
+A model is an id with an owner and immutable versions (`core.model_registry`); each version is a
+model folder holding `config.json` and `model.safetensors`, and `discriminator.safetensors` when
+it carries its trained discriminator (recorded under `discriminator` in `config.json`), which
+realness maps (`POST /v1/inspections`) need. The gateway never loads weights: it reads JSON only,
+so it needs neither torch nor the `models` package. A request names `<id>` (the newest version)
+or `<id>@<n>`; what it resolves to carries the pinned `ref` and the version's content `digest`,
+which the job records. A model whose card cannot be read is skipped (and logged), never failing
+the list; its owner or an operator can still delete it.
 
-A model's owner is `provenance.owner` in its card (the key that trained or imported it); a caller
-sees the models `service.security.Caller.sees` allows, and any other id is unknown to it (404).
-`provenance.listing` holds the name and description a user gave it (`PATCH /v1/models/{id}`).
+A model's owner is its record's (`model.json`), fixed for its life; a caller sees the models
+`service.security.Caller.sees` allows, and any other id is unknown to it (404). The name and
+description a user gave it (`PATCH /v1/models/{id}`) are the record's listing. What a model was
+trained on (`run`, `dataset`) comes from the version's registration record, which only the
+service writes, never from an uploaded card.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from core.families import INSPECTABLE_FAMILIES
-from core.model_folder import CONFIG_FILE, WEIGHTS_FILE, has_discriminator, read_card_json
+from core.model_folder import has_discriminator, read_card_json
+from core.model_registry import (
+    ModelMissing,
+    ModelRecord,
+    ModelRef,
+    ModelRegistry,
+    VersionRecord,
+    parse_ref,
+)
 from core.storage import SAFE_ID
 from service.errors import ApiError
 from service.examples import example_sources
@@ -31,10 +44,25 @@ from service.security import Caller
 log = logging.getLogger(__name__)
 
 
+class VersionInfo(BaseModel):
+    """One immutable version of a model."""
+
+    version: int
+    ref: str  # `<id>@<version>`: what a request names to pin it
+    digest: str  # sha256 of its files, as jobs record it
+    created: str
+    run: str | None = None  # the training run that registered it
+    step: int | None = None  # the run's step it was registered at (checkpoints)
+    source: str = "installed"  # training, import, installed
+
+
 class ModelInfo(BaseModel):
-    """What the API says about one model."""
+    """What the API says about one model (at its newest version, or the version asked for)."""
 
     id: str
+    version: int  # the version described
+    ref: str  # `<id>@<version>`
+    digest: str  # the version's content digest
     name: str
     description: str = ""
     family: str
@@ -52,8 +80,10 @@ class ModelInfo(BaseModel):
     direction: str = "AtoB"  # translation models: which side of a pair is the input
     examples: int = 0  # translation models: example inputs at /v1/models/{id}/examples/{k}
     shared: bool = True  # offered to every key (demo and operator-installed models)
+    versions: list[VersionInfo] | None = None  # GET /v1/models/{id}: every version, oldest first
     owner: str | None = Field(default=None, exclude=True)  # never shown
     training_job: str | None = Field(default=None, exclude=True)  # the run that registers it
+    folder: Path = Field(exclude=True)  # where the version lies (never shown)
 
 
 def iso_time(timestamp: float | None) -> str | None:
@@ -62,17 +92,6 @@ def iso_time(timestamp: float | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def read_model(models_dir: Path, model_id: str, caller: Caller | None = None) -> ModelInfo | None:
-    """The model with this id, or None when there is no usable model folder of that name (or,
-    given a `caller`, none it may see)."""
-    info = _read_folder(models_dir, model_id)
-    if info is None or (caller is not None and not caller.sees(info.owner)):
-        return None
-    if caller is not None:
-        info.shared = info.owner is None or info.owner in caller.shared_owners
-    return info
 
 
 def _text(value: Any) -> str | None:
@@ -84,32 +103,68 @@ def _latent_dim(card: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _read_folder(models_dir: Path, model_id: str) -> ModelInfo | None:
-    if not SAFE_ID.match(model_id):
-        return None
-    folder = models_dir / model_id
-    weights = folder / WEIGHTS_FILE
-    if not ((folder / CONFIG_FILE).is_file() and weights.is_file()):
-        return None
+def _finite_metrics(metrics: Any) -> dict[str, Any]:
+    """The card's metrics that JSON can carry (numbers finite, keys text), others dropped."""
+    if not isinstance(metrics, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            continue
+        if isinstance(value, str | int | float | bool) or value is None:
+            kept[str(key)] = value
+    return kept
+
+
+def _source(version: VersionRecord, card: dict[str, Any], flat: bool) -> dict[str, Any]:
+    """What registered the version: its registration record, or for a flat folder (installed
+    by an operator, or registered before versions) its card's provenance."""
+    if not flat:
+        return version.source
+    provenance = card.get("provenance")
+    return provenance if isinstance(provenance, dict) else {}
+
+
+def _version_info(model_id: str, version: VersionRecord, digest: str) -> VersionInfo:
+    source = version.source
+    step = source.get("step")
+    return VersionInfo(
+        version=version.version,
+        ref=str(version.ref(model_id)),
+        digest=digest,
+        created=iso_time(version.created) or "",
+        run=_text(source.get("run")),
+        step=step if isinstance(step, int) and not isinstance(step, bool) else None,
+        source=_text(source.get("kind")) or "installed",
+    )
+
+
+def _describe(
+    registry: ModelRegistry, record: ModelRecord, version: VersionRecord
+) -> ModelInfo | None:
+    """The model at `version`, or None (logged) when its card cannot be read."""
+    folder = version.folder
     try:
         card = read_card_json(folder)
-        provenance = card.get("provenance") or {}
-        if not isinstance(provenance, dict):
-            provenance = {}
-        run = provenance.get("run") or provenance.get("job")
-        dataset = provenance.get("dataset")
-        listing = provenance.get("listing")
-        listing = listing if isinstance(listing, dict) else {}
-        training = provenance.get("training")
+        source = _source(version, card, record.flat)
+        run = source.get("run")
+        dataset = _text(source.get("dataset"))
+        training = source.get("training")
         direction = training.get("direction", "AtoB") if isinstance(training, dict) else "AtoB"
-        dataset = dataset if isinstance(dataset, str) and SAFE_ID.match(dataset) else None
+        direction = direction if direction in ("AtoB", "BtoA") else "AtoB"
+        dataset = dataset if dataset is not None and SAFE_ID.match(dataset) else None
         examples = 0
+        datasets = registry.models_dir.parent / "datasets"
         if dataset is not None and card["task"] == "translate":
-            examples = len(example_sources(models_dir.parent / "datasets" / dataset, direction))
+            examples = len(example_sources(datasets / dataset, direction))
+        provenance_name = _text((card.get("provenance") or {}).get("name")) if record.flat else None
         return ModelInfo(
-            id=model_id,
-            name=_text(listing.get("name")) or _text(provenance.get("name")) or model_id,
-            description=_text(listing.get("description")) or "",
+            id=record.id,
+            version=version.version,
+            ref=str(version.ref(record.id)),
+            digest=registry.version_digest(version),
+            name=_text(record.listing.get("name")) or provenance_name or record.id,
+            description=_text(record.listing.get("description")) or "",
             family=str(card["family"]),
             task=str(card["task"]),
             architecture=str(card["architecture"]),
@@ -117,33 +172,77 @@ def _read_folder(models_dir: Path, model_id: str) -> ModelInfo | None:
             channels=int(card["channels"]),
             classes=int(card["num_classes"]),
             latent_dim=_latent_dim(card),
-            metrics=card.get("metrics") or {},
-            run=str(run) if run is not None else None,
-            created=iso_time(weights.stat().st_mtime) or "",
+            metrics=_finite_metrics(card.get("metrics")),
+            run=str(run) if isinstance(run, str) else None,
+            created=iso_time(version.created) or "",
             discriminator=has_discriminator(folder, card),
             dataset=dataset,
             direction=str(direction),
             examples=examples,
-            owner=_text(provenance.get("owner")),
-            training_job=_text(provenance.get("job")) if provenance.get("run") else None,
+            owner=record.owner,
+            training_job=record.training_job,
+            folder=folder,
         )
-    except (OSError, ValueError, TypeError) as exc:
-        log.warning("skipping model folder %s: %s", folder, exc)
+    except (OSError, ValueError, TypeError, KeyError, OverflowError) as exc:
+        log.warning("skipping model %s version %s: %s", record.id, version.version, exc)
         return None
 
 
+def resolve_model(
+    models_dir: Path, ref: ModelRef, caller: Caller | None = None, *, all_versions: bool = False
+) -> ModelInfo | None:
+    """The model version `ref` names, or None when there is none (or, given a `caller`, none it
+    may see); `all_versions` lists the model's versions too."""
+    registry = ModelRegistry(models_dir)
+    try:
+        record, version = registry.resolve(ref)
+    except (ModelMissing, OSError):
+        return None
+    if caller is not None and not caller.sees(record.owner):
+        return None
+    info = _describe(registry, record, version)
+    if info is None:
+        return None
+    if caller is not None:
+        info.shared = record.owner is None or record.owner in caller.shared_owners
+    if all_versions:
+        info.versions = [
+            _version_info(record.id, v, registry.version_digest(v))
+            for v in registry.versions(record.id)
+        ]
+    return info
+
+
+def read_model(models_dir: Path, model_id: str, caller: Caller | None = None) -> ModelInfo | None:
+    """The newest version of the model `model_id` (`<id>` or `<id>@<n>`), or None."""
+    ref = parse_ref(model_id)
+    return None if ref is None else resolve_model(models_dir, ref, caller)
+
+
 def list_models(models_dir: Path, caller: Caller | None = None) -> list[ModelInfo]:
-    """Every usable model (that `caller` may see), sorted by id."""
-    if not models_dir.is_dir():
-        return []
-    found = (
-        read_model(models_dir, p.name, caller) for p in sorted(models_dir.iterdir()) if p.is_dir()
-    )
-    return [m for m in found if m is not None]
+    """Every usable model (that `caller` may see) at its newest version, sorted by id; a model
+    whose folder cannot be read is skipped."""
+    found = []
+    for model_id in ModelRegistry(models_dir).ids():
+        info = resolve_model(models_dir, ModelRef(model_id), caller)
+        if info is not None:
+            found.append(info)
+    return found
+
+
+def record_for(models_dir: Path, model_id: str, caller: Caller) -> ModelRecord:
+    """The record of a model the caller may see, even when no version of it can be read (so
+    its owner can still delete it); 404 `model_not_found` otherwise."""
+    ref = parse_ref(model_id)
+    record = None if ref is None else ModelRegistry(models_dir).record(ref.id)
+    if record is None or record.deleted or not caller.sees(record.owner):
+        raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
+    return record
 
 
 def find_model(models_dir: Path, model_id: str, caller: Caller) -> ModelInfo:
-    """A model the caller may see; 404 `model_not_found` for unknown ids and others' models."""
+    """A model version the caller may see (`<id>`: the newest; `<id>@<n>`: that one); 404
+    `model_not_found` for unknown ids, versions and others' models."""
     info = read_model(models_dir, model_id, caller)
     if info is None:
         raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
@@ -153,8 +252,6 @@ def find_model(models_dir: Path, model_id: str, caller: Caller) -> ModelInfo:
 def require_model(models_dir: Path, model_id: str, task: str, caller: Caller) -> ModelInfo:
     """The model for a job: 404 `model_not_found`, 422 `wrong_model_task` if it cannot do `task`."""
     info = find_model(models_dir, model_id, caller)
-    if info is None:
-        raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
     if info.task != task:
         raise ApiError(
             422,

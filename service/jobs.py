@@ -78,6 +78,7 @@ def job_out(job: Job) -> JobOut:
         kind=job.kind,
         status=job.status,
         model=job.model,
+        model_digest=job.model_digest,
         created_at=iso_time(job.created_at) or "",
         started_at=iso_time(job.started_at),
         finished_at=iso_time(job.finished_at),
@@ -101,11 +102,12 @@ class JobQueue:
     owner: str
     response: Response
 
-    def new(self, kind: JobKind, model: str | None = None) -> Job:
+    def new(self, kind: JobKind, model: str | None = None, digest: str | None = None) -> Job:
         """A job of `kind` for the caller, once its queue has room (429 `queue_full` if not);
-        not recorded yet (its id names its upload folder)."""
+        not recorded yet (its id names its upload folder). `model` is the pinned version
+        (`<id>@<n>`) and `digest` its content digest, which the worker checks."""
         ensure_capacity(self.client, QUEUE_OF_KIND[kind], self.max_queued)
-        return Job(owner=self.owner, kind=kind, model=model)
+        return Job(owner=self.owner, kind=kind, model=model, model_digest=digest)
 
     def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobOut:
         """Record `job` with its typed `params` and queue it; its public JSON (see `enqueue`)."""

@@ -1,74 +1,75 @@
-"""Changing and removing models (`PATCH` / `DELETE /v1/models/{id}`), torch-free.
+"""Changing and removing models (`PATCH` / `DELETE /v1/models/{id}[@<version>]`), torch-free.
 
-A model's name and description live in its card under `provenance.listing`, written atomically
-(`core.model_folder.add_provenance`); a training run that registers the model again keeps them.
-Deleting renames the folder to a hidden name first (one atomic step: from then on the catalog
-no longer lists it and new jobs get 404) and then removes it with its cached exports. A worker
-that already loaded the network keeps it in memory, so jobs running on it finish; a queued job
-that loads it later fails `model_not_found`. A model whose training run is still queued or
-running is not deleted (409): the run would register it again at its next checkpoint.
+A model's name and description are its record's listing (`core.model_registry`), written
+atomically. `DELETE /v1/models/{id}@<n>` removes one version; `DELETE /v1/models/{id}` removes
+every version and keeps the record as a tombstone, so the id stays its owner's. A version is
+renamed to a hidden name first (one atomic step: from then on the catalog no longer lists it and
+new jobs get 404) and then removed with the model's cached exports. A worker that already loaded
+the network keeps it in memory, so jobs running on it finish; a queued job pinned to a removed
+version fails `model_not_found`. A model whose training run is still queued or running is not
+deleted as a whole (409): the run registers a new version at each checkpoint.
 """
 
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 from core.exports import EXPORTS_DIR
 from core.jobs import JobNotFound, JobStore
-from core.model_folder import add_provenance, read_card_json
-from service.catalog import ModelInfo
+from core.model_registry import ModelMissing, ModelRecord, ModelRegistry, parse_ref
 from service.errors import ApiError
 from service.security import Caller
 
-LISTING_KEY = "listing"
 
-
-def require_manager(info: ModelInfo, caller: Caller, action: str) -> None:
+def require_manager(record: ModelRecord, caller: Caller, action: str) -> None:
     """403 `not_owner` unless the caller may change or delete the model."""
-    if not caller.manages(info.owner):
+    if not caller.manages(record.owner):
         raise ApiError(
             403,
             "not_owner",
-            f"Only the owner of the model {info.id!r} or an operator may {action} it; it is "
+            f"Only the owner of the model {record.id!r} or an operator may {action} it; it is "
             "shared with your key for use only.",
         )
 
 
-def update_listing(models_dir: Path, info: ModelInfo, changes: dict[str, str]) -> None:
+def update_listing(models_dir: Path, record: ModelRecord, changes: dict[str, str]) -> None:
     """Merge `changes` (name, description) into the model's listing."""
-    folder = models_dir / info.id
-    listing = read_card_json(folder).get("provenance", {}).get(LISTING_KEY) or {}
-    add_provenance(folder, {LISTING_KEY: {**listing, **changes}})
+    try:
+        ModelRegistry(models_dir).update_listing(record.id, changes)
+    except ModelMissing:
+        raise ApiError(404, "model_not_found", f"There is no model {record.id!r}.") from None
 
 
-def _training_active(store: JobStore, info: ModelInfo) -> str | None:
-    if info.training_job is None:
+def _training_active(store: JobStore, record: ModelRecord) -> str | None:
+    if record.training_job is None:
         return None
     try:
-        job = store.get(info.training_job)
+        job = store.get(record.training_job)
     except JobNotFound:
         return None
     return None if job.status.ended else job.id
 
 
-def delete_model(models_dir: Path, store: JobStore, info: ModelInfo) -> None:
-    """Remove a model folder and its exports (409 `model_in_training` while its run goes on)."""
-    running = _training_active(store, info)
-    if running is not None:
-        raise ApiError(
-            409,
-            "model_in_training",
-            f"The model {info.id!r} is still being trained by the run {running}, which "
-            "registers it again at each checkpoint; cancel the run first "
-            f"(DELETE /v1/jobs/{running}).",
-        )
-    folder = models_dir / info.id
-    gone = folder.with_name(f".{info.id}.deleted-{time.time_ns()}")
+def delete_model(models_dir: Path, store: JobStore, record: ModelRecord, requested: str) -> None:
+    """Remove the version `requested` names (`<id>@<n>`) or, for a bare id, the whole model
+    and its exports (409 `model_in_training` while its run goes on)."""
+    ref = parse_ref(requested)
+    registry = ModelRegistry(models_dir)
     try:
-        folder.rename(gone)
-    except FileNotFoundError:
-        raise ApiError(404, "model_not_found", f"There is no model {info.id!r}.") from None
-    shutil.rmtree(gone, ignore_errors=True)
-    shutil.rmtree(models_dir.parent / EXPORTS_DIR / info.id, ignore_errors=True)
+        if ref is not None and ref.version is not None:
+            registry.delete_version(record.id, ref.version)
+            return
+        running = _training_active(store, record)
+        if running is not None:
+            raise ApiError(
+                409,
+                "model_in_training",
+                f"The model {record.id!r} is still being trained by the run {running}, which "
+                "registers a new version at each checkpoint; cancel the run first "
+                f"(DELETE /v1/jobs/{running}), or delete single versions ({record.id}@<n>).",
+            )
+        registry.delete_model(record.id)
+    except ModelMissing:
+        raise ApiError(404, "model_not_found", f"There is no model {requested!r}.") from None
+    shutil.rmtree(models_dir.parent / EXPORTS_DIR / record.id, ignore_errors=True)

@@ -1,10 +1,13 @@
 """Checking a model upload before its import job is queued (`POST /v1/models`).
 
 The gateway never unpickles or loads weights: it tells the two kinds of upload apart
-(`core.model_archive.upload_kind`), reads a folder zip's `config.json` as JSON and checks it as
-`models.load` would (required fields, format version, a known family), checks sizes and the id,
-and stores the files in the job's upload folder. The worker (`workers.model_import`) then loads
-the weights, converts a reference checkpoint, and registers the model.
+(`core.model_archive.upload_kind`), reads a folder zip through `core.model_archive
+.check_folder_zip` (at most `MAX_ZIP_ENTRIES` entries; every model file read to its end, so a
+corrupt, truncated, encrypted or oddly compressed zip is a 422 `not_a_model` naming the entry,
+and files over the limit a 413 `too_large`), checks its `config.json` as `models.load` would
+(required fields, format version, a known family), checks the id, and stores the files in the
+job's upload folder. The worker (`workers.model_import`) then loads the weights, converts a
+reference checkpoint, and registers the model.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from core.model_archive import (
     UPLOADED_DISCRIMINATOR,
     UPLOADED_FOLDER,
     UPLOADED_GENERATOR,
+    ArchiveTooLarge,
     NotAModel,
-    read_card_from_zip,
+    check_folder_zip,
     upload_kind,
 )
 from core.model_folder import ModelFolderError, check_card_json
+from core.model_registry import ModelRegistry
 from core.params import ImportParams
 from core.storage import SAFE_ID
 from service.errors import ApiError
@@ -48,6 +53,12 @@ def not_a_model(message: str) -> ApiError:
     )
 
 
+def _refused(exc: NotAModel) -> ApiError:
+    if isinstance(exc, ArchiveTooLarge):
+        return ApiError(413, "too_large", f"The model zip was refused: {exc}.")
+    return not_a_model(str(exc))
+
+
 def check_upload(
     file: UploadFile, discriminator: UploadFile | None, max_bytes: int
 ) -> tuple[str, int]:
@@ -59,14 +70,14 @@ def check_upload(
     try:
         kind = upload_kind(file.file)
     except NotAModel as exc:
-        raise not_a_model(str(exc)) from None
+        raise _refused(exc) from None
     if kind == "reference":
         if discriminator is not None:
             try:
                 if upload_kind(discriminator.file) != "reference":
                     raise NotAModel("the discriminator must be the reference's *_net_D.pth")
             except NotAModel as exc:
-                raise not_a_model(str(exc)) from None
+                raise _refused(exc) from None
         return kind, 0
     if discriminator is not None:
         raise ApiError(
@@ -76,28 +87,26 @@ def check_upload(
             "discriminator.safetensors inside.",
         )
     try:
-        raw, members = read_card_from_zip(file.file)
+        raw, _, declared = check_folder_zip(file.file, max_bytes)
         card = check_card_json(raw, "config.json")
-    except (NotAModel, ModelFolderError) as exc:
+    except NotAModel as exc:
+        raise _refused(exc) from None
+    except ModelFolderError as exc:
         raise not_a_model(str(exc)) from None
     if card["family"] not in FAMILIES:
         raise not_a_model(
             f"config.json names the family {card['family']!r}; ganserve serves "
             f"{', '.join(FAMILIES)}"
         )
-    declared = sum(info.file_size for info in members.values())
-    if declared > max_bytes:
-        raise ApiError(
-            413,
-            "too_large",
-            f"The model's files unpack to {declared} bytes, more than the limit of {max_bytes}.",
-        )
     return kind, declared
 
 
-def choose_id(models_dir: Path, wanted: str | None, name: str | None, filename: str | None):
+def choose_id(
+    models_dir: Path, wanted: str | None, name: str | None, filename: str | None, owner: str
+) -> tuple[str, bool]:
     """The id to import under and whether the caller chose it: 422 for an id that is not a plain
-    name, 409 `model_exists` when a chosen id is taken."""
+    name, 409 `model_exists` when a chosen id is another owner's (the id of the caller's own
+    model imports a new version of it)."""
     if wanted is None:
         return default_id(name, filename), False
     if not SAFE_ID.match(wanted):
@@ -107,8 +116,13 @@ def choose_id(models_dir: Path, wanted: str | None, name: str | None, filename: 
             "The field 'id' must be 1-128 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit.",
         )
-    if (models_dir / wanted).exists():
-        raise ApiError(409, "model_exists", f"There is already a model {wanted!r}.")
+    record = ModelRegistry(models_dir).record(wanted)
+    if record is not None and record.owner != owner:
+        raise ApiError(
+            409,
+            "model_exists",
+            f"The model id {wanted!r} is taken by another owner; choose another id.",
+        )
     return wanted, True
 
 

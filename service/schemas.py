@@ -56,7 +56,13 @@ class JobOut(BaseModel):
     url: str = Field(description="Where to poll the job.")
     kind: JobKind
     status: JobStatus
-    model: str | None
+    model: str | None = Field(
+        description="The exact model version the job runs on, `<id>@<version>`, pinned when "
+        "it was submitted."
+    )
+    model_digest: str | None = Field(
+        default=None, description="The pinned version's content digest (sha256 of its files)."
+    )
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -78,7 +84,10 @@ class SampleRequest(SampleParams):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="Id of a model whose task is 'sample'.")
+    model: str = Field(
+        description="A model whose task is 'sample': `<id>` (its newest version) or "
+        "`<id>@<version>`."
+    )
 
 
 class InterpolationRequest(InterpolationParams):
@@ -86,7 +95,10 @@ class InterpolationRequest(InterpolationParams):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(description="Id of a model whose task is 'sample'.")
+    model: str = Field(
+        description="A model whose task is 'sample': `<id>` (its newest version) or "
+        "`<id>@<version>`."
+    )
 
     def ends(self) -> list[tuple[str, LatentEndpoint]]:
         """The two endpoints with their field names."""

@@ -29,8 +29,8 @@ from torch import nn
 
 import models
 from core.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
+from core.model_registry import ModelMissing, ModelRegistry, parse_ref
 from core.settings import get_settings
-from core.storage import SAFE_ID
 from training.distributed import resolve_device
 from workers.errors import JobFailure
 from workers.fast_path import FastPath
@@ -80,10 +80,19 @@ def configure_torch() -> None:
 
 
 def model_folder(models_dir: Path, model_id: str) -> Path:
-    """The folder of `model_id`; an id that is not a plain folder name is refused."""
-    if not isinstance(model_id, str) or not SAFE_ID.match(model_id):
+    """The folder of the model version `model_id` names (`<id>@<n>`, as jobs pin it; a bare
+    `<id>`: its newest version); `model_not_found` when there is no such version (it may have
+    been deleted after the job was queued)."""
+    ref = parse_ref(model_id)
+    if ref is None:
         raise JobFailure("model_not_found", f"there is no model called {model_id!r}")
-    return models_dir / model_id
+    try:
+        _, version = ModelRegistry(models_dir).resolve(ref)
+    except ModelMissing as exc:
+        raise JobFailure(
+            "model_not_found", f"{exc} (it may have been deleted after the job was queued)"
+        ) from None
+    return version.folder
 
 
 def _file_key(folder: Path, weights: str) -> FileKey:
@@ -168,9 +177,14 @@ class ModelCache:
             raise JobFailure("model_unloadable", f"the model could not be read: {exc}") from None
 
     def _get(self, model_id: str, role: Role) -> LoadedModel:
-        folder = model_folder(self.models_dir, model_id)
         part = PARTS[role]
         entry_key = (role, model_id)
+        try:
+            folder = model_folder(self.models_dir, model_id)
+        except JobFailure:
+            with self._lock:
+                self._entries.pop(entry_key, None)
+            raise
         with self._lock:
             try:
                 key = _file_key(folder, part.weights)

@@ -1,9 +1,10 @@
-"""Model export jobs: a model's generator written as ONNX, once per model file.
+"""Model export jobs: a model version's generator written as ONNX, once per version.
 
-`GET /v1/models/{id}/export?format=onnx` queues this job when the cache (`core.exports`) has no
-export of the model's current files. The graph is `models.onnx_export`'s: for pix2pix the
-paper's test-time computation (per-image normalisation) with dropout off, for the sampling
-generators `z` (and a class label) in, images out. The file and a JSON description of its inputs
+`GET /v1/models/{id}/export?format=onnx` queues this job, pinned to the model version asked
+for, when the cache (`core.exports`) has no export of that version's files. The graph is
+`models.onnx_export`'s: for pix2pix the paper's test-time computation (per-image normalisation)
+with dropout off, for the sampling generators `z` (and a class label) in, images out. The file
+and a JSON description of its inputs
 and outputs are written through temporary files and renamed, so a request never serves half.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from core.exports import description_path, export_path, export_stamp
 from core.jobs import JobStatus
 from core.model_folder import atomic_write
+from core.model_registry import ModelRegistry, parse_ref
 from models.onnx_export import ExportError, export_onnx
 from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome
@@ -26,10 +28,11 @@ def export_model(ctx: JobContext) -> Outcome:
     if not ctx.job.model:
         raise JobFailure("invalid_parameter", "the job names no model")
     folder = model_folder(ctx.storage.models, ctx.job.model)
-    if not folder.is_dir():
-        raise JobFailure("model_not_found", f"there is no model called {ctx.job.model!r}")
-    stamp = export_stamp(folder)
-    target = export_path(ctx.storage.root, ctx.job.model, stamp, "onnx")
+    ref = parse_ref(ctx.job.model)
+    assert ref is not None  # model_folder resolved it
+    _, version = ModelRegistry(ctx.storage.models).resolve(ref)
+    stamp = export_stamp(folder, version.version)
+    target = export_path(ctx.storage.root, ref.id, stamp, "onnx")
     described = description_path(target)
     if not (target.is_file() and described.is_file()):
         configure_torch()
@@ -47,7 +50,7 @@ def export_model(ctx: JobContext) -> Outcome:
             "format": "onnx",
             "stamp": stamp,
             "bytes": target.stat().st_size,
-            "download": f"/v1/models/{ctx.job.model}/export?format=onnx",
+            "download": f"/v1/models/{ref.id}@{version.version}/export?format=onnx",
             **description,
         },
     )

@@ -24,9 +24,12 @@ latest losses, `preview_step`: the step of the newest sample grid, which the gat
 `/v1/jobs/{id}/preview`). Cancellation is cooperative: the loop checks the job's cancellation
 flag before every step, stops, writes its checkpoint and the job ends `cancelled` with its run
 folder kept.
-On completion the run's model folder is copied to `models/<model id>` (through a temporary folder
-renamed into place) with the job, run and dataset in its provenance, so `GET /v1/models` lists it
-with its metrics and the inference workers serve it at their next job.
+The run claims its model id for the job's owner when it starts (`model_id_for`,
+`core.model_registry`). On completion (and, for a background run, at every checkpoint) the run's
+model folder is copied into a staging folder and registered as the model's next immutable version
+(`workers.registration`, which checks the owner again) with the run and dataset in its
+provenance, so `GET /v1/models` lists it with its metrics and the inference workers serve it at
+their next job. A fine-tune starts from the model version pinned at submission (`init_from`).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ import pydantic
 
 from core.families import FAMILIES as FAMILY_TABLE
 from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
-from core.model_folder import CONFIG_FILE, ModelFolderError, add_provenance, read_card_json
+from core.model_folder import add_provenance
+from core.model_registry import ModelMissing, ModelRegistry, ModelTaken, VersionRecord
 from core.queues import waiting_job_ids
 from core.storage import DATASET_FILE, SAFE_ID, staging_folder
 from core.training_runs import InvalidConfig, check_config
@@ -55,7 +59,8 @@ from training.loop import Progress, RunOptions, RunResult, train
 from training.state import STATE_FILE, StateError
 from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome, Yielded
-from workers.model_cache import configure_torch, model_folder
+from workers.model_cache import configure_torch
+from workers.registration import register_version
 from workers.shutdown import WorkerShuttingDown, shutdown_requested, sigterm_requests_stop
 
 
@@ -139,57 +144,43 @@ def _slug(text: str) -> str:
     return slug[:100]
 
 
-def _registered_by(folder: Path) -> str | None:
-    try:
-        card = json.loads((folder / CONFIG_FILE).read_text())
-        return card.get("provenance", {}).get("job")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def model_id_for(models_dir: Path, job_id: str, family: str, name: str | None) -> str:
-    """The id a run registers its model under: the name's slug, else `<family>-<job[:8]>`.
-
-    A slug taken by a model of another run gets the job's short id appended.
-    """
+def model_id_for(
+    registry: ModelRegistry, job_id: str, owner: str, family: str, name: str | None
+) -> str:
+    """The id a run registers its model under, claimed for the job's owner when the run starts:
+    the name's slug, else `<family>-<job[:8]>`. A slug that names another run's model, or
+    another owner's, gets the job's short id appended (a redelivered run finds its own claim)."""
     base = _slug(name) if isinstance(name, str) else ""
-    if not base or not SAFE_ID.match(base):
-        return f"{family}-{job_id[:8]}"
-    folder = models_dir / base
-    if folder.exists() and _registered_by(folder) != job_id:
-        return f"{base}-{job_id[:8]}"
-    return base
-
-
-def _listing_of(folder: Path) -> dict[str, Any]:
-    """The name and description a user gave a registered model (kept when it is registered
-    again), as a provenance entry; empty when there is none."""
-    try:
-        listing = read_card_json(folder).get("provenance", {}).get("listing")
-    except (ModelFolderError, AttributeError):
-        return {}
-    return {"listing": listing} if isinstance(listing, dict) else {}
+    fallback = f"{family}-{job_id[:8]}"
+    candidates = [base, f"{base}-{job_id[:8]}"] if base and SAFE_ID.match(base) else [fallback]
+    for candidate in candidates:
+        record = registry.record(candidate)
+        if record is not None and not record.deleted and record.training_job != job_id:
+            continue
+        try:
+            registry.claim(candidate, owner, training_job=job_id)
+        except ModelTaken:
+            continue
+        return candidate
+    raise JobFailure("model_exists", f"the model id {candidates[-1]!r} is taken")
 
 
 def register_model(
-    run_model: Path, models_dir: Path, model_id: str, provenance: dict[str, Any]
-) -> dict[str, Any]:
-    """Copy a run's model folder to `models/<model_id>` atomically, adding to its provenance.
+    ctx: JobContext, run_model: Path, model_id: str, source: dict[str, Any]
+) -> tuple[dict[str, Any], VersionRecord]:
+    """Register a copy of a run's model folder as the next version of `model_id`, with
+    `source` (job, run, dataset) in its card's provenance and its registration record.
 
-    Returns the model's card (its `config.json`) as registered.
-    """
-    final = models_dir / model_id
-    with staging_folder(final) as tmp:
+    Returns the card (its `config.json`) as registered and the version."""
+    with staging_folder(ctx.storage.models / model_id) as tmp:
         shutil.copytree(run_model, tmp, dirs_exist_ok=True)
-        card = add_provenance(tmp, {**provenance, **_listing_of(final)})
-        if final.exists():  # this run registered it before (a redelivery): replace it
-            old = final.with_name(f".{model_id}.old-{time.time_ns()}")
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
-    return card
+        card = add_provenance(tmp, {**source, "owner": ctx.job.owner})
+        training = card["provenance"].get("training")
+        direction = training.get("direction") if isinstance(training, dict) else None
+        if direction is not None:  # which side of a pair is the input (the examples route)
+            source = {**source, "training": {"direction": direction}}
+        version = register_version(ctx, model_id, tmp, source)
+    return card, version
 
 
 def _release_gpu_memory() -> None:
@@ -241,13 +232,14 @@ def source_model(ctx: JobContext, model_id: Any) -> Path | None:
     `model_not_found` when it was deleted before the run started."""
     if model_id is None:
         return None
-    folder = model_folder(ctx.storage.models, model_id)
-    if not folder.is_dir():
+    try:
+        version = ModelRegistry(ctx.storage.models).pinned_version(model_id, ctx.job.model_digest)
+    except ModelMissing:
         raise JobFailure(
             "model_not_found",
-            f"the model {model_id!r} this run was to start from no longer exists",
-        )
-    return folder
+            f"the model version {model_id!r} this run was to start from no longer exists",
+        ) from None
+    return version.folder
 
 
 def run_training(ctx: JobContext) -> Outcome:
@@ -276,15 +268,15 @@ def run_training(ctx: JobContext) -> Outcome:
         init_from=init_from,
     )
     configure_torch()
-    models_dir = ctx.storage.models
-    model_id = model_id_for(models_dir, ctx.job_id, family_name, params.get("name"))
+    registry = ModelRegistry(ctx.storage.models)
+    model_id = model_id_for(registry, ctx.job_id, ctx.job.owner, family_name, params.get("name"))
+    if params.get("name"):
+        registry.update_listing(model_id, {"name": params["name"]})
     provenance = {
-        "job": ctx.job_id,
+        "kind": "training",
         "run": ctx.job_id,
-        "name": params.get("name") or model_id,
         "dataset": dataset_id,
         "dataset_name": meta.get("name"),
-        "owner": ctx.job.owner,
     }
     if params.get("init_from"):
         provenance["init_from"] = params["init_from"]
@@ -294,7 +286,7 @@ def run_training(ctx: JobContext) -> Outcome:
 
     def publish(step: int, model_dir: Path) -> None:
         """A background run's model is served from its checkpoints on, while it improves."""
-        register_model(model_dir, models_dir, model_id, provenance | {"published_step": step})
+        register_model(ctx, model_dir, model_id, provenance | {"step": step})
 
     last_check = time.monotonic()
     slice_started = time.monotonic()
@@ -347,12 +339,17 @@ def run_training(ctx: JobContext) -> Outcome:
             JobStatus.cancelled,
             {"run": ctx.job_id, "step": result.step, "total": result.total},
         )
-    card = register_model(result.model_dir, models_dir, model_id, provenance)
+    card, version = register_model(
+        ctx, result.model_dir, model_id, provenance | {"step": result.step}
+    )
     ctx.report(1.0, detail)
     return Outcome(
         JobStatus.succeeded,
         {
             "model": model_id,
+            "version": version.version,
+            "model_ref": str(version.ref(model_id)),
+            "model_digest": version.digest,
             "run": ctx.job_id,
             "steps": result.step,
             "metrics": card.get("metrics", {}),

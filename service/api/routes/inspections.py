@@ -69,7 +69,13 @@ def _read_stored(path: Path, settings: Settings, source: Job) -> Image.Image:
     responses=error_responses(400, 401, 404, 409, 413, 415, 422, 429, 503),
 )
 def create_inspection(
-    model: Annotated[str, Form(description="Id of a pix2pix or U-Net GAN model.")],
+    model: Annotated[
+        str,
+        Form(
+            description="Id of a pix2pix or U-Net GAN model: `<id>` (its newest version) "
+            "or `<id>@<version>`."
+        ),
+    ],
     settings: SettingsDep,
     owner: OwnerDep,
     storage: StorageDep,
@@ -132,7 +138,7 @@ def create_inspection(
         raise ApiError(
             422, "invalid_field", f"The field 'input' is for pix2pix models, not {info.family}."
         )
-    job = jobs.new(JobKind.inspection, model)
+    job = jobs.new(JobKind.inspection, info.ref, info.digest)
     folder = storage.upload_dir(job.id)
     width, height = store_png(picture, folder / IMAGE_FILE)
     params = {"image": str((folder / IMAGE_FILE).resolve()), "width": width, "height": height}

@@ -34,7 +34,7 @@ def create_interpolation(
     the endpoints' own samples."""
     info = require_model(settings.models_dir, body.model, "sample", caller)
     ends = [_endpoint(end, info, jobs.store, owner, name) for name, end in body.ends()]
-    job = jobs.new(JobKind.interpolation, body.model)
+    job = jobs.new(JobKind.interpolation, info.ref, info.digest)
     fields = body.model_dump(exclude={"model", "start", "end"}, exclude_unset=True)
     params = InterpolationParams(**fields, start=ends[0], end=ends[1])
     return jobs.submit(job, params)

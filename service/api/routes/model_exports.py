@@ -112,8 +112,8 @@ async def export_model(
 ) -> FileResponse | JobOut:
     """The model as a file that runs outside ganserve (200), or the ONNX export job (202)."""
     info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
-    folder = settings.models_dir / info.id
-    stamp = export_stamp(folder)
+    folder = info.folder
+    stamp = export_stamp(folder, info.version)
     target = export_path(storage.root, info.id, stamp, format)
     if target.is_file():
         return _file(target, info.id, format)
@@ -122,7 +122,7 @@ async def export_model(
         return _file(target, info.id, format)
     job = await run_in_threadpool(_export_job, client, store, jobs, info.id, stamp)
     if job is None:
-        new = await run_in_threadpool(jobs.new, JobKind.model_export, info.id)
+        new = await run_in_threadpool(jobs.new, JobKind.model_export, info.ref, info.digest)
         job = await run_in_threadpool(jobs.submit, new, ExportParams(format="onnx"))
         with contextlib.suppress(redis.RedisError):
             client.set(_pending_key(info.id, stamp), job.id, ex=_PENDING_TTL)

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from core.jobs import JobKind
+from core.model_registry import parse_ref
 from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep, StoreDep
-from service.catalog import ModelInfo, find_model, list_models
+from service.catalog import ModelInfo, find_model, list_models, record_for, resolve_model
 from service.errors import ApiError
 from service.examples import example_png, example_sources
 from service.model_admin import delete_model, require_manager, update_listing
@@ -48,7 +49,10 @@ def import_model(
     ] = None,
     id: Annotated[
         str | None,
-        Form(description="The new model's id (default: from the name or the file's name)."),
+        Form(
+            description="The model's id (default: from the name or the file's name). The id of "
+            "one of your models imports a new version of it; another key's id is refused (409)."
+        ),
     ] = None,
     name: Annotated[str | None, Form(min_length=1, max_length=100)] = None,
     description: Annotated[str | None, Form(max_length=2000)] = None,
@@ -56,7 +60,7 @@ def import_model(
     """Queue the import of a model (202): an infer worker loads and checks the weights, converts
     a reference checkpoint, and registers the model; the job's `result.model` is its id."""
     kind, _ = check_upload(file, discriminator, settings.max_model_bytes)
-    model_id, given = choose_id(settings.models_dir, id, name, file.filename)
+    model_id, given = choose_id(settings.models_dir, id, name, file.filename, jobs.owner)
     job = jobs.new(JobKind.model_import, model_id)
     upload_dir = storage.upload_dir(job.id)
     store_import(upload_dir, kind, file, discriminator, settings.max_model_bytes)
@@ -66,19 +70,27 @@ def import_model(
 
 @router.get("/{model_id}", responses=error_responses(401, 404))
 def get_model(model_id: str, settings: SettingsDep, caller: CallerDep) -> ModelInfo:
-    """One model; 404 `model_not_found` when there is none of that id the caller may see."""
-    return find_model(settings.models_dir, model_id, caller)
+    """One model at its newest version (`<id>`) or at the version asked for (`<id>@<n>`), with
+    the list of its versions; 404 `model_not_found` when there is none the caller may see."""
+    ref = parse_ref(model_id)
+    info = (
+        None if ref is None else resolve_model(settings.models_dir, ref, caller, all_versions=True)
+    )
+    if info is None:
+        raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
+    return info
 
 
 @router.patch("/{model_id}", responses=error_responses(401, 403, 404, 422))
 def patch_model(
     model_id: str, body: ModelPatch, settings: SettingsDep, caller: CallerDep
 ) -> ModelInfo:
-    """Set a model's name or description (its owner, or an operator)."""
-    info = find_model(settings.models_dir, model_id, caller)
-    require_manager(info, caller, "change")
-    update_listing(settings.models_dir, info, body.model_dump(exclude_unset=True))
-    return find_model(settings.models_dir, model_id, caller)
+    """Set a model's name or description (its owner, or an operator); they belong to the model,
+    not to one version."""
+    record = record_for(settings.models_dir, model_id, caller)
+    require_manager(record, caller, "change")
+    update_listing(settings.models_dir, record, body.model_dump(exclude_unset=True))
+    return find_model(settings.models_dir, record.id, caller)
 
 
 @router.delete(
@@ -90,11 +102,14 @@ def patch_model(
 def remove_model(
     model_id: str, settings: SettingsDep, store: StoreDep, caller: CallerDep
 ) -> Response:
-    """Delete a model (its owner, or an operator): jobs already running on it finish, new jobs
-    get 404; 409 `model_in_training` while the run that registers it goes on."""
-    info = find_model(settings.models_dir, model_id, caller)
-    require_manager(info, caller, "delete")
-    delete_model(settings.models_dir, store, info)
+    """Delete one version (`<id>@<n>`) or the whole model (`<id>`; its owner, or an operator):
+    jobs already running on it finish, queued jobs pinned to a deleted version fail
+    `model_not_found`, new jobs get 404; 409 `model_in_training` for a whole model while the run
+    that registers it goes on. A deleted model's id stays its owner's. A model whose card cannot
+    be read can still be deleted."""
+    record = record_for(settings.models_dir, model_id, caller)
+    require_manager(record, caller, "delete")
+    delete_model(settings.models_dir, store, record, model_id)
     return Response(status_code=204)
 
 

@@ -26,7 +26,13 @@ router = APIRouter(tags=["projections"])
 )
 def create_projection(
     image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or BMP image to project.")],
-    model: Annotated[str, Form(description="Id of a model whose task is 'sample'.")],
+    model: Annotated[
+        str,
+        Form(
+            description="Id of a model whose task is 'sample': `<id>` (its newest version) "
+            "or `<id>@<version>`."
+        ),
+    ],
     settings: SettingsDep,
     storage: StorageDep,
     jobs: JobQueueDep,
@@ -70,7 +76,7 @@ def create_projection(
     if discriminator_loss == "on":
         require_discriminator(info, "use its feature loss")
     picture = read_image(image, settings)
-    job = jobs.new(JobKind.projection, model)
+    job = jobs.new(JobKind.projection, info.ref, info.digest)
     folder = storage.upload_dir(job.id)
     width, height = store_png(picture, folder / INPUT_FILE)
     params = {

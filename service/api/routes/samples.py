@@ -34,7 +34,7 @@ def create_samples(
     check_class_label(info, body.class_label)
     if body.filter is not None:
         require_discriminator(info, "filter samples")
-    job = jobs.new(JobKind.sample, body.model)
+    job = jobs.new(JobKind.sample, info.ref, info.digest)
     fields = body.model_dump(exclude={"model", "seed"}, exclude_unset=True)
     if body.filter is not None:
         fields["filter"] = body.filter.model_dump()  # recorded with every default it runs with

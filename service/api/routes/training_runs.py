@@ -11,7 +11,7 @@ from core.model_folder import read_card_json
 from core.params import TrainingParams
 from core.training_runs import InvalidConfig, check_config
 from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
-from service.catalog import find_model
+from service.catalog import ModelInfo, find_model
 from service.datasets import DatasetInfo, get_dataset
 from service.errors import ApiError
 from service.schemas import JobOut, TrainingRunRequest, error_responses
@@ -41,8 +41,9 @@ def create_training_run(
             f"{dataset.id!r} is {dataset.kind}.",
         )
     config = body.config
+    source = None
     if body.init_from is not None:
-        config = _fine_tune(body, caller, settings, dataset)
+        source, config = _fine_tune(body, caller, settings, dataset)
     try:  # the rules the training worker applies, so a bad config never becomes a failed job
         check_config(str(body.family), config, str(dataset.kind))
     except InvalidConfig as exc:
@@ -50,7 +51,11 @@ def create_training_run(
         raise ApiError(
             422, "invalid_field", f"The field '{where}' is invalid: {exc.message}"
         ) from None
-    job = jobs.new(JobKind.training)
+    job = jobs.new(
+        JobKind.training,
+        None if source is None else source.ref,
+        None if source is None else source.digest,
+    )
     params = TrainingParams(
         family=body.family,
         dataset=dataset.id,
@@ -58,21 +63,22 @@ def create_training_run(
         name=body.name,
         config=config,
         background=body.background,
-        **({"init_from": body.init_from} if body.init_from is not None else {}),
+        **({"init_from": source.ref} if source is not None else {}),
     )
     return jobs.submit(job, params)
 
 
 def _fine_tune(
     body: TrainingRunRequest, caller: CallerDep, settings: SettingsDep, dataset: DatasetInfo
-) -> dict:
-    """The config of a run starting from `body.init_from` (404 for a model the caller does not
-    see, 422 `init_mismatch` naming what differs from the model's architecture)."""
+) -> tuple[ModelInfo, dict]:
+    """The model version a run starts from (`body.init_from`, pinned now) and the run's config
+    (404 for a model the caller does not see, 422 `init_mismatch` naming what differs from the
+    model's architecture)."""
     info = find_model(settings.models_dir, str(body.init_from), caller)
-    card = read_card_json(settings.models_dir / info.id)
+    card = read_card_json(info.folder)
     classes = len(dataset.classes) if dataset.kind == "labeled" else 0
     try:
-        return fine_tune_config(str(body.family), card, body.config, classes)
+        return info, fine_tune_config(str(body.family), card, body.config, classes)
     except InitMismatch as exc:
         raise ApiError(
             422,

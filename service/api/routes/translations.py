@@ -24,7 +24,13 @@ router = APIRouter(tags=["translations"])
 )
 def create_translation(
     image: Annotated[UploadFile, File(description="PNG, JPEG, WebP or BMP image to translate.")],
-    model: Annotated[str, Form(description="Id of a model whose task is 'translate'.")],
+    model: Annotated[
+        str,
+        Form(
+            description="Id of a model whose task is 'translate': `<id>` (its newest version) "
+            "or `<id>@<version>`."
+        ),
+    ],
     settings: SettingsDep,
     storage: StorageDep,
     jobs: JobQueueDep,
@@ -43,9 +49,9 @@ def create_translation(
     ] = "native",
 ) -> JobOut:
     """Queue the translation of an uploaded image; the result keeps the input's size."""
-    require_model(settings.models_dir, model, "translate", caller)
+    info = require_model(settings.models_dir, model, "translate", caller)
     picture = read_image(image, settings)
-    job = jobs.new(JobKind.translation, model)
+    job = jobs.new(JobKind.translation, info.ref, info.digest)
     path = storage.upload_dir(job.id) / INPUT_FILE
     width, height = store_png(picture, path)
     seed = random_seed() if seed is None else seed

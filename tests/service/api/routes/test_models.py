@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 from core.jobs import Job, JobKind, JobStatus
+from core.model_registry import ModelRegistry
 from service.security import owner_of_key
 from tests.service.conftest import KEYS
 from tests.service.factories import TEST_MODELS, expect_error, write_model_folder, zip_bytes
@@ -117,15 +118,21 @@ def test_without_keys_anyone_renames_and_deletes(client, gateway):
     patched = client.patch("/v1/models/scratch-1", json={"name": "Facades v2"})
     assert patched.status_code == 200, patched.text
     assert patched.json()["name"] == "Facades v2" and patched.json()["description"] == ""
-    card = json.loads((folder / "config.json").read_text())
-    assert card["provenance"]["listing"] == {"name": "Facades v2"}
-    assert card["provenance"]["owner"] == "key-someone"  # the rest of the card kept
+    registry = ModelRegistry(gateway.data_dir / "models")
+    record = registry.record("scratch-1")
+    assert record.listing == {"name": "Facades v2"} and record.owner == "key-someone"
+    # the flat folder became version 1 of the model, its card unchanged
+    assert json.loads((folder / "versions" / "1" / "config.json").read_text())["provenance"] == {
+        "owner": "key-someone"
+    }
+    assert client.get("/v1/models/scratch-1").json()["versions"][0]["ref"] == "scratch-1@1"
     expect_error(client.patch("/v1/models/scratch-1", json={"colour": "red"}), 422, "invalid_field")
     long = client.patch("/v1/models/scratch-1", json={"description": "x" * 2001})
     expect_error(long, 422, "invalid_field")
     assert client.delete("/v1/models/scratch-1").status_code == 204
-    assert not folder.exists()
-    assert not [p for p in (gateway.data_dir / "models").iterdir() if "scratch-1" in p.name]
+    assert registry.versions("scratch-1") == [] and registry.record("scratch-1").deleted
+    assert not list((folder / "versions").iterdir())  # no version, nothing half-removed
+    assert not [p for p in (gateway.data_dir / "models").iterdir() if p.name.startswith(".")]
     expect_error(client.get("/v1/models/scratch-1"), 404, "model_not_found")
     expect_error(client.delete("/v1/models/scratch-1"), 404, "model_not_found")
     expect_error(client.patch("/v1/models/../x", json={"name": "y"}), 404, "not_found")
