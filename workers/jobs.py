@@ -21,6 +21,12 @@ Every task goes through `run_job`, which makes delivering a message more than on
   (a job that kills its worker every time must not be retried forever).
 - Any exception from the work ends the job `failed` with a readable `JobError`
   (`workers.errors`), unless another copy ended it meanwhile.
+- A job that runs past its task's time limit (`Settings.time_limits`, set as Celery's soft and
+  hard time limits by `workers.celery_app`) fails `time_limit`: at the soft limit the work is
+  interrupted (SoftTimeLimitExceeded) and this process records the failure and takes the next
+  job; at the hard limit (the work did not stop within the grace) Celery kills the pool process
+  and the worker's main process records it (`record_hard_time_limit`), so the job is not run
+  again.
 - A Redis error (Redis restarted or unreachable) is not the job's fault and never ends it: the
   task waits until Redis answers again (up to `REDIS_WAIT_SECONDS`) and rejects its message back
   to the queue. Should that message be lost with the connection, the job's record still says it
@@ -42,10 +48,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from celery.exceptions import Reject
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 from kombu.exceptions import OperationalError
 
-from core.jobs import BATCHED_KINDS, Job, JobError, JobNotFound, JobStatus, JobStore
+from core.jobs import (
+    BATCHED_KINDS,
+    QUEUE_OF_KIND,
+    QUEUE_TRAIN,
+    Job,
+    JobError,
+    JobKind,
+    JobNotFound,
+    JobStatus,
+    JobStore,
+)
+from core.model_registry import ModelMissing, ModelRegistry
 from core.settings import Settings, get_settings
 from core.storage import Storage
 from workers.errors import JobFailure, describe
@@ -353,12 +370,30 @@ def _leave_batch_list(store: JobStore, job: Job) -> None:
             log.warning("job %s: could not leave its batch list: %s", job.id, exc)
 
 
+def require_pinned_version(ctx: JobContext) -> None:
+    """`model_not_found` unless the model version the job pinned at submission is still there
+    with the same content (a training run checks the model it starts from itself: a run that
+    resumes its own checkpoint no longer needs it; an import names the model it creates)."""
+    job = ctx.job
+    if job.model is None or job.kind in (JobKind.training, JobKind.model_import):
+        return
+    try:
+        ModelRegistry(ctx.storage.models).pinned_version(job.model, job.model_digest)
+    except ModelMissing as exc:
+        raise JobFailure(
+            "model_not_found",
+            f"{exc}: the model version this job was submitted for was deleted after the job "
+            "was queued",
+        ) from None
+
+
 def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attempts: int) -> None:
     job = begin_attempt(store, job_id, max_attempts)
     if job is None:
         return
     ctx = JobContext(job, store, storage(), get_settings(), holder, max_attempts)
     try:
+        require_pinned_version(ctx)
         outcome = work(ctx)
     except LeaseLost:
         log.warning("job %s: another worker took it over; this copy stopped", job_id)
@@ -373,7 +408,51 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
         raise Reject(str(exc), requeue=True) from None
     except (redis.RedisError, OperationalError):
         raise  # not the job's fault: run_job requeues it
+    except SoftTimeLimitExceeded:
+        record_failure(store, job_id, time_limit_failure(ctx.job, ctx.settings))
+        return
     except Exception as exc:
         record_failure(store, job_id, exc)
         return
     record_outcome(store, job_id, outcome)
+
+
+def time_limit_failure(job: Job, settings: Settings, *, batched: bool = False) -> JobFailure:
+    """The failure of a job stopped at its task's time limit (`batched`: the batch it ran in,
+    `workers.batching`, reached the limit while its images were drawn)."""
+    queue = QUEUE_OF_KIND[job.kind]
+    limit, _ = settings.time_limits(queue)
+    variable = "GANSERVE_TRAIN_TIME_LIMIT" if queue == QUEUE_TRAIN else "GANSERVE_INFER_TIME_LIMIT"
+    what = (
+        "the batch this job ran in (waiting jobs of the same model run together)"
+        if batched
+        else "the job"
+    )
+    return JobFailure(
+        "time_limit",
+        f"{what} ran longer than the limit of {limit} s ({variable}) and was stopped; ask for "
+        "less work (fewer images, candidates, frames or steps, a smaller image), or ask the "
+        "operator to raise the limit",
+    )
+
+
+def record_hard_time_limit(job_id: str, worker_pid: int | None, task_id: str | None) -> None:
+    """In the worker's main process, after Celery killed the pool process `worker_pid` that ran
+    `job_id` past its hard time limit: the job fails `time_limit` (not `worker_lost` three
+    attempts later), unless it ended or another worker holds it now. If it led a batch, its
+    batch-mates' leases lapse and their own messages run them again, each alone."""
+    holder = f"{socket.gethostname()}:{worker_pid}:{task_id or '-'}"  # the killed one's name
+    try:
+        store = job_store()
+        if not store.acquire_lease(job_id, holder, lease_seconds()):
+            return  # another worker took it over meanwhile
+        try:
+            job = store.get(job_id)
+            if job.status == JobStatus.running:
+                failure = time_limit_failure(job, get_settings())
+                log.info("job %s failed: %s (its pool process was killed)", job_id, failure)
+                _end(store, job_id, JobStatus.failed, error=failure.to_error())
+        finally:
+            store.release_lease(job_id, holder)
+    except (redis.RedisError, JobNotFound) as exc:  # then it runs again, up to max_attempts
+        log.warning("job %s: could not record its time limit: %s", job_id, exc)

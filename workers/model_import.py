@@ -4,18 +4,24 @@ The gateway has checked the upload's layout and stored it in the job's upload fo
 (`core.model_archive` names the files). Here the weights are opened for the first time:
 
 - **folder**: only `config.json`, `model.safetensors` and `discriminator.safetensors` are copied
-  out of the zip (streamed, capped at `GANSERVE_MAX_MODEL_BYTES`), then loaded with
-  `models.load` / `models.load_discriminator`, exactly as a worker loads a model to serve it: a
-  zip that does not load is refused (`not_a_model`) and nothing is registered.
+  out of the zip (streamed, capped at `GANSERVE_MAX_MODEL_BYTES`). The card is not trusted:
+  `models.check_card` derives family, task, image size, channels and classes from its network
+  and compares every tensor's shape with the weights files' headers before anything is
+  allocated; then the weights are loaded with `models.load` / `models.load_discriminator`,
+  exactly as a worker loads a model to serve it. A zip that fails is refused (`not_a_model`)
+  and nothing is registered.
 - **reference**: the `*_net_G.pth` (and `*_net_D.pth`) of Isola et al.'s reference implementation
   is read with `torch.load(weights_only=True)` (`models.pix2pix_reference`): a pickle that would
   call anything but the tensor rebuilders is refused before it runs (`unsafe_checkpoint`). Its
   keys are mapped onto ganserve's U-Net and PatchGAN, loaded strictly, and saved as safetensors.
 
-The folder is written in a hidden staging folder under `models/` and renamed into place, so the
-catalog never lists half a model. Its card records the importing key as owner, the job, and
-the name and description given; a folder zip's old provenance is kept under `imported.origin`
-except what names things of the other installation (its dataset, run, job and owner).
+The import claims the model id for the importing key (`core.model_registry`: an id of the key's
+own model gets a new version; another key's id fails `model_exists`), writes the folder in a
+hidden staging folder and registers it as the model's next version (`workers.registration`), so
+the catalog never lists half a model. Its card's provenance is replaced: the importing key, the
+job and, under `imported.origin`, the zip's own provenance as the uploader's description only,
+without what names things of the other installation (its dataset, run, job and owner); nothing
+the service acts on is read from it.
 """
 
 from __future__ import annotations
@@ -37,11 +43,12 @@ from core.model_folder import (
     DISCRIMINATOR_FILE,
     DISCRIMINATOR_KEY,
     ModelFolderError,
-    add_provenance,
+    atomic_write,
     card_text,
     has_discriminator,
     read_card_json,
 )
+from core.model_registry import ModelRegistry, ModelTaken
 from core.params import ImportParams
 from core.storage import staging_folder
 from models.pix2pix_reference import (
@@ -55,23 +62,35 @@ from workers.errors import JobFailure
 from workers.inference import job_params
 from workers.jobs import JobContext, Outcome
 from workers.model_cache import configure_torch
+from workers.registration import register_version
 
 LOCAL_PROVENANCE = frozenset({"dataset", "dataset_name", "run", "job", "owner", "published_step"})
 GENERATOR = "pix2pix-generator"
 DISCRIMINATOR = "pix2pix-discriminator"
 
 
+def _as_uploaded(message: str, staging: Path, members: dict[str, str]) -> str:
+    """`message` with the staging folder's files named as the zip names them (`m/config.json`),
+    so that no error names a path on the server."""
+    for name, member in members.items():
+        message = message.replace(str(staging / name), member)
+    return message.replace(str(staging), "the model folder")
+
+
 def _from_folder_zip(upload: Path, staging: Path, max_bytes: int) -> dict[str, Any]:
     """Extract and load a folder zip into `staging`; its old provenance (without local ids)."""
+    members: dict[str, str] = {}
     try:
-        extract_folder(upload, staging, max_bytes)
+        members = extract_folder(upload, staging, max_bytes)
         card = read_card_json(staging)
+        models.check_card(staging)
         models.load(staging)
         if has_discriminator(staging, card):
             models.load_discriminator(staging)
     except (NotAModel, ModelFolderError) as exc:
+        message = _as_uploaded(str(exc), staging, members)
         raise JobFailure(
-            "not_a_model", f"the zip is not a model ganserve can load: {exc}"
+            "not_a_model", f"the zip is not a model ganserve can load: {message}"
         ) from None
     if not has_discriminator(staging, card):  # a stray weights file or a dangling entry
         (staging / DISCRIMINATOR_FILE).unlink(missing_ok=True)
@@ -82,15 +101,22 @@ def _from_folder_zip(upload: Path, staging: Path, max_bytes: int) -> dict[str, A
     return {k: v for k, v in old.items() if k not in LOCAL_PROVENANCE}
 
 
-def _from_reference(upload_dir: Path, staging: Path, with_discriminator: bool) -> None:
-    """Convert the reference's G (and D) into a model folder in `staging`."""
+def _from_reference(
+    upload_dir: Path, staging: Path, with_discriminator: bool, generator_name: str
+) -> None:
+    """Convert the reference's G (and D) into a model folder in `staging`; errors name the
+    generator's file as `generator_name` (the uploaded file's name)."""
     try:
-        fields, tensors = convert_generator(read_state_dict(upload_dir / UPLOADED_GENERATOR))
+        fields, tensors = convert_generator(
+            read_state_dict(upload_dir / UPLOADED_GENERATOR, name=generator_name)
+        )
         generator = models.create(GENERATOR, **fields)
         generator.load_state_dict(tensors, strict=True)
         models.save(generator, staging)
         if with_discriminator:
-            d_state = read_state_dict(upload_dir / UPLOADED_DISCRIMINATOR)
+            d_state = read_state_dict(
+                upload_dir / UPLOADED_DISCRIMINATOR, name="the discriminator file"
+            )
             d_fields, d_tensors = convert_discriminator(d_state, fields)
             discriminator = models.create(DISCRIMINATOR, **d_fields)
             discriminator.load_state_dict(d_tensors, strict=True)
@@ -104,18 +130,26 @@ def _from_reference(upload_dir: Path, staging: Path, with_discriminator: bool) -
         ) from None
 
 
-def _free_id(models_dir: Path, params: ImportParams) -> str:
-    """The id to register under: the chosen one (taken -> `model_exists`), else the first free
-    of `<id>`, `<id>-2`, `<id>-3`, ..."""
+def _claim_id(registry: ModelRegistry, params: ImportParams, owner: str) -> str:
+    """The id to register under, claimed for `owner`: the chosen one (a new version when it is
+    the owner's model; another owner's -> `model_exists`), else the first free of `<id>`,
+    `<id>-2`, `<id>-3`, ..."""
     if params.id_given:
-        if (models_dir / params.model_id).exists():
-            raise JobFailure("model_exists", f"there is already a model {params.model_id!r}")
+        try:
+            registry.claim(params.model_id, owner)
+        except ModelTaken:
+            raise JobFailure(
+                "model_exists", f"the model id {params.model_id!r} belongs to another owner"
+            ) from None
         return params.model_id
-    candidate, n = params.model_id, 1
-    while (models_dir / candidate).exists():
-        n += 1
-        candidate = f"{params.model_id}-{n}"
-    return candidate
+    n = 1
+    while True:
+        candidate = params.model_id if n == 1 else f"{params.model_id}-{n}"
+        try:
+            registry.claim(candidate, owner, fresh=True)
+            return candidate
+        except ModelTaken:
+            n += 1
 
 
 def import_model(ctx: JobContext) -> Outcome:
@@ -125,15 +159,16 @@ def import_model(ctx: JobContext) -> Outcome:
     configure_torch()
     upload_dir = ctx.storage.upload_dir(ctx.job_id)
     models_dir = ctx.storage.models
-    model_id = _free_id(models_dir, params)
-    with staging_folder(models_dir / model_id) as staging:
+    with staging_folder(models_dir / params.model_id) as staging:
         origin: dict[str, Any] = {}
         if params.source == "folder":
             origin = _from_folder_zip(
                 upload_dir / UPLOADED_FOLDER, staging, 2 * ctx.settings.max_model_bytes
             )
         else:
-            _from_reference(upload_dir, staging, params.discriminator)
+            _from_reference(
+                upload_dir, staging, params.discriminator, params.filename or "the checkpoint"
+            )
         ctx.report(0.8)
         listing = {
             k: v for k, v in (("name", params.name), ("description", params.description)) if v
@@ -141,26 +176,26 @@ def import_model(ctx: JobContext) -> Outcome:
         imported: dict[str, Any] = {"source": params.source, "filename": params.filename}
         if origin:
             imported["origin"] = origin
-        provenance: dict[str, Any] = {
-            "owner": ctx.job.owner,
-            "job": ctx.job_id,
-            "name": params.name or model_id,
-            "imported": imported,
-        }
-        if isinstance(origin.get("training"), dict):
-            provenance["training"] = origin["training"]  # e.g. which side of a pair is input
-        if listing:
-            provenance["listing"] = listing
-        card = add_provenance(staging, provenance)
-        final = _free_id(models_dir, params.model_copy(update={"model_id": model_id}))
-        staging.rename(models_dir / final)
+        card = read_card_json(staging)
+        card["provenance"] = {"owner": ctx.job.owner, "job": ctx.job_id, "imported": imported}
+        atomic_write(staging / CONFIG_FILE, lambda tmp: Path(tmp).write_text(card_text(card)))
+        discriminator = has_discriminator(staging, card)
+        model_id = _claim_id(ModelRegistry(models_dir), params, ctx.job.owner)
+        version = register_version(
+            ctx, model_id, staging, {"kind": "import", "filename": params.filename}
+        )
+    if listing:
+        ModelRegistry(models_dir).update_listing(model_id, listing)
     return Outcome(
         JobStatus.succeeded,
         {
-            "model": final,
+            "model": model_id,
+            "version": version.version,
+            "model_ref": str(version.ref(model_id)),
+            "model_digest": version.digest,
             "family": card["family"],
             "architecture": card["architecture"],
             "source": params.source,
-            "discriminator": has_discriminator(models_dir / final),
+            "discriminator": discriminator,
         },
     )

@@ -174,7 +174,7 @@ def register_model(
     Returns the card (its `config.json`) as registered and the version."""
     with staging_folder(ctx.storage.models / model_id) as tmp:
         shutil.copytree(run_model, tmp, dirs_exist_ok=True)
-        card = add_provenance(tmp, {**source, "owner": ctx.job.owner})
+        card = add_provenance(tmp, {**source, "job": ctx.job_id, "owner": ctx.job.owner})
         training = card["provenance"].get("training")
         direction = training.get("direction") if isinstance(training, dict) else None
         if direction is not None:  # which side of a pair is the input (the examples route)

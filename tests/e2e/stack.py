@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import models
+from core.model_registry import ModelRef, ModelRegistry
 from core.settings import Settings
 from ganserve.embedded_redis import free_port
 from ganserve.launcher import Stack, local_stack
@@ -109,3 +110,9 @@ def zip_folder(folder: Path) -> bytes:
             if path.is_file() and not path.name.startswith("."):
                 archive.write(path, path.relative_to(folder).as_posix())
     return buffer.getvalue()
+
+
+def version_folder(models_dir: Path, model_id: str, version: int | None = None) -> Path:
+    """The folder of a model's version (its newest when `version` is None)."""
+    _, found = ModelRegistry(models_dir).resolve(ModelRef(model_id, version))
+    return found.folder

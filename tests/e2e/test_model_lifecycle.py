@@ -19,7 +19,13 @@ from PIL import Image
 
 import models
 from models.test_time import translate
-from tests.e2e.stack import png, running_stack, save_with_discriminator, zip_folder
+from tests.e2e.stack import (
+    png,
+    running_stack,
+    save_with_discriminator,
+    version_folder,
+    zip_folder,
+)
 from tests.models.reference_pix2pix_nets import NLayerDiscriminator, UnetGenerator
 from training.demo import build_demo
 
@@ -91,8 +97,10 @@ def test_reference_checkpoint_imports_translates_and_belongs_to_its_key(stack, t
     job = imported(client, "alice", g_bytes, discriminator=d_bytes, id="alice-facades")
     assert job["status"] == "succeeded", job
     assert job["result"]["model"] == "alice-facades"
+    assert job["result"]["version"] == 1 and job["result"]["model_ref"] == "alice-facades@1"
     assert job["result"]["discriminator"] is True
-    assert (data_dir / "models" / "alice-facades" / "model.safetensors").is_file()
+    folder = version_folder(data_dir / "models", "alice-facades")
+    assert folder.name == "1" and (folder / "model.safetensors").is_file()
     # alice sees it (and the shared model), bob does not, the operator does
     assert {"alice-facades", "shared-p2p"} <= model_ids(client, "alice")
     assert "alice-facades" not in model_ids(client, "bob")
@@ -211,7 +219,7 @@ def test_rename_and_delete_follow_ownership(stack, tmp_path):
     assert client.get("/v1/models/shared-p2p", headers=auth("bob")).json()["name"] == "shared-p2p"
     assert client.delete(f"/v1/models/{model_id}", headers=auth("bob")).status_code == 204
     assert client.get(f"/v1/models/{model_id}", headers=auth("bob")).status_code == 404
-    assert not (data_dir / "models" / model_id).exists()
+    assert not list((data_dir / "models" / model_id / "versions").iterdir())  # a tombstone
     late = client.post(
         "/v1/translations",
         files={"image": ("in.png", png(32, 32), "image/png")},
@@ -266,7 +274,7 @@ def test_export_round_trip_and_onnx(stack, tmp_path):
     session = onnxruntime.InferenceSession(str(tmp_path / "copy.onnx"))
     x = torch.rand(2, 3, 64, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
     (got,) = session.run(None, {"image": x.numpy()})
-    served = models.load(data_dir / "models" / "copy")
+    served = models.load(version_folder(data_dir / "models", "copy"))
     fields = {**dataclasses.asdict(served.config), "dropout": 0.0}  # the graph's dropout: off
     network = models.create("pix2pix-generator", **fields)
     network.load_state_dict(served.state_dict())
@@ -324,6 +332,7 @@ def test_fine_tune_starts_from_the_model(stack, tmp_path):
     assert response.json()["params"]["config"]["width"] == 4  # taken from the model
     job = wait_job(client, response.json()["id"])
     assert job["status"] == "succeeded", job
-    card = models.read_card(data_dir / "models" / job["result"]["model"])
-    assert card.provenance["init_from"] == "shared-p2p"
+    card = models.read_card(version_folder(data_dir / "models", job["result"]["model"]))
+    assert card.provenance["init_from"] == "shared-p2p@1"  # the version pinned at submission
+    assert job["model"] == "shared-p2p@1" and job["model_digest"].startswith("sha256:")
     assert card.config == models.read_card(data_dir / "models" / "shared-p2p").config

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import models
+from core.model_registry import ModelRegistry, content_digest
 from core.jobs import JobKind, JobStatus
 from training.demo import build_demo
 from training.state import STATE_FILE
@@ -55,11 +56,19 @@ def test_bad_configs_fail_with_a_message_that_says_why(family, config, kind, nee
 
 
 def test_model_ids_come_from_the_name_or_the_family_and_job(tmp_path):
-    assert model_id_for(tmp_path, "abcdef0123", "pggan", None) == "pggan-abcdef01"
-    assert model_id_for(tmp_path, "abcdef0123", "pggan", "  Faces, v2! ") == "faces-v2"
-    assert model_id_for(tmp_path, "abcdef0123", "pggan", "***") == "pggan-abcdef01"
-    (tmp_path / "faces").mkdir()  # another run's model
-    assert model_id_for(tmp_path, "abcdef0123", "pggan", "faces") == "faces-abcdef01"
+    registry = ModelRegistry(tmp_path)
+    assert model_id_for(registry, "abcdef0123", "alice", "pggan", None) == "pggan-abcdef01"
+    assert model_id_for(registry, "abcdef0123", "alice", "pggan", "  Faces, v2! ") == "faces-v2"
+    assert model_id_for(registry, "abcdef0123", "alice", "pggan", "***") == "pggan-abcdef01"
+    assert registry.record("faces-v2").owner == "alice"  # claimed when the run starts
+    assert registry.record("faces-v2").training_job == "abcdef0123"
+    # a redelivered run finds its own claim; another run of the same owner gets its own id
+    assert model_id_for(registry, "abcdef0123", "alice", "pggan", "Faces v2") == "faces-v2"
+    assert model_id_for(registry, "99990000", "alice", "pggan", "faces v2") == "faces-v2-99990000"
+    # another owner's id is never taken over, whatever the run's name
+    registry.claim("faces", "bob")
+    assert model_id_for(registry, "abcdef0123", "alice", "pggan", "faces") == "faces-abcdef01"
+    assert registry.record("faces").owner == "bob"
 
 
 @pytest.fixture
@@ -86,7 +95,9 @@ def test_a_cancelled_run_resumes_from_its_checkpoint_and_registers_its_model(mak
     stopped = outcome.result["step"]
     assert 2 <= stopped < 6 and outcome.result["run"] == first.job_id
     run = first.storage.run_dir(first.job_id)
-    assert (run / STATE_FILE).is_file() and not list(first.storage.models.glob("unetgan-*"))
+    registry = ModelRegistry(first.storage.models)
+    assert (run / STATE_FILE).is_file()
+    assert registry.versions(f"unetgan-{first.job_id[:8]}") == []  # claimed, nothing registered
 
     first.store.redis.delete(f"ganserve:cancel:{first.job_id}")  # delivered again, not cancelled
     first.store.release_lease(first.job_id, first.holder)  # the first worker let go of it
@@ -97,22 +108,42 @@ def test_a_cancelled_run_resumes_from_its_checkpoint_and_registers_its_model(mak
     assert steps == sorted(steps) and set(steps) == set(range(1, 7))  # resumed, not restarted
     model_id = outcome.result["model"]
     assert model_id == f"unetgan-{first.job_id[:8]}"
-    folder = first.storage.models / model_id
-    card = models.read_card(folder)
-    assert card.provenance["job"] == first.job_id and card.provenance["dataset"] == digits
+    assert outcome.result["version"] == 1 and outcome.result["model_ref"] == f"{model_id}@1"
+    (version,) = registry.versions(model_id)
+    card = models.read_card(version.folder)
+    assert version.source["job"] == first.job_id and version.source["dataset"] == digits
+    assert card.provenance["dataset"] == digits and card.provenance["owner"] == first.job.owner
     assert card.provenance["run"] == first.job_id and "swd_avg" in card.metrics
-    assert models.load(folder) is not None
+    assert outcome.result["model_digest"] == version.digest == content_digest(version.folder)
+    assert models.load(version.folder) is not None
     assert not [p for p in first.storage.models.iterdir() if p.name.startswith(".")]
 
 
-def test_registering_again_replaces_the_runs_own_model(storage, tmp_path):
+def test_registering_again_adds_a_version_and_keeps_the_newest(make_context, storage):
+    ctx = make_context(JobKind.training)
+    ctx.settings = ctx.settings.model_copy(update={"model_versions_kept": 2})
+    registry = ModelRegistry(storage.models)
+    registry.claim("mine", ctx.job.owner, training_job=ctx.job_id)
     source = storage.models / "digits"
-    register_model(source, tmp_path, "mine", {"job": "j1"})
-    register_model(source, tmp_path, "mine", {"job": "j1", "note": "again"})
-    card = models.read_card(tmp_path / "mine")
-    assert card.provenance["note"] == "again" and card.provenance["run"] == "test"
-    assert [p.name for p in tmp_path.iterdir() if p.name != "data"] == ["mine"]
-    assert model_id_for(tmp_path, "j1", "unetgan", "mine") == "mine"
+    for step in (1, 2, 3):
+        card, version = register_model(ctx, source, "mine", {"run": ctx.job_id, "step": step})
+        assert version.version == step and card["provenance"]["step"] == step
+    assert [v.version for v in registry.versions("mine")] == [2, 3]  # the oldest removed
+    pinned = make_context(JobKind.sample)
+    ctx.store.update(pinned.job_id, model="mine@2")  # a queued job pinned version 2
+    register_model(ctx, source, "mine", {"run": ctx.job_id, "step": 4})
+    assert [v.version for v in registry.versions("mine")] == [2, 3, 4]  # 2 is kept for it
+    ctx.store.update(pinned.job_id, status=JobStatus.succeeded)
+    register_model(ctx, source, "mine", {"run": ctx.job_id, "step": 5})
+    assert [v.version for v in registry.versions("mine")] == [4, 5]
+    # the id is checked again at the moment of registration
+    other = make_context(JobKind.training)
+    other.job = other.job.model_copy(update={"owner": "someone-else"})
+    with pytest.raises(JobFailure) as info:
+        register_model(other, source, "mine", {"run": other.job_id})
+    assert info.value.code == "model_exists"
+    assert [v.version for v in registry.versions("mine")] == [4, 5]
+    assert not [p for p in storage.models.iterdir() if p.name.startswith(".")]
 
 
 def test_missing_dataset_fails_clearly(make_context):
