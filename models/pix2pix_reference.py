@@ -196,15 +196,17 @@ def _as_state_dict(obj: Any, source: str) -> dict[str, Tensor]:
     return _strip_prefix(dict(obj))
 
 
-def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+def read_state_dict(path: str | os.PathLike[str], *, name: str | None = None) -> dict[str, Tensor]:
     """Read a reference `.pth` file as {name: tensor} on the CPU, never running its pickle's code.
 
     Accepts a state dict (also one saved from `nn.DataParallel`, whose `module.` prefix is
     removed) or a dict holding one under `"state_dict"`. Raises `UnsafeCheckpoint` when the
     pickle refers to anything but tensors and plain containers, `ReferenceCheckpointError` when
-    the file is unreadable or holds something else.
+    the file is unreadable or holds something else. Messages name the file as `name` (default:
+    its file name), never by its full path.
     """
     path = Path(path)
+    shown = name or path.name
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -214,23 +216,25 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         if foreign or "Unsupported global" in str(exc):
             named = ", ".join(foreign[:5]) if foreign else "non-tensor Python objects"
             raise UnsafeCheckpoint(
-                f"refusing {path.name}: its pickle refers to {named}, which loading it the usual "
+                f"refusing {shown}: its pickle refers to {named}, which loading it the usual "
                 f"way would call (arbitrary code). A reference checkpoint holds only tensors; "
                 f"only import files from sources you trust."
             ) from None
         raise ReferenceCheckpointError(
-            f"{path.name} is not a readable PyTorch checkpoint (not torch.save's format)"
+            f"{shown} is not a readable PyTorch checkpoint (not torch.save's format)"
         ) from None
     except FileNotFoundError:
-        raise ReferenceCheckpointError(f"{path} does not exist") from None
+        raise ReferenceCheckpointError(f"{shown} does not exist") from None
     except OSError as exc:
-        raise ReferenceCheckpointError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ReferenceCheckpointError(
+            f"cannot read {shown}: {exc.strerror or type(exc).__name__}"
+        ) from None
     except Exception as exc:  # truncated zip, EOF, corrupt records: torch raises many kinds
         first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ReferenceCheckpointError(
-            f"{path.name} is not a readable PyTorch checkpoint (truncated or corrupt?): {first}"
+            f"{shown} is not a readable PyTorch checkpoint (truncated or corrupt?): {first}"
         ) from None
-    return _as_state_dict(obj, path.name)
+    return _as_state_dict(obj, shown)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Dataset archives: a zip saved with a size limit, extracted safely, checked for its kind.
 
-Safe extraction (`extract_zip`) refuses, before writing anything: an archive that is not a zip,
-more than `max_entries` entries, entries with absolute paths (`/x`, `C:x`) or `..` parts, links
-and other special files, encrypted entries, and a declared uncompressed total over `max_bytes`.
-While writing, it counts the bytes actually produced, so an entry whose header lies about its size
-(a zip bomb) is stopped at its declared size, and the total at `max_bytes`. Every refusal is a
-400 `bad_archive` naming the reason.
+Safe extraction (`extract_zip`) reads the zip through `core.zip_reading`, the reader of model
+uploads too. It refuses, before writing anything: an archive that is not a zip (or whose
+directory is truncated or corrupt), more than `max_entries` entries, entries with absolute paths
+(`/x`, `C:x`) or `..` parts, links and other special files, encrypted entries, entries compressed
+with a method Python's zipfile does not read (stored, deflate, bzip2 and LZMA are read), and a
+declared uncompressed total over `max_bytes`. While writing, it counts the bytes actually
+produced, so an entry whose header lies about its size (a zip bomb) is stopped at its declared
+size (its CRC-32 then fails), and the total at `max_bytes`; an entry whose data is corrupt or cut
+off is refused by its name in the zip. Every refusal is a 400 `bad_archive` naming the reason.
 
 A dataset lives in `<data_dir>/datasets/<id>/`: its files as extracted, with its record
 `dataset.json` beside them ({id, name, kind, owner, image_count, classes, layout, created_at}); the
@@ -33,14 +36,12 @@ every reader) and then removed (a removal that breaks off is finished by the wor
 from __future__ import annotations
 
 import json
-import lzma
 import os
 import shutil
 import stat
 import time
 import uuid
 import zipfile
-import zlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -51,20 +52,18 @@ from pydantic import BaseModel
 from core.datasets import IMAGE_EXTENSIONS, SPLIT_NAMES, DatasetKind
 from core.jobs import JobKind, JobNotFound, JobStore
 from core.storage import DATASET_FILE, SAFE_ID
+from core.zip_reading import (
+    PYTHON_METHODS,
+    ZipProblem,
+    check_entry,
+    open_zip,
+    read_entry,
+)
 from service.catalog import iso_time
 from service.errors import ApiError
-from service.uploads import CHUNK_BYTES, check_size
+from service.uploads import check_size
 
 _IGNORED_TOP = frozenset({"__MACOSX"})
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    zlib.error,
-    lzma.LZMAError,
-    EOFError,
-    NotImplementedError,
-    RuntimeError,
-    ValueError,
-)
 
 
 class DatasetInfo(BaseModel):
@@ -111,70 +110,58 @@ def _check_entry_type(info: zipfile.ZipInfo) -> None:
         raise bad_archive(f"the entry {info.filename!r} is a symbolic link")
     if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise bad_archive(f"the entry {info.filename!r} is not a regular file or folder")
-    if info.flag_bits & 0x1:
-        raise bad_archive(f"the entry {info.filename!r} is encrypted")
 
 
 def extract_zip(archive: Path | BinaryIO, dest: Path, *, max_entries: int, max_bytes: int) -> int:
     """Extract `archive` (a path or an open file) into the new folder `dest`; the bytes written.
 
-    On a refusal `dest` is removed again, with whatever was written into it.
+    The zip is read through `core.zip_reading` (the reader of model uploads too); on a refusal
+    `dest` is removed again, with whatever was written into it.
     """
     try:
-        zf = zipfile.ZipFile(archive)
-    except (*_ZIP_ERRORS, OSError):
-        raise bad_archive("it is not a valid zip file") from None
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > max_entries:
-            raise bad_archive(f"it has {len(infos)} entries, more than the limit of {max_entries}")
-        plan: list[tuple[zipfile.ZipInfo, list[str]]] = []
-        declared = 0
-        for info in infos:
-            parts = _entry_parts(info)
-            _check_entry_type(info)
-            declared += info.file_size
-            if parts is not None:
-                plan.append((info, parts))
-        if declared > max_bytes:
-            raise bad_archive(
-                f"it expands to {declared} bytes, more than the limit of {max_bytes} bytes"
-            )
-        dest.mkdir(parents=True)
-        root = dest.resolve()
-        written = 0
-        try:
-            for info, parts in plan:
-                target = dest.joinpath(*parts)
-                if not target.resolve().is_relative_to(root):
-                    raise bad_archive(f"the entry {info.filename!r} points outside the archive")
-                if info.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                size = 0
-                with zf.open(info) as src, target.open("wb") as out:
-                    while chunk := src.read(CHUNK_BYTES):
-                        size += len(chunk)
-                        written += len(chunk)
-                        if size > info.file_size:
-                            raise bad_archive(
-                                f"the entry {info.filename!r} expands beyond its declared size"
-                            )
-                        if written > max_bytes:
-                            raise bad_archive(
-                                f"it expands to more than the limit of {max_bytes} bytes"
-                            )
-                        out.write(chunk)
-        except (FileExistsError, NotADirectoryError, IsADirectoryError):
-            shutil.rmtree(dest, ignore_errors=True)
-            raise bad_archive("it has a file and a folder of the same name") from None
-        except _ZIP_ERRORS as exc:
-            shutil.rmtree(dest, ignore_errors=True)
-            raise bad_archive(f"it is corrupt ({exc})") from None
-        except BaseException:
-            shutil.rmtree(dest, ignore_errors=True)
-            raise
+        with open_zip(archive, max_entries=max_entries) as zf:
+            return _extract(zf, dest, max_bytes)
+    except ZipProblem as problem:
+        raise bad_archive(problem.message) from None
+
+
+def _extract(zf: zipfile.ZipFile, dest: Path, max_bytes: int) -> int:
+    plan: list[tuple[zipfile.ZipInfo, list[str]]] = []
+    for info in zf.infolist():
+        parts = _entry_parts(info)
+        _check_entry_type(info)
+        check_entry(info, PYTHON_METHODS)
+        if parts is not None:
+            plan.append((info, parts))
+    declared = sum(info.file_size for info in zf.infolist())
+    if declared > max_bytes:
+        raise bad_archive(
+            f"it expands to {declared} bytes, more than the limit of {max_bytes} bytes"
+        )
+    dest.mkdir(parents=True)
+    root = dest.resolve()
+    written = 0
+    try:
+        for info, parts in plan:
+            target = dest.joinpath(*parts)
+            if not target.resolve().is_relative_to(root):
+                raise bad_archive(f"the entry {info.filename!r} points outside the archive")
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("wb") as out:
+                for chunk in read_entry(zf, info, max_bytes=info.file_size, methods=PYTHON_METHODS):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise bad_archive(f"it expands to more than the limit of {max_bytes} bytes")
+                    out.write(chunk)
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
+        shutil.rmtree(dest, ignore_errors=True)
+        raise bad_archive("it has a file and a folder of the same name") from None
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
     return written
 
 

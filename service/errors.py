@@ -8,6 +8,9 @@ streams in is raised from inside that parsing). The handlers installed by `insta
 give the same shape to FastAPI's validation errors (422 `invalid_field`, naming the field), to
 routing errors (404 for an unknown route, 405), to an unreachable Redis or broker (503
 `broker_unavailable`) and to anything unexpected (500 `internal_error`).
+
+Messages name what the caller sent, never a path on the server; as a last line of defence the
+handlers replace the storage root in every message with a placeholder (`core.server_paths`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.jobs import JobNotFound
+from core.server_paths import hide_storage_root
+from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +93,18 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
+def _path_free(request: Request, message: str) -> str:
+    """`message` without the storage root of the app that answers `request`."""
+    settings = getattr(request.app.state, "settings", None) or get_settings()
+    return hide_storage_root(message, settings.data_dir)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if isinstance(exc, ApiError):
-        return error_response(exc.status_code, exc.code, exc.message, headers)
+        message = _path_free(request, exc.message)
+        return error_response(exc.status_code, exc.code, message, headers)
     status = exc.status_code
     try:
         default_phrase = HTTPStatus(status).phrase
@@ -109,7 +121,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = "The request body is too large."
     else:
         message = _sentence(detail or default_phrase or "The request failed")
-    return error_response(status, _code_of_status(status), message, headers)
+    return error_response(status, _code_of_status(status), _path_free(request, message), headers)
 
 
 _UNION_TAGS = frozenset({"list", "job", "top", "drs"})  # tagged unions' branches (core.params)
@@ -140,7 +152,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         others = sorted({_field_name(tuple(e.get("loc", ()))) for e in errors[1:]} - {field})
         if others:
             message += f" Also invalid: {', '.join(others)}."
-    return error_response(422, "invalid_field", message)
+    return error_response(422, "invalid_field", _path_free(request, message))
 
 
 REDIS_DOWN_MESSAGE = "The job store and queue (Redis) do not answer; try again later."

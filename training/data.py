@@ -20,7 +20,9 @@ Robustness: files are visited in sorted order; hidden files and folders (names s
 are ignored silently; a file that Pillow cannot open or fully decode (not an image, truncated,
 empty, over `MAX_PIXELS`) and a file without an image extension are skipped with a
 `BadImageWarning` naming the file and the reason. A dataset with no usable image, or a root that
-does not exist, raises `DatasetError` naming the folder and the layout expected.
+does not exist, raises `DatasetError` naming the layout expected and the folders by their paths
+inside the dataset (`train/`, `A/`), never by where the dataset is stored: a training job shows
+the message to whoever uploaded the dataset.
 
 Channels: a side (or an image set) is stored with 1 channel when every image of it is greyscale
 (Pillow modes "1", "L", "LA", "I", "I;16", "F"), else with 3 (RGB; RGBA, P, CMYK... are converted,
@@ -56,7 +58,8 @@ R = TypeVar("R")
 
 
 class DatasetError(ValueError):
-    """A dataset that cannot be used; the message names the folder and what is wrong."""
+    """A dataset that cannot be used; the message says what is wrong, naming folders by their
+    paths inside the dataset."""
 
 
 class DatasetWarning(UserWarning):
@@ -126,10 +129,20 @@ def _warn(message: str, category: type[Warning] = BadImageWarning) -> None:
 def _check_root(root: Path) -> Path:
     root = Path(root)
     if not root.exists():
-        raise DatasetError(f"dataset folder {root} does not exist")
+        raise DatasetError(f"the dataset folder {root.name} does not exist")
     if not root.is_dir():
-        raise DatasetError(f"dataset path {root} is not a folder")
+        raise DatasetError(f"the dataset path {root.name} is not a folder")
     return root
+
+
+def _inside(path: Path, root: Path) -> str:
+    """A folder as the dataset names it: `train/A/` relative to its root, "the dataset's top
+    folder" for the root itself."""
+    try:
+        relative = path.relative_to(root).as_posix()
+    except ValueError:
+        return f"{path.name}/"
+    return "the dataset's top folder" if relative == "." else f"{relative}/"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,13 +361,14 @@ class PairedDataset:
         a, b = root / "A", root / "B"
         if a.is_dir() != b.is_dir():
             have, lack = ("A", "B") if a.is_dir() else ("B", "A")
-            raise DatasetError(f"{root} has a folder {have}/ but no folder {lack}/ beside it")
+            raise DatasetError(f"the dataset has a folder {have}/ but no folder {lack}/ beside it")
         if not a.is_dir():
             return None
         if any((a / s).is_dir() for s in SPLIT_NAMES):
             found = sorted(s for s in SPLIT_NAMES if (a / s).is_dir() and (b / s).is_dir())
             raise DatasetError(
-                f"{root} has no {split!r} split in A/ and B/ (found: {', '.join(found) or 'none'})"
+                f"the dataset has no {split!r} split in A/ and B/ "
+                f"(found: {', '.join(found) or 'none'})"
             )
         return a, b
 
@@ -364,17 +378,19 @@ class PairedDataset:
             return root / split
         splits = [s for s in SPLIT_NAMES if (root / s).is_dir()]
         if splits:
-            raise DatasetError(f"{root} has no {split!r} split folder (found: {', '.join(splits)})")
+            raise DatasetError(
+                f"the dataset has no {split!r} split folder (found: {', '.join(splits)})"
+            )
         if _has_images(root):
             return root
-        raise DatasetError(self._layout_help(f"{root} holds no paired images"))
+        raise DatasetError(self._layout_help("the dataset holds no paired images"))
 
     def _layout_help(self, problem: str) -> str:
-        root, split = self.root, self.split
+        split = self.split
         return (
             f"{problem}: expected aligned A|B image files (A on the left half, B on the right) "
-            f"in {root / split}/ or directly in {root}/, or files with matching names in "
-            f"{root / 'A'}/ and {root / 'B'}/ (optionally in {split}/ sub-folders of each)"
+            f"in {split}/ or directly in the dataset's top folder, or files with matching names "
+            f"in A/ and B/ (optionally in {split}/ sub-folders of each)"
         )
 
     # -- loading ---------------------------------------------------------------------------
@@ -384,7 +400,7 @@ class PairedDataset:
         halves = _decode_all(files, self._read_aligned)
         kept = [(f, h) for f, h in zip(files, halves, strict=True) if h is not None]
         if not kept:
-            problem = f"no usable aligned A|B image in {folder}"
+            problem = f"no usable aligned A|B image in {_inside(folder, self.root)}"
             if files:
                 problem += f" (all {len(files)} image files were unreadable, see the warnings)"
             raise DatasetError(self._layout_help(problem))
@@ -412,7 +428,10 @@ class PairedDataset:
         decoded = _decode_all(pairs, self._read_pair)
         kept = [(p, d) for p, d in zip(pairs, decoded, strict=True) if d is not None]
         if not kept:
-            problem = f"no usable pair of images in {a_dir} and {b_dir}"
+            problem = (
+                f"no usable pair of images in {_inside(a_dir, self.root)} and "
+                f"{_inside(b_dir, self.root)}"
+            )
             if pairs:
                 problem += " (every matching pair had an unreadable file, see the warnings)"
             elif a_files or b_files:
@@ -479,9 +498,8 @@ class ImageDataset:
             conditional = bool(classes) and not _has_images(self.root)
         if conditional and not classes:
             raise DatasetError(
-                f"{self.root} has no class sub-folders with images: a class-conditional dataset "
-                f"needs one sub-folder of images per class (e.g. {self.root / 'cat'}/*.png, "
-                f"{self.root / 'dog'}/*.png)"
+                "the dataset has no class sub-folders with images: a class-conditional dataset "
+                "needs one sub-folder of images per class (e.g. cat/*.png, dog/*.png)"
             )
         self.conditional = conditional
         self.class_names = [c.name for c in classes] if conditional else []
@@ -540,13 +558,13 @@ class ImageDataset:
         return _resize(_centre_square(_decode(path)), self.image_size)
 
     def _empty_message(self, candidates: int) -> str:
-        problem = f"no usable image in {self.root}"
+        problem = "no usable image in the dataset"
         if candidates:
             problem += f" (all {candidates} image files were unreadable, see the warnings)"
         return (
-            f"{problem}: expected image files (PNG, JPEG, ...) in {self.root}/ for an "
-            f"unconditional dataset, or one sub-folder of images per class for a "
-            f"class-conditional one"
+            f"{problem}: expected image files (PNG, JPEG, ...) in the dataset's top folder or "
+            f"its sub-folders for an unconditional dataset, or one sub-folder of images per "
+            f"class for a class-conditional one"
         )
 
 

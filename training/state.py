@@ -53,4 +53,5 @@ def load_state(folder: Path) -> dict[str, Any] | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which and why
-        raise StateError(f"cannot resume from {path}: {exc}") from None
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise StateError(f"cannot resume from the run's {STATE_FILE}: {detail}") from None

@@ -3,14 +3,20 @@
 Code that does a job's work raises `JobFailure(code, message)` where it knows what went wrong in
 the user's terms (a model that cannot be loaded, an image that cannot be read, an unknown config
 field). Anything else is turned into a generic sentence by `describe`; the traceback goes to the
-worker's log, not to the user. Torch-free, so the Celery parent process can import it.
+worker's log, not to the user. A message names what the user sent (a file by its name), never a
+path on the server; as a last line of defence, every error recorded here has the storage root
+replaced by a placeholder (`core.server_paths`). Torch-free, so the Celery parent process can
+import it.
 """
 
 from __future__ import annotations
 
 import errno
+import os
+from pathlib import PurePath
 
 from core.jobs import JobError
+from core.server_paths import hide_storage_root
 
 
 class JobFailure(Exception):
@@ -22,8 +28,15 @@ class JobFailure(Exception):
         self.message = message
 
     def to_error(self) -> JobError:
-        """The error stored in the job's record."""
-        return JobError(code=self.code, message=self.message)
+        """The error stored in the job's record (without the storage root)."""
+        return JobError(code=self.code, message=hide_storage_root(self.message))
+
+
+def exception_text(exc: BaseException) -> str:
+    """What an exception says, without the file names an OSError carries in its text."""
+    if isinstance(exc, OSError) and (exc.filename is not None or exc.filename2 is not None):
+        return exc.strerror or type(exc).__name__
+    return str(exc).strip()
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -38,12 +51,13 @@ def describe(exc: BaseException) -> JobError:
     if isinstance(exc, JobFailure):
         return exc.to_error()
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f" ({exc.filename})" if exc.filename else ""
+        name = PurePath(os.fsdecode(exc.filename)).name if exc.filename else ""
+        where = f" ({name})" if name else ""
         return JobError(
             code="storage_full",
             message=f"the storage volume is full: the worker could not write the job's files"
-            f"{where}; nothing half-written was kept. Free space under the data dir and submit "
-            "the job again",
+            f"{where}; nothing half-written was kept. Free space on the service's storage "
+            "volume and submit the job again",
         )
     if _is_out_of_memory(exc):
         return JobError(
@@ -51,9 +65,11 @@ def describe(exc: BaseException) -> JobError:
             message="the worker ran out of memory running this job; try fewer or smaller images, "
             "a smaller batch size, or a worker with more memory",
         )
-    detail = str(exc).strip() or "no details"
+    detail = exception_text(exc) or "no details"
     return JobError(
         code="internal_error",
-        message=f"the job failed unexpectedly ({type(exc).__name__}: {detail}); the worker's "
-        "log has the details",
+        message=hide_storage_root(
+            f"the job failed unexpectedly ({type(exc).__name__}: {detail}); the worker's "
+            "log has the details"
+        ),
     )

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from core.storage import LATENTS_FILE, Storage
-from workers.errors import JobFailure
+from workers.errors import JobFailure, exception_text
 
 INLINE_LATENT_NUMBERS = 4096  # e.g. 64 latents of 64 numbers, or 8 of 512
 
@@ -51,7 +51,7 @@ def kept_latents(
         ) from None
     except (OSError, ValueError) as exc:
         raise JobFailure(
-            "bad_latents", f"the latents of job {job_id} are unreadable: {exc}"
+            "bad_latents", f"the latents of job {job_id} are unreadable: {exception_text(exc)}"
         ) from None
     if array.dtype != np.float32 or array.ndim != 2 or not np.isfinite(array).all():
         raise JobFailure(

@@ -442,14 +442,23 @@ def test_only_bad_files_is_a_dataset_error(tmp_path):
         PairedDataset(tmp_path, image_size=8)
 
 
-def test_empty_folder_is_a_dataset_error_naming_it_and_the_layout(tmp_path):
+def test_empty_folder_is_a_dataset_error_naming_the_layout_not_where_it_lies(tmp_path):
+    """A training job shows the message to the dataset's uploader: folders are named by their
+    paths inside the dataset, never by where it is stored."""
     with pytest.raises(DatasetError) as info:
         ImageDataset(tmp_path, image_size=8)
-    assert str(tmp_path) in str(info.value) and "sub-folder of images per class" in str(info.value)
+    assert "sub-folder of images per class" in str(info.value)
+    assert str(tmp_path) not in str(info.value)
     with pytest.raises(DatasetError) as info:
         PairedDataset(tmp_path, image_size=8)
-    assert str(tmp_path) in str(info.value) and "A|B" in str(info.value)
-    assert "matching names" in str(info.value)
+    assert "A|B" in str(info.value) and "matching names" in str(info.value)
+    assert "train/" in str(info.value) and str(tmp_path) not in str(info.value)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "bad.png").write_bytes(b"not a png")
+    with pytest.warns(BadImageWarning), pytest.raises(DatasetError) as info:
+        PairedDataset(tmp_path, image_size=8)
+    assert "no usable aligned A|B image in train/" in str(info.value)
+    assert str(tmp_path) not in str(info.value)
 
 
 def test_missing_root_is_a_dataset_error(tmp_path):
