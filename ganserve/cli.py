@@ -102,10 +102,14 @@ def info() -> None:
         arch = models.get_architecture(name)
         typer.echo(f"  {name:24} family={arch.family:8} role={arch.role:13} task={arch.task}")
     registry = ModelRegistry(settings.models_dir)
-    versions = {i: registry.versions(i) for i in registry.ids()}
-    live = {i: v for i, v in versions.items() if v}
-    typer.echo(f"models in {settings.models_dir} ({len(live)}):")
-    for model_id, found in live.items():
+    ids = registry.ids()
+    typer.echo(f"model folders in {settings.models_dir} ({len(ids)}):")
+    for model_id in ids:
+        record, found = registry.record(model_id), registry.versions(model_id)
+        if record is None or not found:
+            state = "not a model folder" if record is None else "deleted" if record.deleted else ""
+            typer.echo(f"  {model_id:24} {state or 'no version yet'}")
+            continue
         newest = found[-1]
         label = f"{model_id}@{newest.version}"
         try:

@@ -23,6 +23,16 @@ from core.training_runs import InvalidConfig, check_config
         ("pggan", {"batch_size": 4}, "batch_size", "batch_sizes"),
         ("pix2pix", ["steps", 3], "config", "must be a JSON object"),
         ("stylegan", {}, "family", "unknown family"),
+        ("pix2pix", {"steps": 10_000_001}, "steps", "less than or equal to 10000000"),
+        ("pix2pix", {"metrics_images": 50_001}, "metrics_images", "less than or equal to 50000"),
+        ("pix2pix", {"width": 4096}, "width", "less than or equal to 1024"),
+        ("pix2pix", {"lr": 0.0}, "lr", "greater than 0"),
+        ("unetgan", {"latent_dim": 100_000}, "latent_dim", "less than or equal to 4096"),
+        ("unetgan", {"g_lr": float("nan")}, "g_lr", "finite number"),
+        ("unetgan", {"beta2": 1.0}, "beta2", "less than 1"),
+        ("pggan", {"fmap_base": 1 << 20}, "fmap_base", "less than or equal to 16384"),
+        ("pggan", {"phase_images": 0}, "phase_images", "greater than or equal to 1"),
+        ("pggan", {"drift": float("inf")}, "drift", "finite number"),
     ],
 )
 def test_a_bad_config_names_its_field(family, config, field, needle):

@@ -25,7 +25,8 @@ def test_info_lists_architectures_and_model_folders(tmp_path):
     for name in models.list_models():
         assert name in result.stdout
     assert "edges2photo" in result.stdout and "pix2pix-generator 32px" in result.stdout
-    assert "broken" in result.stdout and "has no config.json" in result.stdout
+    assert "edges2photo@1" in result.stdout  # an installed folder: version 1 of its model
+    assert "broken                   not a model folder" in result.stdout
 
 
 def test_help():

@@ -36,9 +36,11 @@ class WorkerProcess:
         env: dict[str, str],
         log: Path,
         slow_first_attempt: float | None = None,
+        include: tuple[str, ...] = (),
     ) -> None:
         """`slow_first_attempt`: seconds each job's first attempt sleeps once it is running
-        (`tests/workers/slow_tasks.py`), so that a test can kill something mid-job."""
+        (`tests/workers/slow_tasks.py`), so that a test can kill something mid-job; `include`:
+        more test-only modules the worker imports (`--include`)."""
         self.queue, self.name, self.log = queue, name, log
         self._log_file = log.open("w")
         command = [*worker_command(queue, name=name), "--without-mingle", "--without-gossip"]
@@ -46,6 +48,8 @@ class WorkerProcess:
         if slow_first_attempt is not None:
             command += ["--include", "tests.workers.slow_tasks"]
             extra = {"SLOW_FIRST_ATTEMPT_SECONDS": str(slow_first_attempt)}
+        for module in include:
+            command += ["--include", module]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,

@@ -112,7 +112,11 @@ def test_unconditional_progressive_gan_samples_grey_images(make_context):
         ("digits", {"count": 2, "class_label": 3}, "class_label must lie in 0..2"),
         ("faces", {"count": 1, "class_label": 0}, "unconditional"),
         ("digits", {"count": 65}, "count: Input should be less than or equal to 64"),
-        ("digits", {"count": 1, "truncation": -1}, "truncation: Input should be greater than 0"),
+        (
+            "digits",
+            {"count": 1, "truncation": -1},
+            "truncation: Input should be greater than or equal to 0.02",
+        ),
         ("digits", {"count": "many"}, "count: Input should be a valid integer"),
         ("digits", {"count": 1, "seed": 2**32}, "seed: Input should be less than or equal to"),
     ],

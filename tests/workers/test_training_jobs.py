@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import models
-from core.model_registry import ModelRegistry, content_digest
 from core.jobs import JobKind, JobStatus
+from core.model_registry import ModelRegistry, content_digest
 from training.demo import build_demo
 from training.state import STATE_FILE
 from workers.errors import JobFailure

@@ -76,7 +76,7 @@ def test_an_upload_is_queued_with_its_image_stored(client, server):
     response = inspect(client, image_bytes((40, 30)))
     assert response.status_code == 202, response.text
     job = response.json()
-    assert (job["kind"], job["status"], job["model"]) == ("inspection", "queued", "faces-d")
+    assert (job["kind"], job["status"], job["model"]) == ("inspection", "queued", "faces-d@1")
     assert job["params"] == {"width": 40, "height": 30}  # no storage path
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     record = server.store().get(job["id"])

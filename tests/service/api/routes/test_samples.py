@@ -9,7 +9,7 @@ def test_sample_job_records_a_seed(client, gateway):
     job = response.json()
     assert job["kind"] == "sample"
     assert job["status"] == "queued"
-    assert job["model"] == "faces"
+    assert job["model"] == "faces@1" and job["model_digest"].startswith("sha256:")
     params = job["params"]
     assert params["count"] == 4
     assert isinstance(params["seed"], int)  # chosen at random, recorded for reproducibility

@@ -29,11 +29,11 @@ def test_translation_is_queued_with_its_input_stored(client, gateway):
     job = response.json()
     assert job["status"] == "queued"
     assert job["kind"] == "translation"
-    assert job["model"] == "facades"
+    assert job["model"] == "facades@1"
     assert job["url"] == f"/v1/jobs/{job['id']}"
     assert response.headers["Location"] == job["url"]
     assert job["params"] == {"seed": 7, "mode": "native", "width": 40, "height": 30}  # no path
-    assert gateway.redis().lrange("ganserve:batch:translation:facades", 0, -1) == [
+    assert gateway.redis().lrange("ganserve:batch:translation:facades@1", 0, -1) == [
         job["id"].encode()
     ]  # offered to a worker that batches
 
