@@ -151,13 +151,22 @@ def _build(architecture: str, config: dict[str, Any], source: str, weights: Path
     return arch.module(arch.build_config(**config))
 
 
+def _reason(exc: Exception) -> str:
+    """Why a file could not be read, without the path it lies at."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc).split(": /", 1)[0]
+
+
 def _header_shapes(weights: Path) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes from a safetensors file's header (no tensor is read)."""
     try:
         with safe_open(weights, framework="pt", device="cpu") as handle:
             return {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}  # noqa: SIM118
     except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{weights.name} is not a readable safetensors file: {exc}") from None
+        raise CheckpointError(
+            f"{weights.name} is not a readable safetensors file: {_reason(exc)}"
+        ) from None
 
 
 def _check_shapes(described: nn.Module, weights: Path, what: str) -> None:
@@ -222,7 +231,9 @@ def _load_weights(model: nn.Module, weights: Path, runtime_state: dict[str, Any]
     try:
         tensors = load_file(weights, device="cpu")
     except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{weights.name} is not a readable safetensors file: {exc}") from None
+        raise CheckpointError(
+            f"{weights.name} is not a readable safetensors file: {_reason(exc)}"
+        ) from None
     model.load_state_dict(tensors, strict=True)
     if runtime_state:
         try:

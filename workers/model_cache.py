@@ -202,6 +202,8 @@ class ModelCache:
             except models.NoDiscriminator as exc:
                 raise JobFailure("no_discriminator", str(exc)) from None
             except models.CheckpointError as exc:
+                if not folder.is_dir():  # the version was deleted while it loaded
+                    raise _missing(folder, model_id, role) from None
                 raise JobFailure(
                     "model_unloadable", f"{part.what} could not be loaded: {exc}"
                 ) from None

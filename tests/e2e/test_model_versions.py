@@ -173,7 +173,7 @@ def test_another_key_can_neither_see_change_run_nor_take_an_id(stack):
 
 
 def upload_digits(client, who: str, data_dir: Path) -> str:
-    folder = build_demo("digits", data_dir.parent / f"digits-{who}", count=12, size=16)
+    folder = build_demo("digits", data_dir.parent / f"digits-{who}", count=12, size=32)
     response = client.post(
         "/v1/datasets",
         files={"archive": ("d.zip", zip_folder(folder), "application/zip")},
@@ -187,7 +187,7 @@ def upload_digits(client, who: str, data_dir: Path) -> str:
 TINY_RUN = {
     "steps": 2,
     "batch_size": 4,
-    "image_size": 16,
+    "image_size": 32,
     "width": 4,
     "latent_dim": 8,
     "sample_every": 2,
@@ -226,8 +226,10 @@ def test_queued_jobs_run_on_the_pinned_version_or_fail(stack):
     """A queued sample and a queued fine-tune whose model is deleted and registered again fail
     `model_not_found`; another key cannot re-create the id at all."""
     client, data_dir, processes = stack
-    assert import_zip(client, "alice", model_zip(7), id="volatile")["status"] == "succeeded"
     dataset = upload_digits(client, "alice", data_dir)
+    classes = len(client.get(f"/v1/datasets/{dataset}", headers=auth("alice")).json()["classes"])
+    volatile = model_zip(7, classes=classes)
+    assert import_zip(client, "alice", volatile, id="volatile")["status"] == "succeeded"
     with frozen(processes, "worker-infer"), frozen(processes, "worker-train"):
         queued_sample = sample(client, "alice", "volatile")
         queued_tune = train(
@@ -247,7 +249,7 @@ def test_queued_jobs_run_on_the_pinned_version_or_fail(stack):
             headers=auth("bob"),
         )
         assert stolen.status_code == 409  # a deleted id stays its owner's
-    again = import_zip(client, "alice", model_zip(9), id="volatile")
+    again = import_zip(client, "alice", model_zip(9, classes=classes), id="volatile")
     assert again["result"]["model_ref"] == "volatile@2"  # numbers are never given again
     for job, who in ((queued_sample, "alice"), (queued_tune, "alice")):
         ended = wait_job(client, job["id"], who)
