@@ -170,8 +170,8 @@ class Trainer:
             return
         if not self.options.resume:
             raise StateError(
-                f"{self.options.out} already holds a training run; pass --resume to continue it "
-                f"or choose another --out"
+                f"the run folder {self.options.out.name!r} already holds a training run; pass "
+                f"--resume to continue it or choose another --out"
             )
         self.step, self.images_seen = int(state["step"]), int(state["images_seen"])
         for key, net in self._nets().items():
