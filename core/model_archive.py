@@ -28,12 +28,17 @@ is then checked with `core.model_folder.check_card_json`); the worker extracts w
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from core.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
+from core.model_folder import (
+    CONFIG_FILE,
+    DISCRIMINATOR_FILE,
+    WEIGHTS_FILE,
+    ModelFolderError,
+    parse_card,
+)
 from core.zip_reading import (
     ZipProblem,
     check_entry,
@@ -131,9 +136,9 @@ def upload_kind(file: IO[bytes]) -> str:
 
 def _parse_card(data: bytes) -> dict[str, Any]:
     try:
-        raw = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise NotAModel(f"{CONFIG_FILE} in the zip is not valid JSON: {exc}") from None
+        raw = parse_card(data)
+    except ModelFolderError as exc:
+        raise NotAModel(f"{exc} (in the zip)") from None
     if not isinstance(raw, dict):
         raise NotAModel(f"{CONFIG_FILE} in the zip is not a JSON object")
     return raw

@@ -87,7 +87,7 @@ def read_card_json(folder: str | os.PathLike[str]) -> dict[str, Any]:
     a format version this code reads), or ModelFolderError saying why not."""
     path = Path(folder)
     if not path.is_dir():
-        raise ModelFolderError(f"{path} is not a model folder")
+        raise ModelFolderError(f"{path.name!r} is not a model folder")
     config_path = path / CONFIG_FILE
     try:
         raw = parse_card(config_path.read_bytes())

@@ -57,7 +57,7 @@ from training.data import DatasetError, DatasetWarning
 from training.families import FAMILIES
 from training.loop import Progress, RunOptions, RunResult, train
 from training.state import STATE_FILE, StateError
-from workers.errors import JobFailure
+from workers.errors import JobFailure, exception_text
 from workers.jobs import JobContext, Outcome, Yielded
 from workers.model_cache import configure_torch
 from workers.registration import register_version
@@ -98,7 +98,8 @@ def read_dataset(ctx: JobContext, dataset_id: Any) -> tuple[Path, dict[str, Any]
         ) from None
     except (OSError, ValueError) as exc:
         raise JobFailure(
-            "bad_dataset", f"the description of dataset {dataset_id!r} is unreadable: {exc}"
+            "bad_dataset",
+            f"the description of dataset {dataset_id!r} is unreadable: {exception_text(exc)}",
         ) from None
     if not isinstance(meta, dict):
         raise JobFailure("bad_dataset", f"the description of dataset {dataset_id!r} is invalid")

@@ -26,8 +26,10 @@ from core.jobs import (
     JobStore,
 )
 from core.model_folder import has_discriminator
+from core.model_registry import ModelRegistry
 from core.storage import Storage
 from tests.conftest import redis_db
+from tests.e2e.stack import version_folder
 from tests.workers.files import put, read_png, upload
 from tests.workers.processes import WorkerProcess, client, ended, wait_for
 from tests.workers.tiny import save_tiny_discriminator, save_tiny_model
@@ -172,7 +174,8 @@ def test_a_training_run_registers_a_model_the_infer_worker_serves(stack):
     model_id = done.result["model"]
     assert model_id == "my-digits" and done.result["steps"] == 12
     assert done.result["run"] == job.id and "swd_avg" in done.result["metrics"]
-    folder = stack.storage.models / model_id
+    folder = version_folder(stack.storage.models, model_id)
+    assert done.result["model_ref"] == f"{model_id}@1" and folder.name == "1"
     card = models.read_card(folder)
     classes = [d for d in (stack.storage.datasets / "digits1").iterdir() if d.is_dir()]
     assert card.family == "unetgan" and card.image_size == 32
@@ -217,7 +220,8 @@ def test_cancelling_a_running_training_run_keeps_its_checkpoint(stack):
     assert done.status == JobStatus.cancelled, done.error
     assert 0 < done.result["step"] < 5000 and done.result["run"] == job.id
     assert (stack.storage.run_dir(job.id) / STATE_FILE).is_file()
-    assert not (stack.storage.models / f"unetgan-{job.id[:8]}").exists()
+    registry = ModelRegistry(stack.storage.models)
+    assert registry.versions(f"unetgan-{job.id[:8]}") == []  # its id claimed, nothing registered
 
 
 def test_a_bad_training_config_fails_listing_the_valid_keys(stack):
