@@ -10,8 +10,9 @@ Redis expires `GANSERVE_RESULT_TTL` seconds after the job ended (`core.jobs.JobS
   is not an orphan yet);
 - **leftovers**: hidden entries (`.<name>.<random>`: `core.storage.staging_folder` folders, a
   renamed-away old copy, a half-removed folder) at the top of `results/`, `uploads/`, `runs/`,
-  `models/`, `datasets/` and `exports/`, and `core.model_folder.atomic_write` temporary files
-  (`.<file>.<8 characters>`) inside model folders, once unchanged for `grace` seconds;
+  `models/`, `datasets/` and `exports/`, hidden entries in a model's `versions/` (a version
+  half-removed by a delete or by retention), and `core.model_folder.atomic_write` temporary
+  files (`.<file>.<8 characters>`) inside model folders, once unchanged for `grace` seconds;
 - **stale exports**: `exports/<model id>/` whose model folder `models/<model id>/` is gone;
 - the ids of expired records in the owners' job indexes in Redis.
 
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.jobs import JobStore
+from core.model_registry import VERSIONS_DIR
 from core.storage import SAFE_ID, Storage
 from core.usage import folder_bytes
 
@@ -169,6 +171,13 @@ class _Sweep:
             for path in _entries(model):
                 temporary = TEMP_FILE.match(path.name) and path.is_file()
                 if temporary and self.settled(path) and self.remove(path, "an unfinished write"):
+                    self.report.leftovers += 1
+            for path in _entries(model / VERSIONS_DIR):  # a version half-removed or half-written
+                if (
+                    path.name.startswith(".")
+                    and self.settled(path)
+                    and self.remove(path, "a staging leftover")
+                ):
                     self.report.leftovers += 1
 
     def exports(self) -> None:

@@ -130,7 +130,12 @@ def test_staging_leftovers_go_once_settled(storage, redis_client):
         write(storage.models / ".labels2photo.old-1700000000" / "config.json"),
         write(storage.datasets / f".staging-{uuid.uuid4().hex}" / "files" / "a.png"),
         write(storage.root / "exports" / ".m.onnx.qwer5678"),
+        write(storage.models / "mine" / "versions" / ".2.deleted-17000" / "model.safetensors"),
+        write(storage.models / "mine" / "versions" / ".3.retiring-17000" / "config.json"),
     ]
+    kept_version = write(storage.models / "mine" / "versions" / "4" / "model.safetensors")
+    lock = write(storage.models / "mine" / ".lock")
+    age(lock)
     model = model_folder(storage, "labels2photo", "some-run")
     temp = write(model / ".config.json.a1b2c3d4")  # an interrupted atomic_write
     for path in old:
@@ -145,6 +150,7 @@ def test_staging_leftovers_go_once_settled(storage, redis_client):
     assert fresh.exists()  # being written
     assert live_temp.exists()  # inside a live job's folder: never touched
     assert (model / "config.json").exists() and (model / "model.safetensors").exists()
+    assert kept_version.exists() and lock.exists()  # a version, and the model's lock file
 
 
 def test_exports_of_deleted_models_go_and_models_never(storage, redis_client):
