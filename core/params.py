@@ -26,12 +26,38 @@ from pydantic import (
 from core.families import FamilyName
 from core.jobs import JobKind
 
+# Every number a job takes is bounded here; the gateway's request bodies and forms reuse these
+# fields and constants (README, "Limits").
 MAX_SEED = 2**32 - 1
 MAX_SAMPLES = 64
 MAX_LATENT_DIM = 4096
+# Latent values: the generators are trained on N(0, 1) latents (|z| > 6 has probability 2e-9);
+# 100 leaves room for extrapolating along a direction while refusing values whose activations
+# overflow (bf16/fp16) or make every pixel saturate.
+MAX_LATENT_ABS = 100.0
 MIN_FRAMES, MAX_FRAMES = 2, 120
+MAX_FPS = 50
+# The most latents a job keeps (a sample's images, an interpolation's frames): indices below it.
+MAX_KEPT_LATENTS = max(MAX_SAMPLES, MAX_FRAMES)
 DEFAULT_PROJECTION_STEPS = 300  # the digits demo, class search and D loss: about 15 s on 2 cores
 MAX_PROJECTION_STEPS = 5000
+# Truncation (BigGAN's truncation trick, Brock et al. 2019): every latent entry is drawn from
+# N(0, 1) restricted to [-t, t]. BigGAN's Figure 2 goes from 2 down to 0.04; below 0.02 every
+# latent is (nearly) the zero vector, so every image is the same; above 4 less than 0.007 % of
+# the entries would be redrawn: no truncation at all in effect.
+MIN_TRUNCATION, MAX_TRUNCATION = 0.02, 4.0
+MAX_CLASSES = 100_000  # a class label lies in 0..MAX_CLASSES - 1 (and below the model's count)
+MAX_CLASS_LABEL = MAX_CLASSES - 1
+# A stored upload's width or height: PNG's own largest; what bounds an upload is its width x
+# height, GANSERVE_MAX_IMAGE_PIXELS (a setting), checked before it is stored.
+MAX_IMAGE_SIDE = 2**31 - 1
+# Discriminator-guided sampling: the most candidates a filter draws (top: count / keep, DRS:
+# burn-in, and after it), so the smallest `keep` lets the most images be kept.
+MAX_FILTER_CANDIDATES = 16_384
+MIN_KEEP = MAX_SAMPLES / MAX_FILTER_CANDIDATES  # 1/256: 64 images from 16384 candidates
+MAX_BURN_IN = 4096
+MIN_BURN_IN = 8
+MAX_PIXEL_WEIGHT = 10.0
 
 
 def random_seed() -> int:
@@ -47,8 +73,23 @@ SEED = Field(
     "if omitted.",
 )
 CLASS_LABEL = Field(
-    default=None, ge=0, description="Class of every image (class-conditional models only)."
+    default=None,
+    ge=0,
+    le=MAX_CLASS_LABEL,
+    description="Class of every image (class-conditional models only).",
 )
+TRUNCATION = Field(
+    default=None,
+    ge=MIN_TRUNCATION,
+    le=MAX_TRUNCATION,
+    allow_inf_nan=False,
+    description=f"Truncation of the latent draw, {MIN_TRUNCATION} to {MAX_TRUNCATION} "
+    "(smaller: less varied; BigGAN's truncation trick).",
+)
+WIDTH = Field(default=None, ge=1, le=MAX_IMAGE_SIDE)
+HEIGHT = Field(default=None, ge=1, le=MAX_IMAGE_SIDE)
+ClassLabel = Annotated[int, Field(ge=0, le=MAX_CLASS_LABEL)]
+KeptIndex = Annotated[int, Field(ge=0, lt=MAX_KEPT_LATENTS)]
 
 
 class JobParams(BaseModel):
@@ -71,12 +112,13 @@ class TranslationParams(JobParams):
         "GANSERVE_MAX_TILE_PIXELS); resize: the image is squeezed to the model's square size "
         "and the output stretched back.",
     )
-    width: int | None = Field(default=None, ge=1)
-    height: int | None = Field(default=None, ge=1)
+    width: int | None = WIDTH
+    height: int | None = HEIGHT
 
 
+# A latent vector: finite numbers within +-MAX_LATENT_ABS (a 422 names the entry: `latents.0.3`).
 Latent = Annotated[
-    list[Annotated[float, Field(allow_inf_nan=False)]],
+    list[Annotated[float, Field(ge=-MAX_LATENT_ABS, le=MAX_LATENT_ABS, allow_inf_nan=False)]],
     Field(min_length=1, max_length=MAX_LATENT_DIM),
 ]
 
@@ -87,7 +129,7 @@ class LatentsOfJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job: str = Field(description="Id of an earlier sample, interpolation or projection job.")
-    indices: list[Annotated[int, Field(ge=0)]] | None = Field(
+    indices: list[KeptIndex] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_SAMPLES,
@@ -114,12 +156,17 @@ class TopFilter(BaseModel):
 
     method: Literal["top"]
     keep: float = Field(
-        default=0.5, gt=0, le=1, description="Share of the candidates kept (count/keep drawn)."
+        default=0.5,
+        ge=MIN_KEEP,
+        le=1,
+        allow_inf_nan=False,
+        description=f"Share of the candidates kept (count/keep drawn, at most "
+        f"{MAX_FILTER_CANDIDATES}): {MIN_KEEP} to 1.",
     )
     pixel_weight: float = Field(
         default=0.0,
         ge=0,
-        le=10,
+        le=MAX_PIXEL_WEIGHT,
         allow_inf_nan=False,
         description="U-Net GAN: weight of the mean per-pixel logit added to the global one.",
     )
@@ -133,7 +180,10 @@ class DrsFilter(BaseModel):
 
     method: Literal["drs"]
     burn_in: int = Field(
-        default=256, ge=8, le=4096, description="Candidates scored to calibrate (max logit)."
+        default=256,
+        ge=MIN_BURN_IN,
+        le=MAX_BURN_IN,
+        description="Candidates scored to calibrate (max logit).",
     )
     percentile: float = Field(
         default=95.0,
@@ -145,7 +195,7 @@ class DrsFilter(BaseModel):
     max_candidates: int = Field(
         default=2048,
         ge=1,
-        le=16384,
+        le=MAX_FILTER_CANDIDATES,
         description="Most candidates drawn after the burn-in; short of `count` accepted, the "
         "best rejected ones fill up (the result says so).",
     )
@@ -161,19 +211,14 @@ class SampleParams(JobParams):
     count: int = Field(default=1, ge=1, le=MAX_SAMPLES, description="How many images (1-64).")
     seed: int | None = SEED
     class_label: int | None = CLASS_LABEL
-    truncation: float | None = Field(
-        default=None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Truncation of the latent draw (smaller: less varied).",
-    )
+    truncation: float | None = TRUNCATION
     latents: LatentsSource | None = Field(
         default=None,
         description="Draw these latents instead of a seed's: a list of vectors of the model's "
         "latent_dim (finite numbers), or an earlier job's latents by its id and indices. The "
         "same latent gives the same image, bit for bit on the CPU.",
     )
-    class_labels: list[Annotated[int, Field(ge=0)]] | None = Field(
+    class_labels: list[ClassLabel] | None = Field(
         default=None,
         max_length=MAX_SAMPLES,
         description="With `latents`, for class-conditional models: one class per latent.",
@@ -220,10 +265,13 @@ class LatentEndpoint(BaseModel):
     job: str | None = Field(
         default=None, description="An earlier sample, interpolation or projection job."
     )
-    index: int = Field(default=0, ge=0, description="Which latent of `job`, from 0.")
+    index: int = Field(
+        default=0, ge=0, lt=MAX_KEPT_LATENTS, description="Which latent of `job`, from 0."
+    )
     class_label: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_CLASS_LABEL,
         description="Class-conditional models: the class at this end (default: the seed's or "
         "the job's class; required with a vector).",
     )
@@ -246,10 +294,10 @@ class InterpolationParams(JobParams):
         default="slerp",
         description="slerp: along the great circle (for Gaussian latents); linear: straight.",
     )
-    truncation: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="Truncation of seed endpoints."
+    truncation: float | None = TRUNCATION  # of seed endpoints
+    fps: int = Field(
+        default=12, ge=1, le=MAX_FPS, description="Frames per second of the animation (1-50)."
     )
-    fps: int = Field(default=12, ge=1, le=50, description="Frames per second of the animation.")
 
 
 class ProjectionParams(JobParams):
@@ -257,8 +305,8 @@ class ProjectionParams(JobParams):
     latent is searched."""
 
     image: str
-    width: int | None = Field(default=None, ge=1)
-    height: int | None = Field(default=None, ge=1)
+    width: int | None = WIDTH
+    height: int | None = HEIGHT
     steps: int = Field(
         default=DEFAULT_PROJECTION_STEPS,
         ge=1,
@@ -280,11 +328,11 @@ class InspectionParams(JobParams):
 
     image: str
     input: str | None = None
-    width: int | None = Field(default=None, ge=1)
-    height: int | None = Field(default=None, ge=1)
+    width: int | None = WIDTH
+    height: int | None = HEIGHT
     class_label: int | None = CLASS_LABEL
     source_job: str | None = None
-    source_image: int | None = Field(default=None, ge=0)
+    source_image: int | None = Field(default=None, ge=0, lt=MAX_SAMPLES)
 
 
 class TrainingParams(JobParams):

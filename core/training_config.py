@@ -23,6 +23,42 @@ REFERENCE_BATCH_BASE = 16
 # The reference's lod_training_kimg = lod_transition_kimg = 600 kimg.
 REFERENCE_PHASE_IMAGES = 600_000
 
+# The most steps anything in a run counts (its length, decays, warm-ups, intervals): some ten
+# times the longest runs of the papers (U-Net GAN and BigGAN: a few hundred thousand).
+MAX_STEPS = 10_000_000
+
+# Bounds of the families' numeric hyperparameters by name (`core.training_runs.check_config`
+# enforces them, with non-finite numbers refused): wide enough for every run the papers and
+# their reference code describe, narrow enough that no request allocates networks without bound
+# or trains on a meaningless number (p_mix_max: `UNetGANConfig`'s own check). Sizes stay within
+# what a model card may say (`core.model_folder`); latent_dim within `core.params.MAX_LATENT_DIM`.
+FIELD_BOUNDS: dict[str, dict[str, float]] = {
+    "lambda_l1": {"ge": 0, "le": 10_000},
+    "gan_weight": {"ge": 0, "le": 1000},
+    "lr": {"gt": 0, "le": 1},
+    "g_lr": {"gt": 0, "le": 1},
+    "d_lr": {"gt": 0, "le": 1},
+    "beta1": {"ge": 0, "lt": 1},
+    "beta2": {"ge": 0, "lt": 1},
+    "adam_eps": {"gt": 0, "le": 1},
+    "decay_steps": {"ge": 0, "le": MAX_STEPS},
+    "width": {"ge": 1, "le": 1024},
+    "patch": {"ge": 1, "le": 286},
+    "load_size": {"ge": 0, "le": 4096},
+    "latent_dim": {"ge": 1, "le": 4096},
+    "warmup_steps": {"ge": 0, "le": MAX_STEPS},
+    "consistency_weight": {"ge": 0, "le": 1000},
+    "ema_decay": {"ge": 0, "lt": 1},
+    "ema_start": {"ge": 0, "le": MAX_STEPS},
+    "fmap_base": {"ge": 1, "le": 16_384},
+    "fmap_max": {"ge": 1, "le": 4096},
+    "mbstd_group_size": {"ge": 0, "le": 64},
+    "lambda_gp": {"ge": 0, "le": 10_000},
+    "drift": {"ge": 0, "le": 1000},
+    "phase_images": {"ge": 1, "le": 100_000_000},
+    "batch_base": {"ge": 1, "le": 4096},
+}
+
 
 @dataclass(frozen=True)
 class Pix2PixConfig:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import dataclasses
 import typing
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.families import FAMILIES
+from core.training_config import FIELD_BOUNDS, MAX_STEPS
 
 
 class RunConfig(BaseModel):
@@ -30,16 +31,16 @@ class RunConfig(BaseModel):
 
     image_size: int = Field(default=256, ge=8, le=1024)
     batch_size: int = Field(default=1, ge=1, le=4096)
-    steps: int = Field(default=1000, ge=1)
+    steps: int = Field(default=1000, ge=1, le=MAX_STEPS)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    sample_every: int = Field(default=500, ge=1)
-    checkpoint_every: int = Field(default=1000, ge=1)
-    log_every: int = Field(default=10, ge=1)
+    sample_every: int = Field(default=500, ge=1, le=MAX_STEPS)
+    checkpoint_every: int = Field(default=1000, ge=1, le=MAX_STEPS)
+    log_every: int = Field(default=10, ge=1, le=MAX_STEPS)
     sample_count: int = Field(default=16, ge=1, le=256)
     amp: bool = True
     channels_last: bool = True
-    metrics_every: int = Field(default=0, ge=0)
-    metrics_images: int = Field(default=256, ge=1)
+    metrics_every: int = Field(default=0, ge=0, le=MAX_STEPS)
+    metrics_images: int = Field(default=256, ge=1, le=50_000)  # FID's usual 50k at most
 
 
 RUN_FIELDS = tuple(RunConfig.model_fields)
@@ -55,12 +56,22 @@ class InvalidConfig(ValueError):
         self.message = message
 
 
+def _bounded(name: str, hint: Any) -> Any:
+    """A field's type with its bounds (`FIELD_BOUNDS`); a float is also refused non-finite."""
+    limits: dict[str, Any] = dict(FIELD_BOUNDS.get(name, {}))
+    if hint is float:
+        limits["allow_inf_nan"] = False
+    return Annotated[hint, Field(**limits)] if limits else hint
+
+
 @cache
 def _strict_fields(config_class: type) -> type[BaseModel]:
-    """A strict pydantic model of a config dataclass's fields (JSON types only, no coercion)."""
+    """A strict pydantic model of a config dataclass's fields (JSON types only, no coercion),
+    with their bounds."""
     hints = typing.get_type_hints(config_class)
     fields: dict[str, Any] = {
-        f.name: (hints[f.name], f.default) for f in dataclasses.fields(config_class)
+        f.name: (_bounded(f.name, hints[f.name]), f.default)
+        for f in dataclasses.fields(config_class)
     }
     return pydantic.create_model(
         f"{config_class.__name__}Fields",

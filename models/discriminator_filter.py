@@ -77,21 +77,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from core.params import MAX_FILTER_CANDIDATES, MIN_BURN_IN
 from models.batch_invariance import pad_rows
 from models.pggan import PGGANDiscriminator, PGGANGenerator
 from models.realness import check_class_label
 from models.sampling import generate, sample_inputs
+from models.stopping import ShouldStop, check_stop
 from models.unetgan import UNetGANDiscriminator, UNetGANGenerator
 
 DEFAULT_KEEP = 0.5
 DRS_BURN_IN = 256
-MIN_BURN_IN = 8
 DRS_PERCENTILE = 95.0  # Azadi et al. 2019: gamma at the 95th percentile of F
 DRS_EPSILON = 1e-6  # uber-research/metropolis-hastings-gans' value; the paper gives none
 DRS_MAX_CANDIDATES = 2048  # drawn after the burn-in, at most
 DRS_BATCH = 64  # candidates per batch after the burn-in
-MAX_CANDIDATES = 16384  # top: most candidates; DRS: most burn-in, and most after it
-SCORE_BATCH = 64  # images per discriminator pass
+MAX_CANDIDATES = MAX_FILTER_CANDIDATES  # top: most candidates; DRS: most burn-in, most after
+SCORE_BATCH = 64  # images per discriminator pass, and per generator pass of the candidates
 MATES_SEED = 0  # the Progressive GAN critic's fixed batch-mates
 _BATCH_STREAM, _UNIFORM_STREAM = 1, 2  # DRS's derived random streams
 
@@ -389,29 +390,47 @@ class _Batch:
 
 
 class _Judge:
-    """Generates candidates' images and scores them, on the same fast path as plain samples."""
+    """Generates candidates' images and scores them, on the same fast path as plain samples,
+    `SCORE_BATCH` at a time, asking `should_stop` before each (`models.stopping.Stopped`)."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, pixel_weight: float) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        pixel_weight: float,
+        should_stop: ShouldStop | None = None,
+    ) -> None:
         _check_pair(generator, discriminator)
         _check_weight(pixel_weight, discriminator)
         self.generator = generator
         self.discriminator = discriminator
         self.pixel_weight = pixel_weight
+        self.should_stop = should_stop
+        check_stop(should_stop, "discriminator-guided sampling")
         self.mates = group_mates(generator, discriminator)
         self.drawn = 0
 
     def __call__(self, z: torch.Tensor, labels: torch.Tensor | None) -> _Batch:
-        images = generate(self.generator, z, labels)  # (B, C, S, S) in [-1, 1]
-        scores = realness_scores(
-            self.discriminator,
-            images,
-            labels,
-            pixel_weight=self.pixel_weight,
-            group_mates=self.mates,
-        )  # (B,)
+        images, scores = [], []
+        for start in range(0, z.shape[0], SCORE_BATCH):  # images and scores are batch-invariant
+            check_stop(self.should_stop, "discriminator-guided sampling")
+            rows = slice(start, start + SCORE_BATCH)
+            part_labels = None if labels is None else labels[rows]  # (b,)
+            part = generate(self.generator, z[rows], part_labels)  # (b, C, S, S) in [-1, 1]
+            images.append(part)
+            scores.append(
+                realness_scores(
+                    self.discriminator,
+                    part,
+                    part_labels,
+                    pixel_weight=self.pixel_weight,
+                    group_mates=self.mates,
+                )  # (b,)
+            )
+        images_all, scores_all = torch.cat(images), torch.cat(scores)  # (B, C, S, S), (B,)
         index = torch.arange(self.drawn, self.drawn + z.shape[0])  # (B,)
         self.drawn += z.shape[0]
-        return _Batch(z, labels, images, scores, index)
+        return _Batch(z, labels, images_all, scores_all, index)
 
 
 @torch.no_grad()
@@ -425,13 +444,16 @@ def top_filter(
     truncation: float | None = None,
     keep: float = DEFAULT_KEEP,
     pixel_weight: float = 0.0,
+    should_stop: ShouldStop | None = None,
 ) -> Filtered:
     """Keep the most real: the `count` highest-scoring of ceil(count / keep) candidates, the
     latents of a plain sample job with this seed and that many images (module doc); with
-    random classes, each class keeps its share of the candidates (`_Batch.best_per_class`)."""
+    random classes, each class keeps its share of the candidates (`_Batch.best_per_class`).
+    `should_stop` is asked before every `SCORE_BATCH` candidates: True raises
+    `models.stopping.Stopped`."""
     _check_count("count", count, 1)
     _check_fraction("keep", keep, 0.0, 1.0, open_low=True)
-    judge = _Judge(generator, discriminator, pixel_weight)
+    judge = _Judge(generator, discriminator, pixel_weight, should_stop)
     candidates = math.ceil(count / keep - 1e-9)  # count / keep up to rounding, at least count
     if candidates > MAX_CANDIDATES:
         raise ValueError(
@@ -515,10 +537,12 @@ def drs_filter(
     epsilon: float = DRS_EPSILON,
     max_candidates: int = DRS_MAX_CANDIDATES,
     pixel_weight: float = 0.0,
+    should_stop: ShouldStop | None = None,
 ) -> Filtered:
     """Discriminator Rejection Sampling (Azadi et al., ICLR 2019): `count` accepted candidates,
     filled up with the highest-scoring rejected ones when `max_candidates` candidates after
-    the `burn_in` batch were not enough (module doc)."""
+    the `burn_in` batch were not enough (module doc). `should_stop` is asked before every
+    `SCORE_BATCH` candidates: True raises `models.stopping.Stopped`."""
     _check_count("count", count, 1)
     _check_count("burn_in", burn_in, MIN_BURN_IN)
     _check_count("max_candidates", max_candidates, 0)
@@ -527,7 +551,7 @@ def drs_filter(
     _check_fraction("percentile", percentile, 0.0, 100.0, open_low=False)
     if not isinstance(epsilon, numbers.Real) or not 0 < epsilon < math.inf:
         raise ValueError(f"epsilon must be a small positive number, not {epsilon!r}")
-    judge = _Judge(generator, discriminator, pixel_weight)
+    judge = _Judge(generator, discriminator, pixel_weight, should_stop)
     config = generator.config
     draw = {"class_label": class_label, "truncation": truncation}
     batch = judge(*sample_inputs(config, burn_in, seed, **draw))  # the burn-in batch

@@ -52,6 +52,7 @@ from torchmetrics.functional.image import (
 )
 
 from models.pggan import LRELU_SLOPE, PGGANDiscriminator, PGGANGenerator
+from models.stopping import Stopped
 from models.unetgan import UNetGANDiscriminator, UNetGANGenerator
 
 DEFAULT_STEPS = 300  # digits demo, class search and D loss: about 15 s on 2 CPU cores
@@ -68,7 +69,7 @@ MAX_WINDOW = 11  # the standard Gaussian window, 11x11
 MIN_MS_SSIM_WINDOW = 7  # fewer scales rather than a window below this one
 
 
-class ProjectionStopped(Exception):
+class ProjectionStopped(Stopped):
     """should_stop() returned True: the caller cancelled."""
 
 

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.pix2pix import Pix2PixGenerator, UNetBlock
+from models.stopping import ShouldStop, check_stop
 
 NORMS = (nn.BatchNorm2d, nn.InstanceNorm2d)
 
@@ -291,12 +292,17 @@ def _ramp(length: int, start: int, total: int, overlap: int) -> torch.Tensor:
 
 @torch.no_grad()
 def translate_native(
-    generator: Pix2PixGenerator, x: torch.Tensor, seed: int, max_tile_pixels: int
+    generator: Pix2PixGenerator,
+    x: torch.Tensor,
+    seed: int,
+    max_tile_pixels: int,
+    should_stop: ShouldStop | None = None,
 ) -> torch.Tensor:
     """Translate one image at its own resolution: (1, Ci, H, W) -> (1, Co, H, W) in [-1, 1].
 
     Runs in one piece when the padded image has at most `max_tile_pixels` pixels, else in
-    overlapping tiles with pooled statistics (two passes) and blended outputs.
+    overlapping tiles with pooled statistics (two passes) and blended outputs, asking
+    `should_stop` before every tile (True raises `models.stopping.Stopped`).
     """
     if x.shape[0] != 1:
         raise ValueError(f"translate one image at a time, got a batch of {x.shape[0]}")
@@ -309,17 +315,24 @@ def translate_native(
         y = forward(generator, padded, TestTimeRun(full, draw_masks(generator, [seed], full)))
         y = y.float()
     else:
-        y = _tiled(generator, padded, seed, plan)
+        y = _tiled(generator, padded, seed, plan, should_stop)
     return y[:, :, top : top + height, left : left + width].clamp(-1, 1)
 
 
-def _tiled(generator: Pix2PixGenerator, x: torch.Tensor, seed: int, plan: TilePlan) -> torch.Tensor:
+def _tiled(
+    generator: Pix2PixGenerator,
+    x: torch.Tensor,
+    seed: int,
+    plan: TilePlan,
+    should_stop: ShouldStop | None = None,
+) -> torch.Tensor:
     """The two tile passes over a padded image x (1, Ci, H, W) -> (1, Co, H, W) on the CPU."""
     (height, width), (th, tw) = x.shape[-2:], plan.size
     stats = PooledStats()
     run = TestTimeRun((height, width), draw_masks(generator, [seed], (height, width)), stats=stats)
     offsets = [(r, c) for r in plan.rows for c in plan.columns]
     for r, c in offsets:  # pass 1: gather the statistics of the whole image
+        check_stop(should_stop, "the tiled translation")
         forward(generator, x[:, :, r : r + th, c : c + tw], run.at((r, c)))
     stats.frozen = True
     out = torch.zeros(1, generator.config.out_channels, height, width)
@@ -327,6 +340,7 @@ def _tiled(generator: Pix2PixGenerator, x: torch.Tensor, seed: int, plan: TilePl
     overlap_h = th - (plan.rows[1] - plan.rows[0]) if len(plan.rows) > 1 else 0
     overlap_w = tw - (plan.columns[1] - plan.columns[0]) if len(plan.columns) > 1 else 0
     for r, c in offsets:  # pass 2: every tile with the whole image's statistics
+        check_stop(should_stop, "the tiled translation")
         y = forward(generator, x[:, :, r : r + th, c : c + tw], run.at((r, c))).float().cpu()
         window = _ramp(th, r, height, overlap_h)[:, None] * _ramp(tw, c, width, overlap_w)[None]
         out[:, :, r : r + th, c : c + tw] += y * window

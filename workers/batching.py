@@ -19,6 +19,12 @@ the same shape run as one forward pass (at most `max_batch` images), and each on
 cancellation, results and error are recorded separately. `GANSERVE_MAX_BATCH` (8 on CPU, 32
 on CUDA) and `GANSERVE_BATCH_WAIT_MS` (0 on CPU: only what is already queued; 5 on CUDA) set
 the size and patience.
+
+A cancellation asked for while a pass runs stops it at its next chunk when every member of the
+pass was cancelled (`should_stop`), and a member cancelled meanwhile ends `cancelled` whatever
+its pass did. The task's soft time limit (`workers.jobs`) may interrupt a batch: the members
+whose pass it interrupted fail `time_limit`, members whose turn had not come go back to the
+queue (their own messages run them again), and members that ended keep their end.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
+from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
 from core.jobs import Job, JobNotFound, JobStatus, JobStore
@@ -37,10 +44,13 @@ from workers.jobs import (
     Heartbeat,
     JobContext,
     Outcome,
+    Yielded,
     begin_attempt,
+    interrupted_by_time_limit,
     lease_seconds,
     record_failure,
     record_outcome,
+    time_limit_failure,
 )
 from workers.model_cache import LoadedModel
 
@@ -141,6 +151,12 @@ def _chunks(members: list[Prepared], limit: int) -> list[list[Prepared]]:
     return chunks
 
 
+def should_stop(members: list[Prepared]) -> Callable[[], bool]:
+    """A pass's `should_stop` (`models.stopping`): True once every member's cancellation was
+    asked for (a pass that others still wait for goes on; `_finish` ends the cancelled ones)."""
+    return lambda: all(m.ctx.cancel_requested() for m in members)
+
+
 def run_batched(ctx: JobContext, work: BatchedWork) -> Outcome:
     """Run the leader `ctx` with the batch-mates it can take; record each mate's end as soon as
     it is known and return (or raise) the leader's."""
@@ -155,6 +171,9 @@ def run_batched(ctx: JobContext, work: BatchedWork) -> Outcome:
             log.info("job %s: batched with %d waiting jobs", ctx.job_id, len(mates))
         with Heartbeat(ctx.store, [m.job_id for m in mates], ctx.holder):
             _run_members(work, loaded, [ctx, *mates], limit, batch)
+    except SoftTimeLimitExceeded:
+        interrupted_by_time_limit()
+        _stop_at_time_limit(batch, [ctx, *mates])
     finally:
         for mate in mates:
             try:
@@ -164,12 +183,47 @@ def run_batched(ctx: JobContext, work: BatchedWork) -> Outcome:
     return batch.leader_end()
 
 
+def _stop_at_time_limit(batch: Batch, members: list[JobContext]) -> None:
+    """The task's soft time limit interrupted the batch: members of the step it interrupted
+    (their preparation, pass or results) fail `time_limit`; members whose turn had not come go
+    back to the queue, the leader through `Yielded` (`workers.jobs` sends its task again), a
+    mate by its record (its own message, or the reconciler, runs it)."""
+    interrupted = {m.job_id for m in batch.now}
+    for member in members:
+        if batch.ended(member):
+            continue
+        if member.job_id in interrupted:
+            # a mate's time began with the leader's; a shared pass was not one job's alone
+            batched = member is not batch.leader or len(interrupted) > 1
+            batch.end(member, time_limit_failure(member.job, member.settings, batched=batched))
+        elif member is batch.leader:
+            batch.ends[member.job_id] = Yielded("its batch reached the time limit before its turn")
+        else:
+            _requeue(member)
+
+
+def _requeue(mate: JobContext) -> None:
+    """A mate whose turn had not come back to `queued` (unless its lease went elsewhere)."""
+    try:
+        if mate.renew_lease():
+            mate.store.update(mate.job_id, status=JobStatus.queued)
+            log.info(
+                "job %s: its batch reached the time limit first; back to the queue", mate.job_id
+            )
+    except redis.RedisError:
+        raise
+    except Exception:
+        log.exception("job %s: could not put it back in the queue", mate.job_id)
+
+
 class Batch:
-    """The ends of a batch's members: a mate's is recorded at once, the leader's kept."""
+    """The ends of a batch's members: a mate's is recorded at once, the leader's kept; `now`:
+    the members of the step under way (what a time limit interrupts)."""
 
     def __init__(self, leader: JobContext) -> None:
         self.leader = leader
         self.ends: dict[str, Outcome | Exception] = {}
+        self.now: list[JobContext] = []
 
     def end(self, member: JobContext, end: Outcome | Exception) -> None:
         """How `member` ended; a mate's end is written to its record now."""
@@ -198,12 +252,14 @@ def _run_members(
 ) -> None:
     groups: dict[tuple[Any, ...], list[Prepared]] = {}
     for member in members:
+        batch.now = [member]
         prepared = _step(batch, member, lambda m=member: work.prepare(m, loaded))
         if prepared is not None:
             groups.setdefault(prepared.key, []).append(prepared)
     for group in groups.values():
         for chunk in _chunks(group, limit):
             _run_chunk(work, loaded, chunk, batch)
+    batch.now = []
     for member in members:
         if not batch.ended(member):
             batch.end(member, RuntimeError("the batch gave the job no result"))
@@ -211,12 +267,20 @@ def _run_members(
 
 def _run_chunk(work: BatchedWork, loaded: LoadedModel, chunk: list[Prepared], batch: Batch) -> None:
     """One forward pass for `chunk`; if it fails and holds several jobs, each runs alone (one
-    job's input must not fail its batch-mates)."""
+    job's input must not fail its batch-mates). A member cancelled meanwhile ends `cancelled`
+    (a pass stopped by `should_stop` raises `models.stopping.Stopped`)."""
+    batch.now = [p.ctx for p in chunk]
     try:
         outputs = work.run(loaded, chunk)
-    except redis.RedisError:
+    except (redis.RedisError, SoftTimeLimitExceeded):
         raise
     except Exception as exc:
+        for prepared in chunk:
+            if prepared.ctx.cancel_requested():
+                batch.end(prepared.ctx, Outcome(JobStatus.cancelled, {}))
+        chunk = [p for p in chunk if not batch.ended(p.ctx)]
+        if not chunk:
+            return
         if len(chunk) == 1:
             batch.end(chunk[0].ctx, exc)
             return
@@ -240,7 +304,7 @@ def _step(batch: Batch, ctx: JobContext, step: Callable[[], Any]) -> Any:
     returns an Outcome ends it too."""
     try:
         value = step()
-    except redis.RedisError:
+    except (redis.RedisError, SoftTimeLimitExceeded):
         raise
     except Exception as exc:
         batch.end(ctx, exc)

@@ -26,6 +26,12 @@ no message waits for it and no worker holds it, e.g. after Redis restarted under
 A worker waits for Redis for ever when it goes away (`broker_connection_max_retries=None`) and
 recycles a pool child whose memory grew past `GANSERVE_WORKER_MAX_MEMORY_MB` after its task.
 
+Every task has a time limit (`GANSERVE_INFER_TIME_LIMIT`, `GANSERVE_TRAIN_TIME_LIMIT`): a job
+that runs past it is interrupted (Celery's soft time limit) and fails `time_limit`, and the worker
+goes on with the next job in a fresh pool process (the interrupted one leaves: `workers.tasks`);
+one that does not stop within `GANSERVE_TIME_LIMIT_GRACE` seconds more has its pool process
+killed (the hard limit) and fails `time_limit` too.
+
 Job state lives in our own records (`core.jobs.JobStore`), never in Celery's results,
 so results are ignored; the broker and the result backend are both `GANSERVE_REDIS_URL`.
 """
@@ -41,6 +47,21 @@ from core.jobs import QUEUE_INFER, QUEUE_OF_KIND, TASK_OF_KIND, JobKind
 from core.settings import Settings, get_settings
 
 celery_app = Celery("ganserve", include=["workers.tasks", "workers.reconciler"])
+
+
+PROCESS_START_SECONDS = 120.0
+
+
+def time_limit_annotations(settings: Settings) -> dict[str, dict[str, int]]:
+    """Every task's soft and hard time limits (`Settings.time_limits` of its queue): at the soft
+    limit the job's work is interrupted (SoftTimeLimitExceeded) and `workers.jobs` fails it
+    `time_limit`; at the hard limit the pool process is killed and `workers.tasks.JobRequest`
+    fails it `time_limit`."""
+    annotations = {}
+    for kind in JobKind:
+        soft, hard = settings.time_limits(QUEUE_OF_KIND[kind])
+        annotations[TASK_OF_KIND[kind]] = {"soft_time_limit": soft, "time_limit": hard}
+    return annotations
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -69,6 +90,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         accept_content=["json"],
         task_default_queue=QUEUE_INFER,
         task_routes={TASK_OF_KIND[kind]: {"queue": QUEUE_OF_KIND[kind]} for kind in JobKind},
+        task_annotations=time_limit_annotations(settings),
+        # A pool process imports the work modules (torch, models, training) before it says it is
+        # up (`workers.tasks`): give it the time (Celery's default is 4 s).
+        worker_proc_alive_timeout=PROCESS_START_SECONDS,
         worker_hijack_root_logger=False,
     )
 

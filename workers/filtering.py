@@ -4,7 +4,9 @@ and Discriminator Rejection Sampling, Azadi et al., ICLR 2019).
 
 The candidates are drawn from the job's seed and run on the same fast path as plain samples, so
 every kept image is the image its latent gives in a plain sample job, and the same seed keeps the
-same images.
+same images. The candidate loops ask the job's cancellation flag before every chunk of
+candidates, so a cancelled job stops within a chunk's time (`models.stopping.Stopped`, which
+`workers.batching` ends as `cancelled`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def filtered_samples(
         "seed": seed,
         "class_label": params.class_label,
         "truncation": params.truncation,
+        "should_stop": ctx.cancel_requested,
     }
     try:
         with torch.no_grad(), fast.autocast():

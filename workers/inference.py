@@ -57,7 +57,7 @@ from models.test_time import (
     translate_native,
 )
 from training.images import from_pil, to_pil
-from workers.batching import Prepared, run_batched
+from workers.batching import Prepared, run_batched, should_stop
 from workers.errors import JobFailure
 from workers.fast_path import FastPath, bucket
 from workers.filtering import filtered_samples
@@ -191,16 +191,20 @@ def translation_input(
 
 
 def translate_inputs(
-    loaded: LoadedModel, inputs: list[TranslationInput], max_tile_pixels: int
+    loaded: LoadedModel,
+    inputs: list[TranslationInput],
+    max_tile_pixels: int,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[Image.Image]:
-    """Translate inputs of one shape in one forward pass (a tiled one alone); one picture each,
-    at its upload's size."""
+    """Translate inputs of one shape in one forward pass (a tiled one alone, asking
+    `should_stop` before every tile); one picture each, at its upload's size."""
     generator, fast = loaded.model, fast_path(loaded.device)
     with torch.no_grad(), fast.autocast():
         if inputs[0].tiled:
             (only,) = inputs
             x = only.x.to(loaded.device)
-            return [to_pil(translate_native(generator, x, only.seed, max_tile_pixels)[0].cpu())]
+            y = translate_native(generator, x, only.seed, max_tile_pixels, should_stop)
+            return [to_pil(y[0].cpu())]
         x = torch.cat([i.x for i in inputs]).to(loaded.device)  # (B, C, H', W')
         y = translate_batch(generator, x, [i.seed for i in inputs], fast)  # (B, C_out, H', W')
     pictures = []
@@ -267,7 +271,7 @@ class TranslationWork:
 
     def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[Image.Image]:
         limit = max_tile_pixels(members[0].ctx, loaded)
-        return translate_inputs(loaded, [m.data for m in members], limit)
+        return translate_inputs(loaded, [m.data for m in members], limit, should_stop(members))
 
     def finish(self, prepared: Prepared, output: Image.Image) -> Outcome:
         ctx, item = prepared.ctx, prepared.data
@@ -325,9 +329,11 @@ def generate_images(
     loaded: LoadedModel,
     latents: list[tuple[torch.Tensor, torch.Tensor | None]],
     embeddings: list[torch.Tensor] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[list[Image.Image]]:
     """The images of several jobs' latents (N_i, Z) in one pass of the generator (on the fast
-    path), with labels (N_i,) or, for interpolated classes, class embeddings (N_i, E)."""
+    path), with labels (N_i,) or, for interpolated classes, class embeddings (N_i, E);
+    `should_stop` is asked before every chunk (`models.sampling.generate`)."""
     z = torch.cat([z for z, _ in latents])  # (N, Z)
     labels = [y for _, y in latents]
     y = None if labels[0] is None else torch.cat(labels)  # (N,)
@@ -335,7 +341,7 @@ def generate_images(
     fast = fast_path(loaded.device)
     network = fast.compiled(loaded.model, "sample", loaded.model)
     with torch.no_grad(), fast.autocast():
-        batch = generate(network, z, y, **extra)  # (N, C, H, W) in [-1, 1] on the CPU
+        batch = generate(network, z, y, should_stop=should_stop, **extra)  # (N, C, H, W)
     pictures, start = [], 0
     for z_i, _ in latents:
         pictures.append([to_pil(image) for image in batch[start : start + len(z_i)]])
@@ -390,7 +396,8 @@ class SampleWork:
             params, seed = only.data.params, only.data.seed
             return [SampleOutput(*filtered_samples(only.ctx, loaded, params, seed))]
         inputs = [m.data for m in members]
-        pictures = generate_images(loaded, [(i.z, i.y) for i in inputs])
+        stop = should_stop(members)
+        pictures = generate_images(loaded, [(i.z, i.y) for i in inputs], should_stop=stop)
         return [SampleOutput(p, i.z, i.y) for p, i in zip(pictures, inputs, strict=True)]
 
     def finish(self, prepared: Prepared, output: SampleOutput) -> Outcome:

@@ -23,7 +23,7 @@ from core.jobs import JobStatus
 from core.params import InterpolationParams, LatentEndpoint
 from models.latent_paths import class_embeddings, interpolate
 from models.sampling import sample_inputs
-from workers.batching import Prepared, run_batched
+from workers.batching import Prepared, run_batched, should_stop
 from workers.errors import JobFailure
 from workers.inference import generate_images, job_params, model_for, write_results
 from workers.jobs import JobContext, Outcome
@@ -114,7 +114,8 @@ class InterpolationWork:
     def run(self, loaded: LoadedModel, members: list[Prepared]) -> list[list[Image.Image]]:
         paths: list[FramePath] = [m.data for m in members]
         embeddings = None if paths[0].embedding is None else [p.embedding for p in paths]
-        return generate_images(loaded, [(p.z, p.y) for p in paths], embeddings)
+        stop = should_stop(members)
+        return generate_images(loaded, [(p.z, p.y) for p in paths], embeddings, stop)
 
     def finish(self, prepared: Prepared, frames: list[Image.Image]) -> Outcome:
         ctx, path = prepared.ctx, prepared.data

@@ -23,10 +23,12 @@ Every task goes through `run_job`, which makes delivering a message more than on
   (`workers.errors`), unless another copy ended it meanwhile.
 - A job that runs past its task's time limit (`Settings.time_limits`, set as Celery's soft and
   hard time limits by `workers.celery_app`) fails `time_limit`: at the soft limit the work is
-  interrupted (SoftTimeLimitExceeded) and this process records the failure and takes the next
-  job; at the hard limit (the work did not stop within the grace) Celery kills the pool process
-  and the worker's main process records it (`record_hard_time_limit`), so the job is not run
-  again.
+  interrupted (SoftTimeLimitExceeded), this process records the failure and then leaves
+  (`leave_if_interrupted`: an interrupt can land anywhere, e.g. inside a lazy import of torch's,
+  and leave the process broken for the next job), and the worker's pool starts a fresh process
+  for the next job; at the hard limit (the work did not stop within the grace) Celery kills the
+  pool process and the worker's main process records the failure (`record_hard_time_limit`),
+  so the job is not run again.
 - A Redis error (Redis restarted or unreachable) is not the job's fault and never ends it: the
   task waits until Redis answers again (up to `REDIS_WAIT_SECONDS`) and rejects its message back
   to the queue. Should that message be lost with the connection, the job's record still says it
@@ -409,12 +411,45 @@ def _run_leased(store: JobStore, job_id: str, work: Work, holder: str, max_attem
     except (redis.RedisError, OperationalError):
         raise  # not the job's fault: run_job requeues it
     except SoftTimeLimitExceeded:
+        interrupted_by_time_limit()
         record_failure(store, job_id, time_limit_failure(ctx.job, ctx.settings))
         return
     except Exception as exc:
         record_failure(store, job_id, exc)
         return
     record_outcome(store, job_id, outcome)
+
+
+class _Interrupted:
+    """Whether a soft time limit interrupted work in this process (then it must not take
+    another job)."""
+
+    def __init__(self) -> None:
+        self.pid = -1
+
+    def mark(self) -> None:
+        self.pid = os.getpid()
+
+    def __bool__(self) -> bool:
+        return self.pid == os.getpid()
+
+
+_interrupted = _Interrupted()
+
+
+def interrupted_by_time_limit() -> None:
+    """Note that a soft time limit interrupted this process's work (`leave_if_interrupted`)."""
+    _interrupted.mark()
+
+
+def leave_if_interrupted() -> None:
+    """Called by a task once its job's end is recorded: when a soft time limit interrupted the
+    work, leave this pool process (SystemExit, which the pool reports as the task's end before
+    the process exits; the worker starts a new one), since the interrupt may have left it
+    broken (a module half imported, a model half loaded)."""
+    if _interrupted:
+        log.warning("a time limit interrupted this process's work; it is replaced before the next")
+        raise SystemExit("a time limit interrupted this pool process's work")
 
 
 def time_limit_failure(job: Job, settings: Settings, *, batched: bool = False) -> JobFailure:

@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, UploadFile
 from PIL import Image
 
 from core.jobs import Job, JobKind, JobStatus
-from core.params import InspectionParams
+from core.params import MAX_CLASS_LABEL, MAX_SAMPLES, InspectionParams
 from core.settings import Settings
 from core.storage import INPUT_FILE, Storage
 from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
@@ -96,13 +96,16 @@ def create_inspection(
         Form(description="Inspect a result image of this earlier translation or sample job."),
     ] = None,
     source_image: Annotated[
-        int, Form(ge=0, description="Which result image of `source_job`, from 0.")
+        int,
+        Form(ge=0, lt=MAX_SAMPLES, description="Which result image of `source_job`, from 0."),
     ] = 0,
     class_label: Annotated[
         int | None,
         Form(
+            ge=0,
+            le=MAX_CLASS_LABEL,
             description="Conditional U-Net GAN: the class to judge the image as (default: a "
-            "source sample's class, else the class under which D finds the image most real)."
+            "source sample's class, else the class under which D finds the image most real).",
         ),
     ] = None,
 ) -> JobOut:

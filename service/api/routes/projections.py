@@ -9,7 +9,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, Form, UploadFile
 
 from core.jobs import JobKind
-from core.params import MAX_PROJECTION_STEPS, MAX_SEED, ProjectionParams, random_seed
+from core.params import (
+    MAX_CLASS_LABEL,
+    MAX_PROJECTION_STEPS,
+    MAX_SEED,
+    ProjectionParams,
+    random_seed,
+)
 from core.storage import INPUT_FILE
 from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
 from service.catalog import check_class_label, require_discriminator, require_model
@@ -53,8 +59,10 @@ def create_projection(
     class_label: Annotated[
         int | None,
         Form(
+            ge=0,
+            le=MAX_CLASS_LABEL,
             description="Class-conditional models: the class to project into (default: every "
-            "class is tried for the first 20 % of the steps and the best kept)."
+            "class is tried for the first 20 % of the steps and the best kept).",
         ),
     ] = None,
     discriminator_loss: Annotated[
