@@ -58,7 +58,7 @@ from models.test_time import (
 )
 from training.images import from_pil, to_pil
 from workers.batching import Prepared, run_batched, should_stop
-from workers.errors import JobFailure
+from workers.errors import JobFailure, exception_text
 from workers.fast_path import FastPath, bucket
 from workers.filtering import filtered_samples
 from workers.jobs import JobContext, Outcome
@@ -128,8 +128,14 @@ def read_input(path: Path, max_pixels: int, what: str = "the uploaded image") ->
                 )
             img.load()
             return img.copy()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise JobFailure("bad_image", f"{what} could not be read as an image: {exc}") from None
+    except UnidentifiedImageError:  # its text names the file by its path in storage
+        raise JobFailure(
+            "bad_image", f"{what} could not be read as an image: not a format Pillow reads"
+        ) from None
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise JobFailure(
+            "bad_image", f"{what} could not be read as an image: {exception_text(exc)}"
+        ) from None
 
 
 def flatten_alpha(image: Image.Image) -> Image.Image:
