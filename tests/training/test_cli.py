@@ -73,7 +73,7 @@ def test_bad_dataset_is_a_clear_error(tmp_path):
         "cpu",
     )
     assert result.returncode == 2
-    assert result.stderr.startswith("error:") and "empty" in result.stderr
+    assert result.stderr.startswith("error:") and "no usable image in the dataset" in result.stderr
 
 
 def test_torchrun_trains_on_two_processes(tmp_path):
