@@ -12,6 +12,7 @@ models. Torch-free.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from core.model_archive import FOLDER_FILES
@@ -36,6 +37,16 @@ def export_stamp(folder: Path, version: int) -> str:
 def export_path(root: Path, model_id: str, stamp: str, fmt: str) -> Path:
     """The cached export of one model's files in one format."""
     return root / EXPORTS_DIR / model_id / f"{stamp}{SUFFIX[fmt]}"
+
+
+def remove_exports(root: Path, model_id: str, version: int | None = None) -> None:
+    """Remove the cached exports of one version of a model (all of them when None)."""
+    folder = root / EXPORTS_DIR / model_id
+    if version is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for path in folder.glob(f"v{version}_*"):
+        path.unlink(missing_ok=True)
 
 
 def description_path(export: Path) -> Path:

@@ -212,9 +212,10 @@ def extract_folder(zip_path: Path, dest: Path, max_bytes: int) -> dict[str, str]
 
 
 def write_folder_zip(folder: Path, out: Path, root: str) -> None:
-    """Zip a model folder's files under `root/` into `out` (stored: safetensors do not shrink)."""
+    """Zip a model folder's files under `root/` into `out` (stored: safetensors do not shrink);
+    FileNotFoundError when its card or weights are not there (a version deleted meanwhile)."""
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for name in FOLDER_FILES:
             path = folder / name
-            if path.is_file():
+            if name != DISCRIMINATOR_FILE or path.is_file():
                 archive.write(path, f"{root}/{name}")

@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from core.exports import remove_exports
 from core.model_archive import FOLDER_FILES
 from core.model_folder import CONFIG_FILE, WEIGHTS_FILE, ModelFolderError, atomic_write
 from core.model_folder import read_card_json as _read_card_json
@@ -180,6 +181,14 @@ def _record_from_json(model_id: str, raw: dict[str, Any]) -> ModelRecord:
     )
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link of `source` at `target` (the same bytes, no copy), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def _is_model_folder(folder: Path) -> bool:
     return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
 
@@ -193,10 +202,14 @@ def _flat_record(model_id: str, folder: Path) -> ModelRecord:
     provenance = provenance if isinstance(provenance, dict) else {}
     listing = provenance.get("listing")
     job = provenance.get("job") if provenance.get("run") else None
+    try:
+        created = (folder / WEIGHTS_FILE).stat().st_mtime
+    except FileNotFoundError:
+        created = 0.0
     return ModelRecord(
         id=model_id,
         owner=_text(provenance.get("owner")),
-        created=(folder / WEIGHTS_FILE).stat().st_mtime if _is_model_folder(folder) else 0.0,
+        created=created,
         listing={k: v for k, v in listing.items() if isinstance(v, str)}
         if isinstance(listing, dict)
         else {},
@@ -250,7 +263,10 @@ class ModelRegistry:
             return []
         folder = self.models_dir / model_id
         if record.flat:
-            created = (folder / WEIGHTS_FILE).stat().st_mtime
+            try:
+                created = (folder / WEIGHTS_FILE).stat().st_mtime
+            except FileNotFoundError:  # converted to versions meanwhile: read it again
+                return self.versions(model_id) if (folder / MODEL_RECORD).is_file() else []
             return [VersionRecord(1, "", created, folder, {"kind": "installed"})]
         found = []
         root = folder / VERSIONS_DIR
@@ -363,41 +379,65 @@ class ModelRegistry:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _unflatten(self, model_id: str) -> None:
-        """Move a flat model folder to `versions/1` under a record of its own."""
+        """Turn a flat model folder into version 1 of a model, in place and under the model's
+        lock, with no moment at which the id looks free: its files are linked into
+        `versions/1` (with its `version.json`), then `model.json` is written (the switch: from
+        then on readers see the versioned layout), then the top-level files are unlinked."""
         folder = self.models_dir / model_id
-        record = _flat_record(model_id, folder)
-        staging = Path(tempfile.mkdtemp(dir=self.models_dir, prefix=f".{model_id}.unflatten-"))
-        try:
-            (staging / VERSIONS_DIR).mkdir()
-            first = staging / VERSIONS_DIR / "1"
-            os.rename(folder, first)
-            (first / LOCK_FILE).unlink(missing_ok=True)
-            _write_json(
-                first / VERSION_RECORD,
-                {"digest": content_digest(first), "created": record.created, "source": {}},
-            )
-            _write_json(staging / MODEL_RECORD, {**record.to_json(), "last_version": 1})
-            os.rename(staging, folder)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with self._locked(model_id):
+            if (folder / MODEL_RECORD).is_file():  # another writer converted it meanwhile
+                return
+            record = _flat_record(model_id, folder)
+            root = folder / VERSIONS_DIR
+            root.mkdir(exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=root, prefix=".1.unflatten-"))
+            try:
+                for name in FOLDER_FILES:
+                    if (folder / name).is_file():
+                        _link_or_copy(folder / name, staging / name)
+                _write_json(
+                    staging / VERSION_RECORD,
+                    {"digest": content_digest(staging), "created": record.created, "source": {}},
+                )
+                os.rename(staging, root / "1")
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)  # links and copies only
+                raise
+            _write_json(folder / MODEL_RECORD, {**record.to_json(), "last_version": 1})
+            for name in FOLDER_FILES:
+                (folder / name).unlink(missing_ok=True)
 
-    def _update(self, model_id: str, changes: dict[str, Any]) -> ModelRecord:
+    def _update(
+        self,
+        model_id: str,
+        changes: dict[str, Any],
+        listing: dict[str, str] | None = None,
+        keep_listed: bool = False,
+    ) -> ModelRecord:
+        """Apply `changes` to `model.json` and merge `listing` into its listing (without
+        replacing what is listed already when `keep_listed`), read and written under the lock."""
         with self._locked(model_id):
             raw = _read_json(self.models_dir / model_id / MODEL_RECORD)
             if raw is None:
                 raise ModelMissing(f"there is no model called {model_id!r}")
             raw.update(changes)
+            if listing:
+                listed = raw.get("listing") if isinstance(raw.get("listing"), dict) else {}
+                raw["listing"] = {**listing, **listed} if keep_listed else {**listed, **listing}
             _write_json(self.models_dir / model_id / MODEL_RECORD, raw)
             return _record_from_json(model_id, raw)
 
-    def update_listing(self, model_id: str, changes: dict[str, str]) -> ModelRecord:
-        """Merge `changes` (name, description) into the model's listing."""
+    def update_listing(
+        self, model_id: str, changes: dict[str, str], *, keep_listed: bool = False
+    ) -> ModelRecord:
+        """Merge `changes` (name, description) into the model's listing; `keep_listed`: only
+        what it does not list yet (a training run's name never replaces one a user gave)."""
         record = self.record(model_id)
         if record is None:
             raise ModelMissing(f"there is no model called {model_id!r}")
         if record.flat:
             self._unflatten(model_id)
-        return self._update(model_id, {"listing": {**record.listing, **changes}})
+        return self._update(model_id, {}, listing=changes, keep_listed=keep_listed)
 
     def add_version(
         self, model_id: str, owner: str, staging: Path, source: dict[str, Any]
@@ -406,27 +446,31 @@ class ModelRegistry:
         `owner` claimed; ModelTaken when the id is not `owner`'s at this moment."""
         record = self.record(model_id)
         if record is None or record.owner != owner or record.deleted:
-            raise ModelTaken(f"the model id {model_id!r} is not yours to register under")
+            raise ModelTaken(
+                f"the model id {model_id!r} is not yours to register under (another owner's, "
+                "or deleted meanwhile)"
+            )
         if record.flat:
             self._unflatten(model_id)
-        created = time.time()
+        created, digest = time.time(), content_digest(staging)
         _write_json(
-            staging / VERSION_RECORD,
-            {"digest": content_digest(staging), "created": created, "source": source},
+            staging / VERSION_RECORD, {"digest": digest, "created": created, "source": source}
         )
         root = self.models_dir / model_id / VERSIONS_DIR
         root.mkdir(exist_ok=True)
         with self._locked(model_id):
             current = self.record(model_id)
             if current is None or current.owner != owner or current.deleted:
-                raise ModelTaken(f"the model id {model_id!r} is not yours to register under")
+                raise ModelTaken(
+                    f"the model id {model_id!r} is not yours to register under (another "
+                    "owner's, or deleted meanwhile)"
+                )
             number = max(current.last_version, *self._numbers_used(root), 0) + 1
             os.rename(staging, root / str(number))
             raw = _read_json(self.models_dir / model_id / MODEL_RECORD) or {}
             raw["last_version"] = number
             _write_json(self.models_dir / model_id / MODEL_RECORD, raw)
-        _, version = self.resolve(ModelRef(model_id, number))
-        return version
+        return VersionRecord(number, digest, created, root / str(number), source)
 
     @staticmethod
     def _numbers_used(root: Path) -> list[int]:
@@ -470,26 +514,35 @@ class ModelRegistry:
         """Remove the versions older than the newest `keep`, except those `pinned()` names
         (pinned refs `<id>@<n>` of jobs not ended); the version numbers removed.
 
-        Each candidate is first hidden (renamed), then the pins are read: a job that pinned the
-        version before it was hidden keeps it (it is renamed back)."""
+        Each candidate is first hidden (renamed, and its time stamp renewed so the sweeper sees a
+        fresh entry), then the pins are read: a job that pinned the version before it was hidden
+        keeps it (it is renamed back, as is every hidden version when the pins cannot be
+        read)."""
         versions = self.versions(model_id)
         old = versions[: max(0, len(versions) - max(1, keep))]
         if not old or versions[0].folder == self.models_dir / model_id:
             return []
-        hidden = []
-        for version in old:
-            gone = version.folder.with_name(f".{version.version}.retiring-{time.time_ns()}")
-            try:
-                os.rename(version.folder, gone)
-            except FileNotFoundError:
-                continue
-            hidden.append((version, gone))
-        refs = pinned()
+        hidden: list[tuple[VersionRecord, Path]] = []
+        refs: set[str] | None = None
+        try:
+            for version in old:
+                gone = version.folder.with_name(f".{version.version}.retiring-{time.time_ns()}")
+                try:
+                    os.rename(version.folder, gone)
+                    os.utime(gone)
+                except FileNotFoundError:
+                    continue
+                hidden.append((version, gone))
+            refs = pinned()
+        finally:
+            kept = [h for h in hidden if refs is None or str(h[0].ref(model_id)) in refs]
+            for version, gone in kept:
+                os.rename(gone, version.folder)
         removed = []
         for version, gone in hidden:
-            if str(version.ref(model_id)) in refs:
-                os.rename(gone, version.folder)
-            else:
+            if (version, gone) not in kept:
                 shutil.rmtree(gone, ignore_errors=True)
                 removed.append(version.version)
+        for number in removed:
+            remove_exports(self.models_dir.parent, model_id, number)
         return removed

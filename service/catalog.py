@@ -37,6 +37,7 @@ from core.model_registry import (
     parse_ref,
 )
 from core.storage import SAFE_ID
+from core.usage import dataset_owner
 from service.errors import ApiError
 from service.examples import example_sources
 from service.security import Caller
@@ -153,8 +154,11 @@ def _describe(
         direction = training.get("direction", "AtoB") if isinstance(training, dict) else "AtoB"
         direction = direction if direction in ("AtoB", "BtoA") else "AtoB"
         dataset = dataset if dataset is not None and SAFE_ID.match(dataset) else None
-        examples = 0
         datasets = registry.models_dir.parent / "datasets"
+        # a flat folder's card is only its word: it names a dataset of the model's owner, or none
+        if record.flat and dataset and dataset_owner(datasets / dataset) != record.owner:
+            dataset = None
+        examples = 0
         if dataset is not None and card["task"] == "translate":
             examples = len(example_sources(datasets / dataset, direction))
         provenance_name = _text((card.get("provenance") or {}).get("name")) if record.flat else None

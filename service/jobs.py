@@ -12,7 +12,9 @@ import contextlib
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -32,6 +34,7 @@ from core.jobs import (
     latents_url,
     task_message,
 )
+from core.model_registry import ModelMissing, ModelRegistry
 from core.params import JobParams
 from core.queues import queue_length
 from service.catalog import iso_time
@@ -101,6 +104,7 @@ class JobQueue:
     max_queued: int
     owner: str
     response: Response
+    models_dir: Path
 
     def new(self, kind: JobKind, model: str | None = None, digest: str | None = None) -> Job:
         """A job of `kind` for the caller, once its queue has room (429 `queue_full` if not);
@@ -112,7 +116,19 @@ class JobQueue:
     def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobOut:
         """Record `job` with its typed `params` and queue it; its public JSON (see `enqueue`)."""
         job.params = params.model_dump(exclude_unset=True)  # as the route set them
-        return enqueue(self.store, self.celery_app, job, self.response, upload_dir)
+        pinned = None
+        if job.model_digest is not None and job.model is not None:
+            pinned = partial(_version_remains, self.models_dir, job.model, job.model_digest)
+        return enqueue(self.store, self.celery_app, job, self.response, upload_dir, pinned)
+
+
+def _version_remains(models_dir: Path, ref: str, digest: str) -> bool:
+    """Whether the model version a job pinned is still there with the same content."""
+    try:
+        ModelRegistry(models_dir).pinned_version(ref, digest)
+    except (ModelMissing, OSError):
+        return False
+    return True
 
 
 def ensure_capacity(client: redis.Redis, queue: str, max_queued: int) -> None:
@@ -133,20 +149,30 @@ def enqueue(
     job: Job,
     response: Response,
     upload_dir: Path | None = None,
+    pinned: Callable[[], bool] | None = None,
 ) -> JobOut:
     """Record `job`, send its task to its queue and point `Location` at it; its JSON.
 
-    When the job cannot be recorded or queued, its uploaded files (`upload_dir`) are removed.
+    `pinned` says whether the model version the job pinned is still there: it is asked once the
+    job is recorded (from then on the retention of versions keeps the version for the job), and
+    a version removed in between is a 404 `model_not_found` with nothing queued. When the job
+    cannot be recorded or queued, its uploaded files (`upload_dir`) are removed.
     """
     try:
-        return _record_and_send(store, celery_app, job, response)
+        return _record_and_send(store, celery_app, job, response, pinned)
     except (ApiError, redis.RedisError):
         if upload_dir is not None:
             shutil.rmtree(upload_dir, ignore_errors=True)
         raise
 
 
-def _record_and_send(store: JobStore, celery_app: Celery, job: Job, response: Response) -> JobOut:
+def _record_and_send(
+    store: JobStore,
+    celery_app: Celery,
+    job: Job,
+    response: Response,
+    pinned: Callable[[], bool] | None,
+) -> JobOut:
     """The job recorded and its task sent (see `enqueue`).
 
     When the broker refuses the task: 503 `queue_unavailable` if Redis is out of memory, else
@@ -154,6 +180,13 @@ def _record_and_send(store: JobStore, celery_app: Celery, job: Job, response: Re
     all, its record removed), so no worker ever runs a job whose submitter was told it failed.
     """
     store.create(job)
+    if pinned is not None and not pinned():
+        store.delete(job.id)
+        raise ApiError(
+            404,
+            "model_not_found",
+            f"The model version {job.model!r} was removed just now; submit the job again.",
+        )
     try:
         celery_app.send_task(**task_message(job))
     except (OperationalError, redis.RedisError) as exc:

@@ -12,10 +12,9 @@ deleted as a whole (409): the run registers a new version at each checkpoint.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-from core.exports import EXPORTS_DIR
+from core.exports import remove_exports
 from core.jobs import JobNotFound, JobStore
 from core.model_registry import ModelMissing, ModelRecord, ModelRegistry, parse_ref
 from service.errors import ApiError
@@ -59,6 +58,7 @@ def delete_model(models_dir: Path, store: JobStore, record: ModelRecord, request
     try:
         if ref is not None and ref.version is not None:
             registry.delete_version(record.id, ref.version)
+            remove_exports(models_dir.parent, record.id, ref.version)
             return
         running = _training_active(store, record)
         if running is not None:
@@ -72,4 +72,4 @@ def delete_model(models_dir: Path, store: JobStore, record: ModelRecord, request
         registry.delete_model(record.id)
     except ModelMissing:
         raise ApiError(404, "model_not_found", f"There is no model {requested!r}.") from None
-    shutil.rmtree(models_dir.parent / EXPORTS_DIR / record.id, ignore_errors=True)
+    remove_exports(models_dir.parent, record.id)

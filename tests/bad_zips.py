@@ -11,6 +11,7 @@ import io
 import struct
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 
 WEIGHTS = b"placeholder weights: not a safetensors file " * 20
 WEIGHTS_NAME = "m/model.safetensors"
@@ -20,6 +21,16 @@ _FLAGS = (6, 8)
 _METHOD = (8, 10)
 _CRC = (14, 16)
 _SIZE = (22, 24)  # uncompressed size
+
+
+def valid_card(folder: Path) -> bytes:
+    """A valid card (a pix2pix translator's config.json), written under `folder`."""
+    from tests.service.factories import write_model_folder
+
+    model = write_model_folder(
+        folder, "m", architecture="pix2pix-generator", family="pix2pix", task="translate"
+    )
+    return (model / "config.json").read_bytes()
 
 
 def model_zip(

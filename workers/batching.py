@@ -79,8 +79,8 @@ def take_mates(ctx: JobContext, limit: int, wait_seconds: float, mates: list[Job
     """Add to `mates` up to `limit` waiting jobs of the leader's kind and model, each taken
     under a lease held by the leader's holder and marked running, waiting at most
     `wait_seconds` for more. A candidate found `running` (an earlier attempt's worker died: it
-    may be what killed it) is left to run alone from its own message; one whose record is gone
-    or unreadable is skipped."""
+    may be what killed it) is left to run alone from its own message, as is one pinned to other
+    weights than the leader's; one whose record is gone or unreadable is skipped."""
     store, kind, model = ctx.store, ctx.job.kind, ctx.job.model
     assert model is not None
     deadline = time.monotonic() + wait_seconds
@@ -91,7 +91,7 @@ def take_mates(ctx: JobContext, limit: int, wait_seconds: float, mates: list[Job
                 continue
             if not store.acquire_lease(job_id, ctx.holder, lease_seconds()):
                 continue  # another worker runs it
-            job = _begin_mate(store, job_id, ctx.max_attempts)
+            job = _begin_mate(store, job_id, ctx.max_attempts, ctx.job.model_digest)
             if job is None:
                 store.release_lease(job_id, ctx.holder)
                 continue
@@ -102,10 +102,12 @@ def take_mates(ctx: JobContext, limit: int, wait_seconds: float, mates: list[Job
             time.sleep(min(0.001, max(0.0, deadline - time.monotonic())))
 
 
-def _begin_mate(store: JobStore, job_id: str, max_attempts: int) -> Job | None:
-    """A candidate marked running for its attempt in this batch, or None to leave it."""
+def _begin_mate(store: JobStore, job_id: str, max_attempts: int, digest: str | None) -> Job | None:
+    """A candidate marked running for its attempt in this batch, or None to leave it (also one
+    that pinned other weights than the leader's: its own message checks its pin)."""
     try:
-        if store.get(job_id).status == JobStatus.running:
+        candidate = store.get(job_id)
+        if candidate.status == JobStatus.running or candidate.model_digest != digest:
             return None
         return begin_attempt(store, job_id, max_attempts)
     except (JobNotFound, ValidationError) as exc:

@@ -16,7 +16,7 @@ from pathlib import Path
 from core.exports import description_path, export_path, export_stamp
 from core.jobs import JobStatus
 from core.model_folder import atomic_write
-from core.model_registry import ModelRegistry, parse_ref
+from core.model_registry import ModelMissing, ModelRegistry, parse_ref
 from models.onnx_export import ExportError, export_onnx
 from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome
@@ -30,7 +30,10 @@ def export_model(ctx: JobContext) -> Outcome:
     folder = model_folder(ctx.storage.models, ctx.job.model)
     ref = parse_ref(ctx.job.model)
     assert ref is not None  # model_folder resolved it
-    _, version = ModelRegistry(ctx.storage.models).resolve(ref)
+    try:
+        _, version = ModelRegistry(ctx.storage.models).resolve(ref)
+    except ModelMissing as exc:
+        raise JobFailure("model_not_found", str(exc)) from None
     stamp = export_stamp(folder, version.version)
     target = export_path(ctx.storage.root, ref.id, stamp, "onnx")
     described = description_path(target)

@@ -30,8 +30,14 @@ def register_version(
             model_id, ctx.job.owner, staging, {**source, "job": ctx.job_id}
         )
     except ModelTaken as exc:
-        raise JobFailure("model_exists", f"{exc}: the id belongs to another owner") from None
-    removed = registry.prune(model_id, ctx.settings.model_versions_kept, ctx.store.pinned_models)
-    if removed:
-        log.info("model %s: removed old versions %s", model_id, removed)
+        raise JobFailure("model_exists", str(exc)) from None
+    try:  # best effort: the version is registered whatever happens to the old ones
+        removed = registry.prune(
+            model_id, ctx.settings.model_versions_kept, ctx.store.pinned_models
+        )
+    except Exception:
+        log.exception("model %s: the retention of old versions failed; kept them", model_id)
+    else:
+        if removed:
+            log.info("model %s: removed old versions %s", model_id, removed)
     return version

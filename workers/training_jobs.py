@@ -272,7 +272,7 @@ def run_training(ctx: JobContext) -> Outcome:
     registry = ModelRegistry(ctx.storage.models)
     model_id = model_id_for(registry, ctx.job_id, ctx.job.owner, family_name, params.get("name"))
     if params.get("name"):
-        registry.update_listing(model_id, {"name": params["name"]})
+        registry.update_listing(model_id, {"name": params["name"]}, keep_listed=True)
     provenance = {
         "kind": "training",
         "run": ctx.job_id,

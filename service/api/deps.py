@@ -88,6 +88,7 @@ def get_job_queue(
         state.settings.max_queued_jobs,
         owner,
         response,
+        state.settings.models_dir,
     )
 
 

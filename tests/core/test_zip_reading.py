@@ -24,19 +24,11 @@ from core.zip_reading import (
 from service.datasets import extract_zip
 from service.errors import ApiError
 from tests import bad_zips
-from tests.service.factories import write_model_folder
 
 
 @pytest.fixture(scope="module")
 def card(tmp_path_factory) -> bytes:
-    folder = write_model_folder(
-        tmp_path_factory.mktemp("card"),
-        "m",
-        architecture="pix2pix-generator",
-        family="pix2pix",
-        task="translate",
-    )
-    return (folder / "config.json").read_bytes()
+    return bad_zips.valid_card(tmp_path_factory.mktemp("card"))
 
 
 @pytest.mark.parametrize("case", sorted(bad_zips.MALFORMED))

@@ -47,11 +47,14 @@ def wait_ready(client: httpx.Client, stack: Stack, timeout: float = 90.0) -> Non
     raise RuntimeError(f"stack not ready: {last.text if last is not None else 'no answer'}")
 
 
-def wait_job(client: httpx.Client, job_id: str, timeout: float = 300.0) -> dict:
-    """Long-poll a job until it ends."""
+def wait_job(
+    client: httpx.Client, job_id: str, timeout: float = 300.0, key: str | None = None
+) -> dict:
+    """Long-poll a job (of the API key `key`, when given) until it ends."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 10}).json()
+        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 10}, headers=headers).json()
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
     raise TimeoutError(f"job {job_id} did not end within {timeout} s")

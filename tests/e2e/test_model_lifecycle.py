@@ -7,7 +7,6 @@ the operator's (the first) and two users'.
 import dataclasses
 import io
 import pickle
-import time
 import zipfile
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from tests.e2e.stack import (
     version_folder,
     zip_folder,
 )
+from tests.e2e.stack import wait_job as wait_keyed_job
 from tests.models.reference_pix2pix_nets import NLayerDiscriminator, UnetGenerator
 from training.demo import build_demo
 
@@ -63,13 +63,7 @@ def reference_checkpoint(tmp_path: Path) -> tuple[bytes, bytes, UnetGenerator]:
 
 
 def wait_job(client, job_id: str, who: str = "alice", timeout: float = 300.0) -> dict:
-    """Long-poll a job of `who` until it ends."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 10}, headers=auth(who)).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-    raise TimeoutError(f"job {job_id} did not end within {timeout} s")
+    return wait_keyed_job(client, job_id, timeout, key=KEYS[who])
 
 
 def import_file(client, who, content, filename="latest_net_G.pth", **form):

@@ -20,6 +20,7 @@ import torch
 import models
 from core.model_registry import ModelRegistry
 from tests.e2e.stack import png, running_stack, version_folder, zip_folder
+from tests.e2e.stack import wait_job as wait_keyed_job
 from training.demo import build_demo
 
 KEYS = {"alice": "alice-key-1", "bob": "bob-key-1", "operator": "op-key-1"}
@@ -52,13 +53,8 @@ def frozen(processes, name: str):
         os.killpg(group, signal.SIGCONT)
 
 
-def wait_job(client, job_id: str, who: str, timeout: float = 300.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 10}, headers=auth(who)).json()
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            return job
-    raise TimeoutError(f"job {job_id} did not end within {timeout} s")
+def wait_job(client, job_id: str, who: str = "alice", timeout: float = 300.0) -> dict:
+    return wait_keyed_job(client, job_id, timeout, key=KEYS[who])
 
 
 def model_zip(seed: int, *, classes: int = 3) -> bytes:

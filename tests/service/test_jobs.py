@@ -1,8 +1,11 @@
 """service.jobs: backpressure per queue, the public JSON of a job."""
 
+import pytest
 from celery import Celery
 
 from core.jobs import QUEUE_INFER, Job, JobKind
+from core.model_registry import ModelRegistry
+from core.params import TranslationParams
 from core.queues import queue_length
 from service.jobs import job_out
 
@@ -50,3 +53,36 @@ def test_job_json_hides_paths_and_links_result_images():
     assert out["result"]["images"] == [f"/v1/jobs/{job.id}/images/{k}" for k in range(2)]
     assert out["progress"] == 1.0
     assert "owner" not in out
+
+
+def test_a_version_removed_before_its_job_is_recorded_is_a_404(gateway, tmp_path):
+    """The gateway asks again, once the job is recorded (from then on retention keeps the
+    version for it), whether the version it pinned is still there."""
+    from fastapi import Response
+
+    from core.jobs import JobNotFound, JobStore
+    from service.errors import ApiError
+    from service.jobs import JobQueue
+    from tests.service.factories import write_model_folder
+
+    store = JobStore(gateway.redis())
+    write_model_folder(
+        tmp_path, "gone-soon", architecture="pix2pix-generator", family="pix2pix", task="translate"
+    )
+    registry = ModelRegistry(tmp_path)
+    digest = registry.version_digest(registry.pinned_version("gone-soon@1", None))
+    app = Celery("probe", broker=gateway.redis_url, set_as_current=False)
+    queue = JobQueue(store, app, gateway.redis(), 100, "anonymous", Response(), tmp_path)
+    try:
+        kept = queue.new(JobKind.translation, "gone-soon@1", digest)
+        assert queue.submit(kept, TranslationParams(seed=1)).model == "gone-soon@1"
+        (tmp_path / "gone-soon" / "model.safetensors").write_bytes(b"other weights")
+        late = queue.new(JobKind.translation, "gone-soon@1", kept.model_digest)
+        with pytest.raises(ApiError) as refused:
+            queue.submit(late, TranslationParams(seed=1))
+        assert refused.value.status_code == 404 and refused.value.code == "model_not_found"
+        with pytest.raises(JobNotFound):
+            store.get(late.id)  # nothing recorded, nothing queued
+    finally:
+        gateway.redis().delete(QUEUE_INFER)
+        app.close()

@@ -72,6 +72,8 @@ def test_only_waiting_jobs_are_taken(make_context, redis_client):
     cancelled.store.request_cancel(cancelled.job_id)
     redis_client.rpush(batch_list(JobKind.sample, "m"), "no-such-job")
     other_model = make_context(JobKind.sample, "n", value=5)
+    other_weights = make_context(JobKind.sample, "m", value=6)  # pinned to other content
+    other_weights.store.update(other_weights.job_id, model_digest="sha256:other")
     work = Work()
     run_batched(leader, work)
     assert work.passes == [[leader.job_id]]
@@ -80,6 +82,7 @@ def test_only_waiting_jobs_are_taken(make_context, redis_client):
     assert store.get(held.job_id).status == JobStatus.queued
     assert store.get(cancelled.job_id).status == JobStatus.cancelled
     assert store.get(other_model.job_id).status == JobStatus.queued
+    assert store.get(other_weights.job_id).status == JobStatus.queued  # its own message checks it
 
 
 def test_a_retried_leader_runs_alone(make_context):

@@ -118,7 +118,10 @@ async def export_model(
     if target.is_file():
         return _file(target, info.id, format)
     if format == "safetensors":
-        await run_in_threadpool(_zip_export, folder, target, info.id)
+        try:
+            await run_in_threadpool(_zip_export, folder, target, info.id)
+        except FileNotFoundError:  # the version was deleted while it was zipped
+            raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.") from None
         return _file(target, info.id, format)
     job = await run_in_threadpool(_export_job, client, store, jobs, info.id, stamp)
     if job is None:

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from core.families import FAMILIES
 from core.fine_tune import InitMismatch, fine_tune_config
 from core.jobs import JobKind
-from core.model_folder import read_card_json
+from core.model_folder import ModelFolderError, read_card_json
 from core.params import TrainingParams
 from core.training_runs import InvalidConfig, check_config
 from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
@@ -75,7 +75,10 @@ def _fine_tune(
     (404 for a model the caller does not see, 422 `init_mismatch` naming what differs from the
     model's architecture)."""
     info = find_model(settings.models_dir, str(body.init_from), caller)
-    card = read_card_json(info.folder)
+    try:
+        card = read_card_json(info.folder)
+    except ModelFolderError:  # the version was deleted meanwhile
+        raise ApiError(404, "model_not_found", f"There is no model {body.init_from!r}.") from None
     classes = len(dataset.classes) if dataset.kind == "labeled" else 0
     try:
         return info, fine_tune_config(str(body.family), card, body.config, classes)

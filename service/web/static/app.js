@@ -373,6 +373,11 @@ function modelRow(m) {
   who.title = m.shared ? "Offered to every API key" : "Imported or trained with your key";
   const title = element("div", "model-name");
   title.append(element("strong", "", m.name || m.id), " ", who);
+  if (m.version) {
+    const version = element("span", "muted", ` v${m.version}`);
+    version.title = `Newest version: ${m.ref}, ${m.digest}`;
+    title.append(version);
+  }
   const cell = element("td");
   cell.append(title);
   if (m.name && m.name !== m.id) cell.append(element("div", "muted", `id: ${m.id}`));
@@ -1280,7 +1285,9 @@ function inspectJobImage(job, index, preferredModel) {
   inspectSource = { job, index };
   selectTab($("tab-inspect"));
   const candidates = inspectable().filter((m) => m.task === (job.kind === "translation" ? "translate" : "sample"));
-  const preferred = candidates.find((m) => m.id === (preferredModel || job.model)) || candidates[0];
+  // a job records the version it ran on (`<id>@<version>`): offer that model
+  const wanted = preferredModel || (job.model || "").split("@")[0];
+  const preferred = candidates.find((m) => m.id === wanted) || candidates[0];
   if (preferred) $("inspect-model").value = preferred.id;
   updateInspectForm();
 }

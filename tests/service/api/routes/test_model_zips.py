@@ -20,7 +20,7 @@ import pytest
 from core.model_archive import MAX_ZIP_ENTRIES
 from tests import bad_zips
 from tests.service.conftest import Gateway, start_gateway
-from tests.service.factories import expect_error, write_model_folder
+from tests.service.factories import expect_error
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +33,7 @@ def zip_gateway(redis_url, tmp_path_factory) -> Iterator[Gateway]:
 
 @pytest.fixture(scope="module")
 def card(tmp_path_factory) -> bytes:
-    """A valid card (a pix2pix translator's config.json)."""
-    folder = write_model_folder(
-        tmp_path_factory.mktemp("card"),
-        "m",
-        architecture="pix2pix-generator",
-        family="pix2pix",
-        task="translate",
-    )
-    return (folder / "config.json").read_bytes()
+    return bad_zips.valid_card(tmp_path_factory.mktemp("card"))
 
 
 def stored(gateway: Gateway) -> dict[str, str]:
