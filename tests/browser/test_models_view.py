@@ -137,7 +137,8 @@ def test_import_errors_are_shown_next_to_the_form(page, stack):
 
     exported = client.get("/v1/models/tiny-p2p/export").content
     import_model(page, "tiny-p2p.zip", exported, id="tiny-p2p")
-    expect(error).to_contain_text("There is already a model 'tiny-p2p'. (model_exists)")
+    expect(error).to_contain_text("The model id 'tiny-p2p' is taken by another owner")
+    expect(error).to_contain_text("(model_exists)")
 
     # a zip whose card is right but whose weights do not load: the import job fails
     broken = io.BytesIO()
@@ -244,7 +245,8 @@ def test_fine_tune_from_a_model_in_the_train_view(page, stack, tmp_path):
     expect(page.locator("#train-detail")).to_contain_text("Job ")
     job_id = re.search(r"Job (\w+)", page.locator("#train-detail").inner_text()).group(1)
     try:
-        assert client.get(f"/v1/jobs/{job_id}").json()["params"]["init_from"] == "tiny-p2p"
+        # the run starts from the version pinned when it was submitted
+        assert client.get(f"/v1/jobs/{job_id}").json()["params"]["init_from"] == "tiny-p2p@1"
         expect(status).to_contain_text("Training finished: model", timeout=JOB_TIMEOUT_MS)
         job = wait_job(client, job_id)
         model = job["result"]["model"]
