@@ -41,6 +41,7 @@ from service.api.routes import (
     translations,
     usage,
 )
+from service.api_docs import install_api_docs
 from service.errors import install_error_handlers
 from service.job_changes import JobChanges
 from service.middleware import ApiKeyGate, BodyLimit
@@ -135,6 +136,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served offline by service.api_docs instead of from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.redis = client
@@ -164,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(web.router)  # the web page at / (outside /v1: no API key needed)
+    install_api_docs(app)  # before /static, which would shadow its assets
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     _add_metrics(app)
