@@ -4,33 +4,74 @@ supervised stack, its processes one by one, and what is installed and configured
 from __future__ import annotations
 
 import os
+from importlib import metadata
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from core.model_registry import ModelRegistry
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 from ganserve.processes import gateway_command, worker_command
 
 app = typer.Typer(help="ganserve: a self-hosted GAN image service.", no_args_is_help=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"ganserve {installed_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main() -> None:
+def main(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="print the installed version and exit",
+    ),
+) -> None:
     """ganserve: pix2pix translation, U-Net GAN and Progressive GAN sampling, training jobs."""
 
 
 @app.command()
 def up(
     demo: bool = typer.Option(True, help="train demo models when no model exists yet"),
+    host: str | None = typer.Option(
+        None, help="address the gateway binds to (default: GANSERVE_HOST, 127.0.0.1)"
+    ),
+    port: int | None = typer.Option(
+        None, min=1, max=65535, help="port of the gateway (default: GANSERVE_PORT, 8000)"
+    ),
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="storage root: models, datasets, results, embedded Redis "
+            "(default: GANSERVE_DATA_DIR, ./var)",
+        ),
+    ] = None,
 ) -> None:
     """Start the whole stack: embedded Redis (unless GANSERVE_REDIS_URL), gateway, workers;
-    restart any that exits (backoff 1-30 s; stop after 5 exits of one within 60 s)."""
+    restart any that exits (backoff 1-30 s; stop after 5 exits of one within 60 s). The options
+    take the place of the settings they name."""
     from ganserve.embedded_redis import EmbeddedRedisError
     from ganserve.launcher import StartupError
     from ganserve.launcher import up as run_stack
 
+    given = {"host": host, "port": port, "data_dir": data_dir}
+    overrides = {k: v for k, v in given.items() if v is not None}
     try:
-        code = run_stack(get_settings(), demo=demo, echo=typer.echo)
+        settings = Settings(**overrides) if overrides else get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        typer.echo(f"ganserve: --{first['loc'][0]}: {first['msg']}".replace("_", "-"), err=True)
+        raise typer.Exit(2) from None
+    try:
+        code = run_stack(settings, demo=demo, echo=typer.echo)
     except (EmbeddedRedisError, StartupError) as exc:
         typer.echo(f"ganserve: {exc}", err=True)
         code = 1
@@ -54,6 +95,14 @@ def worker(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     _exec(command)
+
+
+def installed_version() -> str:
+    """The installed distribution's version ("unknown" when run from an uninstalled tree)."""
+    try:
+        return metadata.version("ganserve")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _exec(command: list[str]) -> None:

@@ -61,3 +61,12 @@ def test_sweep_removes_files_of_jobs_without_a_record(
     monkeypatch.delenv("GANSERVE_REDIS_URL")
     without = run_cli("sweep", data_dir=storage.root)
     assert without.returncode == 1 and "GANSERVE_REDIS_URL" in without.stderr
+
+
+def test_version_and_bad_options_of_up():
+    exe = shutil.which("ganserve", path=str(Path(sys.executable).parent))
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    assert version.returncode == 0 and version.stdout.startswith("ganserve ")
+    assert version.stdout.split()[1][0].isdigit()
+    bad = subprocess.run([exe, "up", "--port", "0"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "--port" in bad.stderr

@@ -30,12 +30,12 @@ def port_open(port: int) -> bool:
 
 
 def test_up_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
+    """Address and storage from `ganserve up`'s options (they take the settings' place)."""
     port = free_port()
-    env = {**os.environ, "GANSERVE_DATA_DIR": str(tmp_path), "GANSERVE_PORT": str(port)}
-    env.pop("GANSERVE_REDIS_URL", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANSERVE_")}
     exe = str(Path(sys.executable).parent / "ganserve")
     process = subprocess.Popen(
-        [exe, "up", "--no-demo"],
+        [exe, "up", "--no-demo", "--port", str(port), "--data-dir", str(tmp_path)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -51,6 +51,7 @@ def test_up_runs_the_stack_and_ctrl_c_stops_everything(tmp_path):
             process.kill()
     assert process.returncode == 0, output
     assert "ganserve is up" in output and "stopping ganserve" in output
+    assert f"http://127.0.0.1:{port}" in output and "Traceback" not in output
     assert not port_open(port)
     assert processes_using(tmp_path) == []  # no gateway, worker or redis-server outlived it
 
