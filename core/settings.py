@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(
         default=100, description="Queued jobs per queue before new ones get 429."
     )
+    train_demos: bool = Field(
+        default=False,
+        description="At a fresh start, also train one demo model per family in the background "
+        "(the pretrained ones ship and serve at once; by default an idle stack is idle).",
+    )
     background_slice_seconds: float = Field(
         default=180.0,
         gt=0,

@@ -39,7 +39,15 @@ def main(
 
 @app.command()
 def up(
-    demo: bool = typer.Option(True, help="train demo models when no model exists yet"),
+    demo: bool = typer.Option(
+        True, help="at a fresh start, install the pretrained demo models and their datasets"
+    ),
+    train_demos: bool | None = typer.Option(
+        None,
+        "--train-demos/--no-train-demos",
+        help="at a fresh start, also train one demo model per family in the background "
+        "(default: GANSERVE_TRAIN_DEMOS, off)",
+    ),
     host: str | None = typer.Option(
         None, help="address the gateway binds to (default: GANSERVE_HOST, 127.0.0.1)"
     ),
@@ -71,7 +79,8 @@ def up(
         typer.echo(f"ganserve: --{first['loc'][0]}: {first['msg']}".replace("_", "-"), err=True)
         raise typer.Exit(2) from None
     try:
-        code = run_stack(settings, demo=demo, echo=typer.echo)
+        train = settings.train_demos if train_demos is None else train_demos
+        code = run_stack(settings, demo=demo, train_demos=train, echo=typer.echo)
     except (EmbeddedRedisError, StartupError) as exc:
         typer.echo(f"ganserve: {exc}", err=True)
         code = 1

@@ -1,17 +1,24 @@
-"""Small demo models of each family, trained through the normal API and training queue.
+"""The demo models: pretrained weights that ship with ganserve, registered at a fresh start.
 
 When a fresh `ganserve up` finds no model, it builds the demo datasets from images that ship
-inside installed packages (`training.demo`), uploads them with `POST /v1/datasets` and starts one
-training run per family with `POST /v1/training-runs`, in the order a newcomer needs them: a
-pix2pix translation model first, then the sampling models. They train as background runs: each
-registers its model at every checkpoint (usable early, better every checkpoint), takes turns with
-the other demos (`GANSERVE_BACKGROUND_SLICE_SECONDS`) and steps aside whenever a user's training
-run waits. `benchmarks/demo_quality.py` measures them.
+inside installed packages (`training.demo`) and uploads them with `POST /v1/datasets` (they are
+the translation model's example inputs and the Train view's ready-made datasets). Then it
+registers the pretrained demo models of `ganserve/demo_weights/` (one model folder per demo:
+half-precision safetensors and a card recording the exact command, steps, seed and time that
+trained it, made by `benchmarks/train_demo_models.sh` and `benchmarks/ship_demo_models.py`) as
+version 1 of `labels2photo`, `digits` and `faces`: owned by the operator, so every key shares
+them, each naming its dataset by the id it just got. They serve at once, and nothing trains.
+
+With `train` (`ganserve up --train-demos`, `GANSERVE_TRAIN_DEMOS`) one background training run
+per family also starts on the demo datasets, in the family table's order: each registers its
+own model at every checkpoint, the runs take turns (`GANSERVE_BACKGROUND_SLICE_SECONDS`) and
+step aside whenever a user's training run waits. `benchmarks/demo_quality.py` measures both.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -21,8 +28,12 @@ from typing import Any
 import httpx
 
 from core.families import FAMILY_TABLE
+from core.model_folder import add_provenance
+from core.model_registry import ModelRegistry
+from core.storage import staging_folder
 
-MARKER = "demo_jobs.json"  # under the storage root: the demo runs already asked for
+MARKER = "demo_jobs.json"  # under the storage root: what the first start installed
+WEIGHTS_DIR = Path(__file__).resolve().parent / "demo_weights"
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,16 @@ class DemoModel:
 DEMOS = tuple(DemoModel(f.demo.dataset, f.name, f.demo.config) for f in FAMILY_TABLE)
 
 
+@dataclass
+class Installed:
+    """What a first start did: the datasets uploaded (demo -> id), the demo models registered,
+    the background training runs queued."""
+
+    datasets: dict[str, str] = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+
+
 def _zip_folder(folder: Path, archive: Path) -> Path:
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in sorted(folder.rglob("*")):
@@ -46,19 +67,41 @@ def _zip_folder(folder: Path, archive: Path) -> Path:
     return archive
 
 
-def request_demo_models(base_url: str, data_dir: Path, api_key: str | None = None) -> list[str]:
-    """Queue the demo training runs unless models exist or they were queued before.
+def register_shipped_model(models_dir: Path, demo: DemoModel, owner: str, dataset: str) -> bool:
+    """Register the shipped weights of `demo` (if they ship) as a version of the model of its
+    name, owned by `owner`, trained on the dataset `dataset`; whether it was registered."""
+    shipped = WEIGHTS_DIR / demo.name
+    if not (shipped / "model.safetensors").is_file():
+        return False
+    registry = ModelRegistry(models_dir)
+    registry.claim(demo.name, owner)
+    source = {"kind": "demo", "dataset": dataset, "training": {"direction": "AtoB"}}
+    with staging_folder(models_dir / demo.name) as staging:
+        shutil.copytree(shipped, staging, dirs_exist_ok=True)
+        add_provenance(staging, {"dataset": dataset, "owner": owner})
+        registry.add_version(demo.name, owner, staging, source)
+    return True
 
-    Returns the ids of the jobs started (empty when nothing was needed).
-    """
+
+def install_demo_models(
+    base_url: str,
+    data_dir: Path,
+    owner: str,
+    api_key: str | None = None,
+    *,
+    train: bool = False,
+) -> Installed | None:
+    """At a fresh start (no model, never installed before): upload the demo datasets, register
+    the shipped demo models under `owner` and, with `train`, queue the background training runs.
+    None when there was nothing to do."""
     models_dir = data_dir / "models"
     marker = data_dir / MARKER
     if marker.exists() or any(p.is_dir() for p in models_dir.glob("*")):
-        return []
+        return None
     from training import demo as datasets  # torch is imported only when demos are built
 
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    jobs = []
+    done = Installed()
     with (
         httpx.Client(base_url=base_url, headers=headers, timeout=120) as client,
         tempfile.TemporaryDirectory() as tmp,
@@ -73,17 +116,22 @@ def request_demo_models(base_url: str, data_dir: Path, api_key: str | None = Non
                     files={"archive": (archive.name, f, "application/zip")},
                 )
             response.raise_for_status()
-            run = client.post(
-                "/v1/training-runs",
-                json={
-                    "family": demo.family,
-                    "dataset": response.json()["id"],
-                    "name": demo.name,
-                    "config": demo.config,
-                    "background": True,
-                },
-            )
-            run.raise_for_status()
-            jobs.append(run.json()["id"])
-    marker.write_text(json.dumps({"jobs": jobs}, indent=2) + "\n")
-    return jobs
+            dataset = response.json()["id"]
+            done.datasets[demo.name] = dataset
+            if register_shipped_model(models_dir, demo, owner, dataset):
+                done.models.append(demo.name)
+            if train:
+                run = client.post(
+                    "/v1/training-runs",
+                    json={
+                        "family": demo.family,
+                        "dataset": dataset,
+                        "name": demo.name,
+                        "config": demo.config,
+                        "background": True,
+                    },
+                )
+                run.raise_for_status()
+                done.jobs.append(run.json()["id"])
+    marker.write_text(json.dumps(done.__dict__, indent=2) + "\n")
+    return done

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 import httpx
 
 from core.jobs import QUEUES
+from core.owners import ANONYMOUS, owner_of_key
 from core.settings import Settings
 from core.storage import Storage
-from ganserve.demo_models import request_demo_models
+from ganserve.demo_models import install_demo_models
 from ganserve.embedded_redis import EmbeddedRedis
 from ganserve.processes import gateway_command, worker_command
 
@@ -265,6 +266,7 @@ def up(
     settings: Settings,
     *,
     demo: bool = True,
+    train_demos: bool = False,
     echo: Callable[[str], None] = print,
     policy: RestartPolicy | None = None,
 ) -> int:
@@ -284,13 +286,15 @@ def up(
             url = running.url
             echo(f"ganserve is up: {url} (API docs at {url}/docs); Ctrl-C stops it")
             if demo:
-                keys = settings.operator_key_list  # demo models are shared
-                jobs = request_demo_models(url, settings.data_dir, keys[0] if keys else None)
-                if jobs:
-                    echo(
-                        "no model yet: training demo models through the queue "
-                        f"(jobs {', '.join(jobs)})"
-                    )
+                keys = settings.operator_key_list  # demo models are the operator's: shared
+                owner = owner_of_key(keys[0]) if keys else ANONYMOUS
+                done = install_demo_models(
+                    url, settings.data_dir, owner, keys[0] if keys else None, train=train_demos
+                )
+                if done is not None:
+                    echo(f"first start: demo models ready ({', '.join(done.models) or 'none'})")
+                if done is not None and done.jobs:
+                    echo(f"training demo models in the background (jobs {', '.join(done.jobs)})")
             supervisor = Supervisor(policy, echo)
             if running.redis is not None:
                 supervise_redis(supervisor, running.redis)

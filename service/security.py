@@ -13,20 +13,14 @@ delete its own; an operator, or anyone when no keys are configured, may change o
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from core.owners import ANONYMOUS, owner_of_key
 from service.errors import ApiError
 
-ANONYMOUS = "anonymous"
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
-
-
-def owner_of_key(key: str) -> str:
-    """The stable owner id of an API key (a digest; the key cannot be recovered from it)."""
-    return "key-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def authenticate(authorization: str | None, keys: Sequence[str]) -> str:
