@@ -10,7 +10,8 @@ version 1 of `labels2photo`, `digits` and `faces`: owned by the operator, so eve
 them, each naming its dataset by the id it just got. They serve at once, and nothing trains.
 
 With `train` (`ganserve up --train-demos`, `GANSERVE_TRAIN_DEMOS`) one background training run
-per family also starts on the demo datasets, in the family table's order: each registers its
+per family also starts on the demo datasets (and so does the run of a demo whose weights do not
+ship, e.g. in a checkout that left `ganserve/demo_weights/` out), in the family table's order: each registers its
 own model at every checkpoint, the runs take turns (`GANSERVE_BACKGROUND_SLICE_SECONDS`) and
 step aside whenever a user's training run waits. `benchmarks/demo_quality.py` measures both.
 """
@@ -118,9 +119,10 @@ def install_demo_models(
             response.raise_for_status()
             dataset = response.json()["id"]
             done.datasets[demo.name] = dataset
-            if register_shipped_model(models_dir, demo, owner, dataset):
+            shipped = register_shipped_model(models_dir, demo, owner, dataset)
+            if shipped:
                 done.models.append(demo.name)
-            if train:
+            if train or not shipped:  # a demo whose weights do not ship is trained instead
                 run = client.post(
                     "/v1/training-runs",
                     json={
