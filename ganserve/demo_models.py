@@ -11,8 +11,9 @@ them, each naming its dataset by the id it just got. They serve at once, and not
 
 With `train` (`ganserve up --train-demos`, `GANSERVE_TRAIN_DEMOS`) one background training run
 per family also starts on the demo datasets (and so does the run of a demo whose weights do not
-ship, e.g. in a checkout that left `ganserve/demo_weights/` out), in the family table's order: each registers its
-own model at every checkpoint, the runs take turns (`GANSERVE_BACKGROUND_SLICE_SECONDS`) and
+ship, e.g. in a checkout that left `ganserve/demo_weights/` out), in the family table's order:
+each registers its own model at every checkpoint, the runs take turns
+(`GANSERVE_BACKGROUND_SLICE_SECONDS`) and
 step aside whenever a user's training run waits. `benchmarks/demo_quality.py` measures both.
 """
 
