@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PLACEHOLDER_KEYS = frozenset({"change-me", "changeme"})
+
 
 class Settings(BaseSettings):
     """Configuration shared by the gateway, the workers and the command line."""
@@ -65,6 +67,11 @@ class Settings(BaseSettings):
     )
     max_queued_jobs: int = Field(
         default=100, description="Queued jobs per queue before new ones get 429."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines of every process: text (one line each, with the process name, "
+        "request id and job id) or json (one JSON object per line, for log shippers).",
     )
     train_demos: bool = Field(
         default=False,
@@ -194,6 +201,17 @@ class Settings(BaseSettings):
         """An empty variable (`GANSERVE_TORCH_THREADS=` in .env, `${VAR:-}` in Compose) means
         unset, as it always has."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_keys", "operator_keys")
+    @classmethod
+    def _no_placeholder(cls, value: str) -> str:
+        """Refuse .env.example's placeholder instead of running with a key anyone can read."""
+        if any(k.strip().lower() in PLACEHOLDER_KEYS for k in value.split(",")):
+            raise ValueError(
+                "holds the placeholder 'change-me' from .env.example: set real keys (long random "
+                "strings, e.g. from `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
+            )
+        return value
 
     @field_validator("data_dir", "inception_weights")
     @classmethod

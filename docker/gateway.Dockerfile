@@ -36,4 +36,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 
 # ganserve.processes.gateway_command, listening on every interface of the container.
-CMD ["python", "-m", "uvicorn", "--factory", "service.app:create_app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+CMD ["python", "-m", "uvicorn", "--factory", "service.app:serve", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

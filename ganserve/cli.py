@@ -3,6 +3,7 @@ supervised stack, its processes one by one, and what is installed and configured
 
 from __future__ import annotations
 
+import logging
 import os
 from importlib import metadata
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from core.logs import configure_logging
 from core.model_registry import ModelRegistry
 from core.settings import Settings, get_settings
 from ganserve.processes import gateway_command, worker_command
@@ -70,6 +72,8 @@ def up(
     from ganserve.launcher import StartupError
     from ganserve.launcher import up as run_stack
 
+    configure_logging("launcher")
+    launcher_log = logging.getLogger("ganserve.launcher")
     given = {"host": host, "port": port, "data_dir": data_dir}
     overrides = {k: v for k, v in given.items() if v is not None}
     try:
@@ -80,7 +84,7 @@ def up(
         raise typer.Exit(2) from None
     try:
         train = settings.train_demos if train_demos is None else train_demos
-        code = run_stack(settings, demo=demo, train_demos=train, echo=typer.echo)
+        code = run_stack(settings, demo=demo, train_demos=train, echo=launcher_log.info)
     except (EmbeddedRedisError, StartupError) as exc:
         typer.echo(f"ganserve: {exc}", err=True)
         code = 1

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from core.jobs import QUEUES
+from core.logs import NAME_VARIABLE
 from core.owners import ANONYMOUS, owner_of_key
 from core.settings import Settings
 from core.storage import Storage
@@ -198,9 +199,10 @@ def torch_threads_per_worker(workers: int = len(QUEUES)) -> int:
 
 def start_services(stack: Stack, settings: Settings, env: dict[str, str]) -> None:
     """Start the gateway and one worker per queue, as `ganserve up` and Compose do."""
-    stack.start("gateway", gateway_command(settings), env)
+    stack.start("gateway", gateway_command(settings), {**env, NAME_VARIABLE: "gateway"})
     for queue in QUEUES:
-        stack.start(f"worker-{queue}", worker_command(queue), env)
+        name = f"worker-{queue}"
+        stack.start(name, worker_command(queue), {**env, NAME_VARIABLE: name})
 
 
 def wait_for_gateway(url: str, stack: Stack, timeout: float = 60.0) -> None:

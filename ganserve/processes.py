@@ -20,12 +20,12 @@ def gateway_command(settings: Settings) -> list[str]:
         "-m",
         "uvicorn",
         "--factory",
-        "service.app:create_app",
+        "service.app:serve",
         "--host",
         settings.host,
         "--port",
         str(settings.port),
-        "--no-access-log",
+        "--no-access-log",  # the gateway's own access log names each request's id
     ]
 
 
@@ -39,6 +39,7 @@ def worker_command(queue: str, concurrency: int = 1, *, name: str | None = None)
         "celery",
         "-A",
         "workers.celery_app",
+        "--quiet",  # no banner: every line in ganserve's log format (core.logs)
         "worker",
         "--queues",
         queue,

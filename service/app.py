@@ -20,8 +20,10 @@ import redis.asyncio
 from celery import Celery
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from pydantic import ValidationError
 
 from core.jobs import JobStore
+from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from core.storage import Storage
 from service.api.deps import get_owner
@@ -45,6 +47,7 @@ from service.api_docs import install_api_docs
 from service.errors import install_error_handlers
 from service.job_changes import JobChanges
 from service.middleware import ApiKeyGate, BodyLimit
+from service.request_log import RequestLog
 from service.security import ANONYMOUS
 from service.web import routes as web
 
@@ -198,5 +201,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         },
     )
-    app.add_middleware(ApiKeyGate, keys=settings.key_list)  # outermost: before any body
+    app.add_middleware(ApiKeyGate, keys=settings.key_list)  # before any body
+    app.add_middleware(RequestLog)  # outermost: every answer has its id and its access line
     return app
+
+
+def serve() -> FastAPI:
+    """The app as `ganserve gateway` and Compose serve it (uvicorn's factory): the process logs
+    in ganserve's format (`core.logs`) first."""
+    configure_logging()
+    try:
+        get_settings()
+    except ValidationError as exc:  # one readable line, not a traceback
+        first = exc.errors()[0]
+        log.error("invalid setting GANSERVE_%s: %s", str(first["loc"][0]).upper(), first["msg"])
+        raise SystemExit(1) from None
+    return create_app()

@@ -38,12 +38,15 @@ so results are ignored; the broker and the result backend are both `GANSERVE_RED
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init
+from celery.exceptions import Reject
+from celery.signals import celeryd_init, setup_logging
 
 from core.jobs import QUEUE_INFER, QUEUE_OF_KIND, TASK_OF_KIND, JobKind
+from core.logs import configure_logging
 from core.settings import Settings, get_settings
 
 celery_app = Celery("ganserve", include=["workers.tasks", "workers.reconciler"])
@@ -100,6 +103,24 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 # Read from the settings when the configuration is first used (the worker's start), not at import.
 celery_app.add_defaults(lambda: celery_config(get_settings()))
+
+
+class _NoRejectTraceback(logging.Filter):
+    """A task that hands its message back (`Reject`: the worker is stopping, Redis failed) is
+    logged in one line: it is how a Ctrl-C requeues a training run, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], Reject):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+@setup_logging.connect
+def _ganserve_logging(**_: object) -> None:
+    """Celery logs in ganserve's format (`core.logs`) instead of its own."""
+    configure_logging()
+    logging.getLogger("celery.app.trace").addFilter(_NoRejectTraceback())
 
 
 @celeryd_init.connect

@@ -64,6 +64,7 @@ from core.jobs import (
     JobStatus,
     JobStore,
 )
+from core.logs import about_job
 from core.model_registry import ModelMissing, ModelRegistry
 from core.settings import Settings, get_settings
 from core.storage import Storage
@@ -249,7 +250,8 @@ def run_job(task: Any, job_id: str, work: Work, *, max_attempts: int) -> None:
     """
     store = job_store()
     try:
-        _run_job(task, store, job_id, work, max_attempts)
+        with about_job(job_id):
+            _run_job(task, store, job_id, work, max_attempts)
     except (redis.RedisError, OperationalError) as exc:
         log.warning(
             "job %s: Redis failed under it (%s); waiting for Redis to requeue it", job_id, exc

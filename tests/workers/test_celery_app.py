@@ -82,3 +82,26 @@ def test_a_worker_without_redis_refuses_to_start_and_says_why():
     )
     assert result.returncode != 0
     assert "ganserve workers need Redis: set GANSERVE_REDIS_URL" in result.stdout + result.stderr
+
+
+def test_a_rejected_task_is_logged_without_a_traceback():
+    """A Ctrl-C hands a training run's message back (`Reject`): one line, no traceback."""
+    import logging
+    import sys
+
+    from celery.exceptions import Reject
+
+    from workers.celery_app import _NoRejectTraceback
+
+    try:
+        raise Reject("stopped at step 770 of 20000", requeue=True)
+    except Reject:
+        record = logging.LogRecord(
+            "celery.app.trace", 30, __file__, 1, "reject", (), sys.exc_info()
+        )
+    assert _NoRejectTraceback().filter(record) and record.exc_info is None
+    try:
+        raise ValueError("a real error")
+    except ValueError:
+        other = logging.LogRecord("celery.app.trace", 40, __file__, 1, "boom", (), sys.exc_info())
+    assert _NoRejectTraceback().filter(other) and other.exc_info is not None
