@@ -128,6 +128,9 @@ def test_a_pool_process_over_its_memory_limit_is_replaced_after_its_job(setting)
             Job(kind=JobKind.sample, model="digits", params={"count": 1, "seed": seed})
         )
         client(setting.url).send_task(TASK_SAMPLE, args=[job.id], queue=QUEUE_INFER)
-        assert wait_for(setting.store, job.id, ended).status == JobStatus.succeeded
+        # a fresh pool process imports torch and the work modules before it takes a job:
+        # seconds, or a minute on a loaded machine
+        done = wait_for(setting.store, job.id, ended, timeout=180)
+        assert done.status == JobStatus.succeeded
         pids.append(worker.text().split(f"job {job.id} (sample) running, attempt 1, pid ")[1])
     assert pids[0].split()[0] != pids[1].split()[0]  # a fresh process ran the second job
