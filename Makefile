@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install browser run test lint clean
+.PHONY: install browser run test lint docs clean
 
 # pyproject.toml pins torch 2.13.0, whose CPU wheel (the one that lies on this kind of machine's
 # disk) is built for Python 3.11; another Python would pull a CUDA build of several GB, or none.
@@ -46,7 +46,12 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-test: lint browser
+# The documentation site (mkdocs.yml, docs/): built strictly (a broken link or anchor fails) into
+# site/, readable offline from site/index.html.
+docs: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint docs browser
 	$(BIN)/python -m pytest
 
 clean:

@@ -1,0 +1,1 @@
+"""The documentation: the README and the MkDocs site under docs/."""
