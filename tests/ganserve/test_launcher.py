@@ -126,7 +126,7 @@ def test_up_from_a_fresh_directory_with_default_settings(tmp_path):
     finally:
         output = stop(process)
     assert (tmp_path / "var" / "redis" / "redis.log").is_file(), output
-    assert (tmp_path / "var" / "redis" / "appendonly.aof").exists()
+    assert (tmp_path / "var" / "redis" / "appendonlydir").is_dir()  # Valkey's multi-part AOF
     assert f"data in {tmp_path / 'var' / 'redis'}" in output  # absolute, resolved once
 
 
@@ -215,7 +215,7 @@ def test_up_reports_a_redis_that_cannot_start(tmp_path):
 def launcher_children(launcher_pid: int) -> dict[str, int]:
     """The supervised children of a `ganserve up` process, by name, from /proc."""
     names = {
-        b"redis-server": "redis",
+        b"valkey-server": "redis",
         b"uvicorn": "gateway",
         b"--queues\0infer": "worker-infer",
         b"--queues\0train": "worker-train",
