@@ -27,7 +27,7 @@ from core.families import FamilyName
 from core.jobs import JobKind
 
 # Every number a job takes is bounded here; the gateway's request bodies and forms reuse these
-# fields and constants (README, "Limits").
+# fields and constants (docs/api/limits.md).
 MAX_SEED = 2**32 - 1
 MAX_SAMPLES = 64
 MAX_LATENT_DIM = 4096

@@ -10,7 +10,7 @@ of the sampling families (U-Net GAN, Progressive GAN):
   the candidates' classes are drawn at random, the ranking is within each class and every class
   keeps its share of the candidates: a class-conditional D's logit has a per-class offset, and
   one ranking across classes kept almost no 0, 4 or 6 of the digits demo (measured
-  2026-12-04: SWD 1.77x the unfiltered set's; see README).
+  2026-12-04: SWD 1.77x the unfiltered set's; see docs/performance.md).
 - `drs_filter`: Discriminator Rejection Sampling (Azadi, Olsson, Darrell, Goodfellow, Odena,
   "Discriminator Rejection Sampling", ICLR 2019, Algorithm 1). An optimal GAN discriminator's
   logit is D~(x) = log(p_data(x) / p_g(x)), so rejection sampling with acceptance probability
