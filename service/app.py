@@ -29,6 +29,7 @@ from core.storage import Storage
 from service.api.deps import get_owner
 from service.api.routes import (
     datasets,
+    families,
     health,
     inspections,
     interpolations,
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         inspections,
         datasets,
         training_runs,
+        families,
         jobs,
         job_files,
         run_outputs,

@@ -236,7 +236,7 @@ def test_keep_the_most_real_in_the_sample_view(page, stack):
         expect(page.locator("#sample-gallery img")).to_have_count(4, timeout=JOB_TIMEOUT_MS)
         used = page.locator("#sample-filter-used")
         expect(used).to_contain_text("The 4 most real of 8 candidates drawn")
-        job = client.get(f"/v1/jobs/{job_id_in(page, '#status')}").json()
+        job = client.get(f"/v1/jobs/{job_id_in(page, '#sample-status')}").json()
         assert job["params"]["filter"]["method"] == "top"
         assert job["params"]["filter"]["keep"] == 0.5
         assert job["result"]["filter"]["candidates"] == 8
@@ -245,7 +245,7 @@ def test_keep_the_most_real_in_the_sample_view(page, stack):
         box.uncheck()
         page.click("#sample-form button[type=submit]")
         expect(used).to_be_hidden(timeout=JOB_TIMEOUT_MS)
-        job = client.get(f"/v1/jobs/{job_id_in(page, '#status')}").json()
+        job = client.get(f"/v1/jobs/{job_id_in(page, '#sample-status')}").json()
         assert job["params"].get("filter") is None
     finally:
         client.delete("/v1/models/digits-no-d")

@@ -70,6 +70,8 @@ def test_export_a_zip_import_it_rename_and_delete(page, stack, tmp_path):
     expect(page.locator("#import-error")).to_be_hidden()
     copy = row(page, "p2p-copy")
     expect(copy).to_contain_text("Copy of p2p")
+    expect(copy.locator(".badge.version")).to_have_text("v1")  # its version, and its ref
+    expect(copy).to_contain_text("ref: p2p-copy@1")
     expect(copy).to_contain_text("Exported and imported again")
     # every model select on the page knows it, the inspect one too (it has its discriminator)
     expect(page.locator("#translate-model option[value=p2p-copy]")).to_have_text(
@@ -194,6 +196,8 @@ def test_fine_tune_from_a_model_in_the_train_view(page, stack, tmp_path):
     _url, client = stack
     data = build_demo("labels2photo", tmp_path / "labels", size=32, count=4)
     dataset = upload_dataset(client, data, "fine-tune-labels", "paired")
+    faces = build_demo("faces", tmp_path / "faces", size=32, count=4)
+    images = upload_dataset(client, faces, "fine-tune-faces", "images")
     page.click("#tab-models")
     button(page, "Fine-tune from this model (tiny-p2p)").click()
     expect(page.locator("#view-train")).to_be_visible()
@@ -212,22 +216,25 @@ def test_fine_tune_from_a_model_in_the_train_view(page, stack, tmp_path):
     values = offered()
     assert values[0] == "" and "tiny-p2p" in values and "tiny-digits" not in values
     assert all(families[v] == "pix2pix" for v in values[1:])
-    page.select_option("#train-family", "unetgan")
+    # an images dataset: the family follows it (pix2pix trains on pairs only)
+    page.select_option("#train-dataset", images["id"])
+    expect(page.locator("#train-family")).to_have_value("unetgan")
+    expect(page.locator('#train-family option[value="pix2pix"]')).to_be_disabled()
     assert "tiny-digits" in offered() and "tiny-p2p" not in offered()
     expect(init).to_have_value("")  # a fresh run: the size is the user's again
     expect(page.locator("#train-size")).not_to_have_attribute("readonly", "")
     page.select_option("#train-family", "pggan")
     expect(init).to_be_disabled()
     expect(init.locator("option")).to_have_text(["None: a pggan run always starts fresh"])
-    page.select_option("#train-family", "pix2pix")
+    page.select_option("#train-dataset", dataset["id"])  # a paired one again
+    expect(page.locator("#train-family")).to_have_value("pix2pix")
     page.select_option("#train-init", "tiny-p2p")
     expect(page.locator("#train-size")).to_have_value("32")
 
-    expect(page.locator(f'#train-dataset option[value="{dataset["id"]}"]')).to_be_attached()
-    page.select_option("#train-dataset", dataset["id"])
     page.fill("#train-steps", "2")
     page.fill("#train-batch", "2")
-    page.fill("#train-extra", '{"width": 8}')  # the model's width is 4
+    page.click("#train-options summary")
+    page.fill("#train-opt-width", "8")  # the model's width is 4
     page.click("#train-form button[type=submit]")
     error = page.locator("#train-error")
     expect(error).to_contain_text("The run cannot start from the model 'tiny-p2p'")
@@ -237,9 +244,9 @@ def test_fine_tune_from_a_model_in_the_train_view(page, stack, tmp_path):
     page.screenshot(path="/tmp/train_view.png", full_page=True)
     page.screenshot(path=artifacts_dir() / "train-init-from.png", full_page=True)
 
-    page.fill("#train-extra", "")
+    page.fill("#train-opt-width", "")  # the model's width, then
     page.click("#train-form button[type=submit]")
-    status = page.locator("#status")
+    status = page.locator("#train-status")
     expect(status).to_contain_text("from tiny-p2p")
     expect(error).to_be_hidden()
     expect(page.locator("#train-detail")).to_contain_text("Job ")

@@ -5,9 +5,20 @@ const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const $ = (id) => document.getElementById(id);
 
 // ---- messages -----------------------------------------------------------------------------
+//
+// Each view says what it does next to its own form (`<prefix>-status`, `<prefix>-error`): a
+// translation's "done" is never shown on another tab. The page-level line (`#notice`) and box
+// (`#error`) are for what concerns the whole page: the API key, a service that cannot be reached.
 
-function say(text) {
-  $("status").textContent = text;
+let noticeTimer = null;
+
+// A short page-level notice that goes away by itself.
+function notice(text) {
+  const line = $("notice");
+  line.textContent = text;
+  line.hidden = !text;
+  clearTimeout(noticeTimer);
+  if (text) noticeTimer = setTimeout(() => (line.hidden = true), 4000);
 }
 
 function showError(text) {
@@ -28,13 +39,13 @@ function errorText(err) {
   return err instanceof ApiError ? `${err.message} (${err.code})` : String(err.message || err);
 }
 
+// A page-level failure (loading the catalog, the datasets…): the key prompt for a 401.
 function report(err) {
   if (err instanceof ApiError && err.status === 401) {
     askForKey(err.message);
     return;
   }
   showError(errorText(err));
-  say("");
 }
 
 // The status line and error box of one part of the page (`<prefix>-status`, `<prefix>-error`,
@@ -80,14 +91,13 @@ $("key-form").addEventListener("submit", (event) => {
   $("api-key").value = "";
   $("key-form").hidden = true;
   showError("");
-  say("API key saved.");
-  loadModels();
-  loadDatasets();
+  notice("API key saved.");
+  start();
 });
 
 $("key-clear").addEventListener("click", () => {
   localStorage.removeItem(KEY_STORAGE);
-  say("API key forgotten.");
+  notice("API key forgotten.");
 });
 
 // ---- HTTP ---------------------------------------------------------------------------------
@@ -227,9 +237,11 @@ async function pollJob(id, onUpdate, signal) {
   }
 }
 
-async function runJob(job) {
-  say(describe(job));
-  const done = await followJob(job.id, (update) => say(describe(update)));
+// Follow a job to its end, saying its progress in a view's status line; the finished job, or
+// its failure thrown.
+async function runJob(job, messages) {
+  messages.say(describe(job));
+  const done = await followJob(job.id, (update) => messages.say(describe(update)));
   if (done.status !== "succeeded") throw jobFailure(done);
   return done;
 }
@@ -270,6 +282,22 @@ tabs.forEach((tab, index) => {
   });
 });
 
+// ---- families -----------------------------------------------------------------------------
+
+// The model families (`GET /v1/families`): what each does, trains on and can do, and the schema
+// of its training config. Nothing on this page names a family: it reads them from there.
+let families = [];
+
+async function loadFamilies() {
+  if (families.length) return;
+  families = (await api("/v1/families")).families || [];
+  fillFamilySelect();
+}
+
+function familyOf(name) {
+  return families.find((f) => f.name === name);
+}
+
 // ---- models -------------------------------------------------------------------------------
 
 let models = [];
@@ -296,12 +324,10 @@ function modelOption(m) {
   return option(m.id, `${modelLabel(m)} (${m.family})`);
 }
 
-// Families whose models translate; the others sample.
-const TRANSLATING = new Set(["pix2pix"]);
 let demos = []; // the background (demo) training runs not yet ended
 
 function emptyModelText(task) {
-  const training = demos.filter((j) => TRANSLATING.has(j.params.family) === (task === "translate"));
+  const training = demos.filter((j) => (familyOf(j.params.family) || {}).task === task);
   if (!training.length) return `No ${task} models`;
   const percent = Math.round(100 * Math.max(...training.map((j) => j.progress || 0)));
   return `No model yet, the demo is training (${percent}%)`;
@@ -336,6 +362,7 @@ async function loadModels() {
       const row = document.createElement("tr");
       const cell = document.createElement("td");
       cell.colSpan = 9;
+      cell.className = "empty";
       cell.textContent = "No models yet: import one below, or train one.";
       row.append(cell);
       rows.push(row);
@@ -361,9 +388,14 @@ function actionButton(text, label, onClick) {
   return button;
 }
 
-// Families whose training runs can start from a model (`init_from`); a Progressive GAN run
-// grows its networks from 4x4 itself, so it always starts fresh.
-const FINE_TUNABLE = new Set(["pix2pix", "unetgan"]);
+// Whether training runs of a family can start from one of its models (`init_from`).
+function fineTunable(name) {
+  const family = familyOf(name);
+  return Boolean(family && family.fine_tunable);
+}
+
+// The header of each column of the Models table: on a narrow screen each cell says it.
+const MODEL_COLUMNS = ["Model", "Actions", "Family", "Task", "Size", "Classes", "Discriminator", "Metrics", "Created"];
 
 // One row of the Models table: what the model is, and what can be done with it.
 function modelRow(m) {
@@ -374,21 +406,23 @@ function modelRow(m) {
   const title = element("div", "model-name");
   title.append(element("strong", "", m.name || m.id), " ", who);
   if (m.version) {
-    const version = element("span", "muted", ` v${m.version}`);
+    const version = element("span", "badge version", `v${m.version}`);
     version.title = `Newest version: ${m.ref}, ${m.digest}`;
     title.append(version);
   }
-  const cell = element("td");
+  const cell = element("td", "model-cell");
   cell.append(title);
-  if (m.name && m.name !== m.id) cell.append(element("div", "muted", `id: ${m.id}`));
+  const ids = [m.name && m.name !== m.id ? `id: ${m.id}` : "", m.ref ? `ref: ${m.ref}` : ""].filter(Boolean);
+  if (ids.length) cell.append(element("div", "muted mono", ids.join(" · ")));
   if (m.description) cell.append(element("div", "description", m.description));
   row.append(cell, modelActions(m)); // next to the name: found at once on a narrow screen
   const size = `${m.image_size}×${m.image_size}×${m.channels}`;
   for (const text of [m.family, m.task, size, m.classes ? String(m.classes) : "—",
-    m.discriminator ? "yes" : "no", formatMetrics(m.metrics)]) {
+    m.discriminator ? "yes" : "no", formatMetrics(m.metrics) || "—"]) {
     row.append(element("td", "", text));
   }
   row.append(createdCell(m.created));
+  [...row.cells].forEach((td, k) => (td.dataset.label = MODEL_COLUMNS[k]));
   return row;
 }
 
@@ -405,6 +439,8 @@ function createdCell(created) {
 
 function modelActions(m) {
   const cell = element("td", "actions");
+  const list = element("div", "action-list");
+  cell.append(list);
   const exports = element("div", "action-group");
   exports.setAttribute("role", "group");
   exports.setAttribute("aria-label", `Export ${m.id}`);
@@ -419,9 +455,9 @@ function modelActions(m) {
   remove.classList.add("danger");
   if (m.shared) remove.title = "A shared model: only an operator key may delete it";
   manage.append(remove);
-  cell.append(exports, manage);
-  if (FINE_TUNABLE.has(m.family)) {
-    cell.append(actionButton("Fine-tune from this model", `Fine-tune from this model (${m.id})`, () => fineTuneFrom(m)));
+  list.append(exports, manage);
+  if (fineTunable(m.family)) {
+    list.append(actionButton("Fine-tune from this model", `Fine-tune from this model (${m.id})`, () => fineTuneFrom(m)));
   }
   return cell;
 }
@@ -574,12 +610,22 @@ $("import-form").addEventListener("submit", async (event) => {
 // ---- fine-tune ----
 
 // Open the Train view set to fine-tune `m`: its family, and it as the model to start from.
-function fineTuneFrom(m) {
+async function fineTuneFrom(m) {
   selectTab($("tab-train"));
-  $("train-family").value = m.family;
+  trainMessages.clear();
+  await loadDatasets(); // a dataset of the model's kind is chosen, if there is one
+  const family = familyOf(m.family);
+  const fits = (d) => family && family.dataset_kinds.includes(d.kind);
+  const current = datasets.find((d) => d.id === $("train-dataset").value);
+  const other = datasets.find(fits);
+  if (current && !fits(current) && other) $("train-dataset").value = other.id;
+  setFamily(m.family);
   fillInitSelect(m.id);
   $("train-init").focus();
-  say(`Fine-tuning from ${m.id}: choose a dataset of the same kind and start the run.`);
+  const kinds = family ? family.dataset_kinds.join(" or ") : "matching";
+  trainMessages.say(other
+    ? `Fine-tuning from ${m.id}: pick a ${kinds} dataset and start the run.`
+    : `Fine-tuning from ${m.id} needs a ${kinds} dataset: upload one below.`);
 }
 
 $("models-refresh").addEventListener("click", loadModels);
@@ -613,17 +659,21 @@ async function loadExamples() {
       img.src = await imageUrl(src);
       button.append(img);
       button.addEventListener("click", async () => {
-        const blob = await (await send(src, { headers: authHeaders() })).blob();
-        exampleFile = new File([blob], `example-${k}.png`, { type: "image/png" });
-        translateFile.value = "";
-        showInput(exampleFile);
+        try {
+          const blob = await (await send(src, { headers: authHeaders() })).blob();
+          exampleFile = new File([blob], `example-${k + 1}.png`, { type: "image/png" });
+          translateFile.value = "";
+          showInput(exampleFile);
+        } catch (err) {
+          translateMessages.fail(err);
+        }
       });
       return button;
     }));
     $("translate-examples").replaceChildren(...buttons);
     row.hidden = !buttons.length;
   } catch (err) {
-    report(err);
+    translateMessages.fail(err);
   }
 }
 
@@ -661,11 +711,42 @@ dropZone.addEventListener("drop", (event) => {
   }
 });
 
+const translateMessages = messagesOf("translate");
+
+// The file name of a result image: what made it, and the job, so that names never clash.
+function resultName(what, job, k) {
+  const model = (job.model || "").replace(/@/, "-v").replace(/[^A-Za-z0-9._-]/g, "_");
+  return `${what}-${model ? `${model}-` : ""}${job.id}${k === undefined ? "" : `-${k + 1}`}.png`;
+}
+
+// A figure of a result gallery: the image (a link that downloads it) and a Download link.
+function resultFigure(url, alt, filename, caption) {
+  const figure = element("figure", "result");
+  const link = element("a", "thumb");
+  link.href = url;
+  link.download = filename;
+  link.title = `Download ${filename}`;
+  link.tabIndex = -1; // the Download link below is the one in the tab order
+  const img = element("img");
+  img.src = url;
+  img.alt = alt;
+  link.append(img);
+  const foot = element("figcaption");
+  if (caption) foot.append(element("span", "caption", caption));
+  const download = element("a", "download", "Download");
+  download.href = url;
+  download.download = filename;
+  download.setAttribute("aria-label", `Download ${alt.charAt(0).toLowerCase()}${alt.slice(1)}`);
+  foot.append(download);
+  figure.append(link, foot);
+  return figure;
+}
+
 $("translate-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  showError("");
+  translateMessages.clear();
   const file = translateFile.files[0] || exampleFile;
-  if (!file) return report(new Error("Choose an image or an example first."));
+  if (!file) return translateMessages.fail(new Error("Choose an image or an example first."));
   const form = new FormData();
   form.append("image", file);
   form.append("model", $("translate-model").value);
@@ -674,19 +755,28 @@ $("translate-form").addEventListener("submit", async (event) => {
   $("translate-output").hidden = true;
   $("translate-download").hidden = true;
   $("translate-inspect").hidden = true;
+  const button = submitButton(event, $("translate-form"));
+  button.disabled = true;
   try {
-    const job = await runJob(await api("/v1/translations", { method: "POST", form }));
+    translateMessages.say(`Uploading ${file.name}…`);
+    const job = await runJob(await api("/v1/translations", { method: "POST", form }), translateMessages);
     const url = await imageUrl(job.result.images[0]);
+    const filename = `translation-${job.id}.png`;
     $("translate-output").src = url;
     $("translate-output").hidden = false;
     $("translate-download").href = url;
-    $("translate-download").download = `translation-${job.id}.png`;
+    $("translate-download").download = filename;
     $("translate-download").hidden = false;
     lastTranslation = job;
     $("translate-inspect").hidden = !inspectable().some((m) => m.task === "translate");
-    say(`Translation done (job ${job.id}).`);
+    const figure = resultFigure(url, `Translation of ${file.name} (job ${shortId(job.id)})`, filename, job.model || "");
+    $("translate-history").prepend(figure);
+    $("translate-history-box").hidden = false;
+    translateMessages.say(`Translation done (job ${job.id}).`);
   } catch (err) {
-    report(err);
+    translateMessages.fail(err);
+  } finally {
+    button.disabled = false;
   }
 });
 
@@ -739,8 +829,10 @@ function filterText(filter, count) {
     : `${kept} accepted of ${drawn} (rejection sampling by the model's discriminator).`;
 }
 
+const sampleMessages = messagesOf("sample");
+
 async function sample(seed) {
-  showError("");
+  sampleMessages.clear();
   const body = { model: $("sample-model").value, count: Number($("sample-count").value) };
   if (seed !== null && seed !== undefined && seed !== "") body.seed = Number(seed);
   if (!$("sample-class-row").hidden && $("sample-class").value !== "") {
@@ -748,23 +840,22 @@ async function sample(seed) {
   }
   if ($("sample-truncation").value !== "") body.truncation = Number($("sample-truncation").value);
   if ($("sample-filter").checked && !$("sample-filter").disabled) body.filter = { method: "top", keep: 0.5 };
+  const buttons = [...$("sample-form").querySelectorAll("button")];
+  for (const button of buttons) button.disabled = true;
   try {
-    const job = await runJob(await api("/v1/samples", { method: "POST", json: body }));
+    const job = await runJob(await api("/v1/samples", { method: "POST", json: body }), sampleMessages);
     const urls = await Promise.all(job.result.images.map(imageUrl));
     const canInspect = inspectable().some((m) => m.task === "sample");
+    const labels = job.result.class_labels || null;
+    for (const img of $("sample-gallery").querySelectorAll("img")) URL.revokeObjectURL(img.src);
     $("sample-gallery").replaceChildren(
       ...urls.map((url, k) => {
-        const link = document.createElement("a");
-        link.href = url;
-        link.download = `sample-${job.id}-${k}.png`;
-        const img = document.createElement("img");
-        img.src = url;
-        img.alt = `Sample ${k + 1} of ${urls.length}`;
-        link.append(img);
-        const item = document.createElement("figure");
-        item.append(link);
+        const label = labels ? `class ${labels[k]}` : "";
+        const item = resultFigure(url, `Sample ${k + 1} of ${urls.length}`, resultName("sample", job, k), label);
         if (canInspect) {
-          item.append(inspectButton(`Inspect sample ${k + 1}`, () => inspectJobImage(job, k, body.model)));
+          item.querySelector("figcaption").append(
+            inspectButton(`Inspect sample ${k + 1}`, () => inspectJobImage(job, k, body.model)),
+          );
         }
         return item;
       }),
@@ -775,9 +866,12 @@ async function sample(seed) {
     const filtered = filterText(job.result.filter, urls.length);
     $("sample-filter-used").textContent = filtered;
     $("sample-filter-used").hidden = !filtered;
-    say(`${urls.length} samples done (job ${job.id}).`);
+    sampleMessages.say(`${urls.length} samples done (job ${job.id}).`);
   } catch (err) {
-    report(err);
+    sampleMessages.fail(err);
+  } finally {
+    for (const button of buttons) button.disabled = false;
+    $("sample-again").disabled = lastSeed === null;
   }
 }
 
@@ -825,7 +919,7 @@ function updateLatentClasses() {
   for (const side of SIDES) {
     fillSelect($(`latent-${side}-class`), [option("", "its own"), ...labels()], "");
   }
-  fillSelect($("latent-project-class"), [option("", "search the best fitting one"), ...labels()], "");
+  fillSelect($("latent-project-class"), [option("", "best fit"), ...labels()], "");
   for (const row of document.querySelectorAll(".latent-class-row")) row.hidden = count === 0;
   $("latent-project-class-row").hidden = count === 0;
 }
@@ -1237,7 +1331,6 @@ for (const side of SIDES) {
 
 // ---- inspect ------------------------------------------------------------------------------
 
-const INSPECTABLE_FAMILIES = new Set(["pix2pix", "unetgan"]);
 let inspectSource = null; // {job, index}: a result image of an earlier job instead of an upload
 
 // An "Inspect" button for one result image, named for screen readers by `label`.
@@ -1250,8 +1343,9 @@ function inspectButton(label, onClick) {
   return button;
 }
 
+// Models whose discriminator draws a realness map: of an inspectable family, and with one.
 function inspectable() {
-  return models.filter((m) => m.discriminator && INSPECTABLE_FAMILIES.has(m.family));
+  return models.filter((m) => m.discriminator && (familyOf(m.family) || {}).inspectable);
 }
 
 function fillInspectSelect() {
@@ -1261,17 +1355,18 @@ function fillInspectSelect() {
 
 function updateInspectForm() {
   const model = models.find((m) => m.id === $("inspect-model").value);
-  const pix2pix = Boolean(model && model.family === "pix2pix");
+  // a translation model judges an image together with the image it translates
+  const translating = Boolean(model && model.task === "translate");
   const fromTranslation = inspectSource && inspectSource.job.kind === "translation";
-  $("inspect-input-row").hidden = !pix2pix || Boolean(inspectSource);
+  $("inspect-input-row").hidden = !translating || Boolean(inspectSource);
   $("inspect-source").hidden = !inspectSource;
   $("inspect-upload").hidden = Boolean(inspectSource);
   if (inspectSource) {
     $("inspect-source-text").textContent =
       `Inspecting image ${inspectSource.index + 1} of job ${inspectSource.job.id}` +
-      (pix2pix && fromTranslation ? " with the image it translated." : ".");
+      (translating && fromTranslation ? " with the image it translated." : ".");
   }
-  fillClassSelect("inspect", model && model.family === "unetgan" ? model.classes : 0, "the model's choice");
+  fillClassSelect("inspect", model && model.task === "sample" ? model.classes : 0, "the model's choice");
 }
 
 $("inspect-model").addEventListener("change", updateInspectForm);
@@ -1296,7 +1391,7 @@ function showScores(result) {
   const number = (v) => (v === null || v === undefined ? "—" : Number(v).toFixed(3));
   $("inspect-global").textContent =
     result.global_score === null || result.global_score === undefined
-      ? "— (a PatchGAN has no global head)"
+      ? "— (this discriminator has no global head)"
       : number(result.global_score);
   $("inspect-mean").textContent = number(result.map_mean);
   $("inspect-min").textContent = number(result.map_min);
@@ -1304,9 +1399,11 @@ function showScores(result) {
   $("inspect-scores").hidden = false;
 }
 
+const inspectMessages = messagesOf("inspect");
+
 $("inspect-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  showError("");
+  inspectMessages.clear();
   const form = new FormData();
   form.append("model", $("inspect-model").value);
   if (inspectSource) {
@@ -1314,7 +1411,7 @@ $("inspect-form").addEventListener("submit", async (event) => {
     form.append("source_image", String(inspectSource.index));
   } else {
     const file = $("inspect-file").files[0];
-    if (!file) return report(new Error("Choose an image to inspect first."));
+    if (!file) return inspectMessages.fail(new Error("Choose an image to inspect first."));
     form.append("image", file);
     if (!$("inspect-input-row").hidden && $("inspect-input").files[0]) {
       form.append("input", $("inspect-input").files[0]);
@@ -1323,28 +1420,245 @@ $("inspect-form").addEventListener("submit", async (event) => {
   if (!$("inspect-class-row").hidden && $("inspect-class").value !== "") {
     form.append("class_label", $("inspect-class").value);
   }
-  for (const id of ["inspect-overlay", "inspect-map", "inspect-scores"]) $(id).hidden = true;
+  const hide = ["inspect-overlay", "inspect-map", "inspect-scores", "inspect-download", "inspect-download-overlay"];
+  for (const id of hide) $(id).hidden = true;
+  const button = submitButton(event, $("inspect-form"));
+  button.disabled = true;
   try {
-    const job = await runJob(await api("/v1/inspections", { method: "POST", form }));
+    const job = await runJob(await api("/v1/inspections", { method: "POST", form }), inspectMessages);
     const [map, overlay] = await Promise.all(job.result.images.map(imageUrl));
+    keyedDownload($("inspect-download"), map, resultName("realness-map", job));
+    keyedDownload($("inspect-download-overlay"), overlay, resultName("realness-overlay", job));
     $("inspect-map").src = map;
     $("inspect-overlay").src = overlay;
     $("inspect-map").hidden = false;
     $("inspect-overlay").hidden = false;
     showScores(job.result);
-    say(`Inspection done (job ${job.id}).`);
+    inspectMessages.say(`Inspection done (job ${job.id}).`);
   } catch (err) {
-    report(err);
+    inspectMessages.fail(err);
+  } finally {
+    button.disabled = false;
   }
 });
 
+// A download link for an image fetched already (a blob URL).
+function keyedDownload(link, url, filename) {
+  link.href = url;
+  link.download = filename;
+  link.hidden = false;
+}
+
 // ---- train --------------------------------------------------------------------------------
+//
+// The family follows the dataset's kind (each family lists the kinds it trains on), and the
+// family's options are form fields built from its config schema (`config_schema` of
+// `GET /v1/families`): numbers with their bounds, booleans as checkboxes, choices as selects.
+// An empty field keeps its default and is not sent, so a fine-tune run still takes its
+// architecture from its model.
+
+const trainMessages = messagesOf("train");
+const datasetMessages = messagesOf("dataset");
+const BASIC_FIELDS = { steps: "train-steps", image_size: "train-size", batch_size: "train-batch" };
+let datasets = [];
+let shownFamily = null; // the family whose fields are on show
+
+function currentFamily() {
+  return familyOf($("train-family").value);
+}
+
+function currentDataset() {
+  return datasets.find((d) => d.id === $("train-dataset").value);
+}
+
+function fillFamilySelect() {
+  const select = $("train-family");
+  const keep = select.value;
+  select.replaceChildren(
+    ...families.map((f) => option(f.name, `${f.name}: ${f.task === "translate" ? "translates images" : "draws new images"}`)),
+  );
+  if (familyOf(keep)) select.value = keep;
+  followDataset();
+}
+
+// Offer the families that train on the chosen dataset's kind; keep the family if it fits.
+function followDataset() {
+  const dataset = currentDataset();
+  const select = $("train-family");
+  const fits = (f) => Boolean(f) && (!dataset || f.dataset_kinds.includes(dataset.kind));
+  for (const item of select.options) item.disabled = !fits(familyOf(item.value));
+  if (!fits(currentFamily())) {
+    const first = families.find(fits);
+    if (first) select.value = first.name;
+  }
+  const names = families.filter(fits).map((f) => f.name);
+  $("train-family-hint").textContent = dataset
+    ? `A dataset of kind “${dataset.kind}” trains ${names.join(" or ")}.`
+    : "Each family trains on its own kind of dataset: upload one below.";
+  familyChanged();
+}
+
+function setFamily(name) {
+  $("train-family").value = name;
+  familyChanged();
+}
+
+// A number as a person writes it (0.0002, not 2e-4 where it fits).
+function numberText(value) {
+  if (typeof value !== "number") return String(value);
+  return Math.abs(value) >= 1e-4 || value === 0 ? String(+value.toPrecision(12)) : String(value);
+}
+
+// A number to read (10,000,000: thousands grouped), in hints only: inputs take numberText.
+function readableNumber(value) {
+  return typeof value === "number" && Number.isInteger(value) && Math.abs(value) >= 10000
+    ? value.toLocaleString("en-US")
+    : numberText(value);
+}
+
+// What a field's bounds allow, in words.
+function boundsText(prop) {
+  const low = prop.minimum ?? prop.exclusiveMinimum;
+  let high = prop.maximum ?? prop.exclusiveMaximum;
+  if (high !== undefined && high > Number.MAX_SAFE_INTEGER) high = undefined; // "any size"
+  if (low === undefined && high === undefined) return "";
+  const from = low === undefined ? "" : `${prop.exclusiveMinimum !== undefined ? "above" : "from"} ${readableNumber(low)}`;
+  const to = high === undefined ? "" : `${prop.exclusiveMaximum !== undefined ? "below" : "to"} ${readableNumber(high)}`;
+  return [from, to].filter(Boolean).join(" ");
+}
+
+function fieldHint(prop) {
+  const parts = [`default ${prop.type === "boolean" ? (prop.default ? "on" : "off") : readableNumber(prop.default)}`];
+  const bounds = boundsText(prop);
+  if (bounds && !prop.enum) parts.push(bounds);
+  const text = prop.description ? `${prop.description.charAt(0).toUpperCase()}${prop.description.slice(1)}` : "";
+  return `${text}${text ? " (" : ""}${parts.join("; ")}${text ? ")" : ""}.`;
+}
+
+// One form field for one config field of the schema.
+function configField(name, prop) {
+  const id = `train-opt-${name}`;
+  const wrap = element("div", "field option-field");
+  const hint = element("p", "hint", fieldHint(prop));
+  hint.id = `${id}-hint`;
+  const label = element("label", "mono", name);
+  label.htmlFor = id;
+  let input;
+  if (prop.type === "boolean") {
+    input = element("input");
+    input.type = "checkbox";
+    input.checked = Boolean(prop.default);
+    const row = element("div", "check");
+    row.append(input, label);
+    wrap.append(row, hint);
+  } else {
+    if (prop.enum) {
+      input = element("select");
+      for (const value of prop.enum) input.append(option(String(value), String(value)));
+      input.value = String(prop.default);
+    } else {
+      input = element("input");
+      if (prop.type === "integer" || prop.type === "number") {
+        input.type = "number";
+        input.step = prop.type === "integer" ? "1" : "any";
+        input.inputMode = prop.type === "integer" ? "numeric" : "decimal";
+        const low = prop.minimum ?? prop.exclusiveMinimum;
+        const high = prop.maximum ?? prop.exclusiveMaximum;
+        if (low !== undefined) input.min = String(low);
+        if (high !== undefined) input.max = String(high);
+      } else {
+        input.type = "text";
+        input.spellcheck = false;
+        input.autocomplete = "off";
+      }
+      input.placeholder = numberText(prop.default);
+    }
+    wrap.append(label, input, hint);
+  }
+  input.id = id;
+  input.name = name;
+  input.dataset.field = name;
+  input.setAttribute("aria-describedby", hint.id);
+  return wrap;
+}
+
+// Show the family's fields: the basic ones (steps, size, batch) take its bounds and defaults,
+// the others are built from its schema, run options and the family's own apart.
+function familyChanged() {
+  const family = currentFamily();
+  if (!family) return fillInitSelect();
+  if (family.name !== shownFamily) {
+    shownFamily = family.name;
+    const properties = family.config_schema.properties;
+    for (const [name, id] of Object.entries(BASIC_FIELDS)) {
+      const prop = properties[name];
+      const input = $(id);
+      $(`${id}-row`) && ($(`${id}-row`).hidden = !prop);
+      if (!prop) continue;
+      if (prop.minimum !== undefined) input.min = String(prop.minimum);
+      if (prop.maximum !== undefined) input.max = String(prop.maximum);
+      if (name === "batch_size") input.placeholder = numberText(prop.default); // empty: the default
+      else if (!input.readOnly) input.value = String(prop.default);
+    }
+    $("train-sizes").replaceChildren(...family.image_sizes.map((size) => option(String(size), String(size))));
+    const skipped = family.schedule_sets.filter((name) => name in BASIC_FIELDS);
+    $("train-schedule-hint").hidden = !skipped.length;
+    $("train-schedule-hint").textContent = skipped.length
+      ? `A ${family.name} run's own schedule sets its ${skipped.map((n) => n.replace("_", " ")).join(" and ")}: see More settings.`
+      : "";
+    const groups = { run: [], family: [] };
+    for (const [name, prop] of Object.entries(properties)) {
+      if (name in BASIC_FIELDS) continue;
+      (groups[prop["x-group"]] || groups.family).push(configField(name, prop));
+    }
+    const fieldsets = [
+      ["Run options", groups.run],
+      [`${family.name} hyperparameters`, groups.family],
+    ].filter(([, fields]) => fields.length).map(([title, fields]) => {
+      const set = element("fieldset", "option-group");
+      set.append(element("legend", "", title), ...fields);
+      return set;
+    });
+    $("train-fields").replaceChildren(...fieldsets);
+    $("train-options-count").textContent = `(${groups.run.length + groups.family.length} for ${family.name})`;
+  }
+  fillInitSelect();
+  showTrainSummary();
+}
+
+// What the chosen family and dataset make, beside the form.
+function showTrainSummary() {
+  const family = currentFamily();
+  const dataset = currentDataset();
+  $("train-summary").hidden = !family;
+  if (!family) return;
+  const defaults = family.config_schema.properties;
+  const sizes = family.image_sizes;
+  $("train-summary-title").textContent = `${family.name}: ${family.task === "translate" ? "a model that translates images" : "a model that draws new images"}`;
+  $("train-summary-text").textContent = `Trains on ${family.dataset_kinds.join(" or ")} datasets; the model joins the catalog at every checkpoint.`;
+  const rows = [
+    ["Dataset", dataset ? `${dataset.name} (${dataset.kind}, ${dataset.image_count} images)` : "none yet: upload one"],
+    ["Image sizes", sizes.length > 4 ? `${sizes[0]} to ${sizes[sizes.length - 1]} px, powers of two` : `${sizes.join(", ")} px`],
+    ["Defaults", Object.entries(BASIC_FIELDS)
+      .filter(([name]) => defaults[name])
+      .map(([name]) => `${name.replace("_", " ")} ${defaults[name].default}`)
+      .join(", ")],
+    ["Starts from", $("train-init").value
+      ? `the model ${$("train-init").value} (its architecture and image size)`
+      : family.fine_tunable ? `scratch, or a ${family.name} model (fine-tuning)` : "scratch, always"],
+    ["Inspect", family.inspectable ? "its discriminator draws realness maps" : "its discriminator draws no realness maps"],
+  ];
+  $("train-summary-list").replaceChildren(...rows.flatMap(([term, text]) => [element("dt", "", term), element("dd", "", text)]));
+}
+
+$("train-dataset").addEventListener("change", followDataset);
+$("train-family").addEventListener("change", familyChanged);
 
 // The "Start from model" select: the models of the chosen family (empty: a fresh run).
 function fillInitSelect(keep = $("train-init").value) {
   const family = $("train-family").value;
   const select = $("train-init");
-  const tunable = FINE_TUNABLE.has(family);
+  const tunable = fineTunable(family);
   const fresh = option("", tunable ? "None: a fresh run" : `None: a ${family} run always starts fresh`);
   const choices = tunable ? models.filter((m) => m.family === family).map((m) => option(m.id, modelLabel(m))) : [];
   fillSelect(select, [fresh, ...choices], "", keep);
@@ -1353,6 +1667,7 @@ function fillInitSelect(keep = $("train-init").value) {
 }
 
 // A fine-tune run takes its image size from the model: show it, and keep it from being changed.
+// The fields that build its generator come from the model too: their placeholders say so.
 function updateInitFields() {
   const model = models.find((m) => m.id === $("train-init").value);
   const size = $("train-size");
@@ -1364,41 +1679,134 @@ function updateInitFields() {
   } else {
     size.removeAttribute("aria-describedby");
   }
+  const family = currentFamily();
+  for (const name of (family && family.generator_fields) || []) {
+    const input = $(`train-opt-${name}`);
+    if (!input || !("placeholder" in input) || input.tagName === "SELECT") continue;
+    input.dataset.defaultPlaceholder ??= input.placeholder;
+    input.placeholder = model ? "the model's" : input.dataset.defaultPlaceholder;
+  }
+  showTrainSummary();
 }
 
-$("train-family").addEventListener("change", () => fillInitSelect());
 $("train-init").addEventListener("change", updateInitFields);
 
-const trainMessages = messagesOf("train");
-
-async function loadDatasets(selectId) {
-  try {
-    const data = await api("/v1/datasets");
-    fillSelect(
-      $("train-dataset"),
-      (data.datasets || []).map((d) => option(d.id, `${d.name} (${d.kind}, ${d.image_count} images)`)),
-      "No datasets yet: upload one",
-      selectId || undefined,
-    );
-  } catch (err) {
-    report(err);
+// A field's value as the config takes it; undefined when it keeps its default.
+function fieldValue(input, prop) {
+  if (input.type === "checkbox") return input.checked === Boolean(prop.default) ? undefined : input.checked;
+  if (input.tagName === "SELECT") {
+    if (input.value === String(prop.default)) return undefined;
+    return prop.type === "integer" || prop.type === "number" ? Number(input.value) : input.value;
   }
+  const text = input.value.trim();
+  if (text === "") return undefined;
+  return prop.type === "integer" || prop.type === "number" ? Number(text) : text;
+}
+
+// A field that breaks its bounds, said in words (the form does not check itself: most of its
+// fields are folded away, where the browser's own prompt could not point at them).
+function fieldProblem(input, name, prop) {
+  if (!input.checkValidity()) return `${name}: ${input.validationMessage}`;
+  const value = Number(input.value);
+  if (input.value === "" || !prop) return null;
+  if (prop.exclusiveMinimum !== undefined && !(value > prop.exclusiveMinimum)) {
+    return `${name}: must be above ${numberText(prop.exclusiveMinimum)}.`;
+  }
+  if (prop.exclusiveMaximum !== undefined && !(value < prop.exclusiveMaximum)) {
+    return `${name}: must be below ${numberText(prop.exclusiveMaximum)}.`;
+  }
+  return null;
+}
+
+// The run's config from the form, or an Error naming the first field to fix (opened and focused).
+function trainConfig() {
+  const family = currentFamily();
+  const properties = family ? family.config_schema.properties : {};
+  const config = {};
+  const fail = (input, message) => {
+    if (input.closest("details")) input.closest("details").open = true;
+    if (input.closest("#train-advanced")) $("train-advanced").open = true;
+    input.focus();
+    return new Error(message);
+  };
+  for (const [name, id] of Object.entries(BASIC_FIELDS)) {
+    const input = $(id);
+    if (!properties[name] && family) continue; // set by the family's own schedule
+    const label = document.querySelector(`label[for="${id}"]`).textContent.trim();
+    const problem = fieldProblem(input, label, properties[name]);
+    if (problem) return fail(input, problem);
+    if (input.value !== "") config[name] = Number(input.value);
+  }
+  for (const input of $("train-fields").querySelectorAll("[data-field]")) {
+    const name = input.dataset.field;
+    const problem = fieldProblem(input, name, properties[name]);
+    if (problem) return fail(input, problem);
+    const value = fieldValue(input, properties[name]);
+    if (value !== undefined) config[name] = value;
+  }
+  const extra = $("train-extra").value.trim();
+  if (extra) {
+    let settings;
+    try {
+      settings = JSON.parse(extra);
+    } catch (err) {
+      return fail($("train-extra"), `The settings JSON is not valid: ${err.message}`);
+    }
+    if (!settings || typeof settings !== "object" || Array.isArray(settings)) {
+      return fail($("train-extra"), 'The settings JSON must be an object, like {"sample_every": 50}.');
+    }
+    Object.assign(config, settings);
+  }
+  return config;
+}
+
+let datasetsRequest = null; // the reload under way: callers meanwhile share it
+
+// Reload the caller's datasets into the Train view (choosing `selectId` when given).
+function loadDatasets(selectId) {
+  if (datasetsRequest && !selectId) return datasetsRequest;
+  const request = (async () => {
+    try {
+      const data = await api("/v1/datasets");
+      datasets = data.datasets || [];
+      fillSelect(
+        $("train-dataset"),
+        datasets.map((d) => option(d.id, `${d.name} (${d.kind}, ${d.image_count} images)`)),
+        "No datasets yet: upload one",
+        selectId || undefined,
+      );
+      followDataset();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return report(err);
+      datasetMessages.fail(err);
+    } finally {
+      if (datasetsRequest === request) datasetsRequest = null;
+    }
+  })();
+  datasetsRequest = request;
+  return request;
 }
 
 $("dataset-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  showError("");
+  datasetMessages.clear();
+  const file = $("dataset-file").files[0];
+  if (!file) return datasetMessages.fail(new Error("Choose a .zip archive first."));
   const form = new FormData();
-  form.append("archive", $("dataset-file").files[0]);
+  form.append("archive", file);
   form.append("name", $("dataset-name").value);
   form.append("kind", $("dataset-kind").value);
-  say("Uploading the dataset…");
+  const button = submitButton(event, $("dataset-form"));
+  button.disabled = true;
+  datasetMessages.say(`Uploading ${file.name}…`);
   try {
     const dataset = await api("/v1/datasets", { method: "POST", form });
-    say(`Dataset ${dataset.name} uploaded (${dataset.image_count} images).`);
+    datasetMessages.say(`Dataset ${dataset.name} uploaded (${dataset.image_count} images): chosen above.`);
     await loadDatasets(dataset.id);
   } catch (err) {
-    report(err);
+    datasetMessages.fail(err);
+  } finally {
+    button.disabled = false;
   }
 });
 
@@ -1489,7 +1897,7 @@ async function readNewStats(run) {
     run.lastStep = run.rows[run.rows.length - 1].step;
     drawCurves(run.rows);
   } catch (err) {
-    report(err);
+    if (run === watched) trainMessages.fail(err);
   }
 }
 
@@ -1505,7 +1913,7 @@ async function refreshPreview(run, step) {
     img.hidden = false;
     $("train-preview-caption").textContent = `Samples at step ${step}`;
   } catch (err) {
-    report(err);
+    if (run === watched) trainMessages.fail(err);
   }
 }
 
@@ -1526,6 +1934,13 @@ async function watchTraining(job) {
   if (watched) watched.stop.abort();
   const run = { id: job.id, rows: [], lastStep: -1, previewStep: null, statsRequest: null, statsStale: false, stop: new AbortController() };
   watched = run;
+  const params = job.params || {};
+  const dataset = datasets.find((d) => d.id === params.dataset);
+  $("train-run-title").textContent = [
+    `Training run ${params.name || shortId(job.id)}`,
+    [params.family, dataset ? `on ${dataset.name}` : ""].filter(Boolean).join(" "),
+    params.init_from ? `from ${params.init_from}` : "",
+  ].filter(Boolean).join(" · ");
   $("train-progress-box").hidden = false;
   $("train-preview").hidden = true;
   $("train-preview-caption").textContent = "Samples appear when the run writes its first grid.";
@@ -1534,47 +1949,38 @@ async function watchTraining(job) {
   try {
     const done = await followJob(job.id, (update) => showTraining(run, update), run.stop.signal);
     await refreshCurves(run);
+    if (run !== watched) return;
     if (done.status === "succeeded") {
       const model = done.result && done.result.model;
-      say(`Training finished${model ? `: model ${model}` : ""}.`);
+      trainMessages.say(`Training finished${model ? `: model ${model}` : ""} (job ${done.id}).`);
       loadModels();
     } else {
-      report(jobFailure(done));
+      trainMessages.fail(jobFailure(done));
     }
   } catch (err) {
-    if (err.name !== "AbortError") report(err);
+    if (err.name !== "AbortError" && run === watched) trainMessages.fail(err);
   }
 }
 
 $("train-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  showError("");
   trainMessages.clear();
-  const config = { steps: Number($("train-steps").value), image_size: Number($("train-size").value) };
-  if ($("train-batch").value !== "") config.batch_size = Number($("train-batch").value);
-  const extra = $("train-extra").value.trim();
-  if (extra) {
-    let settings;
-    try {
-      settings = JSON.parse(extra);
-    } catch (err) {
-      return trainMessages.fail(new Error(`More settings is not valid JSON: ${err.message}`));
-    }
-    if (!settings || typeof settings !== "object" || Array.isArray(settings)) {
-      return trainMessages.fail(new Error('More settings must be a JSON object, like {"sample_every": 50}.'));
-    }
-    Object.assign(config, settings);
-  }
+  const config = trainConfig();
+  if (config instanceof Error) return trainMessages.fail(config);
   const body = { family: $("train-family").value, dataset: $("train-dataset").value, config };
   if ($("train-name").value) body.name = $("train-name").value;
   if ($("train-init").value) body.init_from = $("train-init").value;
   let job;
+  const button = submitButton(event, $("train-form"));
+  button.disabled = true;
   try {
     job = await api("/v1/training-runs", { method: "POST", json: body });
   } catch (err) {
     return trainMessages.fail(err); // next to the form: what to change in it
+  } finally {
+    button.disabled = false;
   }
-  say(`Training run started${body.init_from ? ` from ${body.init_from}` : ""} (job ${job.id}).`);
+  trainMessages.say(`Training run started${body.init_from ? ` from ${body.init_from}` : ""} (job ${job.id}).`);
   await watchTraining(job);
 });
 
@@ -1582,74 +1988,246 @@ $("train-cancel").addEventListener("click", async () => {
   if (!watched) return;
   try {
     await api(`/v1/jobs/${encodeURIComponent(watched.id)}`, { method: "DELETE" });
-    say(`Cancelling job ${watched.id}…`);
+    trainMessages.say(`Cancelling job ${watched.id}…`);
   } catch (err) {
-    report(err);
+    trainMessages.fail(err);
   }
 });
 
 // ---- jobs ---------------------------------------------------------------------------------
+
+const jobsMessages = messagesOf("jobs");
+const JOBS_PER_PAGE = 10;
+const MAX_JOBS_LISTED = 1000; // GET /v1/jobs answers at most this many
+let jobsPage = 0;
+let jobThumbs = []; // the blob URLs of the thumbnails on show
 
 async function openImage(event) {
   event.preventDefault();
   try {
     window.open(await imageUrl(event.currentTarget.dataset.src), "_blank", "noopener");
   } catch (err) {
-    report(err);
+    jobsMessages.fail(err);
+  }
+}
+
+const KIND_NAMES = {
+  translation: "Translation",
+  sample: "Samples",
+  training: "Training run",
+  inspection: "Inspection",
+  model_import: "Model import",
+  model_export: "Model export",
+  interpolation: "Interpolation",
+  projection: "Projection",
+};
+
+function kindName(kind) {
+  return KIND_NAMES[kind] || String(kind).replace(/_/g, " ");
+}
+
+// What the job was, in a few words: its kind and what sets it apart.
+function jobTitle(job) {
+  const p = job.params || {};
+  switch (job.kind) {
+    case "training":
+      return `Training run ${p.name || shortId(job.id)}${p.family ? ` (${p.family})` : ""}`;
+    case "sample":
+      return `${p.count || ""} sample${p.count === 1 ? "" : "s"}${p.class_label !== undefined && p.class_label !== null ? ` of class ${p.class_label}` : ""}`.trim();
+    case "interpolation":
+      return `Interpolation, ${p.frames || "?"} frames`;
+    case "projection":
+      return `Projection, ${p.steps || "?"} steps`;
+    case "model_import":
+      return `Model import${p.model_id ? `: ${p.model_id}` : ""}`;
+    case "model_export":
+      return `Model export${p.format ? ` (${String(p.format).toUpperCase()})` : ""}`;
+    default:
+      return kindName(job.kind);
+  }
+}
+
+function localTime(iso) {
+  const when = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  const clock = `${pad(when.getHours())}:${pad(when.getMinutes())}:${pad(when.getSeconds())}`;
+  const today = new Date().toDateString() === when.toDateString();
+  return today ? clock : `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())} ${clock}`;
+}
+
+function timeElement(iso) {
+  const time = element("time", "", localTime(iso));
+  time.dateTime = iso;
+  time.title = iso;
+  return time;
+}
+
+function durationText(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return "—";
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 90) return `${minutes} min ${Math.round(seconds - 60 * minutes)} s`;
+  const hours = Math.floor(minutes / 60);
+  return `${hours} h ${minutes - 60 * hours} min`;
+}
+
+// How long the job ran (or has been running, or waiting).
+function jobDuration(job) {
+  const start = Date.parse(job.started_at || job.created_at);
+  if (job.finished_at) return durationText((Date.parse(job.finished_at) - start) / 1000);
+  if (job.started_at) return `${durationText((Date.now() - start) / 1000)} so far`;
+  return `waiting ${durationText((Date.now() - Date.parse(job.created_at)) / 1000)}`;
+}
+
+// The image that stands for a job: its first result image, a training run's newest samples.
+function thumbSource(job) {
+  const images = (job.result && job.result.images) || [];
+  if (job.kind === "inspection" && images.length > 1) return images[1]; // the overlay
+  if (images.length) return images[0];
+  const detail = job.progress_detail || {};
+  if (job.kind === "training" && Number.isFinite(detail.preview_step)) {
+    return `/v1/jobs/${encodeURIComponent(job.id)}/preview?step=${detail.preview_step}`;
+  }
+  return null;
+}
+
+function metaList(pairs) {
+  const list = element("dl", "job-meta");
+  for (const [term, value] of pairs) {
+    const pair = element("div");
+    pair.dataset.term = term.toLowerCase();
+    const dd = element("dd");
+    dd.append(value);
+    pair.append(element("dt", "", term), dd);
+    list.append(pair);
+  }
+  return list;
+}
+
+function jobItem(job) {
+  const item = element("li", `job status-${job.status}`);
+  item.dataset.job = job.id;
+  const thumb = element("div", "job-thumb");
+  thumb.append(element("span", "job-initial", kindName(job.kind).charAt(0)));
+  const src = thumbSource(job);
+  if (src) {
+    thumb.dataset.src = src;
+    thumb.classList.add("pending");
+  }
+  const main = element("div", "job-main");
+  const head = element("div", "job-head");
+  head.append(element("strong", "job-title", jobTitle(job)), element("span", `badge status ${job.status}`, job.status));
+  if (!TERMINAL.has(job.status)) {
+    head.append(element("span", "muted", `${Math.round(100 * (job.progress || 0))}%`));
+  }
+  main.append(head);
+  const p = job.params || {};
+  const model = job.model || (job.kind === "training" ? "a fresh run" : p.model_id || "—");
+  const pairs = [
+    ["Kind", kindName(job.kind)],
+    ["Model", model],
+  ];
+  if (job.kind === "training" && job.result && job.result.model) pairs.push(["Made", job.result.model]);
+  pairs.push(
+    ["Owner", "you"],
+    ["Created", timeElement(job.created_at)],
+    ["Finished", job.finished_at ? timeElement(job.finished_at) : "—"],
+    ["Duration", jobDuration(job)],
+  );
+  main.append(metaList(pairs));
+  const id = element("div", "job-id muted mono", `job ${job.id}`);
+  id.title = job.id;
+  main.append(id);
+  if (job.error && job.error.message) {
+    main.append(element("div", "error-text", `Error: ${job.error.message}`));
+  }
+  const actions = element("div", "job-actions");
+  if (job.kind === "training") {
+    const watch = element("button", "small", TERMINAL.has(job.status) ? "Show run" : "Watch");
+    watch.type = "button";
+    watch.setAttribute("aria-label", `${watch.textContent}: job ${job.id}`);
+    watch.addEventListener("click", () => {
+      selectTab($("tab-train"));
+      watchTraining(job);
+    });
+    actions.append(watch);
+  }
+  const images = (job.result && job.result.images) || [];
+  images.forEach((src, k) => {
+    const link = element("a", "image-link", `image ${k + 1}`);
+    link.href = src;
+    link.dataset.src = src;
+    link.addEventListener("click", openImage);
+    actions.append(link);
+    if (job.kind === "translation" || job.kind === "sample") {
+      const button = inspectButton(`Inspect image ${k + 1} of job ${job.id}`, () => inspectJobImage(job, k));
+      button.classList.add("small");
+      actions.append(button);
+    }
+  });
+  if (actions.children.length) main.append(actions);
+  item.append(thumb, main);
+  return item;
+}
+
+// Fetch the thumbnails of the jobs on show (the images need the API key).
+async function loadThumbs(list) {
+  for (const thumb of list.querySelectorAll(".job-thumb[data-src]")) {
+    imageUrl(thumb.dataset.src)
+      .then((url) => {
+        if (!list.contains(thumb)) return URL.revokeObjectURL(url);
+        jobThumbs.push(url);
+        const img = element("img");
+        img.src = url;
+        img.alt = "";
+        thumb.replaceChildren(img);
+        thumb.classList.remove("pending");
+      })
+      .catch(() => thumb.classList.remove("pending")); // expired results: the letter stays
   }
 }
 
 async function loadJobs() {
+  const wanted = Math.min(MAX_JOBS_LISTED, (jobsPage + 1) * JOBS_PER_PAGE + 1);
+  $("jobs-error").hidden = true;
   try {
-    const data = await api("/v1/jobs");
-    const items = (data.jobs || []).map((job) => {
-      const item = document.createElement("li");
-      const title = document.createElement("div");
-      title.textContent = `${job.kind} — ${describe(job)}`;
-      item.append(title);
-      if (job.error && job.error.message) {
-        const error = document.createElement("div");
-        error.className = "error-text";
-        error.textContent = `Error: ${job.error.message}`;
-        item.append(error);
-      }
-      if (job.kind === "training") {
-        const watch = document.createElement("button");
-        watch.type = "button";
-        watch.textContent = TERMINAL.has(job.status) ? "Show run" : "Watch";
-        watch.setAttribute("aria-label", `${watch.textContent}: job ${job.id}`);
-        watch.addEventListener("click", () => {
-          selectTab($("tab-train"));
-          watchTraining(job);
-        });
-        item.append(watch);
-      }
-      const images = (job.result && job.result.images) || [];
-      images.forEach((src, k) => {
-        const link = document.createElement("a");
-        link.href = src;
-        link.dataset.src = src;
-        link.textContent = `image ${k + 1}`;
-        link.addEventListener("click", openImage);
-        item.append(link);
-        if (job.kind === "translation" || job.kind === "sample") {
-          item.append(inspectButton(`Inspect image ${k + 1} of job ${job.id}`, () => inspectJobImage(job, k)));
-        }
-      });
-      return item;
-    });
+    const data = await api(`/v1/jobs?limit=${wanted}`);
+    const all = data.jobs || [];
+    const pages = Math.max(1, Math.ceil(all.length / JOBS_PER_PAGE));
+    if (jobsPage >= pages && all.length <= (jobsPage) * JOBS_PER_PAGE) jobsPage = pages - 1;
+    const first = jobsPage * JOBS_PER_PAGE;
+    const shown = all.slice(first, first + JOBS_PER_PAGE);
+    const more = all.length > first + JOBS_PER_PAGE;
+    for (const url of jobThumbs) URL.revokeObjectURL(url);
+    jobThumbs = [];
+    const items = shown.map(jobItem);
     if (!items.length) {
-      const empty = document.createElement("li");
-      empty.textContent = "No jobs yet.";
+      const empty = element("li", "empty", "No jobs yet: translate an image, draw samples or start a training run.");
       items.push(empty);
     }
     $("jobs-list").replaceChildren(...items);
+    $("jobs-prev").disabled = jobsPage === 0;
+    $("jobs-next").disabled = !more;
+    $("jobs-page").textContent = shown.length
+      ? `${first + 1}–${first + shown.length}${more ? "" : ` of ${all.length}`}`
+      : "";
+    loadThumbs($("jobs-list"));
   } catch (err) {
-    report(err);
+    jobsMessages.fail(err);
   }
 }
 
 $("jobs-refresh").addEventListener("click", loadJobs);
+$("jobs-prev").addEventListener("click", () => {
+  jobsPage = Math.max(0, jobsPage - 1);
+  loadJobs();
+});
+$("jobs-next").addEventListener("click", () => {
+  jobsPage += 1;
+  loadJobs();
+});
 
 // ---- demo models ------------------------------------------------------------------------
 
@@ -1689,5 +2267,16 @@ async function loadDemos() {
 
 // ---- start --------------------------------------------------------------------------------
 
-fillInitSelect();
-loadModels().then(loadDemos);
+// The families first (the model pickers and the Train view read them), then the catalog.
+async function start() {
+  try {
+    await loadFamilies();
+  } catch (err) {
+    return report(err); // 401: the key prompt; after the key, this runs again
+  }
+  await loadModels();
+  loadDatasets();
+  loadDemos();
+}
+
+start();
