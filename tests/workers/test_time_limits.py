@@ -16,18 +16,19 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 from celery.exceptions import SoftTimeLimitExceeded
 
 from core.jobs import QUEUE_INFER, Job, JobKind, JobStatus, JobStore, task_message
 from core.params import MIN_KEEP
 from models.stopping import check_stop
 from tests.workers.processes import WorkerProcess, WorkerSetting, client, ended, logged, wait_for
+from tests.workers.test_batching_rules import Work as StandInWork
+from tests.workers.test_batching_rules import leader_of
 from tests.workers.tiny import save_tiny_discriminator, save_tiny_model
 from workers import jobs
 from workers.batching import Prepared, run_batched, should_stop
 from workers.errors import JobFailure, describe
-from workers.jobs import JobContext, Outcome, Yielded, begin_attempt, run_job
+from workers.jobs import JobContext, Yielded, run_job
 
 # ---------------------------------------------------------------------------------------------
 # The rules, with a stand-in for the work
@@ -82,16 +83,10 @@ def test_a_job_interrupted_by_its_soft_limit_fails_time_limit(
         jobs.leave_if_interrupted()
 
 
-class Work:
+class Work(StandInWork):
     """Doubles each job's `value`; a pass holding a `slow` job, or preparing a `slow_prepare`
     one, is interrupted by the soft time limit; members with different `key`s run in different
     passes (in the order their keys first appear)."""
-
-    def __init__(self) -> None:
-        self.passes: list[list[str]] = []
-
-    def load(self, ctx: JobContext):
-        return SimpleNamespace(device=torch.device("cpu"))
 
     def prepare(self, ctx: JobContext, loaded) -> Prepared:
         if ctx.job.params.get("slow_prepare"):
@@ -103,16 +98,6 @@ class Work:
         if any(m.data.get("slow") for m in members):
             raise SoftTimeLimitExceeded()
         return [2 * m.data["value"] for m in members]
-
-    def finish(self, prepared: Prepared, output: int) -> Outcome:
-        return Outcome(JobStatus.succeeded, {"value": output})
-
-
-def leader_of(make_context, **params) -> JobContext:
-    ctx = make_context(JobKind.sample, "m", **params)
-    ctx.job = begin_attempt(ctx.store, ctx.job_id, 3)  # as run_job does under the lease
-    ctx.max_attempts = 3
-    return ctx
 
 
 @pytest.fixture(autouse=True)
