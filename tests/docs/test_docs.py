@@ -3,7 +3,6 @@
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,38 +117,3 @@ def test_site_has_a_page_for_each_part(site):
         "design/index.html",
     ]:
         assert (site / page).is_file(), page
-
-
-def test_site_reads_and_searches_offline_from_the_file_system(site):
-    """Opened from file:// in headless Chromium with every other request refused, the home page
-    shows its pictures and the search finds a page."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = os.environ.get("GANSERVE_CHROMIUM") or shutil.which("chromium")
-    if not chromium:
-        pytest.fail("Chromium is missing: run `make browser` (Debian's chromium package).")
-    outside: list[str] = []
-
-    def refuse_the_internet(route):
-        if route.request.url.startswith(("file:", "data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.route("**/*", refuse_the_internet)
-            page.goto((site / "index.html").as_uri())
-            pictures = page.locator("article img")
-            assert pictures.count() >= 3
-            for k in range(pictures.count()):
-                assert pictures.nth(k).evaluate("img => img.complete && img.naturalWidth > 0")
-            page.keyboard.press("s")  # the search's shortcut
-            page.locator("input.md-search__input").press_sequentially("sweeper", delay=50)
-            page.locator(".md-search-result__item").first.wait_for(timeout=15000)
-        finally:
-            browser.close()
-    assert outside == []
