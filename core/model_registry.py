@@ -45,7 +45,13 @@ from typing import Any, NamedTuple
 
 from core.exports import remove_exports
 from core.model_archive import FOLDER_FILES
-from core.model_folder import CONFIG_FILE, WEIGHTS_FILE, ModelFolderError, atomic_write
+from core.model_folder import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    ModelFolderError,
+    atomic_write,
+    parse_card,
+)
 from core.model_folder import read_card_json as _read_card_json
 from core.storage import SAFE_ID
 
@@ -141,14 +147,10 @@ def content_digest(folder: Path) -> str:
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        raw = json.loads(path.read_text(), parse_constant=_refuse_constant)
+        raw = parse_card(path.read_bytes())  # JSON with NaN and Infinity refused
     except (OSError, ValueError):
         return None
     return raw if isinstance(raw, dict) else None
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number this service stores")
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -444,13 +446,7 @@ class ModelRegistry:
     ) -> VersionRecord:
         """Register the model folder `staging` (moved, not copied) as the next version of a model
         `owner` claimed; ModelTaken when the id is not `owner`'s at this moment."""
-        record = self.record(model_id)
-        if record is None or record.owner != owner or record.deleted:
-            raise ModelTaken(
-                f"the model id {model_id!r} is not yours to register under (another owner's, "
-                "or deleted meanwhile)"
-            )
-        if record.flat:
+        if self._registrable(model_id, owner).flat:
             self._unflatten(model_id)
         created, digest = time.time(), content_digest(staging)
         _write_json(
@@ -459,18 +455,23 @@ class ModelRegistry:
         root = self.models_dir / model_id / VERSIONS_DIR
         root.mkdir(exist_ok=True)
         with self._locked(model_id):
-            current = self.record(model_id)
-            if current is None or current.owner != owner or current.deleted:
-                raise ModelTaken(
-                    f"the model id {model_id!r} is not yours to register under (another "
-                    "owner's, or deleted meanwhile)"
-                )
+            current = self._registrable(model_id, owner)  # again, under the lock
             number = max(current.last_version, *self._numbers_used(root), 0) + 1
             os.rename(staging, root / str(number))
             raw = _read_json(self.models_dir / model_id / MODEL_RECORD) or {}
             raw["last_version"] = number
             _write_json(self.models_dir / model_id / MODEL_RECORD, raw)
         return VersionRecord(number, digest, created, root / str(number), source)
+
+    def _registrable(self, model_id: str, owner: str) -> ModelRecord:
+        """The record of a model `owner` may register a version of now; else ModelTaken."""
+        record = self.record(model_id)
+        if record is None or record.owner != owner or record.deleted:
+            raise ModelTaken(
+                f"the model id {model_id!r} is not yours to register under (another owner's, "
+                "or deleted meanwhile)"
+            )
+        return record
 
     @staticmethod
     def _numbers_used(root: Path) -> list[int]:

@@ -16,24 +16,23 @@ from pathlib import Path
 from core.exports import description_path, export_path, export_stamp
 from core.jobs import JobStatus
 from core.model_folder import atomic_write
-from core.model_registry import ModelMissing, ModelRegistry, parse_ref
+from core.model_registry import ModelMissing, ModelRef, ModelRegistry, parse_ref
 from models.onnx_export import ExportError, export_onnx
 from workers.errors import JobFailure
 from workers.jobs import JobContext, Outcome
-from workers.model_cache import configure_torch, model_folder
+from workers.model_cache import configure_torch
 
 
 def export_model(ctx: JobContext) -> Outcome:
     """Export the job's model as ONNX into the cache; the result describes the file."""
     if not ctx.job.model:
         raise JobFailure("invalid_parameter", "the job names no model")
-    folder = model_folder(ctx.storage.models, ctx.job.model)
     ref = parse_ref(ctx.job.model)
-    assert ref is not None  # model_folder resolved it
     try:
-        _, version = ModelRegistry(ctx.storage.models).resolve(ref)
+        _, version = ModelRegistry(ctx.storage.models).resolve(ref or ModelRef(""))
     except ModelMissing as exc:
         raise JobFailure("model_not_found", str(exc)) from None
+    folder = version.folder
     stamp = export_stamp(folder, version.version)
     target = export_path(ctx.storage.root, ref.id, stamp, "onnx")
     described = description_path(target)
