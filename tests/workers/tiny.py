@@ -25,11 +25,12 @@ TINY_MODELS = {
 }
 
 
-def save_tiny_model(models_dir: Path, model_id: str, seed: int = 0) -> Path:
-    """Write one of TINY_MODELS (random weights from `seed`) as `models_dir/model_id`."""
+def save_tiny_model(models_dir: Path, model_id: str, seed: int = 0, **overrides) -> Path:
+    """Write one of TINY_MODELS (random weights from `seed`, config `overrides` applied) as
+    `models_dir/model_id`."""
     name, config = TINY_MODELS[model_id]
     torch.manual_seed(seed)
-    model = models.create(name, **config)
+    model = models.create(name, **(config | overrides))
     folder = models_dir / model_id
     models.save(model, folder, provenance={"run": "test"}, metrics={"swd_avg": 1.0})
     return folder
@@ -46,9 +47,11 @@ TINY_DISCRIMINATORS = {
 }
 
 
-def save_tiny_discriminator(models_dir: Path, model_id: str, seed: int = 0) -> Path:
-    """Add the discriminator of one of TINY_MODELS (random weights) to its saved folder."""
+def save_tiny_discriminator(models_dir: Path, model_id: str, seed: int = 0, **overrides) -> Path:
+    """Add the discriminator of one of TINY_MODELS (random weights, config `overrides` applied)
+    to its saved folder."""
     name, config = TINY_DISCRIMINATORS[model_id]
+    config = config | overrides
     torch.manual_seed(seed)
     folder = models_dir / model_id
     models.save_discriminator(folder, models.create(name, **config), name, config)
