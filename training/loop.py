@@ -214,6 +214,7 @@ class Trainer:
             "images_seen": self.images_seen,
             "dataset": str(self.options.data),
             "seed": self.options.seed,
+            "class_names": list(getattr(self.dataset, "class_names", [])),  # label k's name
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self.family.card_extras(),
         }
