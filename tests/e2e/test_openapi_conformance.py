@@ -11,7 +11,8 @@ with openapi-core against the live document, made strict: an object schema that 
 otherwise allows no undocumented property, so a field the server adds without documenting it
 fails too. Status, `Content-Type` (binary bodies: PNG, WebP, GIF, zip, npy, SSE included) and
 body are checked, and every request the tests send for a success is validated as well (the
-document describes what a client must send). Server-sent events are parsed and each event's job
+document describes what a client must send; of a multipart request, its parameters and
+credentials: see `Validators`). Server-sent events are parsed and each event's job
 is validated as `GET /v1/jobs/{id}` describes it. An error status an exercise provokes must be
 listed by its operation (not only covered by `default`). An operation of the document without an
 exercise fails `test_every_operation_has_an_exercise`, so a new route cannot go untested.
