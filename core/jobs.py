@@ -135,6 +135,7 @@ class Job(BaseModel):
     result: dict[str, Any] | None = None
     error: JobError | None = None
     attempts: int = 0
+    revision: int = 0  # +1 at every update: the id of the job's server-sent events
 
 
 BATCHED_KINDS = (JobKind.translation, JobKind.sample, JobKind.inspection, JobKind.interpolation)
@@ -145,6 +146,16 @@ def batch_list(kind: JobKind, model: str) -> str:
     """The Redis list of queued job ids of one kind and model, from which an infer worker that
     holds one such job claims more to run in the same forward pass (`workers.batching`)."""
     return f"{_PREFIX}batch:{kind.value}:{model}"
+
+
+def _matches(job: Job, status: JobStatus | None, kind: JobKind | None, model: str | None) -> bool:
+    """Whether a job passes the filters of `JobStore.page`."""
+    if (status is not None and job.status != status) or (kind is not None and job.kind != kind):
+        return False
+    if model is None:
+        return True
+    pinned = job.model or ""
+    return pinned == model if "@" in model else pinned.partition("@")[0] == model
 
 
 def event_channel(job_id: str) -> str:
@@ -304,7 +315,9 @@ class JobStore:
                     raw = pipe.get(key)
                     if raw is None:
                         raise JobNotFound(job_id)
-                    job = Job.model_validate({**json.loads(raw), **fields})  # new values validated
+                    record = json.loads(raw)
+                    revision = int(record.get("revision", 0)) + 1
+                    job = Job.model_validate({**record, **fields, "revision": revision})
                     pipe.multi()
                     pipe.set(key, job.model_dump_json(), ex=self.record_ttl(job))
                     if job.status.ended:
@@ -315,6 +328,36 @@ class JobStore:
                 except redis.WatchError:
                     continue
 
+    def page(
+        self,
+        owner: str,
+        *,
+        status: JobStatus | None = None,
+        kind: JobKind | None = None,
+        model: str | None = None,
+        limit: int = 100,
+        after: tuple[float, str] | None = None,
+    ) -> tuple[list[Job], bool]:
+        """One page of the owner's jobs, newest first, filtered by status, kind and model (an id:
+        any of its versions; `<id>@<n>`: that version), starting after the job whose (creation
+        time, id) is `after`; and whether more follow."""
+        entries = self.redis.zrevrange(self._owner_key(owner), 0, -1, withscores=True)
+        jobs: list[Job] = []
+        for raw_id, score in entries:
+            job_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
+            if after is not None and (score, job_id) >= after:
+                continue  # on an earlier page (the index is in descending (score, id) order)
+            try:
+                job = self.get(job_id)
+            except JobNotFound:
+                self.redis.zrem(self._owner_key(owner), job_id)  # expired record
+                continue
+            if _matches(job, status, kind, model):
+                if len(jobs) == limit:
+                    return jobs, True
+                jobs.append(job)
+        return jobs, False
+
     def list(
         self,
         owner: str,
@@ -323,20 +366,8 @@ class JobStore:
         kind: JobKind | None = None,
         limit: int = 100,
     ) -> list[Job]:
-        """The owner's jobs, newest first, filtered by status and kind."""
-        ids = self.redis.zrevrange(self._owner_key(owner), 0, -1)
-        jobs = []
-        for job_id in ids:
-            try:
-                job = self.get(job_id.decode() if isinstance(job_id, bytes) else job_id)
-            except JobNotFound:
-                self.redis.zrem(self._owner_key(owner), job_id)  # expired record
-                continue
-            if (status is None or job.status == status) and (kind is None or job.kind == kind):
-                jobs.append(job)
-                if len(jobs) >= limit:
-                    break
-        return jobs
+        """The owner's newest `limit` jobs, filtered by status and kind."""
+        return self.page(owner, status=status, kind=kind, limit=limit)[0]
 
     def request_cancel(self, job_id: str) -> None:
         """Raise the cooperative cancellation flag that workers check."""

@@ -48,6 +48,7 @@ from service.api_docs import install_api_docs
 from service.errors import install_error_handlers
 from service.job_changes import JobChanges
 from service.middleware import ApiKeyGate, BodyLimit
+from service.openapi import install_openapi, operation_id
 from service.request_log import RequestLog
 from service.security import ANONYMOUS
 from service.web import routes as web
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served offline by service.api_docs instead of from a CDN
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.redis = client
@@ -150,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = celery_app
     app.state.storage = storage
     install_error_handlers(app)
+    install_openapi(app)
 
     app.include_router(health.router)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_owner)])

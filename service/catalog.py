@@ -51,7 +51,7 @@ class VersionInfo(BaseModel):
     version: int
     ref: str  # `<id>@<version>`: what a request names to pin it
     digest: str  # sha256 of its files, as jobs record it
-    created: str
+    created_at: str
     run: str | None = None  # the training run that registered it
     step: int | None = None  # the run's step it was registered at (checkpoints)
     source: str = "installed"  # training, import, installed
@@ -71,11 +71,12 @@ class ModelInfo(BaseModel):
     architecture: str
     image_size: int
     channels: int
-    classes: int
+    classes: list[str]  # class k's name (a dataset's `classes`); [] when unconditional
+    class_count: int  # len(classes): class labels run from 0 to class_count - 1
     latent_dim: int | None = None  # sampling models: the length of a latent vector
     metrics: dict[str, Any]
     run: str | None
-    created: str
+    created_at: str
     discriminator: bool
     dataset: str | None = None  # id of the dataset it was trained on, when known
     direction: str = "AtoB"  # translation models: which side of a pair is the input
@@ -93,6 +94,16 @@ def iso_time(timestamp: float | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def class_names(card: dict[str, Any]) -> list[str]:
+    """A card's class names: those its training run recorded (the dataset's class folders), or
+    the labels' numbers for a model saved without them."""
+    count = int(card["num_classes"])
+    recorded = (card.get("provenance") or {}).get("class_names")
+    if isinstance(recorded, list) and len(recorded) == count:
+        return [str(name) for name in recorded]
+    return [str(k) for k in range(count)]
 
 
 def _text(value: Any) -> str | None:
@@ -133,7 +144,7 @@ def _version_info(model_id: str, version: VersionRecord, digest: str) -> Version
         version=version.version,
         ref=str(version.ref(model_id)),
         digest=digest,
-        created=iso_time(version.created) or "",
+        created_at=iso_time(version.created) or "",
         run=_text(source.get("run")),
         step=step if isinstance(step, int) and not isinstance(step, bool) else None,
         source=_text(source.get("kind")) or "installed",
@@ -174,11 +185,12 @@ def _describe(
             architecture=str(card["architecture"]),
             image_size=int(card["image_size"]),
             channels=int(card["channels"]),
-            classes=int(card["num_classes"]),
+            classes=class_names(card),
+            class_count=int(card["num_classes"]),
             latent_dim=_latent_dim(card),
             metrics=_finite_metrics(card.get("metrics")),
             run=str(run) if isinstance(run, str) else None,
-            created=iso_time(version.created) or "",
+            created_at=iso_time(version.created) or "",
             discriminator=has_discriminator(folder, card),
             dataset=dataset,
             direction=str(direction),
@@ -295,16 +307,16 @@ def check_class_label(info: ModelInfo, class_label: int | None) -> None:
     """422 `invalid_field` unless `class_label` is None or a class of a conditional model."""
     if class_label is None:
         return
-    if info.classes == 0:
+    if info.class_count == 0:
         raise ApiError(
             422,
             "invalid_field",
             f"The field 'class_label' is not allowed: the model {info.id!r} is unconditional.",
         )
-    if not 0 <= class_label < info.classes:
+    if not 0 <= class_label < info.class_count:
         raise ApiError(
             422,
             "invalid_field",
-            f"The field 'class_label' must be from 0 to {info.classes - 1}, the classes of the "
+            f"The field 'class_label' must be from 0 to {info.class_count - 1}, the classes of the "
             f"model {info.id!r}.",
         )

@@ -1,11 +1,16 @@
-"""One error shape for every failure.
+"""One error shape for every failure: RFC 9457 problem details.
 
-The shape is `{"error": {"code": "<snake_case>", "message": "<human sentence>"}}`.
+Every error answers `application/problem+json` with `{"type": "urn:ganserve:problem:<code>",
+"title", "status", "detail": "<human sentence>", "code": "<snake_case>", "instance": "<path>"}`,
+and a 422 `invalid_field` adds `errors`: one `{"field", "message"}` per invalid field. `code`
+is the stable thing to branch on; `type` is the same code as a URI, as RFC 9457 asks.
+(The format is six fields; the problem-details packages on PyPI would replace the handlers
+below rather than spare them, so the body is built here.)
 
 `ApiError` is what the gateway's own code raises. It subclasses Starlette's `HTTPException` so
 that it passes through FastAPI's body parsing unchanged (a size limit hit while the multipart body
 streams in is raised from inside that parsing). The handlers installed by `install_error_handlers`
-give the same shape to FastAPI's validation errors (422 `invalid_field`, naming the field), to
+give the same shape to FastAPI's validation errors (422 `invalid_field`, naming the fields), to
 routing errors (404 for an unknown route, 405), to an unreachable Redis or broker (503
 `broker_unavailable`) and to anything unexpected (500 `internal_error`).
 
@@ -26,6 +31,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError as BrokerError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.jobs import JobNotFound
@@ -52,8 +58,38 @@ _CODE_OF_STATUS = {
 }
 
 
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:ganserve:problem:"
+
+
+class FieldError(BaseModel):
+    """One invalid field of a request."""
+
+    field: str = Field(examples=["count"], description="The field, dotted for nested ones.")
+    message: str = Field(examples=["Input should be less than or equal to 64."])
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem details, `application/problem+json`)."""
+
+    type: str = Field(
+        examples=["urn:ganserve:problem:job_not_found"],
+        description="The error's code as a URI: `urn:ganserve:problem:<code>`.",
+    )
+    title: str = Field(examples=["Not Found"], description="The HTTP status phrase.")
+    status: int = Field(examples=[404], description="The HTTP status code.")
+    detail: str = Field(examples=["There is no such job."], description="What went wrong.")
+    code: str = Field(examples=["job_not_found"], description="A stable snake_case code.")
+    instance: str | None = Field(
+        default=None, examples=["/v1/jobs/0c9f"], description="The request path."
+    )
+    errors: list[FieldError] | None = Field(
+        default=None, description="422 `invalid_field`: every invalid field of the request."
+    )
+
+
 class ApiError(StarletteHTTPException):
-    """An error answered as `{"error": {"code": code, "message": message}}` with `status`."""
+    """An error answered as a problem with `status`, `code` and `message` as its detail."""
 
     def __init__(
         self,
@@ -67,16 +103,49 @@ class ApiError(StarletteHTTPException):
         self.message = message
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    instance: str | None = None,
+    errors: list[FieldError] | None = None,
+) -> dict[str, Any]:
     """The JSON body of an error."""
-    return {"error": {"code": code, "message": message}}
+    problem = Problem(
+        type=PROBLEM_TYPE_PREFIX + code,
+        title=_title(status),
+        status=status,
+        detail=detail,
+        code=code,
+        instance=instance,
+        errors=errors,
+    )
+    return problem.model_dump(exclude_none=True)
 
 
 def error_response(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    instance: str | None = None,
+    errors: list[FieldError] | None = None,
 ) -> JSONResponse:
-    """A JSON response in the error shape."""
-    return JSONResponse(error_body(code, message), status_code=status, headers=dict(headers or {}))
+    """A problem-details response."""
+    return JSONResponse(
+        problem_body(status, code, message, instance, errors),
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
 
 
 def _code_of_status(status: int) -> str:
@@ -104,7 +173,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if isinstance(exc, ApiError):
         message = _path_free(request, exc.message)
-        return error_response(exc.status_code, exc.code, message, headers)
+        return error_response(
+            exc.status_code, exc.code, message, headers, instance=request.url.path
+        )
     status = exc.status_code
     try:
         default_phrase = HTTPStatus(status).phrase
@@ -121,7 +192,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = "The request body is too large."
     else:
         message = _sentence(detail or default_phrase or "The request failed")
-    return error_response(status, _code_of_status(status), _path_free(request, message), headers)
+    return error_response(
+        status,
+        _code_of_status(status),
+        _path_free(request, message),
+        headers,
+        instance=request.url.path,
+    )
 
 
 _UNION_TAGS = frozenset({"list", "job", "top", "drs"})  # tagged unions' branches (core.params)
@@ -134,11 +211,25 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts)
 
 
+def _field_errors(request: Request, errors: list[dict[str, Any]]) -> list[FieldError]:
+    """One entry per invalid field (the first error of each), in the request's order."""
+    found: dict[str, str] = {}
+    for error in errors:
+        field = _field_name(tuple(error.get("loc", ())))
+        if error.get("type") == "missing":
+            text = "Field required."
+        else:
+            text = _sentence(str(error.get("msg", "")))
+        found.setdefault(field, _path_free(request, text))
+    return [FieldError(field=f, message=m) for f, m in found.items()]
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
+    instance = request.url.path
     if not errors:
-        return error_response(422, "invalid_field", "The request is invalid.")
+        return error_response(422, "invalid_field", "The request is invalid.", instance=instance)
     first = errors[0]
     if first.get("type") == "json_invalid":
         reason = (first.get("ctx") or {}).get("error", "it does not parse")
@@ -152,7 +243,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         others = sorted({_field_name(tuple(e.get("loc", ()))) for e in errors[1:]} - {field})
         if others:
             message += f" Also invalid: {', '.join(others)}."
-    return error_response(422, "invalid_field", _path_free(request, message))
+    return error_response(
+        422,
+        "invalid_field",
+        _path_free(request, message),
+        instance=instance,
+        errors=_field_errors(request, errors),
+    )
 
 
 REDIS_DOWN_MESSAGE = "The job store and queue (Redis) do not answer; try again later."
@@ -168,6 +265,7 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
         "broker_unavailable",
         REDIS_DOWN_MESSAGE,
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        instance=request.url.path,
     )
 
 
@@ -178,6 +276,7 @@ async def _redis_full(request: Request, exc: Exception) -> JSONResponse:
         "queue_unavailable",
         REDIS_FULL_MESSAGE,
         {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        instance=request.url.path,
     )
 
 
@@ -188,17 +287,20 @@ async def _os_error(request: Request, exc: Exception) -> JSONResponse:
             507,
             "storage_full",
             "The server's storage is full; the upload was not kept. Try again later.",
+            instance=request.url.path,
         )
     return await _unexpected(request, exc)
 
 
 async def _job_not_found(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(404, "job_not_found", "There is no such job.")
+    return error_response(404, "job_not_found", "There is no such job.", instance=request.url.path)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "The server failed to handle the request.")
+    return error_response(
+        500, "internal_error", "The server failed to handle the request.", instance=request.url.path
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

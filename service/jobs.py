@@ -44,7 +44,8 @@ from service.errors import (
     RETRY_AFTER_SECONDS,
     ApiError,
 )
-from service.schemas import ErrorDetail, JobOut
+from service.job_results import JOB_MODELS, JobBase
+from service.job_results import JobError as PublicJobError
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,9 @@ def _public_result(job: Job) -> dict | None:
     return result
 
 
-def job_out(job: Job) -> JobOut:
-    """The public JSON of a job (no owner, no storage paths)."""
-    return JobOut(
+def job_out(job: Job) -> JobBase:
+    """The public JSON of a job (no owner, no storage paths): the model of its kind."""
+    return JOB_MODELS[job.kind](
         id=job.id,
         url=job_url(job.id),
         kind=job.kind,
@@ -88,7 +89,7 @@ def job_out(job: Job) -> JobOut:
         progress=min(max(job.progress, 0.0), 1.0),
         progress_detail=job.progress_detail,
         result=_public_result(job),
-        error=ErrorDetail(code=job.error.code, message=job.error.message) if job.error else None,
+        error=PublicJobError(code=job.error.code, message=job.error.message) if job.error else None,
         params={k: v for k, v in job.params.items() if k not in INTERNAL_PARAMS},
     )
 
@@ -113,7 +114,7 @@ class JobQueue:
         ensure_capacity(self.client, QUEUE_OF_KIND[kind], self.max_queued)
         return Job(owner=self.owner, kind=kind, model=model, model_digest=digest)
 
-    def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobOut:
+    def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobBase:
         """Record `job` with its typed `params` and queue it; its public JSON (see `enqueue`)."""
         job.params = params.model_dump(exclude_unset=True)  # as the route set them
         pinned = None
@@ -150,7 +151,7 @@ def enqueue(
     response: Response,
     upload_dir: Path | None = None,
     pinned: Callable[[], bool] | None = None,
-) -> JobOut:
+) -> JobBase:
     """Record `job`, send its task to its queue and point `Location` at it; its JSON.
 
     `pinned` says whether the model version the job pinned is still there: it is asked once the
@@ -172,7 +173,7 @@ def _record_and_send(
     job: Job,
     response: Response,
     pinned: Callable[[], bool] | None,
-) -> JobOut:
+) -> JobBase:
     """The job recorded and its task sent (see `enqueue`).
 
     When the broker refuses the task: 503 `queue_unavailable` if Redis is out of memory, else

@@ -93,7 +93,7 @@ def labels_for(
     else the classes the latents were drawn with (`kept`); None for unconditional models.
     422 when a conditional model's classes are missing, of the wrong number or out of range, or
     when an unconditional model is given classes."""
-    if info.classes == 0:
+    if info.class_count == 0:
         if class_labels is not None or class_label is not None:
             raise ApiError(
                 422,
@@ -120,12 +120,12 @@ def labels_for(
             "invalid_field",
             f"The field 'class_labels' has {len(labels)} labels for {count} latents.",
         )
-    bad = [y for y in labels if not 0 <= y < info.classes]
+    bad = [y for y in labels if not 0 <= y < info.class_count]
     if bad:
         raise ApiError(
             422,
             "invalid_field",
             f"The class label {bad[0]} is not a class of the model {info.id!r} "
-            f"(0 to {info.classes - 1}).",
+            f"(0 to {info.class_count - 1}).",
         )
     return labels

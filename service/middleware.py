@@ -4,7 +4,7 @@
 the gateway receive a large upload. `BodyLimit` caps the request body per path while it streams in:
 a `Content-Length` over the limit is refused at once, and a body without one (chunked) is counted
 as it arrives and refused as soon as it passes the limit, never after reading it all. Both answer
-in the error shape (413 `too_large`, 401 `missing_api_key` / `invalid_api_key`).
+as problem details (413 `too_large`, 401 `missing_api_key` / `invalid_api_key`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class BodyLimit:
         limit, message = self.rule_for(scope["path"])
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await error_response(413, "too_large", message)(scope, receive, send)
+            response = error_response(413, "too_large", message, instance=scope["path"])
+            await response(scope, receive, send)
             return
         received = 0
 
@@ -74,7 +75,9 @@ class ApiKeyGate:
             try:
                 authenticate(Headers(scope=scope).get("authorization"), self.keys)
             except ApiError as exc:
-                response = error_response(exc.status_code, exc.code, exc.message, exc.headers)
+                response = error_response(
+                    exc.status_code, exc.code, exc.message, exc.headers, instance=path
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -7,23 +7,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.families import FamilyName
-from core.jobs import JobKind, JobStatus
 from core.params import InterpolationParams, LatentEndpoint, SampleParams
 from service.catalog import ModelInfo
 from service.datasets import DatasetKind
-
-
-class ErrorDetail(BaseModel):
-    """What went wrong: a snake_case code and a sentence for a person."""
-
-    code: str = Field(examples=["job_not_found"])
-    message: str = Field(examples=["There is no such job."])
-
-
-class ErrorResponse(BaseModel):
-    """The body of every error response."""
-
-    error: ErrorDetail
+from service.job_results import AnyJob
 
 
 class Health(BaseModel):
@@ -45,38 +32,16 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
 
 
-class JobOut(BaseModel):
-    """A job as clients see it.
-
-    `result.images` lists the URLs of the result images (translations and samples); a training
-    run's `result.model` is the id of the model it registered. Times are ISO 8601 UTC.
-    """
-
-    id: str
-    url: str = Field(description="Where to poll the job.")
-    kind: JobKind
-    status: JobStatus
-    model: str | None = Field(
-        description="The exact model version the job runs on, `<id>@<version>`, pinned when "
-        "it was submitted."
-    )
-    model_digest: str | None = Field(
-        default=None, description="The pinned version's content digest (sha256 of its files)."
-    )
-    created_at: str
-    started_at: str | None
-    finished_at: str | None
-    progress: float = Field(ge=0.0, le=1.0)
-    progress_detail: dict[str, Any]
-    result: dict[str, Any] | None
-    error: ErrorDetail | None
-    params: dict[str, Any]
+JobOut = AnyJob  # a job of any kind, told apart by `kind` (service.job_results)
 
 
 class JobList(BaseModel):
-    """The caller's jobs, newest first."""
+    """A page of the caller's jobs, newest first."""
 
     jobs: list[JobOut]
+    next: str | None = Field(
+        default=None, description="Cursor of the next page (`?cursor=`); null on the last page."
+    )
 
 
 class SampleRequest(SampleParams):
@@ -165,7 +130,12 @@ class DatasetOut(BaseModel):
     name: str
     kind: DatasetKind
     image_count: int
-    classes: list[str]
+    classes: list[str] = Field(
+        description="Class k's name (labeled datasets: the class folders, sorted); else []."
+    )
+    class_count: int = Field(
+        description="len(classes): the class labels a model trained on it has."
+    )
     layout: str | None
     created_at: str
 
@@ -191,7 +161,6 @@ _ERROR_WHEN = {
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries documenting error statuses in the error shape."""
-    return {
-        s: {"model": ErrorResponse, "description": _ERROR_WHEN.get(s, "Error")} for s in statuses
-    }
+    """OpenAPI `responses` entries for error statuses (`service.openapi` gives each the problem
+    body the server sends)."""
+    return {s: {"description": _ERROR_WHEN.get(s, "Error")} for s in statuses}

@@ -1,7 +1,5 @@
 """Entry point of `python -m training`."""
 
-import sys
-
 from training.cli import main
 
-sys.exit(main())
+main()

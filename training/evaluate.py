@@ -11,6 +11,7 @@ output states.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 from pathlib import Path
@@ -157,49 +158,8 @@ def _compare(metric: str, real, fake, model, size, count, seed, device, as_json,
     report(results, f"{metric} at {side}x{side} ({described})", as_json)
 
 
-@app.command()
-def swd(
+def metric_options(
     real: RealOpt,
-    fake: FakeOpt = None,
-    model: ModelOpt = None,
-    size: SizeOpt = None,
-    count: CountOpt = None,
-    seed: SeedOpt = 0,
-    device: DeviceOpt = "cpu",
-    as_json: JsonOpt = False,
-) -> None:
-    """Multi-scale sliced Wasserstein distance (x1e3 per level and their average)."""
-    _compare("swd", real, fake, model, size, count, seed, device, as_json, None)
-
-
-def _inception_distance_command(metric: str, summary: str) -> None:
-    """Register `fid` or `kid`: the same options, one metric."""
-
-    def command(
-        real: RealOpt,
-        fake: FakeOpt = None,
-        model: ModelOpt = None,
-        size: SizeOpt = None,
-        count: CountOpt = None,
-        seed: SeedOpt = 0,
-        device: DeviceOpt = "cpu",
-        as_json: JsonOpt = False,
-        weights: WeightsOpt = None,
-    ) -> None:
-        _compare(metric, real, fake, model, size, count, seed, device, as_json, weights)
-
-    command.__doc__ = summary
-    app.command(metric)(command)
-
-
-_inception_distance_command("fid", "Frechet Inception distance (needs the Inception weights).")
-_inception_distance_command(
-    "kid", "Kernel Inception distance, mean and std over subsets (needs the Inception weights)."
-)
-
-
-@app.command("is")
-def inception_score(
     fake: FakeOpt = None,
     model: ModelOpt = None,
     size: SizeOpt = None,
@@ -209,8 +169,38 @@ def inception_score(
     as_json: JsonOpt = False,
     weights: WeightsOpt = None,
 ) -> None:
-    """Inception score of generated images (needs the Inception weights)."""
-    _compare("is", None, fake, model, size, count, seed, device, as_json, weights)
+    """The options of the metric commands, written once (its signature is what is used): each
+    metric command takes those of them it needs."""
+
+
+METRICS = {  # command: (its help, the options of `metric_options` it does not take)
+    "swd": (
+        "Multi-scale sliced Wasserstein distance (x1e3 per level and their average).",
+        {"weights"},
+    ),
+    "fid": ("Frechet Inception distance (needs the Inception weights).", set()),
+    "kid": (
+        "Kernel Inception distance, mean and std over subsets (needs the Inception weights).",
+        set(),
+    ),
+    "is": ("Inception score of generated images (needs the Inception weights).", {"real"}),
+}
+
+
+def add_metric(metric: str, summary: str, unused: set[str]) -> None:
+    """Register the command of one metric, its options those of `metric_options` but `unused`."""
+    options = inspect.signature(metric_options, eval_str=True).parameters.values()
+
+    def command(**values) -> None:
+        _compare(metric, **{"real": None, "weights": None, **values})
+
+    command.__signature__ = inspect.Signature([p for p in options if p.name not in unused])
+    command.__doc__ = summary
+    app.command(metric)(command)
+
+
+for _metric, (_summary, _unused) in METRICS.items():
+    add_metric(_metric, _summary, _unused)
 
 
 @app.command()

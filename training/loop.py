@@ -39,28 +39,100 @@ CheckpointCallback = Callable[[int, Path], None]  # (step, model folder) after e
 
 @dataclass(frozen=True)
 class RunOptions:
-    """The options every family shares; each family adds its own config dataclass."""
+    """The options every family shares; each family adds its own config dataclass.
 
-    data: Path
-    out: Path
-    image_size: int = 256
-    batch_size: int = 1
-    steps: int = 1000
-    seed: int = 0
-    device: str = "auto"
-    resume: bool = False
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    log_every: int = 10
-    sample_count: int = 16
-    amp: bool = True
-    channels_last: bool = True
-    progress_bar: bool = True
-    name: str = ""
-    metrics_every: int = 0
-    metrics_images: int = 256
-    inception_weights: Path | None = None
-    init_from: Path | None = None  # a model folder to start from (fine-tuning)
+    Each field's `metadata["help"]` says what it means (the training CLI's help);
+    `metadata["shown_default"]` words a default that its value does not show.
+    """
+
+    data: Path = field(
+        metadata={
+            "help": "dataset folder (pix2pix: train/ val/ with A|B images, or A/ and B/; "
+            "unetgan/pggan: a folder of images, or one sub-folder per class)"
+        }
+    )
+    out: Path = field(
+        metadata={
+            "help": "run folder: options.json, stats.jsonl, tensorboard/, samples/, model/, "
+            "training state"
+        }
+    )
+    image_size: int = field(
+        default=256,
+        metadata={"help": "training resolution in pixels (pggan: the final resolution)"},
+    )
+    batch_size: int = field(
+        default=1,
+        metadata={"help": "mini-batch size (pggan: the schedule's per-resolution sizes apply)"},
+    )
+    steps: int = field(
+        default=1000,
+        metadata={
+            "help": "training iterations (pggan: the growth schedule sets the length; see "
+            "--phase-images)"
+        },
+    )
+    seed: int = field(
+        default=0, metadata={"help": "random seed; runs on CPU with the same seed are identical"}
+    )
+    device: str = field(
+        default="auto", metadata={"help": "auto (CUDA when available), cpu, cuda or cuda:N"}
+    )
+    resume: bool = field(
+        default=False, metadata={"help": "continue the run in --out from its last checkpoint"}
+    )
+    sample_every: int = field(default=500, metadata={"help": "write a sample grid every N steps"})
+    checkpoint_every: int = field(
+        default=1000,
+        metadata={"help": "write the model folder and the training state every N steps"},
+    )
+    log_every: int = field(
+        default=10, metadata={"help": "append losses to stats.jsonl and TensorBoard every N steps"}
+    )
+    sample_count: int = field(default=16, metadata={"help": "images in each sample grid"})
+    amp: bool = field(
+        default=True,
+        metadata={
+            "help": "bf16 autocast on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16); "
+            "--no-amp: fp32 everywhere"
+        },
+    )
+    channels_last: bool = field(
+        default=True, metadata={"help": "channels_last memory format on CUDA"}
+    )
+    progress_bar: bool = field(
+        default=True, metadata={"help": "show a progress bar with losses and ETA"}
+    )
+    name: str = field(
+        default="",
+        metadata={
+            "help": "run name recorded in the model's provenance",
+            "shown_default": "the --out folder's name",
+        },
+    )
+    metrics_every: int = field(
+        default=0,
+        metadata={
+            "help": "compute metrics every N steps and at the end, stored in the model's "
+            "config.json (pix2pix: L1/PSNR/SSIM on val; others: SWD, and FID/KID/IS with "
+            "Inception weights); 0: off"
+        },
+    )
+    metrics_images: int = field(default=256, metadata={"help": "images (or pairs) the metrics use"})
+    inception_weights: Path | None = field(
+        default=None,
+        metadata={
+            "help": "Inception weights for FID/KID/IS",
+            "shown_default": "$GANSERVE_INCEPTION_WEIGHTS",
+        },
+    )
+    init_from: Path | None = field(
+        default=None,
+        metadata={
+            "help": "model folder to start from (fine-tuning): its generator's weights, and its "
+            "discriminator's when they match; the options must build the same networks"
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -214,6 +286,7 @@ class Trainer:
             "images_seen": self.images_seen,
             "dataset": str(self.options.data),
             "seed": self.options.seed,
+            "class_names": list(getattr(self.dataset, "class_names", [])),  # label k's name
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **self.family.card_extras(),
         }

@@ -11,7 +11,7 @@ from tests.browser.conftest import artifacts_dir
 @pytest.mark.parametrize(
     ("path", "operation"),
     [
-        ("/docs", "#operations-samples-create_samples_v1_samples_post"),
+        ("/docs", "#operations-samples-createSample"),
         ("/redoc", 'h2:has-text("Create Translation")'),
     ],
 )

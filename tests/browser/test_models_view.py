@@ -259,7 +259,7 @@ def test_fine_tune_from_a_model_in_the_train_view(page, stack, tmp_path):
         model = job["result"]["model"]
         expect(page.locator(f'#train-init option[value="{model}"]')).to_be_attached()
     finally:
-        client.delete(f"/v1/jobs/{job_id}")
+        client.post(f"/v1/jobs/{job_id}/cancel")
         job = wait_job(client, job_id)
         if job["status"] == "succeeded":
             assert client.delete(f"/v1/models/{job['result']['model']}").status_code == 204

@@ -82,7 +82,7 @@ def test_family_follows_the_dataset_and_options_follow_the_schema(page, stack, t
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["params"]["family"] == "unetgan"
     assert job["params"]["config"] == {"steps": 2, "image_size": 32}
-    client.delete(f"/v1/jobs/{job_id}")
+    client.post(f"/v1/jobs/{job_id}/cancel")
     wait_job(client, job_id)
 
     # pggan: its growth schedule sets the length and the batch sizes
@@ -128,5 +128,5 @@ def test_family_follows_the_dataset_and_options_follow_the_schema(page, stack, t
         assert job["params"]["family"] == "pggan"
         assert job["params"]["config"] == {"image_size": 32, "mirror": True, "phase_images": 8}
     finally:
-        client.delete(f"/v1/jobs/{job_id}")
+        client.post(f"/v1/jobs/{job_id}/cancel")
         wait_job(client, job_id)

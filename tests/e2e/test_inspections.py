@@ -98,4 +98,4 @@ def test_a_model_without_a_discriminator_is_refused(stack):
         },
     )
     assert response.status_code == 409
-    assert response.json()["error"]["code"] == "no_discriminator"
+    assert response.json()["code"] == "no_discriminator"

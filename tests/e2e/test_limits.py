@@ -43,9 +43,9 @@ def run(client, path: str, body: dict, timeout: float = 120) -> dict:
 
 def field_error(response, field: str) -> str:
     assert response.status_code == 422, response.text
-    error = response.json()["error"]
-    assert error["code"] == "invalid_field" and field in error["message"], error
-    return error["message"]
+    error = response.json()
+    assert error["code"] == "invalid_field" and field in error["detail"], error
+    return error["detail"]
 
 
 def test_the_smallest_truncation_draws_at_once_and_a_smaller_one_is_422(client):
@@ -96,7 +96,7 @@ def test_deleting_a_running_drs_sample_stops_it_within_seconds(client):
         time.sleep(0.1)
     time.sleep(2)  # well inside the candidate loop
     asked = time.monotonic()
-    cancel = client.delete(f"/v1/jobs/{job_id}")
+    cancel = client.post(f"/v1/jobs/{job_id}/cancel")
     assert cancel.status_code == 202, cancel.text
     job = wait_job(client, job_id, timeout=30)
     assert job["status"] == "cancelled", job

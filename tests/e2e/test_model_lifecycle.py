@@ -153,21 +153,21 @@ def test_bad_uploads_get_their_4xx_and_store_nothing(stack, tmp_path):
     before = sorted(p.name for p in (data_dir / "models").iterdir())
     not_a_zip = import_file(client, "alice", b"hello, this is text", filename="notes.txt")
     assert not_a_zip.status_code == 422
-    assert not_a_zip.json()["error"]["code"] == "not_a_model"
+    assert not_a_zip.json()["code"] == "not_a_model"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("photos/cat.png", png(8, 8))
     no_model = import_file(client, "alice", buffer.getvalue(), filename="photos.zip")
-    assert no_model.status_code == 422 and "config.json" in no_model.json()["error"]["message"]
+    assert no_model.status_code == 422 and "config.json" in no_model.json()["detail"]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("m/config.json", '{"family": "pix2pix"}')
         archive.writestr("m/model.safetensors", b"x")
     bad_card = import_file(client, "alice", buffer.getvalue(), filename="m.zip")
-    assert bad_card.status_code == 422 and "lacks" in bad_card.json()["error"]["message"]
+    assert bad_card.status_code == 422 and "lacks" in bad_card.json()["detail"]
     g_bytes, _, _ = reference_checkpoint(tmp_path)
     taken = import_file(client, "alice", g_bytes, id="shared-p2p")
-    assert taken.status_code == 409 and taken.json()["error"]["code"] == "model_exists"
+    assert taken.status_code == 409 and taken.json()["code"] == "model_exists"
     bad_id = import_file(client, "alice", g_bytes, id="../escape")
     assert bad_id.status_code == 422
     # a .pth of another architecture: a job that fails, naming what it is
@@ -206,7 +206,7 @@ def test_rename_and_delete_follow_ownership(stack, tmp_path):
     empty = client.patch(f"/v1/models/{model_id}", json={}, headers=auth("bob"))
     assert empty.status_code == 422
     shared = client.patch("/v1/models/shared-p2p", json={"name": "x"}, headers=auth("bob"))
-    assert shared.status_code == 403 and shared.json()["error"]["code"] == "not_owner"
+    assert shared.status_code == 403 and shared.json()["code"] == "not_owner"
     assert client.delete("/v1/models/shared-p2p", headers=auth("bob")).status_code == 403
     assert client.delete(f"/v1/models/{model_id}", headers=auth("alice")).status_code == 404
     assert (data_dir / "models" / model_id).is_dir()  # nothing changed by the refusals
@@ -301,10 +301,10 @@ def test_fine_tune_starts_from_the_model(stack, tmp_path):
         headers=auth("alice"),
     )
     assert mismatch.status_code == 422
-    error = mismatch.json()["error"]
+    error = mismatch.json()
     assert error["code"] == "init_mismatch"
-    assert "width (8 here, 4 in the model)" in error["message"]
-    assert "norm ('batch' here, 'instance' in the model)" in error["message"]
+    assert "width (8 here, 4 in the model)" in error["detail"]
+    assert "norm ('batch' here, 'instance' in the model)" in error["detail"]
     wrong_family = client.post(
         "/v1/training-runs",
         json={"family": "unetgan", "dataset": dataset, "init_from": "shared-p2p"},

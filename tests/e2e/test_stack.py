@@ -120,12 +120,12 @@ def test_cancel_queued_and_running_training(stack, tmp_path):
     }
     running = client.post("/v1/training-runs", json=long_run).json()
     queued = client.post("/v1/training-runs", json=long_run).json()
-    cancelled_queued = client.delete(f"/v1/jobs/{queued['id']}")
+    cancelled_queued = client.post(f"/v1/jobs/{queued['id']}/cancel")
     assert cancelled_queued.status_code in (200, 202)
     job = running
     while job["progress"] == 0 and job["status"] in ("queued", "running"):
         job = client.get(f"/v1/jobs/{running['id']}", params={"wait": 1}).json()
-    assert client.delete(f"/v1/jobs/{running['id']}").status_code in (200, 202)
+    assert client.post(f"/v1/jobs/{running['id']}/cancel").status_code in (200, 202)
     ended = wait_job(client, running["id"])
     assert ended["status"] == "cancelled"
     assert (data_dir / "runs" / running["id"] / "training_state.pt").exists()
@@ -171,6 +171,6 @@ def test_a_background_run_serves_early_and_yields_to_a_user_run(stack, tmp_path)
     # the user's run had started, resuming from its checkpoint
     assert bg["status"] == "running" and bg["progress"] > 0
     assert bg["started_at"] > job["started_at"]
-    assert client.delete(f"/v1/jobs/{background['id']}").status_code in (200, 202)
+    assert client.post(f"/v1/jobs/{background['id']}/cancel").status_code in (200, 202)
     assert wait_job(client, background["id"])["status"] == "cancelled"
     assert "bg-demo" in {m["id"] for m in client.get("/v1/models").json()["models"]}

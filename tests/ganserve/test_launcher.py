@@ -178,7 +178,7 @@ def test_restart_keeps_the_queue_and_the_models(tmp_path):
             assert "first" in models
             resumed = client.get(f"/v1/jobs/{running['id']}").json()
             assert resumed["status"] in ("queued", "running") and resumed["progress"] > 0
-            assert client.delete(f"/v1/jobs/{running['id']}").status_code in (200, 202)
+            assert client.post(f"/v1/jobs/{running['id']}/cancel").status_code in (200, 202)
             assert wait_job(client, running["id"])["status"] == "cancelled"
             assert wait_job(client, waiting["id"])["status"] == "succeeded"
     finally:

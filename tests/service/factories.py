@@ -202,10 +202,55 @@ def labeled_zip(classes: dict[str, int] | None = None) -> bytes:
     )
 
 
+def sample_result(
+    count: int,
+    *,
+    model: str = "faces@1",
+    seed: int | None = 1,
+    latent_dim: int = 8,
+    class_labels: list[int] | None = None,
+) -> dict:
+    """A sampling job's result as a worker records it (`workers.inference`)."""
+    return {
+        "count": count,
+        "model": model,
+        "seed": seed,
+        "class_label": None,
+        "truncation": None,
+        "precision": "fp32",
+        "latent_count": count,
+        "latent_dim": latent_dim,
+        "class_labels": class_labels,
+    }
+
+
+def translation_result(width: int, height: int, *, model: str = "facades@1") -> dict:
+    """A translation job's result as a worker records it (`workers.inference`)."""
+    return {
+        "count": 1,
+        "model": model,
+        "seed": 1,
+        "mode": "native",
+        "tiled": False,
+        "precision": "fp32",
+        "width": width,
+        "height": height,
+    }
+
+
+def given(params: dict) -> dict:
+    """A job's params without the optional fields the request left out (null in its JSON)."""
+    return {k: v for k, v in params.items() if v is not None}
+
+
 def expect_error(response, status: int, code: str) -> str:
-    """Check that `response` is an API error with `status`, `code` and a message; the message."""
+    """Check that `response` is a problem (RFC 9457) with `status`, `code` and a detail; the
+    detail."""
     assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code
-    message = response.json()["error"]["message"]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status and problem["type"] == f"urn:ganserve:problem:{code}"
+    assert response.json()["code"] == code
+    message = response.json()["detail"]
     assert message
     return message

@@ -33,6 +33,7 @@ def test_docs_and_openapi(client):
     ):
         assert path in paths, path
     assert "delete" in paths["/v1/jobs/{job_id}"]
+    assert "post" in paths["/v1/jobs/{job_id}/cancel"]
 
 
 def test_metrics(client):
@@ -46,16 +47,16 @@ def test_metrics(client):
 def test_unknown_route_is_404_in_the_error_shape(client, path):
     response = client.get(path)
     assert response.status_code == 404
-    error = response.json()["error"]
+    error = response.json()
     assert error["code"] == "not_found"
-    assert path in error["message"]
+    assert path in error["detail"]
 
 
 def test_wrong_method_is_405_in_the_error_shape(client):
     response = client.put("/v1/models")
     assert response.status_code == 405
-    assert response.json()["error"]["code"] == "method_not_allowed"
-    assert "GET" in response.json()["error"]["message"]
+    assert response.json()["code"] == "method_not_allowed"
+    assert "GET" in response.json()["detail"]
 
 
 def test_malformed_json_is_422_in_the_error_shape(client):
@@ -63,9 +64,9 @@ def test_malformed_json_is_422_in_the_error_shape(client):
         "/v1/samples", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422
-    error = response.json()["error"]
+    error = response.json()
     assert error["code"] == "invalid_field"
-    assert "JSON" in error["message"]
+    assert "JSON" in error["detail"]
 
 
 def test_oversized_json_body_is_413(client):
@@ -75,5 +76,5 @@ def test_oversized_json_body_is_413(client):
         headers={"Content-Type": "application/json"},
     )
     assert response.status_code == 413
-    assert response.json()["error"]["code"] == "too_large"
+    assert response.json()["code"] == "too_large"
     assert client.get("/healthz").status_code == 200

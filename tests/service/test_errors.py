@@ -36,15 +36,15 @@ def test_redis_down_is_503(orphan_gateway):
         assert http.get("/healthz").status_code == 200
         ready = http.get("/readyz")
         assert ready.status_code == 503
-        assert ready.json()["error"]["code"] == "not_ready"
-        assert "Redis" in ready.json()["error"]["message"]
+        assert ready.json()["code"] == "not_ready"
+        assert "Redis" in ready.json()["detail"]
         for response in (
             http.get("/v1/jobs"),
             http.get("/v1/jobs/" + "0" * 32),
             *submissions(http),
         ):
             assert response.status_code == 503, response.text
-            assert response.json()["error"]["code"] == "broker_unavailable"
+            assert response.json()["code"] == "broker_unavailable"
             assert "Retry-After" in response.headers
         assert http.get("/v1/models").status_code == 200  # files only: still served
 
@@ -66,13 +66,13 @@ def test_redis_out_of_memory_refuses_new_jobs_with_503_and_keeps_the_queued_ones
         queued = [http.post("/v1/samples", json={"model": "faces", "seed": k}) for k in range(3)]
         assert [r.status_code for r in queued] == [202] * 3
         client.config_set("maxmemory", client.info("memory")["used_memory"] // 2)  # full now
-        assert http.get("/readyz").json()["error"]["message"].startswith("Redis is out of memory")
+        assert http.get("/readyz").json()["detail"].startswith("Redis is out of memory")
         uploads = gateway.data_dir / "uploads"
         before = sorted(uploads.iterdir()) if uploads.exists() else []
         for response in submissions(http):
             assert response.status_code == 503, response.text
-            assert response.json()["error"]["code"] == "queue_unavailable"
-            assert "out of memory" in response.json()["error"]["message"]
+            assert response.json()["code"] == "queue_unavailable"
+            assert "out of memory" in response.json()["detail"]
             assert "Retry-After" in response.headers
         after = sorted(uploads.iterdir()) if uploads.exists() else []
         assert after == before  # the refused translation's upload was not kept

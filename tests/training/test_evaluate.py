@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from typer.main import get_command
 
 import models
 from training.demo import build_demo
+from training.evaluate import app as evaluate_app
 from training.families.pix2pix import Pix2PixConfig
 from training.families.unetgan import UNetGANConfig
 from training.loop import RunOptions, Trainer, train
@@ -89,6 +91,18 @@ def test_bad_arguments_are_clear(folders, tmp_path):
         "swd", "--real", str(folders["faces"]), "--fake", str(folders["mixed"]), "--size", "8"
     )
     assert tiny.returncode == 2 and "16" in tiny.stderr
+
+
+def test_metric_commands_share_one_option_list():
+    commands = get_command(evaluate_app).commands
+    names = {
+        metric: {param.name for param in commands[metric].params} - {"help"}
+        for metric in ("swd", "fid", "kid", "is")
+    }
+    shared = {"fake", "model", "size", "count", "seed", "device", "as_json"}
+    assert names["fid"] == names["kid"] == shared | {"real", "weights"}
+    assert names["swd"] == shared | {"real"}
+    assert names["is"] == shared | {"weights"}
 
 
 def test_pix2pix_metrics_of_a_trained_model(tmp_path):

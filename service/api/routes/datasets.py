@@ -7,15 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
 
+from service import datasets as records
 from service.api.deps import OwnerDep, SettingsDep, StorageDep, StoreDep
-from service.datasets import (
-    DatasetInfo,
-    DatasetKind,
-    create_dataset,
-    delete_dataset,
-    get_dataset,
-    list_datasets,
-)
+from service.datasets import DatasetInfo, DatasetKind
 from service.schemas import DatasetList, DatasetOut, error_responses
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -23,11 +17,12 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 def dataset_out(info: DatasetInfo) -> DatasetOut:
     """The public JSON of a dataset (no owner)."""
-    return DatasetOut.model_validate(info.model_dump(exclude={"owner"}))
+    public = info.model_dump(exclude={"owner"})
+    return DatasetOut.model_validate({**public, "class_count": len(info.classes)})
 
 
 @router.post("", status_code=201, responses=error_responses(400, 401, 413, 422))
-def upload_dataset(
+def create_dataset(
     archive: Annotated[UploadFile, File(description="A zip of images.")],
     kind: Annotated[
         DatasetKind,
@@ -47,7 +42,7 @@ def upload_dataset(
     """Store a dataset; answers its id and image count (201)."""
     if name is None:
         name = PurePath(archive.filename or "dataset").stem[:100] or "dataset"
-    info = create_dataset(
+    info = records.create_dataset(
         archive,
         name=name,
         kind=kind,
@@ -61,15 +56,17 @@ def upload_dataset(
 
 
 @router.get("", responses=error_responses(401))
-def get_datasets(storage: StorageDep, owner: OwnerDep) -> DatasetList:
+def list_datasets(storage: StorageDep, owner: OwnerDep) -> DatasetList:
     """The caller's datasets, newest first."""
-    return DatasetList(datasets=[dataset_out(d) for d in list_datasets(storage.datasets, owner)])
+    return DatasetList(
+        datasets=[dataset_out(d) for d in records.list_datasets(storage.datasets, owner)]
+    )
 
 
 @router.get("/{dataset_id}", responses=error_responses(401, 404))
-def get_one_dataset(dataset_id: str, storage: StorageDep, owner: OwnerDep) -> DatasetOut:
+def get_dataset(dataset_id: str, storage: StorageDep, owner: OwnerDep) -> DatasetOut:
     """One of the caller's datasets; 404 `dataset_not_found` for unknown ids and others'."""
-    return dataset_out(get_dataset(storage.datasets, dataset_id, owner))
+    return dataset_out(records.get_dataset(storage.datasets, dataset_id, owner))
 
 
 @router.delete(
@@ -78,10 +75,10 @@ def get_one_dataset(dataset_id: str, storage: StorageDep, owner: OwnerDep) -> Da
     response_class=Response,
     responses=error_responses(401, 404, 409),
 )
-def remove_dataset(
+def delete_dataset(
     dataset_id: str, storage: StorageDep, store: StoreDep, owner: OwnerDep
 ) -> Response:
     """Delete one of the caller's datasets (204); 404 `dataset_not_found` for unknown ids and
     others', 409 `dataset_in_use` while a queued or running training run uses it."""
-    delete_dataset(storage.datasets, dataset_id, owner, store)
+    records.delete_dataset(storage.datasets, dataset_id, owner, store)
     return Response(status_code=204)

@@ -20,13 +20,13 @@ INSPECT_TIMEOUT_S = 1.0
 
 
 @router.get("/healthz")
-def healthz() -> Health:
+def get_health() -> Health:
     """The gateway process answers."""
     return Health()
 
 
 @router.get("/readyz", responses=error_responses(503))
-def readyz(client: RedisDep, celery_app: CeleryDep) -> Readiness:
+def get_readiness(client: RedisDep, celery_app: CeleryDep) -> Readiness:
     """Redis answers and has room, and a worker consumes each queue; else 503 `not_ready`."""
     try:
         client.ping()

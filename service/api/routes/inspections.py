@@ -157,7 +157,7 @@ def create_inspection(
     if class_label is None and source is not None and source.kind is JobKind.sample:
         # judge a sample as the class it was drawn as, when the judging model has that class
         drawn_as = source.params.get("class_label")
-        if isinstance(drawn_as, int) and 0 <= drawn_as < info.classes:
+        if isinstance(drawn_as, int) and 0 <= drawn_as < info.class_count:
             class_label = drawn_as
     if class_label is not None:
         params["class_label"] = class_label

@@ -47,7 +47,7 @@ def _endpoint(
     check_class_label(info, end.class_label)
     if end.latent is not None:
         check_latent_length(info, len(end.latent), f"The latent of '{name}'")
-        if info.classes and end.class_label is None:
+        if info.class_count and end.class_label is None:
             raise ApiError(
                 422,
                 "class_labels_required",
@@ -59,7 +59,7 @@ def _endpoint(
     kept = kept_latents(store, end.job, owner, info)
     check_indices(kept, [end.index])
     label = end.class_label
-    if info.classes and label is None:
+    if info.class_count and label is None:
         if kept.class_labels is None:
             raise ApiError(
                 422,

@@ -25,7 +25,9 @@ _MEDIA_TYPES = {"webp": "image/webp", "gif": "image/gif"}
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}}, **error_responses(401, 404)},
 )
-def get_latents(job_id: str, store: StoreDep, storage: StorageDep, owner: OwnerDep) -> FileResponse:
+def get_job_latents(
+    job_id: str, store: StoreDep, storage: StorageDep, owner: OwnerDep
+) -> FileResponse:
     """The latents of a sample, interpolation or projection job's images: a NumPy `.npy` file of
     float32, shape (N, latent_dim), row k for image k (`numpy.load(path)`; no pickle)."""
     job = owned_job(store, job_id, owner)
@@ -45,7 +47,7 @@ def get_latents(job_id: str, store: StoreDep, storage: StorageDep, owner: OwnerD
         **error_responses(401, 404, 422),
     },
 )
-def get_animation(
+def get_job_animation(
     job_id: str,
     fmt: Literal["webp", "gif"],
     store: StoreDep,

@@ -1,13 +1,16 @@
-"""Jobs: status, progress, results, cancellation."""
+"""Jobs: status, progress, results, cancellation, deletion; the job list pages with a cursor."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BeforeValidator
@@ -33,17 +36,51 @@ def owned_job(store: JobStore, job_id: str, owner: str) -> Job:
     return store.get(job_id, owner=owner)
 
 
+def encode_cursor(job: Job) -> str:
+    """The opaque cursor of the page after `job`."""
+    raw = json.dumps([job.created_at, job.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """(creation time, id) of the job a cursor follows (422 `invalid_cursor` if it is not one)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, job_id = json.loads(raw)
+        if isinstance(created, (int, float)) and isinstance(job_id, str):
+            return float(created), job_id
+    except (ValueError, TypeError):
+        pass
+    raise ApiError(422, "invalid_cursor", "The cursor is not one this server gave; start over.")
+
+
 @router.get("", responses=error_responses(401, 422))
 def list_jobs(
     store: StoreDep,
     owner: OwnerDep,
     status: Annotated[JobStatus | None, _EMPTY_IS_ANY, Query()] = None,
     kind: Annotated[JobKind | None, _EMPTY_IS_ANY, Query()] = None,
+    model: Annotated[
+        str | None,
+        _EMPTY_IS_ANY,
+        Query(
+            max_length=200,
+            description="A model id (jobs on any of its versions) or `<id>@<version>`.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        str | None,
+        _EMPTY_IS_ANY,
+        Query(max_length=500, description="`next` of the previous page."),
+    ] = None,
 ) -> JobList:
-    """The caller's jobs, newest first, filtered by status and kind."""
-    jobs = store.list(owner, status=status, kind=kind, limit=limit)
-    return JobList(jobs=[job_out(j) for j in jobs])
+    """The caller's jobs, newest first, filtered by status, kind and model, `limit` a page;
+    `next` is the cursor of the following page (null on the last)."""
+    after = decode_cursor(cursor) if cursor is not None else None
+    jobs, more = store.page(owner, status=status, kind=kind, model=model, limit=limit, after=after)
+    following = encode_cursor(jobs[-1]) if more and jobs else None
+    return JobList(jobs=[job_out(j) for j in jobs], next=following)
 
 
 @router.get("/{job_id}", responses=error_responses(401, 404, 422))
@@ -74,25 +111,35 @@ async def get_job(
     return job_out(job)
 
 
+SSE_RETRY_MS = 3000
+
+
 @router.get(
     "/{job_id}/events",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}, **error_responses(401, 404)},
 )
-async def job_events(
+async def stream_job_events(
     job_id: str,
     store: StoreDep,
     changes: JobChangesDep,
     owner: OwnerDep,
     settings: SettingsDep,
     request: Request,
+    last_event_id: Annotated[
+        str | None,
+        Header(description="Resume: the `id` of the last event received."),
+    ] = None,
 ) -> StreamingResponse:
-    """Server-sent events of a job: an `event: job` with the job's JSON (as `GET
-    /v1/jobs/{id}`) now and whenever its status, progress or result changes, `: keep-alive`
-    comments while nothing changes, and the end of the stream once the job has ended."""
+    """Server-sent events of a job, each `data:` the job's JSON (as `GET /v1/jobs/{id}`) and
+    `id:` its revision (increasing): `event: status` first and whenever the status changes,
+    `event: progress` when only the progress did; `: keep-alive` comments while nothing
+    changes; the stream ends once the job has ended. Reconnecting with `Last-Event-ID` sends
+    only what is newer than that event."""
     job = await run_in_threadpool(owned_job, store, job_id, owner)  # 404 before the stream opens
+    seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     return StreamingResponse(
-        _job_stream(request, store, changes, job, owner, settings.sse_keepalive_seconds),
+        _job_stream(request, store, changes, job, owner, settings.sse_keepalive_seconds, seen),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -105,15 +152,18 @@ async def _job_stream(
     job: Job,
     owner: str,
     keepalive: float,
+    seen: int | None,
 ) -> AsyncIterator[str]:
-    sent: str | None = None
+    yield f"retry: {SSE_RETRY_MS}\n\n"
+    sent_status = None  # the first event sent is a `status` one, on a reconnection too
     last_write = time.monotonic()
     async with changes.watch(job.id) as next_change:
         while True:
-            snapshot = job_out(job).model_dump_json()
-            if snapshot != sent:
-                yield f"event: job\ndata: {snapshot}\n\n"
-                sent, last_write = snapshot, time.monotonic()
+            if seen is None or job.revision > seen:
+                event = "progress" if job.status == sent_status else "status"
+                snapshot = job_out(job).model_dump_json()
+                yield f"id: {job.revision}\nevent: {event}\ndata: {snapshot}\n\n"
+                seen, sent_status, last_write = job.revision, job.status, time.monotonic()
             elif time.monotonic() - last_write >= keepalive:
                 yield ": keep-alive\n\n"
                 last_write = time.monotonic()
@@ -146,12 +196,15 @@ def get_job_image(
     return FileResponse(path, media_type="image/png")
 
 
-@router.delete("/{job_id}", responses={202: {"model": JobOut}, **error_responses(401, 404, 409)})
-def cancel_job(job_id: str, store: StoreDep, owner: OwnerDep, response: Response) -> JobOut:
-    """Cancel a job: a queued one is cancelled at once (200) and never runs; a running one is
-    asked to stop (202) and ends `cancelled` at its next step (a training run keeps its last
-    checkpoint); an ended one answers 409 `job_ended`.
-    """
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    responses=error_responses(401, 404, 409),
+)
+def cancel_job(job_id: str, store: StoreDep, owner: OwnerDep) -> JobOut:
+    """Cancel a job (202): a queued one is cancelled at once and never runs; a running one is
+    asked to stop and ends `cancelled` at its next step (a training run keeps its last
+    checkpoint); an ended one answers 409 `job_ended`."""
     job = owned_job(store, job_id, owner)
     if job.status.ended:
         raise ApiError(409, "job_ended", f"The job has already ended ({job.status}).")
@@ -159,6 +212,33 @@ def cancel_job(job_id: str, store: StoreDep, owner: OwnerDep, response: Response
     job = store.get(job.id)
     if job.status is JobStatus.queued:
         job = store.update(job.id, status=JobStatus.cancelled, finished_at=time.time())
-    elif not job.status.ended:
-        response.status_code = 202
     return job_out(job)
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(401, 404, 409),
+)
+def delete_job(
+    job_id: str,
+    store: StoreDep,
+    storage: StorageDep,
+    owner: OwnerDep,
+) -> Response:
+    """Delete an ended job: its record, its inputs and its results (204); a queued or running
+    one answers 409 `job_not_ended` (cancel it first: `POST /v1/jobs/{id}/cancel`). A model a
+    training run registered stays."""
+    job = owned_job(store, job_id, owner)
+    if not job.status.ended:
+        raise ApiError(
+            409,
+            "job_not_ended",
+            f"The job is {job.status}; cancel it first (POST /v1/jobs/{job.id}/cancel), "
+            "then delete it once it has ended.",
+        )
+    store.delete(job.id)
+    for folder in (storage.upload_dir(job.id), storage.result_dir(job.id), storage.run_dir(job.id)):
+        shutil.rmtree(folder, ignore_errors=True)
+    return Response(status_code=204)

@@ -1,11 +1,13 @@
 """Exports of a model that run outside ganserve: its folder as a zip, its generator as ONNX.
 
-`format=safetensors` (the default) zips the model folder (`config.json`, `model.safetensors`,
-`discriminator.safetensors` when it has one), which `POST /v1/models` imports again. `format=onnx`
-needs torch, which the gateway never imports: the first request queues an export job on the infer
-queue and answers 202 with it (`Location` at the job); with `wait` it waits up to that many
-seconds and answers the file itself when the export ends in time. Both are cached per model file
-(`core.exports`), so later requests answer at once.
+An export is created with `POST /v1/models/{id}/exports` and read with
+`GET /v1/models/{id}/exports/{format}`. `safetensors` zips the model folder (`config.json`,
+`model.safetensors`, `discriminator.safetensors` when it has one), which `POST /v1/models`
+imports again: made at once (and on a first read). `onnx` needs torch, which the gateway never
+imports: creating it queues an export job on the infer queue (202, the job inside; with `wait`,
+up to that many seconds for it). Both are cached per model version (`core.exports`), so later
+requests answer at once. The old `GET /v1/models/{id}/export?format=` still answers, with a
+`Deprecation` header, until the next release.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import redis
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.exports import export_path, export_stamp
 from core.jobs import JobKind, JobNotFound, JobStatus, JobStore
@@ -35,7 +38,7 @@ from service.api.deps import (
     StorageDep,
     StoreDep,
 )
-from service.catalog import find_model
+from service.catalog import ModelInfo, find_model
 from service.errors import RETRY_AFTER_SECONDS, ApiError
 from service.jobs import job_out
 from service.schemas import JobOut, error_responses
@@ -62,6 +65,32 @@ def _zip_export(folder: Path, target: Path, model_id: str) -> None:
         raise
 
 
+ExportFormat = Literal["safetensors", "onnx"]
+# RFC 9745: the old export route is deprecated since this release (2026-12-07, as a Unix time)
+DEPRECATED_SINCE = "@1796601600"
+
+
+class ExportRequest(BaseModel):
+    """Which export of the model to make."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: ExportFormat = Field(
+        default="safetensors",
+        description="safetensors: the model folder as a zip; onnx: the generator as ONNX.",
+    )
+
+
+class ExportOut(BaseModel):
+    """An export of a model version: ready to download at `url`, or being made by `job`."""
+
+    model: str = Field(description="The exported version, `<id>@<version>`.")
+    format: ExportFormat
+    status: Literal["ready", "pending"]
+    url: str = Field(description="Where to download it (`GET`) once ready.")
+    job: JobOut | None = Field(description="The ONNX export job (null for safetensors).")
+
+
 def _file(path: Path, model_id: str, fmt: str) -> FileResponse:
     suffix = ".onnx" if fmt == "onnx" else ".zip"
     media = "application/octet-stream" if fmt == "onnx" else "application/zip"
@@ -69,21 +98,172 @@ def _file(path: Path, model_id: str, fmt: str) -> FileResponse:
 
 
 def _export_job(
-    client: redis.Redis, store: JobStore, jobs: JobQueueDep, model_id: str, stamp: str
+    client: redis.Redis, store: JobStore, owner: str, model_id: str, stamp: str
 ) -> JobOut | None:
     """The export job in flight for these files (None if none, or it failed or is gone)."""
     raw = client.get(_pending_key(model_id, stamp))
     if raw is None:
         return None
     try:
-        job = store.get(raw.decode() if isinstance(raw, bytes) else raw, owner=jobs.owner)
+        job = store.get(raw.decode() if isinstance(raw, bytes) else raw, owner=owner)
     except JobNotFound:
         return None
     return None if job.status in (JobStatus.failed, JobStatus.cancelled) else job_out(job)
 
 
+def _export_url(info: ModelInfo, fmt: str) -> str:
+    return f"/v1/models/{info.ref}/exports/{fmt}"
+
+
+async def _ready_file(info: ModelInfo, storage_root: Path, fmt: str) -> Path | None:
+    """The export's file when it exists (a safetensors zip is made here if need be)."""
+    target = export_path(storage_root, info.id, export_stamp(info.folder, info.version), fmt)
+    if target.is_file():
+        return target
+    if fmt != "safetensors":
+        return None
+    try:
+        await run_in_threadpool(_zip_export, info.folder, target, info.id)
+    except FileNotFoundError:  # the version was deleted while it was zipped
+        raise ApiError(404, "model_not_found", f"There is no model {info.ref!r}.") from None
+    return target
+
+
+async def _wait_for(job: JobOut, store: JobStore, changes: JobChangesDep, wait: float) -> JobOut:
+    """The job once it has ended or `wait` seconds have passed."""
+    deadline = time.monotonic() + wait
+    async with changes.watch(job.id) as next_change:
+        while True:
+            current = await run_in_threadpool(store.get, job.id)
+            if current.status.ended or time.monotonic() >= deadline:
+                return job_out(current)
+            await next_change(deadline - time.monotonic())
+
+
+async def _made_file(info: ModelInfo, storage_root: Path, job: JobOut) -> Path | None:
+    """The file a succeeded ONNX export job wrote (None if it has not, or it is gone)."""
+    if job.status is not JobStatus.succeeded:
+        return None
+    stamp = (job.result or {}).get("stamp")
+    path = export_path(storage_root, info.id, str(stamp), "onnx") if stamp else None
+    return path if path is not None and path.is_file() else None
+
+
+def _failed(job: JobOut) -> ApiError:
+    assert job.error is not None
+    return ApiError(422, job.error.code, f"The ONNX export failed: {job.error.message}")
+
+
+async def _onnx_job(
+    info: ModelInfo, client: redis.Redis, store: JobStore, jobs: JobQueueDep
+) -> JobOut:
+    """The ONNX export job of this version: the one in flight, or a new one."""
+    stamp = export_stamp(info.folder, info.version)
+    job = await run_in_threadpool(_export_job, client, store, jobs.owner, info.id, stamp)
+    if job is None:
+        new = await run_in_threadpool(jobs.new, JobKind.model_export, info.ref, info.digest)
+        job = await run_in_threadpool(jobs.submit, new, ExportParams(format="onnx"))
+        with contextlib.suppress(redis.RedisError):
+            client.set(_pending_key(info.id, stamp), job.id, ex=_PENDING_TTL)
+    return job
+
+
+WaitQuery = Annotated[
+    float | None,
+    Query(gt=0, le=MAX_WAIT_S, description="ONNX: seconds (at most 30) to wait for it."),
+]
+
+
+@router.post(
+    "/{model_id}/exports",
+    status_code=201,
+    responses={
+        201: {"description": "The export is ready at `url`"},
+        202: {"model": ExportOut, "description": "The ONNX export job is queued or running"},
+        **error_responses(401, 404, 422, 429, 503),
+    },
+)
+async def create_model_export(
+    model_id: str,
+    request_body: ExportRequest,
+    settings: SettingsDep,
+    storage: StorageDep,
+    store: StoreDep,
+    client: RedisDep,
+    changes: JobChangesDep,
+    jobs: JobQueueDep,
+    caller: CallerDep,
+    response: Response,
+    wait: WaitQuery = None,
+) -> ExportOut:
+    """Make an export of a model version (`<id>` is its newest): 201 when it is ready to
+    download at `url` (safetensors at once, ONNX when made before), else 202 with the ONNX
+    export job (`Location` at the job; with `wait`, 201 if it ends in time)."""
+    info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
+    fmt = request_body.format
+    url = _export_url(info, fmt)
+    job = None
+    if await _ready_file(info, storage.root, fmt) is None:
+        job = await _onnx_job(info, client, store, jobs)
+        if wait is not None and not job.status.ended:
+            job = await _wait_for(job, store, changes, wait)
+        if job.status is JobStatus.failed and job.error is not None:
+            raise _failed(job)
+        if await _made_file(info, storage.root, job) is None:
+            response.status_code = 202
+            response.headers["Location"] = job.url
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return ExportOut(model=info.ref, format=fmt, status="pending", url=url, job=job)
+    response.headers["Location"] = url
+    return ExportOut(model=info.ref, format=fmt, status="ready", url=url, job=job)
+
+
+@router.get(
+    "/{model_id}/exports/{format}",
+    response_class=FileResponse,
+    responses={
+        200: {"content": {"application/zip": {}, "application/octet-stream": {}}},
+        **error_responses(401, 404, 409, 422),
+    },
+)
+async def get_model_export(
+    model_id: str,
+    format: ExportFormat,
+    settings: SettingsDep,
+    storage: StorageDep,
+    store: StoreDep,
+    client: RedisDep,
+    caller: CallerDep,
+) -> FileResponse:
+    """Download an export of a model version: safetensors always (made on the first read);
+    ONNX once made by `POST /v1/models/{id}/exports` (404 `export_not_found` before, 409
+    `export_pending` while its job runs)."""
+    info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
+    path = await _ready_file(info, storage.root, format)
+    if path is not None:
+        return _file(path, info.id, format)
+    stamp = export_stamp(info.folder, info.version)
+    job = await run_in_threadpool(_export_job, client, store, caller.owner, info.id, stamp)
+    if job is not None and (made := await _made_file(info, storage.root, job)) is not None:
+        return _file(made, info.id, format)
+    if job is not None and not job.status.ended:
+        raise ApiError(
+            409,
+            "export_pending",
+            f"The ONNX export of {info.ref} is still being made (job {job.id}); try again soon.",
+            {"Retry-After": str(RETRY_AFTER_SECONDS), "Location": job.url},
+        )
+    raise ApiError(
+        404,
+        "export_not_found",
+        f"There is no ONNX export of {info.ref} yet; create it with "
+        f"POST /v1/models/{info.ref}/exports.",
+    )
+
+
 @router.get(
     "/{model_id}/export",
+    deprecated=True,
     responses={
         200: {"content": {"application/zip": {}, "application/octet-stream": {}}},
         202: {"model": JobOut, "description": "ONNX export queued (or still running)"},
@@ -91,7 +271,7 @@ def _export_job(
     },
     response_model=None,
 )
-async def export_model(
+async def export_model_deprecated(
     model_id: str,
     settings: SettingsDep,
     storage: StorageDep,
@@ -102,50 +282,56 @@ async def export_model(
     caller: CallerDep,
     response: Response,
     format: Annotated[
-        Literal["safetensors", "onnx"],
+        ExportFormat,
         Query(description="safetensors: the model folder as a zip; onnx: the generator."),
     ] = "safetensors",
-    wait: Annotated[
-        float | None,
-        Query(gt=0, le=MAX_WAIT_S, description="ONNX: seconds (at most 30) to wait for it."),
-    ] = None,
+    wait: WaitQuery = None,
 ) -> FileResponse | JobOut:
-    """The model as a file that runs outside ganserve (200), or the ONNX export job (202)."""
-    info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
-    folder = info.folder
-    stamp = export_stamp(folder, info.version)
-    target = export_path(storage.root, info.id, stamp, format)
-    if target.is_file():
-        return _file(target, info.id, format)
-    if format == "safetensors":
-        try:
-            await run_in_threadpool(_zip_export, folder, target, info.id)
-        except FileNotFoundError:  # the version was deleted while it was zipped
-            raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.") from None
-        return _file(target, info.id, format)
-    job = await run_in_threadpool(_export_job, client, store, jobs, info.id, stamp)
-    if job is None:
-        new = await run_in_threadpool(jobs.new, JobKind.model_export, info.ref, info.digest)
-        job = await run_in_threadpool(jobs.submit, new, ExportParams(format="onnx"))
-        with contextlib.suppress(redis.RedisError):
-            client.set(_pending_key(info.id, stamp), job.id, ex=_PENDING_TTL)
-    if wait is not None and not job.status.ended:
-        deadline = time.monotonic() + wait
-        async with changes.watch(job.id) as next_change:
-            while True:
-                current = await run_in_threadpool(store.get, job.id)
-                if current.status.ended or time.monotonic() >= deadline:
-                    break
-                await next_change(deadline - time.monotonic())
-        job = job_out(current)
-    if job.status is JobStatus.succeeded:
-        made = (job.result or {}).get("stamp")
-        path = export_path(storage.root, info.id, str(made), format) if made else target
-        if path.is_file():
-            return _file(path, info.id, format)
-    if job.status is JobStatus.failed and job.error is not None:
-        raise ApiError(422, job.error.code, f"The ONNX export failed: {job.error.message}")
+    """Deprecated (answers until the next release): `POST /v1/models/{id}/exports`, then
+    `GET /v1/models/{id}/exports/{format}`. The file (200), or the ONNX export job (202)."""
+    deprecation = {
+        "Deprecation": DEPRECATED_SINCE,
+        "Link": f'</v1/models/{model_id}/exports>; rel="successor-version"',
+    }
+    response.headers.update(deprecation)
+    try:
+        answer = await _old_export(
+            model_id, format, wait, settings, storage, store, client, changes, jobs, caller
+        )
+    except ApiError as exc:  # errors say it too
+        exc.headers = {**(exc.headers or {}), **deprecation}
+        raise
+    if isinstance(answer, FileResponse):
+        answer.headers.update(deprecation)
+        return answer
     response.status_code = 202
-    response.headers["Location"] = job.url
+    response.headers["Location"] = answer.url
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return answer
+
+
+async def _old_export(
+    model_id: str,
+    fmt: ExportFormat,
+    wait: float | None,
+    settings: SettingsDep,
+    storage: StorageDep,
+    store: StoreDep,
+    client: RedisDep,
+    changes: JobChangesDep,
+    jobs: JobQueueDep,
+    caller: CallerDep,
+) -> FileResponse | JobOut:
+    """What the old export route answers: the file, or the ONNX export job still running."""
+    info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
+    path = await _ready_file(info, storage.root, fmt)
+    if path is not None:
+        return _file(path, info.id, fmt)
+    job = await _onnx_job(info, client, store, jobs)
+    if wait is not None and not job.status.ended:
+        job = await _wait_for(job, store, changes, wait)
+    if (made := await _made_file(info, storage.root, job)) is not None:
+        return _file(made, info.id, fmt)
+    if job.status is JobStatus.failed and job.error is not None:
+        raise _failed(job)
     return job

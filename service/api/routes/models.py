@@ -8,11 +8,12 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 
 from core.jobs import JobKind
 from core.model_registry import parse_ref
+from service import catalog, model_admin
 from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep, StoreDep
-from service.catalog import ModelInfo, find_model, list_models, record_for, resolve_model
+from service.catalog import ModelInfo, find_model, record_for, resolve_model
 from service.errors import ApiError
 from service.examples import example_png, example_sources
-from service.model_admin import delete_model, require_manager, update_listing
+from service.model_admin import require_manager, update_listing
 from service.model_imports import check_upload, choose_id, import_params, store_import
 from service.schemas import ExampleList, JobOut, ModelList, ModelPatch, error_responses
 
@@ -20,10 +21,10 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", responses=error_responses(401))
-def get_models(settings: SettingsDep, caller: CallerDep) -> ModelList:
+def list_models(settings: SettingsDep, caller: CallerDep) -> ModelList:
     """The models the caller may use (the shared ones and its own): id, name, family, task,
     image size, channels, classes, metrics, the run behind it."""
-    return ModelList(models=list_models(settings.models_dir, caller))
+    return ModelList(models=catalog.list_models(settings.models_dir, caller))
 
 
 @router.post(
@@ -82,7 +83,7 @@ def get_model(model_id: str, settings: SettingsDep, caller: CallerDep) -> ModelI
 
 
 @router.patch("/{model_id}", responses=error_responses(401, 403, 404, 422))
-def patch_model(
+def update_model(
     model_id: str, body: ModelPatch, settings: SettingsDep, caller: CallerDep
 ) -> ModelInfo:
     """Set a model's name or description (its owner, or an operator); they belong to the model,
@@ -99,7 +100,7 @@ def patch_model(
     response_class=Response,
     responses=error_responses(401, 403, 404, 409),
 )
-def remove_model(
+def delete_model(
     model_id: str, settings: SettingsDep, store: StoreDep, caller: CallerDep
 ) -> Response:
     """Delete one version (`<id>@<n>`) or the whole model (`<id>`; its owner, or an operator):
@@ -109,7 +110,7 @@ def remove_model(
     be read can still be deleted."""
     record = record_for(settings.models_dir, model_id, caller)
     require_manager(record, caller, "delete")
-    delete_model(settings.models_dir, store, record, model_id)
+    model_admin.delete_model(settings.models_dir, store, record, model_id)
     return Response(status_code=204)
 
 
@@ -121,7 +122,7 @@ def _sources(model_id: str, settings: SettingsDep, caller: CallerDep) -> tuple[M
 
 
 @router.get("/{model_id}/examples", responses=error_responses(401, 404))
-def get_examples(model_id: str, settings: SettingsDep, caller: CallerDep) -> ExampleList:
+def list_model_examples(model_id: str, settings: SettingsDep, caller: CallerDep) -> ExampleList:
     """Example inputs of a translation model: its dataset's held-out inputs (may be empty)."""
     info, sources = _sources(model_id, settings, caller)
     return ExampleList(examples=[f"/v1/models/{info.id}/examples/{k}" for k in range(len(sources))])
@@ -132,7 +133,9 @@ def get_examples(model_id: str, settings: SettingsDep, caller: CallerDep) -> Exa
     responses={**error_responses(401, 404), 200: {"content": {"image/png": {}}}},
     response_class=Response,
 )
-def get_example(model_id: str, index: int, settings: SettingsDep, caller: CallerDep) -> Response:
+def get_model_example(
+    model_id: str, index: int, settings: SettingsDep, caller: CallerDep
+) -> Response:
     """Example input `index` as PNG; 404 `not_found` past the last one."""
     _, sources = _sources(model_id, settings, caller)
     if not 0 <= index < len(sources):

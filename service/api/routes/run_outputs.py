@@ -43,7 +43,7 @@ def _training_run(job: Job) -> None:
     response_class=FileResponse,
     responses={200: {"content": {"image/png": {}}}, **error_responses(401, 404, 422)},
 )
-def get_preview(
+def get_run_preview(
     job_id: str,
     store: StoreDep,
     storage: StorageDep,
@@ -77,7 +77,7 @@ def get_preview(
 
 
 @router.get("/{job_id}/stats", responses=error_responses(401, 404, 422))
-def get_stats(
+def get_run_stats(
     job_id: str,
     store: StoreDep,
     storage: StorageDep,

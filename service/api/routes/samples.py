@@ -19,7 +19,7 @@ router = APIRouter(tags=["samples"])
 
 
 @router.post("/samples", status_code=202, responses=error_responses(401, 404, 409, 422, 429, 503))
-def create_samples(
+def create_sample(
     body: SampleRequest,
     settings: SettingsDep,
     jobs: JobQueueDep,

@@ -107,19 +107,19 @@ function authHeaders() {
   return key ? { Authorization: `Bearer ${key}` } : {};
 }
 
-// The ApiError of a failed response, from its `{"error": {code, message}}` body when it has one.
+// The ApiError of a failed response, from its problem-details body (`code`, `detail`) when it
+// has one.
 async function errorOf(response) {
-  let error = null;
+  let problem = null;
   try {
-    const data = await response.json();
-    error = data && data.error;
+    problem = await response.json();
   } catch {
     // not JSON
   }
   return new ApiError(
     response.status,
-    (error && error.code) || `http_${response.status}`,
-    (error && error.message) || `The request failed with status ${response.status}.`,
+    (problem && problem.code) || `http_${response.status}`,
+    (problem && problem.detail) || `The request failed with status ${response.status}.`,
   );
 }
 
@@ -213,7 +213,7 @@ async function streamJob(id, onUpdate, signal) {
     for (const raw of lines) {
       const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
       if (line === "") {
-        if (event === "job" && data.length) {
+        if ((event === "status" || event === "progress") && data.length) {
           last = JSON.parse(data.join("\n"));
           onUpdate(last);
         }
@@ -417,11 +417,11 @@ function modelRow(m) {
   if (m.description) cell.append(element("div", "description", m.description));
   row.append(cell, modelActions(m)); // next to the name: found at once on a narrow screen
   const size = `${m.image_size}×${m.image_size}×${m.channels}`;
-  for (const text of [m.family, m.task, size, m.classes ? String(m.classes) : "—",
+  for (const text of [m.family, m.task, size, m.class_count ? String(m.class_count) : "—",
     m.discriminator ? "yes" : "no", formatMetrics(m.metrics) || "—"]) {
     row.append(element("td", "", text));
   }
-  row.append(createdCell(m.created));
+  row.append(createdCell(m.created_at));
   [...row.cells].forEach((td, k) => (td.dataset.label = MODEL_COLUMNS[k]));
   return row;
 }
@@ -485,28 +485,25 @@ function filenameOf(response, fallback) {
   return plain ? plain[1] : fallback;
 }
 
-// Download a model as a zip of its folder, or its generator as ONNX. An ONNX export runs as a
-// job the first time: the request waits up to 30 s for it; if it is not done by then (202 with
-// the job), follow the job and ask again.
+// Download a model as a zip of its folder, or its generator as ONNX: the export is created
+// (POST .../exports, which waits up to 30 s for an ONNX export job), its job followed if it is
+// still running (202), then the file read (GET .../exports/{format}).
 async function exportModel(m, format, button) {
   const what = format === "onnx" ? "ONNX" : "zip (safetensors)";
-  const path = `/v1/models/${encodeURIComponent(m.id)}/export?format=${format}` +
-    (format === "onnx" ? "&wait=30" : "");
+  const exports = `/v1/models/${encodeURIComponent(m.id)}/exports`;
   showError("");
   modelsMessages.clear();
   modelsMessages.say(`Exporting ${m.id} as ${what}…`);
   button.disabled = true;
   try {
-    let response = await send(path, { headers: authHeaders() });
-    for (let attempt = 0; response.status === 202; attempt++) {
-      const job = await response.json();
-      if (attempt >= 3) throw new ApiError(0, "export_pending", `The ONNX export of ${m.id} is still running (job ${job.id}); try again later.`);
+    const made = await api(`${exports}?wait=30`, { method: "POST", json: { format } });
+    if (made.status === "pending") {
       const progress = (update) => modelsMessages.say(`Exporting ${m.id} as ONNX… ${describe(update)}`);
-      progress(job);
-      const done = await followJob(job.id, progress);
+      progress(made.job);
+      const done = await followJob(made.job.id, progress);
       if (done.status !== "succeeded") throw jobFailure(done);
-      response = await send(path, { headers: authHeaders() });
     }
+    const response = await send(made.url, { headers: authHeaders() });
     const filename = filenameOf(response, `${m.id}.${format === "onnx" ? "onnx" : "zip"}`);
     const blob = await response.blob();
     saveBlob(blob, filename);
@@ -791,15 +788,20 @@ $("translate-inspect").addEventListener("click", () => {
 let lastSeed = null;
 
 // Offer classes 0..count-1 in a select (first option: `unset`), shown only when there are any.
-function fillClassSelect(prefix, count, unset) {
-  const labels = Array.from({ length: count }, (_, i) => option(String(i), String(i)));
+// The options of a model's classes: the label's number as the value, its name as the text.
+function classOptions(model) {
+  return (model ? model.classes : []).map((name, k) => option(String(k), name));
+}
+
+function fillClassSelect(prefix, model, unset) {
+  const labels = classOptions(model);
   $(`${prefix}-class`).replaceChildren(option("", unset), ...labels);
-  $(`${prefix}-class-row`).hidden = count === 0;
+  $(`${prefix}-class-row`).hidden = labels.length === 0;
 }
 
 function updateClassSelect() {
   const model = models.find((m) => m.id === $("sample-model").value);
-  fillClassSelect("sample", model ? model.classes : 0, "any");
+  fillClassSelect("sample", model, "any");
 }
 
 // "Keep the most real" needs the model's discriminator: offered only when the model has one.
@@ -914,8 +916,8 @@ function fillLatentSelect() {
 // Class selects, for class-conditional models only, keeping what was chosen.
 function updateLatentClasses() {
   const model = latentModel();
-  const count = model ? model.classes : 0;
-  const labels = () => Array.from({ length: count }, (_, i) => option(String(i), String(i)));
+  const count = model ? model.class_count : 0;
+  const labels = () => classOptions(model);
   for (const side of SIDES) {
     fillSelect($(`latent-${side}-class`), [option("", "its own"), ...labels()], "");
   }
@@ -1090,7 +1092,7 @@ function endpointOf(side) {
   else return null;
   const model = latentModel();
   const label = $(`latent-${side}-class`).value;
-  if (model && model.classes && label !== "") endpoint.class_label = Number(label);
+  if (model && model.class_count && label !== "") endpoint.class_label = Number(label);
   return endpoint;
 }
 
@@ -1303,7 +1305,7 @@ $("latent-project-form").addEventListener("submit", async (event) => {
 $("latent-project-cancel").addEventListener("click", async () => {
   if (!projection || projection.finished) return;
   try {
-    await api(`/v1/jobs/${encodeURIComponent(projection.id)}`, { method: "DELETE" });
+    await api(`/v1/jobs/${encodeURIComponent(projection.id)}/cancel`, { method: "POST" });
     projectMessages.say(`Cancelling job ${projection.id}…`);
   } catch (err) {
     projectMessages.fail(err);
@@ -1366,7 +1368,7 @@ function updateInspectForm() {
       `Inspecting image ${inspectSource.index + 1} of job ${inspectSource.job.id}` +
       (translating && fromTranslation ? " with the image it translated." : ".");
   }
-  fillClassSelect("inspect", model && model.task === "sample" ? model.classes : 0, "the model's choice");
+  fillClassSelect("inspect", model && model.task === "sample" ? model : null, "the model's choice");
 }
 
 $("inspect-model").addEventListener("change", updateInspectForm);
@@ -1987,7 +1989,7 @@ $("train-form").addEventListener("submit", async (event) => {
 $("train-cancel").addEventListener("click", async () => {
   if (!watched) return;
   try {
-    await api(`/v1/jobs/${encodeURIComponent(watched.id)}`, { method: "DELETE" });
+    await api(`/v1/jobs/${encodeURIComponent(watched.id)}/cancel`, { method: "POST" });
     trainMessages.say(`Cancelling job ${watched.id}…`);
   } catch (err) {
     trainMessages.fail(err);

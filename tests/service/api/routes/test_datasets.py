@@ -80,10 +80,10 @@ def _refused(gateway, http, archive, kind, status, code, *words):
     before = _datasets_on_disk(gateway)
     response = upload(http, archive, kind)
     assert response.status_code == status, response.text
-    error = response.json()["error"]
+    error = response.json()
     assert error["code"] == code
     for word in words:
-        assert word in error["message"]
+        assert word in error["detail"]
     assert _datasets_on_disk(gateway) == before  # nothing kept, no staging left behind
 
 
@@ -117,7 +117,7 @@ def test_datasets_without_images_are_422(client, gateway):
 def test_invalid_kind_is_422(client):
     response = upload(client, images_zip(1), "videos")
     assert response.status_code == 422
-    assert "kind" in response.json()["error"]["message"]
+    assert "kind" in response.json()["detail"]
 
 
 def test_archive_limits(strict_gateway):
@@ -139,7 +139,7 @@ def test_unknown_dataset_is_404(client):
     for dataset_id in ("0" * 32, ".staging-x", "nope"):
         response = client.get(f"/v1/datasets/{dataset_id}")
         assert response.status_code == 404
-        assert response.json()["error"]["code"] == "dataset_not_found"
+        assert response.json()["code"] == "dataset_not_found"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def test_delete_removes_the_dataset(client, gateway):
     assert dataset["id"] not in [d["id"] for d in client.get("/v1/datasets").json()["datasets"]]
     again = client.delete(f"/v1/datasets/{dataset['id']}")
     assert again.status_code == 404
-    assert again.json()["error"]["code"] == "dataset_not_found"
+    assert again.json()["code"] == "dataset_not_found"
 
 
 def test_delete_of_another_owners_or_an_unknown_dataset_is_404(keyed_gateway):
@@ -175,7 +175,7 @@ def test_delete_of_another_owners_or_an_unknown_dataset_is_404(keyed_gateway):
         for dataset_id in (dataset["id"], "0" * 32, ".staging-x", "nope"):
             response = beta.delete(f"/v1/datasets/{dataset_id}")
             assert response.status_code == 404, dataset_id
-            assert response.json()["error"]["code"] == "dataset_not_found"
+            assert response.json()["code"] == "dataset_not_found"
         assert _files(folder) == before
         assert alpha.get(f"/v1/datasets/{dataset['id']}").status_code == 200
         assert alpha.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
@@ -194,15 +194,15 @@ def test_a_dataset_is_409_while_a_queued_or_running_run_uses_it(client, gateway)
     def refused(*run_ids: str) -> None:
         response = client.delete(f"/v1/datasets/{dataset['id']}")
         assert response.status_code == 409, response.text
-        error = response.json()["error"]
+        error = response.json()
         assert error["code"] == "dataset_in_use"
-        assert any(run_id in error["message"] for run_id in run_ids)
+        assert any(run_id in error["detail"] for run_id in run_ids)
         # nothing stored changed: every dataset folder with the same files
         assert {name: _files(datasets / name) for name in _datasets_on_disk(gateway)} == before
         assert client.get(f"/v1/datasets/{dataset['id']}").status_code == 200
 
     refused(queued["id"], running["id"])
-    assert client.delete(f"/v1/jobs/{queued['id']}").json()["status"] == "cancelled"
+    assert client.post(f"/v1/jobs/{queued['id']}/cancel").json()["status"] == "cancelled"
     refused(running["id"])  # the running one still reads it
     store.update(running["id"], status="succeeded")  # its worker finished
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204

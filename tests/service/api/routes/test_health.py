@@ -20,10 +20,10 @@ def test_readyz_names_the_queues_without_workers(client):
     started = time.monotonic()
     response = client.get("/readyz")
     assert response.status_code == 503
-    error = response.json()["error"]
+    error = response.json()
     assert error["code"] == "not_ready"
-    assert "infer" in error["message"]
-    assert "train" in error["message"]
+    assert "infer" in error["detail"]
+    assert "train" in error["detail"]
     assert time.monotonic() - started < 5
 
 

@@ -28,13 +28,14 @@ def test_list_models(client, gateway):
     digits = models["digits"]
     assert digits["family"] == "unetgan"
     assert digits["task"] == "sample"
-    assert digits["classes"] == 10
+    assert digits["classes"] == [str(k) for k in range(10)]  # no names recorded: the labels
+    assert digits["class_count"] == 10
     assert digits["image_size"] == 64
     assert digits["channels"] == 3
     assert digits["metrics"] == {"fid": 42.0}
     assert digits["run"] == "run-digits"
     assert digits["architecture"] == "unetgan-generator"
-    assert digits["created"].endswith("Z")
+    assert digits["created_at"].endswith("Z")
 
 
 def test_get_model(client):
@@ -47,7 +48,7 @@ def test_unknown_model_is_404(client):
     for model_id in ("nope", ".hidden", "half-written"):
         response = client.get(f"/v1/models/{model_id}")
         assert response.status_code == 404, model_id
-        assert response.json()["error"]["code"] == "model_not_found"
+        assert response.json()["code"] == "model_not_found"
 
 
 def test_examples_are_the_held_out_inputs_of_the_models_dataset(client, gateway, tmp_path):
@@ -86,7 +87,7 @@ def test_examples_are_the_held_out_inputs_of_the_models_dataset(client, gateway,
         expected = Image.open(val).crop((0, 0, 16, 16))
         assert image.size == (16, 16) and image.tobytes() == expected.convert(image.mode).tobytes()
         missing = client.get("/v1/models/colouriser/examples/2")
-        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+        assert missing.status_code == 404 and missing.json()["code"] == "not_found"
         assert client.get("/v1/models/nope/examples").status_code == 404
         assert client.get("/v1/models/facades/examples").json() == {"examples": []}
     finally:
@@ -151,7 +152,18 @@ def test_a_model_whose_run_goes_on_is_not_deleted(client, gateway):
 
 def test_export_as_safetensors_zip(client, gateway):
     folder = scratch_model(gateway, "scratch-3")
-    response = client.get("/v1/models/scratch-3/export")
+    made = client.post("/v1/models/scratch-3/exports", json={"format": "safetensors"})
+    assert made.status_code == 201, made.text
+    export = made.json()
+    assert export == {
+        "model": "scratch-3@1",
+        "format": "safetensors",
+        "status": "ready",
+        "url": "/v1/models/scratch-3@1/exports/safetensors",
+        "job": None,
+    }
+    assert made.headers["location"] == export["url"]
+    response = client.get(export["url"])
     assert response.status_code == 200
     assert response.headers["content-disposition"].endswith('filename="scratch-3.zip"')
     archive = zipfile.ZipFile(io.BytesIO(response.content))
@@ -159,8 +171,41 @@ def test_export_as_safetensors_zip(client, gateway):
     assert archive.read("scratch-3/config.json") == (folder / "config.json").read_bytes()
     cached = list((gateway.data_dir / "exports" / "scratch-3").glob("*.zip"))
     assert len(cached) == 1
-    assert client.get("/v1/models/scratch-3/export").content == response.content
-    expect_error(client.get("/v1/models/nope/export"), 404, "model_not_found")
+    # reading needs no POST for a zip (it is made on the first read), and answers the same
+    assert client.get("/v1/models/scratch-3/exports/safetensors").content == response.content
+    expect_error(client.get("/v1/models/nope/exports/safetensors"), 404, "model_not_found")
+    expect_error(client.post("/v1/models/nope/exports", json={}), 404, "model_not_found")
+    bad = client.post("/v1/models/scratch-3/exports", json={"format": "tar"})
+    assert expect_error(bad, 422, "invalid_field") and bad.json()["errors"][0]["field"] == "format"
+    assert client.get("/v1/models/scratch-3/exports/tar").status_code == 422
+
+
+def test_an_onnx_export_is_read_only_once_created(client, gateway):
+    scratch_model(gateway, "scratch-4")
+    never = client.get("/v1/models/scratch-4/exports/onnx")
+    assert "POST /v1/models/scratch-4@1/exports" in expect_error(never, 404, "export_not_found")
+    made = client.post("/v1/models/scratch-4/exports", json={"format": "onnx"})
+    assert made.status_code == 202, made.text  # no worker here: its job stays queued
+    export = made.json()
+    assert (export["status"], export["job"]["kind"]) == ("pending", "model_export")
+    assert made.headers["location"] == export["job"]["url"]
+    pending = client.get(export["url"])
+    expect_error(pending, 409, "export_pending")
+    assert pending.headers["retry-after"] and pending.headers["location"] == export["job"]["url"]
+    again = client.post("/v1/models/scratch-4/exports", json={"format": "onnx"})
+    assert again.json()["job"]["id"] == export["job"]["id"]  # the job in flight, not a second
+
+
+def test_the_old_export_route_answers_with_a_deprecation_header(client, gateway):
+    scratch_model(gateway, "scratch-5")
+    response = client.get("/v1/models/scratch-5/export")
+    assert response.status_code == 200
+    assert response.headers["deprecation"].startswith("@")
+    assert 'rel="successor-version"' in response.headers["link"]
+    assert zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    missing = client.get("/v1/models/nope/export")
+    expect_error(missing, 404, "model_not_found")
+    assert missing.headers["deprecation"].startswith("@")
 
 
 def test_keys_see_shared_models_and_their_own(keyed_gateway):

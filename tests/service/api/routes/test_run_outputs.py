@@ -50,8 +50,8 @@ def test_preview_of_a_given_step(keyed_gateway, run):
         missing = http.get(f"/v1/jobs/{run}/preview", params={"step": 15})
     assert _colour(response.content) == (255, 0, 0)
     assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "no_preview"
-    assert "newest is 20" in missing.json()["error"]["message"]
+    assert missing.json()["code"] == "no_preview"
+    assert "newest is 20" in missing.json()["detail"]
 
 
 def test_stats_skip_a_partial_line_and_read_incrementally(keyed_gateway, run):
@@ -71,10 +71,11 @@ def test_a_run_without_outputs_yet(keyed_gateway):
         preview = http.get(f"/v1/jobs/{job_id}/preview")
         stats = http.get(f"/v1/jobs/{job_id}/stats")
     assert preview.status_code == 404
-    assert preview.json()["error"] == {
-        "code": "no_preview",
-        "message": "The run has not written a sample grid yet.",
-    }
+    problem = preview.json()
+    assert (problem["code"], problem["detail"]) == (
+        "no_preview",
+        "The run has not written a sample grid yet.",
+    )
     assert stats.json() == {"stats": []}
 
 
@@ -97,7 +98,7 @@ def test_jobs_that_are_not_training_runs_have_no_preview(keyed_gateway):
         ).json()
         response = http.get(f"/v1/jobs/{job['id']}/preview")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_a_training_run"
+    assert response.json()["code"] == "not_a_training_run"
 
 
 def test_bad_parameters_are_422(keyed_gateway, run):
