@@ -2,6 +2,7 @@
 reached the server."""
 
 import asyncio
+import socket
 import time
 
 import httpx
@@ -169,3 +170,15 @@ def test_the_async_client_follows_the_same_rules():
         return counts
 
     assert asyncio.run(scenario()) == [-1, 3]
+
+
+def test_a_refused_connection_is_connection_failed_after_its_retries():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    start = time.monotonic()
+    client = Client(f"http://127.0.0.1:{port}", retries=FAST)
+    with client, pytest.raises(ConnectionFailed) as caught:
+        client.submit_sample("digits")
+    assert caught.value.sent is False and isinstance(caught.value, ConnectionError)
+    assert time.monotonic() - start < 5
