@@ -31,47 +31,26 @@ from PIL import Image
 
 from ganserve.client import operations as ops
 from ganserve.client.calls import Call, Download, Flow, Outcome, Sleep, Step, Stepper
-from ganserve.client.config import ClientConfig
+from ganserve.client.config import ClientBase
 from ganserve.client.errors import GanserveError, error_from_transport, raise_for_status
 from ganserve.client.images import ImageInput
 from ganserve.client.jobs import AsyncJob, EventCursor, JobEvent
-from ganserve.client.operations import (
-    Endpoint,
-    ImportOptions,
-    InspectionOptions,
-    InterpolationOptions,
-    ProjectionOptions,
-    SampleOptions,
-    TrainingOptions,
-    TranslationOptions,
-)
 from ganserve.client.results import Inspection, Interpolation, Projection
-from ganserve.client.retry import RetryPolicy
 from ganserve.client.uploads import DatasetArchive
 
 T = TypeVar("T")
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """The asyncio client: the arguments and methods of `Client`, awaited. Use it as an async
     context manager, or `await client.aclose()`."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        api_key: str | None = None,
-        timeout: float = 60.0,
-        retries: int | RetryPolicy = 3,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._config = ClientConfig.resolve(url, api_key, timeout, retries)
-        self._policy = self._config.policy
-        self._http = httpx.AsyncClient(**self._config.httpx_options(), transport=transport)
+    _http: httpx.AsyncClient
 
-    @property
-    def url(self) -> str:
-        return self._config.url
+    def _connect(
+        self, options: dict[str, Any], transport: httpx.AsyncBaseTransport | None
+    ) -> httpx.AsyncClient:
+        return httpx.AsyncClient(**options, transport=transport)
 
     async def aclose(self) -> None:
         """Close the connections."""
@@ -144,53 +123,61 @@ class AsyncClient:
     # -- jobs (see Client for what each does) -------------------------------------------------
 
     async def submit_translation(
-        self, image: ImageInput, model: str, **options: Unpack[TranslationOptions]
+        self, image: ImageInput, model: str, **options: Unpack[ops.TranslationOptions]
     ) -> AsyncJob:
         return await self._submit(ops.translation_call(image, model, **options))
 
     async def translate(
-        self, image: ImageInput, model: str, **options: Unpack[TranslationOptions]
+        self, image: ImageInput, model: str, **options: Unpack[ops.TranslationOptions]
     ) -> Image.Image:
         return await self._run(ops.translate(ops.translation_call(image, model, **options)))
 
     async def submit_sample(
-        self, model: str, count: int = 1, **options: Unpack[SampleOptions]
+        self, model: str, count: int = 1, **options: Unpack[ops.SampleOptions]
     ) -> AsyncJob:
         return await self._submit(ops.sample_call(model, count, **options))
 
     async def sample(
-        self, model: str, count: int = 1, **options: Unpack[SampleOptions]
+        self, model: str, count: int = 1, **options: Unpack[ops.SampleOptions]
     ) -> list[Image.Image]:
         return await self._run(ops.sample(ops.sample_call(model, count, **options)))
 
     async def submit_inspection(
-        self, image: ImageInput | None, model: str, **options: Unpack[InspectionOptions]
+        self, image: ImageInput | None, model: str, **options: Unpack[ops.InspectionOptions]
     ) -> AsyncJob:
         return await self._submit(ops.inspection_call(image, model, **options))
 
     async def inspect(
-        self, image: ImageInput | None, model: str, **options: Unpack[InspectionOptions]
+        self, image: ImageInput | None, model: str, **options: Unpack[ops.InspectionOptions]
     ) -> Inspection:
         return await self._run(ops.inspect(ops.inspection_call(image, model, **options)))
 
     async def submit_interpolation(
-        self, model: str, start: Endpoint, end: Endpoint, **options: Unpack[InterpolationOptions]
+        self,
+        model: str,
+        start: ops.Endpoint,
+        end: ops.Endpoint,
+        **options: Unpack[ops.InterpolationOptions],
     ) -> AsyncJob:
         return await self._submit(ops.interpolation_call(model, start, end, **options))
 
     async def interpolate(
-        self, model: str, start: Endpoint, end: Endpoint, **options: Unpack[InterpolationOptions]
+        self,
+        model: str,
+        start: ops.Endpoint,
+        end: ops.Endpoint,
+        **options: Unpack[ops.InterpolationOptions],
     ) -> Interpolation:
         call = ops.interpolation_call(model, start, end, **options)
         return await self._run(ops.interpolate(call))
 
     async def submit_projection(
-        self, image: ImageInput, model: str, **options: Unpack[ProjectionOptions]
+        self, image: ImageInput, model: str, **options: Unpack[ops.ProjectionOptions]
     ) -> AsyncJob:
         return await self._submit(ops.projection_call(image, model, **options))
 
     async def project(
-        self, image: ImageInput, model: str, **options: Unpack[ProjectionOptions]
+        self, image: ImageInput, model: str, **options: Unpack[ops.ProjectionOptions]
     ) -> Projection:
         return await self._run(ops.project(ops.projection_call(image, model, **options)))
 
@@ -239,7 +226,7 @@ class AsyncClient:
         dataset: str | Mapping[str, Any],
         family: str,
         config: Mapping[str, Any] | None = None,
-        **options: Unpack[TrainingOptions],
+        **options: Unpack[ops.TrainingOptions],
     ) -> AsyncJob:
         return await self._submit(ops.training_call(dataset, family, config, **options))
 
@@ -250,7 +237,7 @@ class AsyncClient:
         config: Mapping[str, Any] | None = None,
         *,
         on_progress: Callable[[AsyncJob], object] | None = None,
-        **options: Unpack[TrainingOptions],
+        **options: Unpack[ops.TrainingOptions],
     ) -> dict[str, Any]:
         """As `Client.train`; `on_progress` may be a plain function or a coroutine function."""
         job = await self.submit_training(dataset, family, config, **options)
@@ -268,7 +255,7 @@ class AsyncClient:
         return await self._run(ops.get_model(ref))
 
     async def import_model(
-        self, path: str | os.PathLike[str], **options: Unpack[ImportOptions]
+        self, path: str | os.PathLike[str], **options: Unpack[ops.ImportOptions]
     ) -> dict[str, Any]:
         return await self._run(ops.import_model(ops.model_import_call(path, **options)))
 

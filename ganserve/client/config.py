@@ -63,3 +63,29 @@ class ClientConfig:
     def stream_timeout(self) -> httpx.Timeout:
         """The timeout of an event stream: reads wait past the server's keep-alive interval."""
         return httpx.Timeout(self.timeout, read=max(self.timeout, MIN_STREAM_READ_S))
+
+
+class ClientBase:
+    """What both clients share: their settings (see the module doc), the retry policy, the URL,
+    and the httpx client that `_connect` makes (`transport` replaces httpx's, as in tests)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int | RetryPolicy = 3,
+        *,
+        transport: Any = None,
+    ) -> None:
+        self._config = ClientConfig.resolve(url, api_key, timeout, retries)
+        self._policy = self._config.policy
+        self._http = self._connect(self._config.httpx_options(), transport)
+
+    def _connect(self, options: dict[str, Any], transport: Any) -> Any:
+        raise NotImplementedError
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._config.url

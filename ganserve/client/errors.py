@@ -85,13 +85,17 @@ class NotFound(GanserveError):
     """404: no such job, model, dataset, image or export (for this key)."""
 
 
-class Conflict(GanserveError):
-    """409: the resource's state forbids it (`job_ended`, `job_not_ended`, `model_exists`,
-    `export_pending`, ...). `retry_after` is set when the server says when to ask again."""
+class _RetryAfter(GanserveError):
+    """An error whose answer may say when to ask again: `retry_after`, in seconds, or None."""
 
     def __init__(self, *args: Any, retry_after: float | None = None) -> None:
         super().__init__(*args)
         self.retry_after = retry_after
+
+
+class Conflict(_RetryAfter):
+    """409: the resource's state forbids it (`job_ended`, `job_not_ended`, `model_exists`,
+    `export_pending`, ...). `retry_after` is set when the server says when to ask again."""
 
 
 class PayloadTooLarge(GanserveError):
@@ -113,20 +117,12 @@ class InvalidField(GanserveError):
         self.message: str = self.errors[0][1] if self.errors else self.detail
 
 
-class QueueFull(GanserveError):
+class QueueFull(_RetryAfter):
     """429: the queue is full; `retry_after` is the server's advice in seconds (or None)."""
 
-    def __init__(self, *args: Any, retry_after: float | None = None) -> None:
-        super().__init__(*args)
-        self.retry_after = retry_after
 
-
-class ServiceUnavailable(GanserveError):
+class ServiceUnavailable(_RetryAfter):
     """503: Redis, the broker or the workers are unavailable; `retry_after` in seconds."""
-
-    def __init__(self, *args: Any, retry_after: float | None = None) -> None:
-        super().__init__(*args)
-        self.retry_after = retry_after
 
 
 class StorageFull(GanserveError):
@@ -186,7 +182,6 @@ _CLASS_OF_STATUS: dict[int, type[GanserveError]] = {
     503: ServiceUnavailable,
     507: StorageFull,
 }
-_RETRY_AFTER_CLASSES = (Conflict, QueueFull, ServiceUnavailable)
 
 
 def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
@@ -243,7 +238,7 @@ def error_from_response(response: httpx.Response) -> GanserveError:
     code, detail = _code_and_detail(status, body, text)
     cls = _CLASS_OF_STATUS.get(status, ServerError if status >= 500 else GanserveError)
     args = (status, code, detail, body)
-    if issubclass(cls, _RETRY_AFTER_CLASSES):
+    if issubclass(cls, _RetryAfter):
         return cls(*args, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
     if cls is InvalidField:
         return InvalidField(*args, errors=_field_errors(body) if isinstance(body, Mapping) else [])

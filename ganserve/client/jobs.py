@@ -33,23 +33,49 @@ if TYPE_CHECKING:
 EventType = Literal["status", "progress"]
 
 
-@dataclass(frozen=True)
-class JobEvent:
-    """One event of a job's stream: `type` is `status` (the first event, and each change of
-    status) or `progress` (only the progress changed); `data` is the job's JSON at that moment;
-    `id` the event's id (what a reconnection resumes after)."""
+class JobView:
+    """The fields of a job's JSON (`data`), read the same way by jobs and their events."""
 
-    type: EventType
     data: dict[str, Any]
-    id: str | None = None
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind"))
 
     @property
     def status(self) -> str:
+        """`queued`, `running`, `succeeded`, `failed` or `cancelled`."""
         return str(self.data["status"])
 
     @property
     def progress(self) -> float:
+        """From 0 to 1."""
         return float(self.data.get("progress") or 0.0)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ENDED
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """`{"code", "message"}` of a failed job."""
+        return self.data.get("error")
+
+
+@dataclass(frozen=True)
+class JobEvent(JobView):
+    """One event of a job's stream: `type` is `status` (the first event, and each change of
+    status) or `progress` (only the progress changed); `data` is the job's JSON at that moment
+    (`id`, `status`, `progress`, ... read it as on a job); `event_id` is the event's own id
+    (increasing: what a reconnection resumes after)."""
+
+    type: EventType
+    data: dict[str, Any]
+    event_id: str | None = None
 
 
 class EventCursor:
@@ -119,38 +145,12 @@ class EventCursor:
         return self.policy.delay(self.failures, error)
 
 
-class _JobState:
-    """What both job classes show of the job's JSON as last seen."""
+class _JobState(JobView):
+    """What both job classes share: the job's JSON as last seen, and the requests to cancel
+    and delete it."""
 
     def __init__(self, data: Mapping[str, Any]) -> None:
-        self.data: dict[str, Any] = dict(data)
-
-    @property
-    def id(self) -> str:
-        return str(self.data["id"])
-
-    @property
-    def kind(self) -> str:
-        return str(self.data.get("kind"))
-
-    @property
-    def status(self) -> str:
-        """`queued`, `running`, `succeeded`, `failed` or `cancelled`."""
-        return str(self.data["status"])
-
-    @property
-    def progress(self) -> float:
-        """From 0 to 1."""
-        return float(self.data.get("progress") or 0.0)
-
-    @property
-    def ended(self) -> bool:
-        return self.status in ENDED
-
-    @property
-    def error(self) -> dict[str, Any] | None:
-        """`{"code", "message"}` of a failed job."""
-        return self.data.get("error")
+        self.data = dict(data)
 
     def __repr__(self) -> str:
         return (

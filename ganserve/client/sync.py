@@ -29,50 +29,29 @@ from PIL import Image
 
 from ganserve.client import operations as ops
 from ganserve.client.calls import Call, Download, Flow, Outcome, Sleep, Step, Stepper
-from ganserve.client.config import ClientConfig
+from ganserve.client.config import ClientBase
 from ganserve.client.errors import GanserveError, error_from_transport, raise_for_status
 from ganserve.client.images import ImageInput
 from ganserve.client.jobs import EventCursor, Job, JobEvent
-from ganserve.client.operations import (
-    Endpoint,
-    ImportOptions,
-    InspectionOptions,
-    InterpolationOptions,
-    ProjectionOptions,
-    SampleOptions,
-    TrainingOptions,
-    TranslationOptions,
-)
 from ganserve.client.results import Inspection, Interpolation, Projection
-from ganserve.client.retry import RetryPolicy
 from ganserve.client.uploads import DatasetArchive
 
 T = TypeVar("T")
 
 
-class Client:
+class Client(ClientBase):
     """A blocking client. `url` and `api_key` default to the `GANSERVE_URL` and
     `GANSERVE_API_KEY` environment variables (then `http://127.0.0.1:8000`, no key); `timeout`
     is the limit of one request in seconds (a long poll or an event stream gets more); `retries`
     is how often a failed request is retried, or a whole `RetryPolicy`. Use it as a context
     manager, or call `close()`."""
 
-    def __init__(
-        self,
-        url: str | None = None,
-        api_key: str | None = None,
-        timeout: float = 60.0,
-        retries: int | RetryPolicy = 3,
-        *,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._config = ClientConfig.resolve(url, api_key, timeout, retries)
-        self._policy = self._config.policy
-        self._http = httpx.Client(**self._config.httpx_options(), transport=transport)
+    _http: httpx.Client
 
-    @property
-    def url(self) -> str:
-        return self._config.url
+    def _connect(
+        self, options: dict[str, Any], transport: httpx.BaseTransport | None
+    ) -> httpx.Client:
+        return httpx.Client(**options, transport=transport)
 
     def close(self) -> None:
         """Close the connections."""
@@ -143,31 +122,33 @@ class Client:
     # -- jobs ---------------------------------------------------------------------------------
 
     def submit_translation(
-        self, image: ImageInput, model: str, **options: Unpack[TranslationOptions]
+        self, image: ImageInput, model: str, **options: Unpack[ops.TranslationOptions]
     ) -> Job:
         """Queue a translation of `image` (a path, bytes, a binary file or a PIL image) by the
         pix2pix model `model` (`<id>` or `<id>@<version>`); options: `seed`, `mode`."""
         return self._submit(ops.translation_call(image, model, **options))
 
     def translate(
-        self, image: ImageInput, model: str, **options: Unpack[TranslationOptions]
+        self, image: ImageInput, model: str, **options: Unpack[ops.TranslationOptions]
     ) -> Image.Image:
         """Translate `image` and return the result (the input's size); as `submit_translation`."""
         return self._run(ops.translate(ops.translation_call(image, model, **options)))
 
-    def submit_sample(self, model: str, count: int = 1, **options: Unpack[SampleOptions]) -> Job:
+    def submit_sample(
+        self, model: str, count: int = 1, **options: Unpack[ops.SampleOptions]
+    ) -> Job:
         """Queue `count` new images of a sampling model; options: `seed`, `class_label`,
         `truncation`, `filter`."""
         return self._submit(ops.sample_call(model, count, **options))
 
     def sample(
-        self, model: str, count: int = 1, **options: Unpack[SampleOptions]
+        self, model: str, count: int = 1, **options: Unpack[ops.SampleOptions]
     ) -> list[Image.Image]:
         """Draw `count` new images and return them; the same seed gives the same pixels."""
         return self._run(ops.sample(ops.sample_call(model, count, **options)))
 
     def submit_inspection(
-        self, image: ImageInput | None, model: str, **options: Unpack[InspectionOptions]
+        self, image: ImageInput | None, model: str, **options: Unpack[ops.InspectionOptions]
     ) -> Job:
         """Queue a realness map of `image` by the model's discriminator (or of an earlier
         job's result image: `image=None, source_job=...`); options: `input`, `class_label`,
@@ -175,33 +156,41 @@ class Client:
         return self._submit(ops.inspection_call(image, model, **options))
 
     def inspect(
-        self, image: ImageInput | None, model: str, **options: Unpack[InspectionOptions]
+        self, image: ImageInput | None, model: str, **options: Unpack[ops.InspectionOptions]
     ) -> Inspection:
         """Draw a realness map and return it with its scores (see `Inspection`)."""
         return self._run(ops.inspect(ops.inspection_call(image, model, **options)))
 
     def submit_interpolation(
-        self, model: str, start: Endpoint, end: Endpoint, **options: Unpack[InterpolationOptions]
+        self,
+        model: str,
+        start: ops.Endpoint,
+        end: ops.Endpoint,
+        **options: Unpack[ops.InterpolationOptions],
     ) -> Job:
         """Queue the frames between two latents (each a seed, a vector or an endpoint
         mapping); options: `frames`, `path`, `truncation`, `fps`."""
         return self._submit(ops.interpolation_call(model, start, end, **options))
 
     def interpolate(
-        self, model: str, start: Endpoint, end: Endpoint, **options: Unpack[InterpolationOptions]
+        self,
+        model: str,
+        start: ops.Endpoint,
+        end: ops.Endpoint,
+        **options: Unpack[ops.InterpolationOptions],
     ) -> Interpolation:
         """Draw the frames between two latents and return them (see `Interpolation`)."""
         return self._run(ops.interpolate(ops.interpolation_call(model, start, end, **options)))
 
     def submit_projection(
-        self, image: ImageInput, model: str, **options: Unpack[ProjectionOptions]
+        self, image: ImageInput, model: str, **options: Unpack[ops.ProjectionOptions]
     ) -> Job:
         """Queue the search of the latent from which `model` redraws `image`; options:
         `steps`, `seed`, `class_label`, `discriminator_loss`."""
         return self._submit(ops.projection_call(image, model, **options))
 
     def project(
-        self, image: ImageInput, model: str, **options: Unpack[ProjectionOptions]
+        self, image: ImageInput, model: str, **options: Unpack[ops.ProjectionOptions]
     ) -> Projection:
         """Project `image` into the model's latent space and return it (see `Projection`)."""
         return self._run(ops.project(ops.projection_call(image, model, **options)))
@@ -254,7 +243,7 @@ class Client:
         dataset: str | Mapping[str, Any],
         family: str,
         config: Mapping[str, Any] | None = None,
-        **options: Unpack[TrainingOptions],
+        **options: Unpack[ops.TrainingOptions],
     ) -> Job:
         """Queue a training run of `family` (`pix2pix`, `unetgan`, `pggan`) on a dataset (its
         id or JSON) with `config` overrides; options: `name`, `init_from`, `background`."""
@@ -267,7 +256,7 @@ class Client:
         config: Mapping[str, Any] | None = None,
         *,
         on_progress: Callable[[Job], object] | None = None,
-        **options: Unpack[TrainingOptions],
+        **options: Unpack[ops.TrainingOptions],
     ) -> dict[str, Any]:
         """Train, calling `on_progress(job)` at each event of the run (progress and status),
         and return the JSON of the model version it registered."""
@@ -288,7 +277,7 @@ class Client:
         return self._run(ops.get_model(ref))
 
     def import_model(
-        self, path: str | os.PathLike[str], **options: Unpack[ImportOptions]
+        self, path: str | os.PathLike[str], **options: Unpack[ops.ImportOptions]
     ) -> dict[str, Any]:
         """Import a model zip (or a reference `*_net_G.pth`), wait for the import job, and
         return the JSON of the model version it registered; options: `id`, `name`,

@@ -140,7 +140,7 @@ def test_events_follow_the_job_until_it_ends():
     server.on("GET", "/v1/jobs/j1/events", stream(events))
     with client_of(server) as client:
         found = client.job("j1")
-        seen = [(e.type, e.status, e.progress, e.id) for e in found.events()]
+        seen = [(e.type, e.status, e.progress, e.event_id) for e in found.events()]
     assert seen == [
         ("status", "running", 0.0, "1"),
         ("progress", "running", 0.5, "2"),
@@ -158,7 +158,7 @@ def test_events_resume_after_a_dropped_connection():
     server = FakeServer().json("GET", "/v1/jobs/j1", job("j1", "queued"))
     server.on("GET", "/v1/jobs/j1/events", stream(first, drop=True), stream(rest))
     with client_of(server) as client:
-        ids = [e.id for e in client.job("j1").events()]
+        ids = [e.event_id for e in client.job("j1").events()]
     assert ids == ["4", "5", "6"]
     connects = server.calls("GET", "/v1/jobs/j1/events")
     assert "last-event-id" not in connects[0].headers
@@ -212,7 +212,7 @@ def test_async_jobs_wait_follow_and_resume():
     async def scenario():
         async with AsyncClient(URL, retries=FAST, transport=server.transport()) as client:
             submitted = await client.submit_sample("digits", 1, seed=3)
-            types = [(e.type, e.id) async for e in submitted.events()]
+            types = [(e.type, e.event_id) async for e in submitted.events()]
             pictures = await submitted.images()
             cancelled = await submitted.cancel()
             return types, [p.size for p in pictures], cancelled.status

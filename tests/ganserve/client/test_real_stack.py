@@ -76,7 +76,7 @@ def test_submit_and_follow_the_events(client):
     events = list(job.events())
     assert events[0].type == "status"
     assert events[-1].type == "status" and events[-1].status == "succeeded"
-    ids = [int(e.id) for e in events]
+    ids = [int(e.event_id) for e in events]
     assert ids == sorted(set(ids))  # increasing, none twice
     assert job.status == "succeeded" and job.progress == 1.0
     assert [p.size for p in job.images()] == [(32, 32)] * 3

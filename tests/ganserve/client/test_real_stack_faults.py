@@ -68,8 +68,8 @@ def test_events_resume_after_a_gateway_restart(running):
             resumed = next(events)  # after reconnecting with Last-Event-ID
         job.cancel()
         rest = list(events)
-    assert int(resumed.id) > int(before.id)
-    ids = [int(e.id) for e in [before, resumed, *rest]]
+    assert int(resumed.event_id) > int(before.event_id)
+    ids = [int(e.event_id) for e in [before, resumed, *rest]]
     assert ids == sorted(set(ids))
     assert rest[-1].status == "cancelled" and job.status == "cancelled"
 
