@@ -44,7 +44,13 @@ class Client(ClientBase):
     `GANSERVE_API_KEY` environment variables (then `http://127.0.0.1:8000`, no key); `timeout`
     is the limit of one request in seconds (a long poll or an event stream gets more); `retries`
     is how often a failed request is retried, or a whole `RetryPolicy`. Use it as a context
-    manager, or call `close()`."""
+    manager, or call `close()`.
+
+    Retries (`ganserve.client.retry`) back off exponentially with jitter and honour
+    `Retry-After`. A GET is retried on any connection error or timeout, 429 and 503. A POST
+    that creates a job is retried only when it cannot have created one: a connect error (it
+    never left), 429 or 503 (refused before anything was made); never after a read timeout, a
+    broken connection or another 5xx, since the job may exist already (see `jobs()`)."""
 
     _http: httpx.Client
 
