@@ -673,7 +673,7 @@ class ModelImportJob(JobBase):
 
 
 class ModelExportJob(JobBase):
-    """An ONNX export of a model version (`GET /v1/models/{id}/export?format=onnx`)."""
+    """An ONNX export of a model version (`POST /v1/models/{id}/exports`, format onnx)."""
 
     kind: Literal[JobKind.model_export] = Field(description="What the job does.")
     params: ExportJobParams = Field(description="What was asked for.")

@@ -8,7 +8,13 @@ and names operations after paths (`get_models_v1_models_get`). Here:
 - every error response (each status a route declares, FastAPI's automatic 422, and a `default`
   for anything else: 401 with keys, 413, 500, 503) is `application/problem+json` with the
   `Problem` schema of `service.errors`, the body the handlers send;
-- FastAPI's own validation-error schemas are dropped.
+- FastAPI's own validation-error schemas are dropped;
+- an uploaded file (`contentMediaType`, FastAPI's OpenAPI 3.1 way) is also `format: binary`, the
+  way generators (openapi-python-client) recognise a file to send as one;
+- an optional form field is its type alone, not "that or null": a form cannot send null, a field
+  left out is how it says none (and validators read a form field by its type);
+- a file response (PNG, WebP, GIF, zip, ONNX, npy) has the schema of bytes, and the events
+  stream that of text, so that validators and generators know its body.
 """
 
 from __future__ import annotations
@@ -24,6 +30,13 @@ from service.errors import PROBLEM_MEDIA_TYPE, Problem
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+_FORM = "multipart/form-data"
+_BYTES = {"type": "string", "format": "binary"}
+_EVENTS = {
+    "type": "string",
+    "description": "Server-sent events (`text/event-stream`): `retry:` once, then per event "
+    "`id:`, `event:` (status or progress) and `data:` (the job's JSON, as `GET /v1/jobs/{id}`).",
+}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -55,6 +68,57 @@ def _document_errors(operation: dict[str, Any]) -> None:
     )
 
 
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _describe_bodies(operation: dict[str, Any]) -> None:
+    """A schema for each success body that has none: bytes for files, text for events."""
+    for status, response in operation.get("responses", {}).items():
+        if _is_error(status):
+            continue
+        for media_type, content in response.get("content", {}).items():
+            if not _is_json(media_type) and not content.get("schema"):
+                schema = _EVENTS if media_type == "text/event-stream" else _BYTES
+                content["schema"] = dict(schema)
+
+
+def _files_are_binary(schema: dict[str, Any]) -> None:
+    """`format: binary` beside `contentMediaType` on the file properties of a body schema."""
+    for prop in schema.get("properties", {}).values():
+        for variant in [prop, *prop.get("anyOf", [])]:
+            if variant.get("type") == "string" and "contentMediaType" in variant:
+                variant.setdefault("format", "binary")
+
+
+def _form_fields_not_null(schema: dict[str, Any]) -> None:
+    """An optional form field as its type alone (`anyOf: [T, null]` becomes T)."""
+    for name, prop in schema.get("properties", {}).items():
+        variants = prop.get("anyOf")
+        if variants is None:
+            continue
+        kept = [v for v in variants if v.get("type") != "null"]
+        if len(kept) == 1 and len(kept) < len(variants):
+            rest = {key: value for key, value in prop.items() if key != "anyOf"}
+            schema["properties"][name] = {**kept[0], **rest}
+
+
+def _form_schemas(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The component schemas of the multipart request bodies."""
+    schemas = schema.get("components", {}).get("schemas", {})
+    found = []
+    for item in schema.get("paths", {}).values():
+        for method, operation in item.items():
+            content = (
+                operation.get("requestBody", {}).get("content", {}) if method in _METHODS else {}
+            )
+            ref = content.get(_FORM, {}).get("schema", {}).get("$ref", "")
+            name = ref.rpartition("/")[2]
+            if name in schemas:
+                found.append(schemas[name])
+    return found
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document of `app` with problem-details errors."""
     schema = get_openapi(
@@ -73,6 +137,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         for method, operation in item.items():
             if method in _METHODS:
                 _document_errors(operation)
+                _describe_bodies(operation)
+    for form in _form_schemas(schema):
+        _files_are_binary(form)
+        _form_fields_not_null(form)
     return schema
 
 

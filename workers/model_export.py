@@ -1,6 +1,6 @@
 """Model export jobs: a model version's generator written as ONNX, once per version.
 
-`GET /v1/models/{id}/export?format=onnx` queues this job, pinned to the model version asked
+`POST /v1/models/{id}/exports` (format onnx) queues this job, pinned to the model version asked
 for, when the cache (`core.exports`) has no export of that version's files. The graph is
 `models.onnx_export`'s: for pix2pix the paper's test-time computation (per-image normalisation)
 with dropout off, for the sampling generators `z` (and a class label) in, images out. The file
@@ -52,7 +52,7 @@ def export_model(ctx: JobContext) -> Outcome:
             "format": "onnx",
             "stamp": stamp,
             "bytes": target.stat().st_size,
-            "download": f"/v1/models/{ref.id}@{version.version}/export?format=onnx",
+            "download": f"/v1/models/{ref.id}@{version.version}/exports/onnx",
             **description,
         },
     )

@@ -137,7 +137,7 @@ def test_import_errors_are_shown_next_to_the_form(page, stack):
     expect(error).to_contain_text("not a model ganserve can import")
     expect(error).to_contain_text("(not_a_model)")
 
-    exported = client.get("/v1/models/tiny-p2p/export").content
+    exported = client.get("/v1/models/tiny-p2p/exports/safetensors").content
     import_model(page, "tiny-p2p.zip", exported, id="tiny-p2p")
     expect(error).to_contain_text("The model id 'tiny-p2p' is taken by another owner")
     expect(error).to_contain_text("(model_exists)")
@@ -178,7 +178,7 @@ def test_only_owners_delete_and_shared_models_say_why_not(page, stack):
     expect(error).to_contain_text("(not_owner)")
     expect(shared).to_have_count(1)
 
-    import_model(page, "mine.zip", client.get("/v1/models/tiny-digits/export").content, id="mine")
+    import_model(page, "mine.zip", client.get("/v1/models/tiny-digits/exports/safetensors").content, id="mine")
     expect(page.locator("#import-status")).to_contain_text(
         "Model mine imported", timeout=JOB_TIMEOUT_MS
     )

@@ -225,9 +225,7 @@ def test_rename_and_delete_follow_ownership(stack, tmp_path):
 
 def test_export_round_trip_and_onnx(stack, tmp_path):
     client, data_dir = stack
-    exported = client.get(
-        "/v1/models/shared-p2p/export", params={"format": "safetensors"}, headers=auth("alice")
-    )
+    exported = client.get("/v1/models/shared-p2p/exports/safetensors", headers=auth("alice"))
     assert exported.status_code == 200
     assert exported.headers["content-type"] == "application/zip"
     names = zipfile.ZipFile(io.BytesIO(exported.content)).namelist()
@@ -251,18 +249,23 @@ def test_export_round_trip_and_onnx(stack, tmp_path):
         outputs.append(client.get(done["result"]["images"][0], headers=auth("alice")).content)
     assert outputs[0] == outputs[1]  # the same network, bit for bit
 
-    first = client.get(
-        "/v1/models/copy/export", params={"format": "onnx", "wait": 30}, headers=auth("alice")
+    made = client.post(
+        "/v1/models/copy/exports",
+        params={"wait": 30},
+        json={"format": "onnx"},
+        headers=auth("alice"),
     )
-    if first.status_code == 202:  # slower than the wait: follow the job
-        wait_job(client, first.json()["id"])
-        first = client.get(
-            "/v1/models/copy/export", params={"format": "onnx"}, headers=auth("alice")
-        )
+    if made.status_code == 202:  # slower than the wait: follow the job
+        wait_job(client, made.json()["job"]["id"], "alice")
+    else:
+        assert made.status_code == 201, made.text
+    first = client.get(made.json()["url"], headers=auth("alice"))
     assert first.status_code == 200, first.text
     (tmp_path / "copy.onnx").write_bytes(first.content)
-    again = client.get("/v1/models/copy/export", params={"format": "onnx"}, headers=auth("alice"))
-    assert again.status_code == 200 and again.content == first.content  # cached
+    again = client.post("/v1/models/copy/exports", json={"format": "onnx"}, headers=auth("alice"))
+    assert again.status_code == 201 and again.json()["status"] == "ready"  # made once
+    cached = client.get("/v1/models/copy/exports/onnx", headers=auth("alice"))
+    assert cached.status_code == 200 and cached.content == first.content
     exports = client.get("/v1/jobs", params={"kind": "model_export"}, headers=auth("alice"))
     assert len(exports.json()["jobs"]) == 1
     session = onnxruntime.InferenceSession(str(tmp_path / "copy.onnx"))
@@ -275,8 +278,8 @@ def test_export_round_trip_and_onnx(stack, tmp_path):
     expected = torch.cat([translate(network, x[i : i + 1], seed=0) for i in range(2)])
     assert got.shape == (2, 3, 64, 32)
     assert np.abs(got - expected.numpy()).max() <= 1e-4
-    wrong = client.get("/v1/models/copy/export", params={"format": "tar"}, headers=auth("alice"))
-    assert wrong.status_code == 422
+    wrong = client.post("/v1/models/copy/exports", json={"format": "tar"}, headers=auth("alice"))
+    assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "format"
 
 
 def test_fine_tune_starts_from_the_model(stack, tmp_path):

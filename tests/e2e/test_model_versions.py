@@ -136,7 +136,8 @@ def test_another_key_can_neither_see_change_run_nor_take_an_id(stack):
         ("DELETE", "/v1/models/alice-private", {}),
         ("DELETE", "/v1/models/alice-private@1", {}),
         ("GET", "/v1/models/alice-private/export", {}),
-        ("GET", "/v1/models/alice-private@1/export", {"params": {"format": "onnx"}}),
+        ("GET", "/v1/models/alice-private/exports/safetensors", {}),
+        ("POST", "/v1/models/alice-private@1/exports", {"json": {"format": "onnx"}}),
         ("POST", "/v1/samples", {"json": {"model": "alice-private@1", "count": 1}}),
         (
             "POST",
@@ -260,18 +261,18 @@ def test_an_export_of_a_version_deleted_meanwhile_fails_cleanly(stack):
     assert import_zip(client, "alice", model_zip(10), id="to-export")["status"] == "succeeded"
     import_zip(client, "alice", model_zip(11), id="to-export")
     with frozen(processes, "worker-infer"):
-        queued = client.get(
-            "/v1/models/to-export@1/export", params={"format": "onnx"}, headers=auth("alice")
+        queued = client.post(
+            "/v1/models/to-export@1/exports", json={"format": "onnx"}, headers=auth("alice")
         )
         assert queued.status_code == 202, queued.text
-        assert queued.json()["model"] == "to-export@1"
+        assert queued.json()["model"] == queued.json()["job"]["model"] == "to-export@1"
         gone = client.delete("/v1/models/to-export@1", headers=auth("alice"))
         assert gone.status_code == 204
-    ended = wait_job(client, queued.json()["id"], "alice")
+    ended = wait_job(client, queued.json()["job"]["id"], "alice")
     assert ended["status"] == "failed" and ended["error"]["code"] == "model_not_found"
-    again = client.get("/v1/models/to-export@1/export", headers=auth("alice"))
+    again = client.get("/v1/models/to-export@1/exports/safetensors", headers=auth("alice"))
     assert again.status_code == 404
-    newest = client.get("/v1/models/to-export/export", headers=auth("alice"))
+    newest = client.get("/v1/models/to-export/exports/safetensors", headers=auth("alice"))
     assert newest.status_code == 200  # the other version is untouched
     names = zipfile.ZipFile(io.BytesIO(newest.content)).namelist()
     assert "to-export/model.safetensors" in names

@@ -316,7 +316,7 @@ WORKER_SHAPED = {
             "format": "onnx",
             "stamp": "v1_1-2-3",
             "bytes": 1000,
-            "download": "/v1/models/m@1/export?format=onnx",
+            "download": "/v1/models/m@1/exports/onnx",
             "architecture": "pggan-generator",
             "inputs": [{"name": "z", "shape": ["N", 8], "dtype": "float32"}],
             "outputs": [{"name": "images", "shape": ["N", 1, 8, 8], "dtype": "float32"}],

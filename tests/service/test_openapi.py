@@ -98,3 +98,21 @@ def test_other_errors_have_no_field_list(client):
         "code": "job_not_found",
         "instance": "/v1/jobs/" + "0" * 32,
     }
+
+
+def test_uploads_and_file_answers_are_described_for_generators(spec):
+    """A file to upload is `format: binary` (generators send it as a file), an optional form
+    field is never null (a form cannot send null), and every file answer has a body schema."""
+    schemas = spec["components"]["schemas"]
+    for name in ("Body_createTranslation", "Body_createInspection", "Body_importModel"):
+        for field, prop in schemas[name]["properties"].items():
+            assert "anyOf" not in prop, (name, field)
+            if "contentMediaType" in prop:
+                assert prop["format"] == "binary", (name, field)
+    assert schemas["Body_createTranslation"]["properties"]["seed"]["type"] == "integer"
+    for method, path, operation in operations(spec):
+        for status, response in operation["responses"].items():
+            for media_type, content in response.get("content", {}).items():
+                assert content.get("schema"), (method, path, status, media_type)
+    old_export = spec["paths"]["/v1/models/{model_id}/export"]["get"]["responses"]["200"]
+    assert set(old_export["content"]) == {"application/zip", "application/octet-stream"}

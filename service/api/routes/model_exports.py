@@ -22,7 +22,8 @@ from typing import Annotated, Literal
 import redis
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.exports import export_path, export_stamp
@@ -144,7 +145,7 @@ async def _made_file(info: ModelInfo, storage_root: Path, job: JobOut) -> Path |
     """The file a succeeded ONNX export job wrote (None if it has not, or it is gone)."""
     if job.status is not JobStatus.succeeded:
         return None
-    stamp = (job.result or {}).get("stamp")
+    stamp = getattr(job.result, "stamp", None)
     path = export_path(storage_root, info.id, str(stamp), "onnx") if stamp else None
     return path if path is not None and path.is_file() else None
 
@@ -264,6 +265,7 @@ async def get_model_export(
 @router.get(
     "/{model_id}/export",
     deprecated=True,
+    response_class=FileResponse,  # the 200 is a file (the 202, JSON, is answered as such)
     responses={
         200: {"content": {"application/zip": {}, "application/octet-stream": {}}},
         202: {"model": JobOut, "description": "ONNX export queued (or still running)"},
@@ -280,20 +282,18 @@ async def export_model_deprecated(
     changes: JobChangesDep,
     jobs: JobQueueDep,
     caller: CallerDep,
-    response: Response,
     format: Annotated[
         ExportFormat,
         Query(description="safetensors: the model folder as a zip; onnx: the generator."),
     ] = "safetensors",
     wait: WaitQuery = None,
-) -> FileResponse | JobOut:
+) -> FileResponse | JSONResponse:
     """Deprecated (answers until the next release): `POST /v1/models/{id}/exports`, then
     `GET /v1/models/{id}/exports/{format}`. The file (200), or the ONNX export job (202)."""
     deprecation = {
         "Deprecation": DEPRECATED_SINCE,
         "Link": f'</v1/models/{model_id}/exports>; rel="successor-version"',
     }
-    response.headers.update(deprecation)
     try:
         answer = await _old_export(
             model_id, format, wait, settings, storage, store, client, changes, jobs, caller
@@ -304,10 +304,8 @@ async def export_model_deprecated(
     if isinstance(answer, FileResponse):
         answer.headers.update(deprecation)
         return answer
-    response.status_code = 202
-    response.headers["Location"] = answer.url
-    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return answer
+    headers = {**deprecation, "Location": answer.url, "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return JSONResponse(jsonable_encoder(answer), status_code=202, headers=headers)
 
 
 async def _old_export(
