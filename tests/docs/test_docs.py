@@ -106,6 +106,7 @@ def test_site_has_a_page_for_each_part(site):
         "api/models.html",
         "api/jobs.html",
         "api/limits.html",
+        "client.html",
         "training.html",
         "evaluation.html",
         "model-format.html",
