@@ -72,7 +72,8 @@ def ship(demo_name: str, run: Path) -> dict:
     for name in (WEIGHTS_FILE, DISCRIMINATOR_FILE):
         if (source / name).is_file():
             _half(source / name, out / name)
-    steps = (card.get("provenance") or {}).get("step")
+    # a run in stages records the steps of all of them (its last stage's card, only its own)
+    steps = recipe.get("steps") or (card.get("provenance") or {}).get("step")
     card["provenance"] = {
         "name": demo.name,
         "demo": {

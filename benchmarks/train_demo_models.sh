@@ -20,14 +20,23 @@ RUNS="$WORK/runs"
 # The exact training command of each demo (recorded in its card).
 demo_command() {
   case "$1" in
-    # Two stages: 10000 steps (the rate decayed to 0 over the second half), then 6000 more
-    # starting from that model with the rate decaying from 2e-4 to 0 again (a warm restart).
+    # Four stages: 10000 steps (the rate decayed to 0 over the second half), then three warm
+    # restarts from the stage before, each with the rate decaying from 2e-4 to 0 again
+    # (6000, 6000 and 8000 steps): 30000 steps in all.
     labels2photo) echo "$PY -m training pix2pix --data $DATA/labels2photo \
 --out $RUNS/labels2photo-base --image-size 64 --batch-size 4 --width 32 --norm instance \
 --steps 10000 --decay-steps 5000 --checkpoint-every 500 --sample-every 1000 --seed 0 \
 --device $DEVICE --no-progress-bar --name labels2photo && $PY -m training pix2pix \
---data $DATA/labels2photo --out $RUNS/labels2photo --init-from $RUNS/labels2photo-base/model \
+--data $DATA/labels2photo --out $RUNS/labels2photo-2 --init-from $RUNS/labels2photo-base/model \
 --image-size 64 --batch-size 4 --width 32 --norm instance --steps 6000 --decay-steps 6000 \
+--checkpoint-every 500 --sample-every 1000 --seed 0 --device $DEVICE --no-progress-bar \
+--name labels2photo && $PY -m training pix2pix --data $DATA/labels2photo \
+--out $RUNS/labels2photo-3 --init-from $RUNS/labels2photo-2/model --image-size 64 \
+--batch-size 4 --width 32 --norm instance --steps 6000 --decay-steps 6000 \
+--checkpoint-every 500 --sample-every 1000 --seed 0 --device $DEVICE --no-progress-bar \
+--name labels2photo && $PY -m training pix2pix --data $DATA/labels2photo \
+--out $RUNS/labels2photo --init-from $RUNS/labels2photo-3/model --image-size 64 \
+--batch-size 4 --width 32 --norm instance --steps 8000 --decay-steps 8000 \
 --checkpoint-every 500 --sample-every 1000 --seed 0 --device $DEVICE --no-progress-bar \
 --name labels2photo" ;;
     digits) echo "$PY -m training unetgan --data $DATA/digits --out $RUNS/digits --image-size 32 \
@@ -52,5 +61,6 @@ for demo in "${demos[@]}"; do
 from training.demo import build_demo; build_demo(sys.argv[1], Path(sys.argv[2]))" "$demo" "$DATA/$demo"
   started=$(date +%s)
   bash -c "$command"
-  echo "{\"command\": \"$command\", \"seconds\": $(( $(date +%s) - started ))}" > "$RUNS/$demo/recipe.json"
+  steps=$(grep -o -- "--steps [0-9]*" <<<"$command" | awk "{s += \$2} END {print s}" || true)
+  echo "{\"command\": \"$command\", \"seconds\": $(( $(date +%s) - started )), \"steps\": ${steps:-null}}" > "$RUNS/$demo/recipe.json"
 done
