@@ -1,5 +1,6 @@
 """The `ganserve` command line (also `python -m ganserve` and `python -m ganserve.cli`): the
-supervised stack, its processes one by one, and what is installed and configured."""
+supervised stack, its processes one by one, and what is installed and configured; and the
+commands that use a running server through its API (`ganserve.api_commands`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from core.logs import configure_logging
-from core.model_registry import ModelRegistry
-from core.settings import Settings, get_settings
-from ganserve.processes import gateway_command, worker_command
+from ganserve import api_commands
+
+# The stack's commands import what they need (settings, Redis, torch) in their bodies: the
+# commands over the API start without them.
 
 app = typer.Typer(help="ganserve: a self-hosted GAN image service.", no_args_is_help=True)
 
@@ -68,6 +68,10 @@ def up(
     """Start the whole stack: embedded Redis (unless GANSERVE_REDIS_URL), gateway, workers;
     restart any that exits (backoff 1-30 s; stop after 5 exits of one within 60 s). The options
     take the place of the settings they name."""
+    from pydantic import ValidationError
+
+    from core.logs import configure_logging
+    from core.settings import Settings, get_settings
     from ganserve.embedded_redis import EmbeddedRedisError
     from ganserve.launcher import StartupError
     from ganserve.launcher import up as run_stack
@@ -94,6 +98,9 @@ def up(
 @app.command()
 def gateway() -> None:
     """Run the gateway alone (GANSERVE_HOST, GANSERVE_PORT; needs GANSERVE_REDIS_URL)."""
+    from core.settings import get_settings
+    from ganserve.processes import gateway_command
+
     _exec(gateway_command(get_settings()))
 
 
@@ -103,6 +110,8 @@ def worker(
     concurrency: int = typer.Option(1, help="tasks run at once"),
 ) -> None:
     """Run one Celery worker on a queue (needs GANSERVE_REDIS_URL)."""
+    from ganserve.processes import worker_command
+
     try:
         command = worker_command(queue, concurrency)
     except ValueError as exc:
@@ -134,6 +143,7 @@ def sweep(
     import redis
 
     from core.jobs import JobStore
+    from core.settings import get_settings
     from core.storage import Storage
     from workers.sweeper import sweep as sweep_storage
 
@@ -156,6 +166,8 @@ def sweep(
 def info() -> None:
     """Show the storage root, the registered architectures and the model folders found there."""
     import models  # torch is imported only by the commands that need it
+    from core.model_registry import ModelRegistry
+    from core.settings import get_settings
 
     settings = get_settings()
     typer.echo(f"storage root (GANSERVE_DATA_DIR): {settings.data_dir.resolve()}")
@@ -184,6 +196,11 @@ def info() -> None:
             f"channels={card.channels} classes={card.num_classes} versions={len(found)}"
         )
 
+
+api_commands.register(app)  # translate, sample, train, jobs, cancel, models: over the API
+for _command in app.registered_commands:  # docstrings' lines joined: the help wraps them
+    if _command.help is None and _command.callback is not None:
+        _command.help = api_commands.reflow(_command.callback.__doc__)
 
 if __name__ == "__main__":  # python -m ganserve.cli
     app()

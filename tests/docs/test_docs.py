@@ -107,6 +107,7 @@ def test_site_has_a_page_for_each_part(site):
         "api/jobs.html",
         "api/limits.html",
         "client.html",
+        "cli.html",
         "training.html",
         "evaluation.html",
         "model-format.html",
