@@ -178,7 +178,12 @@ def test_only_owners_delete_and_shared_models_say_why_not(page, stack):
     expect(error).to_contain_text("(not_owner)")
     expect(shared).to_have_count(1)
 
-    import_model(page, "mine.zip", client.get("/v1/models/tiny-digits/exports/safetensors").content, id="mine")
+    import_model(
+        page,
+        "mine.zip",
+        client.get("/v1/models/tiny-digits/exports/safetensors").content,
+        id="mine",
+    )
     expect(page.locator("#import-status")).to_contain_text(
         "Model mine imported", timeout=JOB_TIMEOUT_MS
     )
