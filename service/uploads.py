@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import BinaryIO
@@ -110,18 +111,24 @@ def read_image(upload: UploadFile, settings: Settings, *, what: str = "image") -
 def store_png(image: Image.Image, path: Path) -> tuple[int, int]:
     """Write `image` as PNG at `path` (EXIF orientation applied; grey stays grey, colour -> RGB).
 
-    Written through a temporary file and renamed, so a reader never sees half a file. Returns the
-    stored (width, height).
+    Written through a temporary file and renamed, so a reader never sees half a file; when it
+    cannot be written (a full volume), neither the file nor a folder made for it stays. Returns
+    the stored (width, height).
     """
     image = ImageOps.exif_transpose(image)
     image = image.convert("L") if image.mode in GREY_MODES else image.convert("RGB")
+    made = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "wb") as out:
             image.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if made:
+            shutil.rmtree(path.parent, ignore_errors=True)
         raise
     return image.width, image.height

@@ -1,17 +1,26 @@
 """The client when the stack fails under it: the gateway killed and started again (requests are
-retried, an event stream resumes where it was), a full queue (429) and Redis down (503). One
-real stack for the module (embedded Redis, gateway, one worker per queue, tiny models); each test
-leaves it whole again."""
+retried, an event stream resumes where it was), a full queue (429), Redis down (503), a full
+storage volume (507) and a record the gateway cannot read (500). One real stack for the module
+(embedded Redis, gateway, one worker per queue, tiny models); each test leaves it whole again."""
 
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
 import pytest
+import redis
 
 from core.settings import Settings
-from ganserve.client import Client, QueueFull, RetryPolicy, ServiceUnavailable
+from ganserve.client import (
+    Client,
+    QueueFull,
+    RetryPolicy,
+    ServerError,
+    ServiceUnavailable,
+    StorageFull,
+)
 from ganserve.embedded_redis import free_port
 from ganserve.launcher import RunningStack, local_stack
 from tests.e2e.stack import png, save_tiny_models, wait_ready
@@ -111,3 +120,48 @@ def test_redis_down_is_service_unavailable_and_retried(running):
         ready_again(running)
     with Client(running.url) as client:
         assert len(client.job(job.id).images()) == 1
+
+
+@pytest.fixture
+def full_uploads(running):
+    """The stack's uploads folder on a 1 MiB tmpfs filled to the brim (root only, as on CI)."""
+    uploads = running_data_dir(running) / "uploads"
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(uploads)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        with (uploads / "filler").open("wb") as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 65536)
+            except OSError:
+                pass
+        yield uploads
+    finally:
+        subprocess.run(["umount", str(uploads)], check=True)
+
+
+def running_data_dir(running: RunningStack):
+    assert running.redis is not None
+    return running.redis.folder.parent  # the embedded Redis lies under the storage root
+
+
+def test_a_full_storage_volume_is_storage_full(running, full_uploads):
+    with Client(running.url, retries=0) as client, pytest.raises(StorageFull) as full:
+        client.translate(png(64, 64), "tiny-p2p")
+    assert full.value.status == 507 and full.value.code == "storage_full"
+    assert list(full_uploads.iterdir()) == [full_uploads / "filler"]  # nothing half-written
+
+
+def test_a_record_the_gateway_cannot_read_is_server_error(running):
+    broken = redis.Redis.from_url(running.redis_url)
+    broken.set("ganserve:job:broken-record", b'{"kind": "no-such-kind"}')  # as a bug would
+    try:
+        with Client(running.url, retries=0) as client, pytest.raises(ServerError) as failed:
+            client.job("broken-record")
+        assert failed.value.status == 500 and failed.value.code == "internal_error"
+    finally:
+        broken.delete("ganserve:job:broken-record")
+        broken.close()
