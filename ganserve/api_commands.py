@@ -66,8 +66,6 @@ from ganserve.file_translation import (
 
 PANEL = "Commands over the API (--url, --api-key)"
 INTERRUPTED = 130  # the shell's code for a command stopped by Ctrl-C (128 + SIGINT)
-FAMILIES = ("pix2pix", "unetgan", "pggan")
-DEFAULT_KIND = {"pix2pix": "paired", "unetgan": "images", "pggan": "images"}
 CANCEL_TIMEOUT_S = 5.0  # per request, when an interrupted `translate` cancels its jobs
 
 P = ParamSpec("P")
@@ -476,13 +474,20 @@ def train(
         ),
     ],
     family: Annotated[
-        Literal["pix2pix", "unetgan", "pggan"],
-        typer.Option("--family", "-f", help="Model family to train.", show_default=False),
+        str,
+        typer.Option(
+            "--family",
+            "-f",
+            help="Model family to train (the server's: `ganserve models` shows those in use; "
+            "GET /v1/families lists them all).",
+            show_default=False,
+        ),
     ],
     kind: Annotated[
         Literal["paired", "images", "labeled"] | None,
         typer.Option(
-            help="Layout of the dataset.  \\[default: paired for pix2pix, images otherwise]",
+            help="Layout of the dataset.  \\[default: the first kind the family trains on: "
+            "paired for a translation family, images for the others]",
             show_default=False,
         ),
     ] = None,
@@ -523,8 +528,8 @@ def train(
     if dataset.is_file() and not zipfile.is_zipfile(dataset):
         raise typer.BadParameter(f"{dataset} is neither a folder nor a zip.", param_hint="'DIR'")
     config = dict(config_value(text) for text in settings or [])
-    layout = kind or DEFAULT_KIND[family]
     with connect(url, api_key) as client:
+        layout = kind or default_kind(client, family)
         job = _start_run(client, dataset, layout, family, config, name)
         if not follow:
             note(
@@ -554,6 +559,14 @@ def train(
             f"model {model['ref']} registered: {model['family']} {model['task']}, "
             f"{model['image_size']} px"
         )
+
+
+def default_kind(client: Client, family: str) -> str:
+    """The first dataset kind `family` trains on, as the server says (`GET /v1/families`)."""
+    known = {f["name"]: f for f in client.families()}
+    if family not in known:
+        fail(f"There is no model family {family!r}; the server trains {', '.join(known)}.", 2)
+    return str(known[family]["dataset_kinds"][0])
 
 
 def _start_run(

@@ -135,9 +135,10 @@ class TranslationResult(ImagesResult):
 
     model: str = Field(description="The model version that translated, `<id>@<version>`.")
     seed: int = Field(ge=0, le=MAX_SEED, description="Seed of the dropout noise it ran with.")
-    mode: Literal["native", "resize"] = Field(
+    mode: Literal["native", "resize"] | None = Field(
+        default=None,
         description="native: run at the image's own resolution; resize: squeezed to the model's "
-        "size and stretched back."
+        "size and stretched back (null in records written before the two modes).",
     )
     tiled: bool | None = Field(
         default=None,

@@ -251,6 +251,9 @@ class AsyncClient(ClientBase):
     async def models(self) -> list[dict[str, Any]]:
         return await self._run(ops.list_models())
 
+    async def families(self) -> list[dict[str, Any]]:
+        return await self._run(ops.list_families())
+
     async def model(self, ref: str) -> dict[str, Any]:
         return await self._run(ops.get_model(ref))
 

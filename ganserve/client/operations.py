@@ -481,6 +481,11 @@ def list_models() -> Flow[list[dict[str, Any]]]:
     return list((yield from request(Call("GET", "/v1/models")))["models"])
 
 
+def list_families() -> Flow[list[dict[str, Any]]]:
+    """The model families the server trains: name, task, dataset kinds, config schema."""
+    return list((yield from request(Call("GET", "/v1/families")))["families"])
+
+
 def get_model(ref: str) -> Flow[dict[str, Any]]:
     """A model (`<id>`: its newest version) or a version (`<id>@<n>`)."""
     return (yield from request(Call("GET", model_path(ref))))

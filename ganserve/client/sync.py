@@ -278,6 +278,11 @@ class Client(ClientBase):
         """The models the caller may use."""
         return self._run(ops.list_models())
 
+    def families(self) -> list[dict[str, Any]]:
+        """The model families the server trains (`GET /v1/families`): name, task, the dataset
+        kinds each trains on, its options' schema."""
+        return self._run(ops.list_families())
+
     def model(self, ref: str) -> dict[str, Any]:
         """One model at its newest version (`<id>`) or at a version (`<id>@<n>`)."""
         return self._run(ops.get_model(ref))

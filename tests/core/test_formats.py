@@ -45,10 +45,11 @@ def test_old_job_records_parse_and_answer_as_before():
     }
     for job in jobs.values():
         parse_params(job.kind, job.params)  # the typed params accept every old record
-    translation = job_out(jobs[JobKind.translation])
-    assert translation.status == JobStatus.succeeded
-    assert translation.result["images"] == [f"/v1/jobs/{'a' * 32}/images/0"]
-    assert "input" not in translation.params  # a storage path, never shown
+    translation = job_out(jobs[JobKind.translation]).model_dump(mode="json")
+    assert translation["status"] == JobStatus.succeeded
+    assert translation["result"]["images"] == [f"/v1/jobs/{'a' * 32}/images/0"]
+    assert translation["result"]["mode"] is None  # written before the two modes
+    assert "input" not in translation["params"]  # a storage path, never shown
     assert parse_params(JobKind.sample, jobs[JobKind.sample].params).class_label == 1
     training = parse_params(JobKind.training, jobs[JobKind.training].params)
     assert training.background and training.config == {"steps": 10}

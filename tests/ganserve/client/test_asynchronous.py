@@ -8,6 +8,7 @@ import pytest
 
 from ganserve.client import AsyncClient, RetryPolicy
 from ganserve.client.errors import NotFound
+from tests.ganserve.client import run_async
 from tests.ganserve.client.fake_server import FakeServer, job, png, problem
 from tests.ganserve.client.test_jobs import sse, stream
 from tests.ganserve.client.test_sync import finished
@@ -23,7 +24,7 @@ def run(server: FakeServer, scenario):
         async with AsyncClient(URL, retries=FAST, transport=server.transport()) as client:
             return await scenario(client)
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def test_concurrent_translations():

@@ -1,7 +1,6 @@
 """Job objects: waiting, results, failures, cancel and delete, and the event stream with its
 reconnections (against a scripted server)."""
 
-import asyncio
 import json
 from collections.abc import Callable
 
@@ -17,6 +16,7 @@ from ganserve.client.errors import (
     NotFound,
     Timeout,
 )
+from tests.ganserve.client import run_async
 from tests.ganserve.client.fake_server import FakeServer, job, png, problem
 
 FAST = RetryPolicy(retries=2, backoff=0.001, max_backoff=0.01, max_retry_after=0.01)
@@ -217,7 +217,7 @@ def test_async_jobs_wait_follow_and_resume():
             cancelled = await submitted.cancel()
             return types, [p.size for p in pictures], cancelled.status
 
-    types, sizes, status = asyncio.run(scenario())
+    types, sizes, status = run_async(scenario())
     assert types == [("status", "1"), ("status", "2")]
     assert sizes == [(5, 4)] and status == "cancelled"
     assert server.calls("GET", "/v1/jobs/j1/events")[1].headers["last-event-id"] == "1"

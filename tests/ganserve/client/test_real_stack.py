@@ -26,6 +26,7 @@ from ganserve.client import (
     UnsupportedType,
 )
 from tests.e2e.stack import png, running_stack, save_tiny_models
+from tests.ganserve.client import run_async
 from training.demo import build_demo
 
 OPERATOR, USER = "operator-key-1", "user-key-1"
@@ -189,5 +190,5 @@ def test_async_concurrent_translations(stack):
             assert kinds[0] == "status" and job.status == "succeeded"
             return await asyncio.gather(*(client.translate(i, "tiny-p2p") for i in inputs))
 
-    pictures = asyncio.run(translate_all())
+    pictures = run_async(translate_all())
     assert [p.size for p in pictures] == [(24 + k, 20) for k in range(8)]

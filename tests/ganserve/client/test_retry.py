@@ -1,7 +1,6 @@
 """Which failures are retried, after how long, and never a job-creating POST that may have
 reached the server."""
 
-import asyncio
 import socket
 import time
 
@@ -18,6 +17,7 @@ from ganserve.client.errors import (
     Timeout,
 )
 from ganserve.client.retry import RetryPolicy, policy_of
+from tests.ganserve.client import run_async
 from tests.ganserve.client.fake_server import FakeServer, job, png, problem
 
 FAST = RetryPolicy(retries=3, backoff=0.001, max_backoff=0.01, max_retry_after=0.01)
@@ -169,7 +169,7 @@ def test_the_async_client_follows_the_same_rules():
                     counts.append(len(server.calls("POST", "/v1/samples")))
         return counts
 
-    assert asyncio.run(scenario()) == [-1, 3]
+    assert run_async(scenario()) == [-1, 3]
 
 
 def test_a_refused_connection_is_connection_failed_after_its_retries():
