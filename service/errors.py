@@ -230,25 +230,21 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     instance = request.url.path
     if not errors:
         return error_response(422, "invalid_field", "The request is invalid.", instance=instance)
-    first = errors[0]
+    first, listed = errors[0], _field_errors(request, errors)
     if first.get("type") == "json_invalid":
         reason = (first.get("ctx") or {}).get("error", "it does not parse")
         message = f"The request body is not valid JSON: {reason}."
     else:
-        field = _field_name(tuple(first.get("loc", ())))
+        field = listed[0].field
         if first.get("type") == "missing":
             message = f"The field '{field}' is required."
         else:
             message = f"The field '{field}' is invalid: {_sentence(str(first.get('msg', '')))}"
-        others = sorted({_field_name(tuple(e.get("loc", ()))) for e in errors[1:]} - {field})
+        others = sorted(e.field for e in listed[1:])  # each field once, the first one apart
         if others:
             message += f" Also invalid: {', '.join(others)}."
     return error_response(
-        422,
-        "invalid_field",
-        _path_free(request, message),
-        instance=instance,
-        errors=_field_errors(request, errors),
+        422, "invalid_field", _path_free(request, message), instance=instance, errors=listed
     )
 
 

@@ -169,6 +169,30 @@ async def _onnx_job(
     return job
 
 
+async def _make_export(
+    info: ModelInfo,
+    fmt: ExportFormat,
+    wait: float | None,
+    storage_root: Path,
+    store: JobStore,
+    client: redis.Redis,
+    changes: JobChangesDep,
+    jobs: JobQueueDep,
+) -> tuple[Path | None, JobOut | None]:
+    """Make an export: its file when it is ready (a zip is made at once), and the ONNX export
+    job when there is one (the one in flight or a new one, waited for up to `wait` seconds);
+    a job that failed raises its error."""
+    path = await _ready_file(info, storage_root, fmt)
+    if path is not None:
+        return path, None
+    job = await _onnx_job(info, client, store, jobs)
+    if wait is not None and not job.status.ended:
+        job = await _wait_for(job, store, changes, wait)
+    if job.status is JobStatus.failed and job.error is not None:
+        raise _failed(job)
+    return await _made_file(info, storage_root, job), job
+
+
 WaitQuery = Annotated[
     float | None,
     Query(gt=0, le=MAX_WAIT_S, description="ONNX: seconds (at most 30) to wait for it."),
@@ -203,18 +227,13 @@ async def create_model_export(
     info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
     fmt = request_body.format
     url = _export_url(info, fmt)
-    job = None
-    if await _ready_file(info, storage.root, fmt) is None:
-        job = await _onnx_job(info, client, store, jobs)
-        if wait is not None and not job.status.ended:
-            job = await _wait_for(job, store, changes, wait)
-        if job.status is JobStatus.failed and job.error is not None:
-            raise _failed(job)
-        if await _made_file(info, storage.root, job) is None:
-            response.status_code = 202
-            response.headers["Location"] = job.url
-            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-            return ExportOut(model=info.ref, format=fmt, status="pending", url=url, job=job)
+    path, job = await _make_export(info, fmt, wait, storage.root, store, client, changes, jobs)
+    if path is None:
+        assert job is not None
+        response.status_code = 202
+        response.headers["Location"] = job.url
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return ExportOut(model=info.ref, format=fmt, status="pending", url=url, job=job)
     response.headers["Location"] = url
     return ExportOut(model=info.ref, format=fmt, status="ready", url=url, job=job)
 
@@ -295,41 +314,17 @@ async def export_model_deprecated(
         "Link": f'</v1/models/{model_id}/exports>; rel="successor-version"',
     }
     try:
-        answer = await _old_export(
-            model_id, format, wait, settings, storage, store, client, changes, jobs, caller
+        info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
+        path, job = await _make_export(
+            info, format, wait, storage.root, store, client, changes, jobs
         )
     except ApiError as exc:  # errors say it too
         exc.headers = {**(exc.headers or {}), **deprecation}
         raise
-    if isinstance(answer, FileResponse):
+    if path is not None:
+        answer = _file(path, info.id, format)
         answer.headers.update(deprecation)
         return answer
-    headers = {**deprecation, "Location": answer.url, "Retry-After": str(RETRY_AFTER_SECONDS)}
-    return JSONResponse(jsonable_encoder(answer), status_code=202, headers=headers)
-
-
-async def _old_export(
-    model_id: str,
-    fmt: ExportFormat,
-    wait: float | None,
-    settings: SettingsDep,
-    storage: StorageDep,
-    store: StoreDep,
-    client: RedisDep,
-    changes: JobChangesDep,
-    jobs: JobQueueDep,
-    caller: CallerDep,
-) -> FileResponse | JobOut:
-    """What the old export route answers: the file, or the ONNX export job still running."""
-    info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
-    path = await _ready_file(info, storage.root, fmt)
-    if path is not None:
-        return _file(path, info.id, fmt)
-    job = await _onnx_job(info, client, store, jobs)
-    if wait is not None and not job.status.ended:
-        job = await _wait_for(job, store, changes, wait)
-    if (made := await _made_file(info, storage.root, job)) is not None:
-        return _file(made, info.id, fmt)
-    if job.status is JobStatus.failed and job.error is not None:
-        raise _failed(job)
-    return job
+    assert job is not None
+    headers = {**deprecation, "Location": job.url, "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return JSONResponse(jsonable_encoder(job), status_code=202, headers=headers)
