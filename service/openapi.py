@@ -103,20 +103,11 @@ def _form_fields_not_null(schema: dict[str, Any]) -> None:
             schema["properties"][name] = {**kept[0], **rest}
 
 
-def _form_schemas(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    """The component schemas of the multipart request bodies."""
-    schemas = schema.get("components", {}).get("schemas", {})
-    found = []
-    for item in schema.get("paths", {}).values():
-        for method, operation in item.items():
-            content = (
-                operation.get("requestBody", {}).get("content", {}) if method in _METHODS else {}
-            )
-            ref = content.get(_FORM, {}).get("schema", {}).get("$ref", "")
-            name = ref.rpartition("/")[2]
-            if name in schemas:
-                found.append(schemas[name])
-    return found
+def _form_schema(operation: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any] | None:
+    """The component schema of the operation's multipart request body, if it has one."""
+    content = operation.get("requestBody", {}).get("content", {})
+    ref = content.get(_FORM, {}).get("schema", {}).get("$ref", "")
+    return schemas.get(ref.rpartition("/")[2])
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -135,12 +126,13 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas["Problem"] = problem
     for item in schema.get("paths", {}).values():
         for method, operation in item.items():
-            if method in _METHODS:
-                _document_errors(operation)
-                _describe_bodies(operation)
-    for form in _form_schemas(schema):
-        _files_are_binary(form)
-        _form_fields_not_null(form)
+            if method not in _METHODS:
+                continue
+            _document_errors(operation)
+            _describe_bodies(operation)
+            if (form := _form_schema(operation, schemas)) is not None:
+                _files_are_binary(form)
+                _form_fields_not_null(form)
     return schema
 
 
