@@ -169,11 +169,15 @@ class Run:
     in_flight: set[str] = field(default_factory=set)
 
 
+HOLD_S = 30  # how long the server may hold a submission's answer (`Prefer: wait`)
+
+
 async def translate_one(
     client: AsyncClient, item: Item, model: str, seed: int | None, mode: str, run: Run
 ) -> None:
-    """Translate one file and write its output (temporary name, then renamed)."""
-    job = await client.submit_translation(item.source, model, seed=seed, mode=mode)
+    """Translate one file and write its output (temporary name, then renamed). The server
+    holds the submission's answer until the job ends (`wait`): one request instead of two."""
+    job = await client.submit_translation(item.source, model, seed=seed, mode=mode, wait=HOLD_S)
     run.in_flight.add(job.id)
     try:
         result = await job.result()

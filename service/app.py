@@ -49,6 +49,7 @@ from service.errors import install_error_handlers
 from service.job_changes import JobChanges
 from service.middleware import ApiKeyGate, BodyLimit
 from service.openapi import install_openapi, operation_id
+from service.prefer_wait import PreferWait
 from service.request_log import RequestLog
 from service.security import ANONYMOUS
 from service.web import routes as web
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     _add_metrics(app)
+    app.add_middleware(PreferWait)  # inside the key check: its long poll is the caller's own
     app.add_middleware(
         BodyLimit,
         default=JSON_BODY_LIMIT,

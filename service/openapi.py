@@ -14,7 +14,9 @@ and names operations after paths (`get_models_v1_models_get`). Here:
 - an optional form field is its type alone, not "that or null": a form cannot send null, a field
   left out is how it says none (and validators read a form field by its type);
 - a file response (PNG, WebP, GIF, zip, ONNX, npy) has the schema of bytes, and the events
-  stream that of text, so that validators and generators know its body.
+  stream that of text, so that validators and generators know its body;
+- every job-creating operation (a 202 whose body is the job) takes the `Prefer` header and may
+  answer 201 with the ended job (`service.prefer_wait`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from service.errors import PROBLEM_MEDIA_TYPE, Problem
+from service.prefer_wait import MAX_PREFER_WAIT_S
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
@@ -66,6 +69,41 @@ def _document_errors(operation: dict[str, Any]) -> None:
     responses.setdefault(
         "default", _problem_response("Any other error (401, 413, 500, 503, ...) as a problem")
     )
+
+
+_PREFER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "examples": ["wait=30"]},
+    "description": f"`wait=N` (RFC 7240; N whole seconds, at most {MAX_PREFER_WAIT_S}): hold "
+    "the answer until the job ends, then answer 201 with the ended job; 202 as usual when it "
+    "is still queued or running after N seconds.",
+}
+_PREFERENCE_APPLIED = {
+    "description": "`wait=N`: the preference that was honoured.",
+    "schema": {"type": "string"},
+}
+
+
+def _untitled(schema: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in schema.items() if key != "title"}
+
+
+def _offer_synchronous_mode(operation: dict[str, Any], job: dict[str, Any]) -> None:
+    """A job-creating operation's `Prefer` header and its 201 answer (the ended job), when
+    its 202 answers the `job` schema."""
+    responses = operation.get("responses", {})
+    queued = responses.get("202", {}).get("content", {}).get("application/json")
+    if queued is None or _untitled(queued.get("schema", {})) != _untitled(job):
+        return
+    operation.setdefault("parameters", []).append(dict(_PREFER))
+    responses["201"] = {
+        "description": "The job ended within the `Prefer: wait=N` seconds: the ended job "
+        "(succeeded, failed or cancelled), as `GET /v1/jobs/{id}` returns it.",
+        "headers": {"Preference-Applied": dict(_PREFERENCE_APPLIED)},
+        "content": {"application/json": dict(queued)},
+    }
 
 
 def _is_json(media_type: str) -> bool:
@@ -124,12 +162,16 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(problem.pop("$defs", {}))
     schemas["Problem"] = problem
-    for item in schema.get("paths", {}).values():
+    job = schema["paths"]["/v1/jobs/{job_id}"]["get"]["responses"]["200"]["content"]
+    job = job["application/json"]["schema"]
+    for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if method not in _METHODS:
                 continue
             _document_errors(operation)
             _describe_bodies(operation)
+            if method == "post" and not path.startswith("/v1/jobs/"):  # not a cancellation
+                _offer_synchronous_mode(operation, job)
             if (form := _form_schema(operation, schemas)) is not None:
                 _files_are_binary(form)
                 _form_fields_not_null(form)

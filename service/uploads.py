@@ -3,8 +3,10 @@
 An image is accepted only when Pillow identifies it as PNG, JPEG, WebP or BMP (the plugins of
 other formats are never tried), when its header's width x height is within the pixel limit (read
 before any pixel is decoded, so a decompression bomb is refused cheaply), and when it then decodes
-completely (a truncated or corrupt file is refused). Accepted images are stored re-encoded as PNG,
-so workers read one well-formed format.
+completely (a truncated or corrupt file is refused). Accepted images are stored as PNG, so
+workers read one well-formed format: a PNG that is already what a worker reads (RGB or greyscale,
+no EXIF rotation) is stored as it was sent, without decoding it a second time into a new file;
+anything else is re-encoded.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import io
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import UploadFile
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from core.settings import Settings
 from core.storage import GREY_MODES, PNG_COMPRESS_LEVEL
@@ -102,28 +105,50 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
-def read_image(upload: UploadFile, settings: Settings, *, what: str = "image") -> Image.Image:
+@dataclass(frozen=True)
+class UploadedImage:
+    """An uploaded image that passed `open_image`, and the bytes it was sent as."""
+
+    image: Image.Image
+    data: bytes
+
+
+def read_image(upload: UploadFile, settings: Settings, *, what: str = "image") -> UploadedImage:
     """An uploaded image, read and checked (`open_image`) within the configured limits."""
     data = read_limited(upload, settings.max_upload_bytes, what=what)
-    return open_image(data, settings.max_image_pixels)
+    return UploadedImage(open_image(data, settings.max_image_pixels), data)
 
 
-def store_png(image: Image.Image, path: Path) -> tuple[int, int]:
-    """Write `image` as PNG at `path` (EXIF orientation applied; grey stays grey, colour -> RGB).
+def _storable_as_sent(image: Image.Image) -> bool:
+    """Whether a decoded upload's own bytes are already the PNG `store_png` would write."""
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    return image.format == "PNG" and image.mode in ("RGB", "L") and orientation == 1
+
+
+def store_png(picture: Image.Image | UploadedImage, path: Path) -> tuple[int, int]:
+    """Write `picture` as PNG at `path` (EXIF orientation applied; grey stays grey, colour ->
+    RGB); an upload that is already such a PNG is written as it was sent.
 
     Written through a temporary file and renamed, so a reader never sees half a file; when it
     cannot be written (a full volume), neither the file nor a folder made for it stays. Returns
     the stored (width, height).
     """
-    image = ImageOps.exif_transpose(image)
-    image = image.convert("L") if image.mode in GREY_MODES else image.convert("RGB")
+    sent = picture.data if isinstance(picture, UploadedImage) else None
+    image = picture.image if isinstance(picture, UploadedImage) else picture
+    if sent is None or not _storable_as_sent(image):
+        sent = None
+        image = ImageOps.exif_transpose(image)
+        image = image.convert("L") if image.mode in GREY_MODES else image.convert("RGB")
     made = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "wb") as out:
-            image.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+            if sent is None:
+                image.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+            else:
+                out.write(sent)
         os.replace(tmp, path)
     except BaseException:
         if tmp is not None:

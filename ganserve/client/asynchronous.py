@@ -117,15 +117,20 @@ class AsyncClient(ClientBase):
         except httpx.TransportError as exc:
             raise error_from_transport(exc, "GET", cursor.path) from exc
 
-    async def _submit(self, call: Call) -> AsyncJob:
-        return AsyncJob(self, await self._run(ops.submit(call)))
+    async def _submit(self, call: Call, wait: float = 0) -> AsyncJob:
+        return AsyncJob(self, await self._run(ops.submit(ops.held(call, wait) if wait else call)))
 
     # -- jobs (see Client for what each does) -------------------------------------------------
 
     async def submit_translation(
-        self, image: ImageInput, model: str, **options: Unpack[ops.TranslationOptions]
+        self,
+        image: ImageInput,
+        model: str,
+        *,
+        wait: float = 0,
+        **options: Unpack[ops.TranslationOptions],
     ) -> AsyncJob:
-        return await self._submit(ops.translation_call(image, model, **options))
+        return await self._submit(ops.translation_call(image, model, **options), wait)
 
     async def translate(
         self, image: ImageInput, model: str, **options: Unpack[ops.TranslationOptions]
@@ -133,9 +138,9 @@ class AsyncClient(ClientBase):
         return await self._run(ops.translate(ops.translation_call(image, model, **options)))
 
     async def submit_sample(
-        self, model: str, count: int = 1, **options: Unpack[ops.SampleOptions]
+        self, model: str, count: int = 1, *, wait: float = 0, **options: Unpack[ops.SampleOptions]
     ) -> AsyncJob:
-        return await self._submit(ops.sample_call(model, count, **options))
+        return await self._submit(ops.sample_call(model, count, **options), wait)
 
     async def sample(
         self, model: str, count: int = 1, **options: Unpack[ops.SampleOptions]
@@ -143,9 +148,14 @@ class AsyncClient(ClientBase):
         return await self._run(ops.sample(ops.sample_call(model, count, **options)))
 
     async def submit_inspection(
-        self, image: ImageInput | None, model: str, **options: Unpack[ops.InspectionOptions]
+        self,
+        image: ImageInput | None,
+        model: str,
+        *,
+        wait: float = 0,
+        **options: Unpack[ops.InspectionOptions],
     ) -> AsyncJob:
-        return await self._submit(ops.inspection_call(image, model, **options))
+        return await self._submit(ops.inspection_call(image, model, **options), wait)
 
     async def inspect(
         self, image: ImageInput | None, model: str, **options: Unpack[ops.InspectionOptions]
@@ -157,9 +167,11 @@ class AsyncClient(ClientBase):
         model: str,
         start: ops.Endpoint,
         end: ops.Endpoint,
+        *,
+        wait: float = 0,
         **options: Unpack[ops.InterpolationOptions],
     ) -> AsyncJob:
-        return await self._submit(ops.interpolation_call(model, start, end, **options))
+        return await self._submit(ops.interpolation_call(model, start, end, **options), wait)
 
     async def interpolate(
         self,
@@ -172,9 +184,14 @@ class AsyncClient(ClientBase):
         return await self._run(ops.interpolate(call))
 
     async def submit_projection(
-        self, image: ImageInput, model: str, **options: Unpack[ops.ProjectionOptions]
+        self,
+        image: ImageInput,
+        model: str,
+        *,
+        wait: float = 0,
+        **options: Unpack[ops.ProjectionOptions],
     ) -> AsyncJob:
-        return await self._submit(ops.projection_call(image, model, **options))
+        return await self._submit(ops.projection_call(image, model, **options), wait)
 
     async def project(
         self, image: ImageInput, model: str, **options: Unpack[ops.ProjectionOptions]
@@ -226,9 +243,11 @@ class AsyncClient(ClientBase):
         dataset: str | Mapping[str, Any],
         family: str,
         config: Mapping[str, Any] | None = None,
+        *,
+        wait: float = 0,
         **options: Unpack[ops.TrainingOptions],
     ) -> AsyncJob:
-        return await self._submit(ops.training_call(dataset, family, config, **options))
+        return await self._submit(ops.training_call(dataset, family, config, **options), wait)
 
     async def train(
         self,

@@ -45,6 +45,7 @@ class Call:
     files: Mapping[str, Upload] | None = None
     hold: float = 0.0
     download: Path | None = None
+    headers: Mapping[str, str] | None = None
 
     def build(
         self, http: httpx.Client | httpx.AsyncClient, stack: ExitStack, timeout: float
@@ -59,6 +60,7 @@ class Call:
             json=self.json,
             data=data,
             files=files,
+            headers=self.headers,
             timeout=httpx.Timeout(timeout, read=timeout + self.hold),
         )
 

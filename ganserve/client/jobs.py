@@ -178,8 +178,10 @@ class Job(_JobState):
         return self
 
     def wait(self, timeout: float | None = None) -> Job:
-        """Wait until the job has ended (`Timeout` after `timeout` seconds; None: no limit)."""
-        self.data = self._client._run(operations.wait_job(self.id, timeout))
+        """Wait until the job has ended (`Timeout` after `timeout` seconds; None: no limit);
+        a job already seen ended is not asked for again."""
+        if self.status not in operations.ENDED:
+            self.data = self._client._run(operations.wait_job(self.id, timeout))
         return self
 
     def result(self, timeout: float | None = None) -> dict[str, Any]:
@@ -229,7 +231,8 @@ class AsyncJob(_JobState):
         return self
 
     async def wait(self, timeout: float | None = None) -> AsyncJob:
-        self.data = await self._client._run(operations.wait_job(self.id, timeout))
+        if self.status not in operations.ENDED:
+            self.data = await self._client._run(operations.wait_job(self.id, timeout))
         return self
 
     async def result(self, timeout: float | None = None) -> dict[str, Any]:

@@ -3,11 +3,14 @@
 
 The routes are those of the API reference (docs/api): jobs are created by a POST that answers
 202 with the job, and followed with `GET /v1/jobs/{id}?wait=` (a long poll of at most 30 s) until
-they end; their result images are PNGs at the URLs of `result.images`.
+they end; their result images are PNGs at the URLs of `result.images`. The blocking methods send
+their POST with `Prefer: wait=30` (`held`): a job that ends within that time comes back in the
+POST's own answer (201), with no long poll after it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -32,6 +35,7 @@ from ganserve.client.uploads import Upload, file_upload
 
 ENDED = frozenset({"succeeded", "failed", "cancelled"})
 MAX_WAIT_S = 30.0  # the server's longest long poll
+MAX_PREFER_WAIT_S = 60  # the longest `Prefer: wait` the server honours
 PAGE_SIZE = 100
 _EXPORT_POLLS = 120  # `export_pending` answers followed before giving up
 
@@ -355,15 +359,25 @@ def result_images(job: Mapping[str, Any]) -> Flow[list[Image.Image]]:
     return pictures
 
 
+def held(call: Call, seconds: float = MAX_WAIT_S) -> Call:
+    """A job-creating `call` whose answer the server may hold until the job ends, at most
+    `seconds` (whole, 1-60): `Prefer: wait=N`, answered 201 with the ended job, else 202."""
+    whole = max(1, min(MAX_PREFER_WAIT_S, round(seconds)))
+    headers = {**(call.headers or {}), "Prefer": f"wait={whole}"}
+    return dataclasses.replace(call, headers=headers, hold=call.hold + whole)
+
+
 def submit(call: Call) -> Flow[dict[str, Any]]:
     """A job-creating request; the job's JSON."""
     return (yield from request(call))
 
 
 def run_job(call: Call) -> Flow[tuple[dict[str, Any], list[Image.Image]]]:
-    """Submit a job, wait for its result, download its images."""
-    job = yield from submit(call)
-    done = yield from finished(job["id"])
+    """Submit a job (held by the server until it ends, when that is quick), wait for its
+    result if it had not ended, download its images."""
+    job = yield from submit(held(call))
+    done = job if job["status"] in ENDED else (yield from wait_job(job["id"]))
+    outcome(done)
     return done, (yield from result_images(done))
 
 

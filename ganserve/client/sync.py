@@ -122,17 +122,24 @@ class Client(ClientBase):
         except httpx.TransportError as exc:
             raise error_from_transport(exc, "GET", cursor.path) from exc
 
-    def _submit(self, call: Call) -> Job:
-        return Job(self, self._run(ops.submit(call)))
+    def _submit(self, call: Call, wait: float = 0) -> Job:
+        return Job(self, self._run(ops.submit(ops.held(call, wait) if wait else call)))
 
     # -- jobs ---------------------------------------------------------------------------------
 
     def submit_translation(
-        self, image: ImageInput, model: str, **options: Unpack[ops.TranslationOptions]
+        self,
+        image: ImageInput,
+        model: str,
+        *,
+        wait: float = 0,
+        **options: Unpack[ops.TranslationOptions],
     ) -> Job:
         """Queue a translation of `image` (a path, bytes, a binary file or a PIL image) by the
-        pix2pix model `model` (`<id>` or `<id>@<version>`); options: `seed`, `mode`."""
-        return self._submit(ops.translation_call(image, model, **options))
+        pix2pix model `model` (`<id>` or `<id>@<version>`); options: `seed`, `mode`. With
+        `wait` (seconds, at most 60; every `submit_*` takes it) the server answers once the job
+        has ended, if it ends within that time (`Prefer: wait`): the job comes back ended."""
+        return self._submit(ops.translation_call(image, model, **options), wait)
 
     def translate(
         self, image: ImageInput, model: str, **options: Unpack[ops.TranslationOptions]
@@ -141,11 +148,11 @@ class Client(ClientBase):
         return self._run(ops.translate(ops.translation_call(image, model, **options)))
 
     def submit_sample(
-        self, model: str, count: int = 1, **options: Unpack[ops.SampleOptions]
+        self, model: str, count: int = 1, *, wait: float = 0, **options: Unpack[ops.SampleOptions]
     ) -> Job:
         """Queue `count` new images of a sampling model; options: `seed`, `class_label`,
         `truncation`, `filter`."""
-        return self._submit(ops.sample_call(model, count, **options))
+        return self._submit(ops.sample_call(model, count, **options), wait)
 
     def sample(
         self, model: str, count: int = 1, **options: Unpack[ops.SampleOptions]
@@ -154,12 +161,17 @@ class Client(ClientBase):
         return self._run(ops.sample(ops.sample_call(model, count, **options)))
 
     def submit_inspection(
-        self, image: ImageInput | None, model: str, **options: Unpack[ops.InspectionOptions]
+        self,
+        image: ImageInput | None,
+        model: str,
+        *,
+        wait: float = 0,
+        **options: Unpack[ops.InspectionOptions],
     ) -> Job:
         """Queue a realness map of `image` by the model's discriminator (or of an earlier
         job's result image: `image=None, source_job=...`); options: `input`, `class_label`,
         `source_job`, `source_image`."""
-        return self._submit(ops.inspection_call(image, model, **options))
+        return self._submit(ops.inspection_call(image, model, **options), wait)
 
     def inspect(
         self, image: ImageInput | None, model: str, **options: Unpack[ops.InspectionOptions]
@@ -172,11 +184,13 @@ class Client(ClientBase):
         model: str,
         start: ops.Endpoint,
         end: ops.Endpoint,
+        *,
+        wait: float = 0,
         **options: Unpack[ops.InterpolationOptions],
     ) -> Job:
         """Queue the frames between two latents (each a seed, a vector or an endpoint
         mapping); options: `frames`, `path`, `truncation`, `fps`."""
-        return self._submit(ops.interpolation_call(model, start, end, **options))
+        return self._submit(ops.interpolation_call(model, start, end, **options), wait)
 
     def interpolate(
         self,
@@ -189,11 +203,16 @@ class Client(ClientBase):
         return self._run(ops.interpolate(ops.interpolation_call(model, start, end, **options)))
 
     def submit_projection(
-        self, image: ImageInput, model: str, **options: Unpack[ops.ProjectionOptions]
+        self,
+        image: ImageInput,
+        model: str,
+        *,
+        wait: float = 0,
+        **options: Unpack[ops.ProjectionOptions],
     ) -> Job:
         """Queue the search of the latent from which `model` redraws `image`; options:
         `steps`, `seed`, `class_label`, `discriminator_loss`."""
-        return self._submit(ops.projection_call(image, model, **options))
+        return self._submit(ops.projection_call(image, model, **options), wait)
 
     def project(
         self, image: ImageInput, model: str, **options: Unpack[ops.ProjectionOptions]
@@ -249,11 +268,13 @@ class Client(ClientBase):
         dataset: str | Mapping[str, Any],
         family: str,
         config: Mapping[str, Any] | None = None,
+        *,
+        wait: float = 0,
         **options: Unpack[ops.TrainingOptions],
     ) -> Job:
         """Queue a training run of `family` (`pix2pix`, `unetgan`, `pggan`) on a dataset (its
         id or JSON) with `config` overrides; options: `name`, `init_from`, `background`."""
-        return self._submit(ops.training_call(dataset, family, config, **options))
+        return self._submit(ops.training_call(dataset, family, config, **options), wait)
 
     def train(
         self,

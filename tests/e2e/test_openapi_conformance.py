@@ -526,6 +526,15 @@ def create_translation(w: World) -> None:
     path = "/v1/translations"
     form = {"model": TRANSLATOR}
     w.api.call("POST", path, 202, files={"image": png_file(seed=5)}, data=form)
+    held = w.api.call(  # the synchronous mode: the ended job, as documented
+        "POST",
+        path,
+        201,
+        files={"image": png_file(seed=6)},
+        data=form,
+        headers={"Prefer": "wait=30"},
+    )
+    assert held.json()["status"] == "succeeded" and held.headers["Preference-Applied"] == "wait=30"
     w.api.call(
         "POST", path, 400, files={"image": ("t.png", truncated_png(), "image/png")}, data=form
     )
@@ -544,6 +553,7 @@ def create_translation(w: World) -> None:
 
 def create_sample(w: World) -> None:
     w.api.call("POST", "/v1/samples", 202, json={"model": SAMPLER, "count": 1, "class_label": 2})
+    w.api.call("POST", "/v1/samples", 201, json={"model": SAMPLER}, headers={"Prefer": "wait=30"})
     w.api.call("POST", "/v1/samples", 404, json={"model": "no-such-model", "count": 1})
     invalid = w.api.call("POST", "/v1/samples", 422, json={"model": SAMPLER, "count": 0})
     assert invalid.json()["errors"][0]["field"] == "count"

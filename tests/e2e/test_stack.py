@@ -41,6 +41,62 @@ def test_translation_keeps_the_input_size(stack):
     assert Image.open(io.BytesIO(image.content)).size == (50, 37)
 
 
+def test_prefer_wait_answers_the_ended_job_in_the_creating_request(stack):
+    client, _ = stack
+    response = client.post(
+        "/v1/translations",
+        files={"image": ("in.png", png(40, 24), "image/png")},
+        data={"model": "tiny-p2p"},
+        headers={"Prefer": "wait=30"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["preference-applied"] == "wait=30"
+    job = response.json()
+    assert job["status"] == "succeeded", job
+    assert response.headers["location"] == f"/v1/jobs/{job['id']}"
+    assert client.get(response.headers["location"]).json() == job
+    image = client.get(job["result"]["images"][0])
+    assert Image.open(io.BytesIO(image.content)).size == (40, 24)
+    sampled = client.post(  # a JSON request, several preferences, a capped wait
+        "/v1/samples",
+        json={"model": "tiny-digits", "count": 2, "seed": 3},
+        headers={"Prefer": 'respond-async, wait="600"'},
+    )
+    assert sampled.status_code == 201, sampled.text
+    assert sampled.headers["preference-applied"] == "wait=60"
+    assert len(sampled.json()["result"]["images"]) == 2
+
+
+def test_prefer_wait_leaves_errors_and_unended_jobs_as_they_were(stack, tmp_path):
+    client, _ = stack
+    missing = client.post(
+        "/v1/samples", json={"model": "no-such-model"}, headers={"Prefer": "wait=5"}
+    )
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "model_not_found"
+    assert "preference-applied" not in missing.headers
+    ignored = client.post(  # not a whole number of seconds: the preference is ignored
+        "/v1/samples", json={"model": "tiny-digits"}, headers={"Prefer": "wait=soon"}
+    )
+    assert ignored.status_code == 202
+    wait_job(client, ignored.json()["id"])
+    data = build_demo("faces", tmp_path / "faces", size=16, count=12)
+    dataset = upload_dataset(client, data, "faces", "images")
+    run = {
+        "family": "pggan",
+        "dataset": dataset["id"],
+        "config": {"image_size": 16, "phase_images": 100000, "fmap_base": 64, "fmap_max": 16},
+    }
+    started = time.monotonic()
+    slow = client.post("/v1/training-runs", json=run, headers={"Prefer": "wait=2"})
+    assert slow.status_code == 202, slow.text  # a training run lasts longer than 2 s
+    assert 2 <= time.monotonic() - started < 10
+    assert slow.json()["status"] in ("queued", "running")
+    assert "preference-applied" not in slow.headers
+    assert client.post(f"/v1/jobs/{slow.json()['id']}/cancel").status_code == 202
+    assert wait_job(client, slow.json()["id"])["status"] == "cancelled"
+
+
 def test_same_seed_same_samples(stack):
     client, _ = stack
     bodies = []

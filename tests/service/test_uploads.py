@@ -7,7 +7,7 @@ from fastapi import UploadFile
 from PIL import Image
 
 from service.errors import ApiError
-from service.uploads import check_size, open_image, read_limited, store_png
+from service.uploads import UploadedImage, check_size, open_image, read_limited, store_png
 from tests.service.factories import bilevel_png, image_bytes, png_claiming, truncated_png
 
 PIXELS = 4096 * 4096
@@ -52,3 +52,34 @@ def test_store_png(tmp_path):
     with Image.open(tmp_path / "a" / "input.png") as stored:
         assert (stored.format, stored.mode) == ("PNG", "RGB")
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["input.png"]
+
+
+def _uploaded(image: Image.Image, **save) -> UploadedImage:
+    buffer = io.BytesIO()
+    image.save(buffer, **save)
+    return UploadedImage(open_image(buffer.getvalue(), PIXELS), buffer.getvalue())
+
+
+def test_an_rgb_or_grey_png_upload_is_stored_as_sent(tmp_path):
+    for mode in ("RGB", "L"):
+        upload = _uploaded(Image.new(mode, (9, 5), 77), format="PNG", compress_level=9)
+        assert store_png(upload, tmp_path / mode / "input.png") == (9, 5)
+        assert (tmp_path / mode / "input.png").read_bytes() == upload.data
+
+
+def test_other_uploads_are_re_encoded_as_png(tmp_path):
+    rotated = Image.new("RGB", (6, 4), (200, 10, 10))
+    exif = rotated.getexif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    cases = {
+        "rotated": (_uploaded(rotated, format="PNG", exif=exif), (4, 6), "RGB"),
+        "rgba": (_uploaded(Image.new("RGBA", (6, 4)), format="PNG"), (6, 4), "RGB"),
+        "palette": (_uploaded(Image.new("P", (6, 4)), format="PNG"), (6, 4), "RGB"),
+        "jpeg": (_uploaded(Image.new("RGB", (6, 4)), format="JPEG"), (6, 4), "RGB"),
+    }
+    for name, (upload, size, mode) in cases.items():
+        path = tmp_path / name / "input.png"
+        assert store_png(upload, path) == size
+        assert path.read_bytes() != upload.data
+        with Image.open(path) as stored:
+            assert (stored.format, stored.size, stored.mode) == ("PNG", size, mode)
