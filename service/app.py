@@ -46,6 +46,7 @@ from service.api.routes import (
 )
 from service.api_docs import install_api_docs
 from service.errors import install_error_handlers
+from service.idempotency import Idempotency
 from service.job_changes import JobChanges
 from service.middleware import ApiKeyGate, BodyLimit
 from service.openapi import install_openapi, operation_id
@@ -181,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     _add_metrics(app)
     app.add_middleware(PreferWait)  # inside the key check: its long poll is the caller's own
+    app.add_middleware(Idempotency, client=pushed, keys=settings.key_list)  # replays what was sent
     app.add_middleware(
         BodyLimit,
         default=JSON_BODY_LIMIT,

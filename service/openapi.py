@@ -15,6 +15,7 @@ and names operations after paths (`get_models_v1_models_get`). Here:
   left out is how it says none (and validators read a form field by its type);
 - a file response (PNG, WebP, GIF, zip, ONNX, npy) has the schema of bytes, and the events
   stream that of text, so that validators and generators know its body;
+- every POST takes the `Idempotency-Key` header (`service.idempotency`);
 - every job-creating operation (a 202 whose body is the job) takes the `Prefer` header and may
   answer 201 with the ended job (`service.prefer_wait`).
 """
@@ -79,6 +80,17 @@ _PREFER = {
     "description": f"`wait=N` (RFC 7240; N whole seconds, at most {MAX_PREFER_WAIT_S}): hold "
     "the answer until the job ends, then answer 201 with the ended job; 202 as usual when it "
     "is still queued or running after N seconds.",
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 257},
+    "description": "Any string of 1-255 printable characters (quoted or not), new for each "
+    "request: the same key with the same request within 24 h is answered with the first "
+    "answer (`Idempotent-Replayed: true`; nothing is created twice), with a different request "
+    "422 `idempotency_key_reused`; 409 `idempotency_key_in_use` while the first is still "
+    "being answered. Per API key.",
 }
 _PREFERENCE_APPLIED = {
     "description": "`wait=N`: the preference that was honoured.",
@@ -170,6 +182,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 continue
             _document_errors(operation)
             _describe_bodies(operation)
+            if method == "post":
+                operation.setdefault("parameters", []).append(dict(_IDEMPOTENCY_KEY))
             if method == "post" and not path.startswith("/v1/jobs/"):  # not a cancellation
                 _offer_synchronous_mode(operation, job)
             if (form := _form_schema(operation, schemas)) is not None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Generator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeAlias, TypeVar
@@ -34,7 +35,9 @@ class Call:
 
     `hold` is how long the server may keep the answer back (a long poll's `wait`): the read
     timeout grows by that much. With `download`, the body is streamed into that file (written
-    under a temporary name, renamed when complete) instead of being kept in memory.
+    under a temporary name, renamed when complete) instead of being kept in memory. A POST is
+    sent with `idempotency_key` (drawn when the call is made, the same for every attempt), so
+    that the retries of one call make one job.
     """
 
     method: str
@@ -46,6 +49,13 @@ class Call:
     hold: float = 0.0
     download: Path | None = None
     headers: Mapping[str, str] | None = None
+    idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def _headers(self) -> dict[str, str]:
+        headers = dict(self.headers or {})
+        if self.method == "POST":
+            headers["Idempotency-Key"] = self.idempotency_key
+        return headers
 
     def build(
         self, http: httpx.Client | httpx.AsyncClient, stack: ExitStack, timeout: float
@@ -60,7 +70,7 @@ class Call:
             json=self.json,
             data=data,
             files=files,
-            headers=self.headers,
+            headers=self._headers(),
             timeout=httpx.Timeout(timeout, read=timeout + self.hold),
         )
 

@@ -5,13 +5,13 @@ Retried: connection failures, timeouts, 429 `queue_full` and 503 (`broker_unavai
 jitter (`backoff` * 2^n plus up to `backoff` at random, at most `max_backoff` seconds), or after
 the server's `Retry-After` when it sent one (at most `max_retry_after` seconds).
 
-A request that is not a GET (every job-creating POST: translations, samples, training runs,
-model imports, exports, uploads; and cancels and deletes) is retried only when it cannot have
-had an effect: a connect error or connect timeout (the request never left), or a 429 or 503 (the
-server refused it before creating anything). After a read timeout, a broken connection or any
-other 5xx the job may exist already, and sending the request again could create a second one, so
-the error is raised instead (look at `client.jobs()` to find out). GETs are retried on every
-transport error as well.
+Every POST the client sends (translations, samples, training runs, model imports, exports,
+dataset uploads, cancels) carries an `Idempotency-Key` drawn once per call (`Call`), so sending
+it again cannot create a second job: the server answers a repeated key with the first answer.
+GETs and POSTs are therefore retried on every transport error too (a read timeout, a broken
+connection), and a POST also on 409 `idempotency_key_in_use` (its first attempt is still being
+answered). A DELETE is retried only when it cannot have had an effect: a connect error or connect
+timeout (the request never left), or a 429 or 503.
 """
 
 from __future__ import annotations
@@ -23,11 +23,17 @@ from typing import Any
 
 import tenacity
 
-from ganserve.client.errors import ConnectionFailed, QueueFull, ServiceUnavailable, Timeout
+from ganserve.client.errors import (
+    Conflict,
+    ConnectionFailed,
+    QueueFull,
+    ServiceUnavailable,
+    Timeout,
+)
 
 log = logging.getLogger("ganserve.client")
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_REPEATABLE = frozenset({"GET", "HEAD", "OPTIONS", "POST"})  # POST: with its Idempotency-Key
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,9 @@ class RetryPolicy:
         if isinstance(error, QueueFull | ServiceUnavailable):
             return True  # refused before anything was created
         if isinstance(error, ConnectionFailed | Timeout):
-            return method.upper() in _SAFE_METHODS or not error.sent
+            return method.upper() in _REPEATABLE or not error.sent
+        if isinstance(error, Conflict) and error.code == "idempotency_key_in_use":
+            return method.upper() == "POST"
         return False
 
     def delay(self, attempt: int, error: BaseException | None = None) -> float:

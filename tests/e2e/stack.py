@@ -94,12 +94,16 @@ def png(width: int, height: int, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def upload_dataset(client: httpx.Client, folder: Path, name: str, kind: str) -> dict:
-    """Upload `folder` as a dataset zip through the API; its JSON (the upload must succeed)."""
+def upload_dataset(
+    client: httpx.Client, folder: Path, name: str, kind: str, headers: dict | None = None
+) -> dict:
+    """Upload `folder` as a dataset zip through the API (with `headers`: an API key); its JSON
+    (the upload must succeed)."""
     response = client.post(
         "/v1/datasets",
         data={"name": name, "kind": kind},
         files={"archive": (f"{name}.zip", zip_folder(folder), "application/zip")},
+        headers=headers,
     )
     assert response.status_code == 201, response.text
     return response.json()

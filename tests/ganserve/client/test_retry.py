@@ -1,5 +1,5 @@
-"""Which failures are retried, after how long, and never a job-creating POST that may have
-reached the server."""
+"""Which failures are retried, after how long, and a job-creating POST retried only with the
+same Idempotency-Key (so that its retries make one job)."""
 
 import socket
 import time
@@ -9,6 +9,7 @@ import pytest
 
 from ganserve.client import AsyncClient, Client
 from ganserve.client.errors import (
+    Conflict,
     ConnectionFailed,
     InvalidField,
     QueueFull,
@@ -37,13 +38,16 @@ def may_have_arrived() -> Timeout:
     [
         ("POST", never_sent(), True),
         ("POST", Timeout("connect timed out", sent=False), True),
-        ("POST", may_have_arrived(), False),
-        ("POST", ConnectionFailed("reset", sent=True), False),
+        ("POST", may_have_arrived(), True),  # its Idempotency-Key makes the retry safe
+        ("POST", ConnectionFailed("reset", sent=True), True),
+        ("POST", Conflict(409, "idempotency_key_in_use", "Busy."), True),
+        ("POST", Conflict(409, "job_ended", "Ended."), False),
         ("POST", QueueFull(429, "queue_full", "Full."), True),
         ("POST", ServiceUnavailable(503, "broker_unavailable", "Down."), True),
         ("POST", ServerError(500, "internal_error", "Oops."), False),
         ("POST", InvalidField(422, "invalid_field", "Bad."), False),
         ("DELETE", may_have_arrived(), False),
+        ("DELETE", Conflict(409, "idempotency_key_in_use", "Busy."), False),
         ("GET", may_have_arrived(), True),
         ("GET", ConnectionFailed("reset", sent=True), True),
         ("GET", ServerError(500, "internal_error", "Oops."), False),
@@ -81,12 +85,13 @@ def _client(server: FakeServer, policy: RetryPolicy = FAST) -> Client:
     return Client("http://ganserve.test", retries=policy, transport=server.transport())
 
 
-def test_a_post_is_not_retried_after_a_read_timeout():
+def test_a_post_is_retried_after_a_read_timeout_with_its_idempotency_key():
     server = FakeServer().on("POST", "/v1/samples", httpx.ReadTimeout("slow"), CREATED)
-    with _client(server) as client, pytest.raises(Timeout) as caught:
-        client.submit_sample("digits")
-    assert caught.value.sent is True
-    assert len(server.calls("POST", "/v1/samples")) == 1
+    with _client(server) as client:
+        assert client.submit_sample("digits").id == "j1"
+        client.submit_sample("digits")  # another call: another key
+    keys = [r.headers["Idempotency-Key"] for r in server.calls("POST", "/v1/samples")]
+    assert len(keys) == 3 and keys[0] == keys[1] != keys[2]
 
 
 def test_a_post_is_not_retried_after_a_server_error():
@@ -153,7 +158,9 @@ def test_a_retried_upload_sends_the_whole_file_again(tmp_path):
 
 def test_the_async_client_follows_the_same_rules():
     async def scenario() -> list[int]:
-        timed_out = FakeServer().on("POST", "/v1/samples", httpx.ReadTimeout("slow"), CREATED)
+        timed_out = FakeServer().on(
+            "POST", "/v1/samples", httpx.ReadTimeout("slow"), httpx.ReadTimeout("slow"), CREATED
+        )
         refused = FakeServer().on(
             "POST", "/v1/samples", httpx.ConnectError("refused"), problem(503, "x"), CREATED
         )
@@ -169,7 +176,7 @@ def test_the_async_client_follows_the_same_rules():
                     counts.append(len(server.calls("POST", "/v1/samples")))
         return counts
 
-    assert run_async(scenario()) == [-1, 3]
+    assert run_async(scenario()) == [3, 3]  # a read timeout too: the key makes it safe
 
 
 def test_a_refused_connection_is_connection_failed_after_its_retries():
