@@ -84,15 +84,34 @@ TASK_OF_KIND = {
 }
 
 
-def task_message(job: Job) -> dict[str, Any]:
+def task_message(job: Job, priority: int | None = None) -> dict[str, Any]:
     """How a job's task is sent (`celery_app.send_task(**task_message(job))`): by name, to its
-    queue, with the job id as its only argument and as the task id."""
-    return {
+    queue, with the job id as its only argument and as the task id; with a `priority` (0 first,
+    9 last: kombu's Redis transport), see `fair_priority`."""
+    message: dict[str, Any] = {
         "name": TASK_OF_KIND[job.kind],
         "args": [job.id],
         "queue": QUEUE_OF_KIND[job.kind],
         "task_id": job.id,
     }
+    if priority is not None:
+        message["priority"] = priority
+    return message
+
+
+FAIR_SHARE_STEP = 8  # an owner's queued jobs per priority level: a CPU worker's largest batch
+
+
+def fair_priority(queued_before: int) -> int:
+    """The priority of an owner's new job when `queued_before` of its jobs already wait in the
+    same queue: 0 for its first `FAIR_SHARE_STEP`, then 3, 6 and 9 for 4, 16 and more times
+    that. Workers take lower numbers first, so another owner's few jobs pass a flood's tail:
+    round-robin in steps, approximately, with no scheduler of its own (kombu keeps one list per
+    priority, `core.queues`)."""
+    for level, bound in ((0, 1), (3, 4), (6, 16)):
+        if queued_before < bound * FAIR_SHARE_STEP:
+            return level
+    return 9
 
 
 def image_url(job_id: str, index: int) -> str:
@@ -202,11 +221,43 @@ class JobStore:
     def _owner_key(owner: str) -> str:
         return f"{_PREFIX}owner:{owner}:jobs"
 
+    @staticmethod
+    def _queued_key(owner: str, queue: str) -> str:
+        """The owner's jobs waiting in `queue`, by creation time (`queued_count`)."""
+        return f"{_PREFIX}owner:{owner}:queued:{queue}"
+
+    def _index_queued(self, pipe: Any, job: Job) -> None:
+        """Add `job` to its owner's queued index while it is queued, remove it otherwise."""
+        key = self._queued_key(job.owner, QUEUE_OF_KIND[job.kind])
+        if job.status is JobStatus.queued:
+            pipe.zadd(key, {job.id: job.created_at})
+            pipe.expire(key, JOB_TTL_SECONDS)
+        else:
+            pipe.zrem(key, job.id)
+
+    def queued_count(self, owner: str, queue: str) -> int:
+        """How many of `owner`'s jobs wait in `queue`. The index follows every status change
+        (`create`, `update`, `delete`); its oldest entries are checked against their records
+        each time, so an entry a lost write left behind is dropped."""
+        key = self._queued_key(owner, queue)
+        oldest = [i.decode() if isinstance(i, bytes) else i for i in self.redis.zrange(key, 0, 15)]
+        if oldest:
+            stale = []
+            for job_id, raw in zip(
+                oldest, self.redis.mget([self._key(i) for i in oldest]), strict=True
+            ):
+                if raw is None or json.loads(raw).get("status") != JobStatus.queued.value:
+                    stale.append(job_id)
+            if stale:
+                self.redis.zrem(key, *stale)
+        return int(self.redis.zcard(key))
+
     def create(self, job: Job) -> Job:
         """Record a new job."""
         pipe = self.redis.pipeline()
         pipe.set(self._key(job.id), job.model_dump_json(), ex=self.record_ttl(job))
         pipe.zadd(self._owner_key(job.owner), {job.id: job.created_at})
+        self._index_queued(pipe, job)
         if not job.status.ended:
             pipe.zadd(self.ACTIVE_KEY, {job.id: job.created_at})
             if job.kind in BATCHED_KINDS and job.model:
@@ -235,6 +286,9 @@ class JobStore:
         if raw is not None:
             record = json.loads(raw)
             pipe.zrem(self._owner_key(record.get("owner", "")), job_id)
+            if record.get("kind") in QUEUE_OF_KIND:
+                queue = QUEUE_OF_KIND[JobKind(record["kind"])]
+                pipe.zrem(self._queued_key(record.get("owner", ""), queue), job_id)
             if record.get("kind") in BATCHED_KINDS and record.get("model"):
                 pipe.lrem(batch_list(JobKind(record["kind"]), record["model"]), 0, job_id)
         pipe.delete(self._key(job_id))
@@ -322,6 +376,8 @@ class JobStore:
                     pipe.set(key, job.model_dump_json(), ex=self.record_ttl(job))
                     if job.status.ended:
                         pipe.zrem(self.ACTIVE_KEY, job_id)
+                    if job.status.value != record.get("status"):
+                        self._index_queued(pipe, job)
                     pipe.publish(event_channel(job_id), job.status.value)  # wakes waiters
                     pipe.execute()
                     return job

@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     max_queued_jobs: int = Field(
         default=100, description="Queued jobs per queue before new ones get 429."
     )
+    max_queued_jobs_per_key: int | None = Field(
+        default=None,
+        ge=1,
+        description="Queued jobs per queue of one API key before its new ones get 429 "
+        "`key_queue_full` (unset: only the queue's limit); operator keys are exempt.",
+    )
+    fair_queueing: bool = Field(
+        default=True,
+        description="Order each queue fairly between API keys: a key's jobs beyond its first "
+        "8 waiting go behind other keys' (Celery priorities); false: first come, first served.",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="Log lines of every process: text (one line each, with the process name, "
@@ -194,6 +205,7 @@ class Settings(BaseSettings):
         "batch_wait_ms",
         "compile",
         "max_tile_pixels",
+        "max_queued_jobs_per_key",
         mode="before",
     )
     @classmethod

@@ -30,6 +30,7 @@ from core.jobs import (
     JobStatus,
     JobStore,
     animation_url,
+    fair_priority,
     image_url,
     latents_url,
     task_message,
@@ -106,21 +107,41 @@ class JobQueue:
     owner: str
     response: Response
     models_dir: Path
+    max_queued_per_key: int | None = None  # None, or an operator: no limit of its own
+    fair_queueing: bool = True
+    queued_before: int = 0  # the caller's jobs waiting in the new job's queue (`new`)
 
     def new(self, kind: JobKind, model: str | None = None, digest: str | None = None) -> Job:
-        """A job of `kind` for the caller, once its queue has room (429 `queue_full` if not);
-        not recorded yet (its id names its upload folder). `model` is the pinned version
-        (`<id>@<n>`) and `digest` its content digest, which the worker checks."""
-        ensure_capacity(self.client, QUEUE_OF_KIND[kind], self.max_queued)
+        """A job of `kind` for the caller, once its queue has room (429 `queue_full` if not)
+        and the caller's share of it too (429 `key_queue_full`); not recorded yet (its id names
+        its upload folder). `model` is the pinned version (`<id>@<n>`) and `digest` its content
+        digest, which the worker checks."""
+        queue = QUEUE_OF_KIND[kind]
+        ensure_capacity(self.client, queue, self.max_queued)
+        if self.fair_queueing or self.max_queued_per_key is not None:
+            self.queued_before = self.store.queued_count(self.owner, queue)
+        if self.max_queued_per_key is not None and self.queued_before >= self.max_queued_per_key:
+            raise ApiError(
+                429,
+                "key_queue_full",
+                f"This API key already has {self.queued_before} jobs waiting in the {queue} "
+                f"queue, its limit (GANSERVE_MAX_QUEUED_JOBS_PER_KEY); try again when some "
+                "have started.",
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return Job(owner=self.owner, kind=kind, model=model, model_digest=digest)
 
     def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobBase:
-        """Record `job` with its typed `params` and queue it; its public JSON (see `enqueue`)."""
+        """Record `job` with its typed `params` and queue it (fairly between API keys: see
+        `core.jobs.fair_priority`); its public JSON (see `enqueue`)."""
         job.params = params.model_dump(exclude_unset=True)  # as the route set them
         pinned = None
         if job.model_digest is not None and job.model is not None:
             pinned = partial(_version_remains, self.models_dir, job.model, job.model_digest)
-        return enqueue(self.store, self.celery_app, job, self.response, upload_dir, pinned)
+        priority = fair_priority(self.queued_before) if self.fair_queueing else None
+        return enqueue(
+            self.store, self.celery_app, job, self.response, upload_dir, pinned, priority
+        )
 
 
 def _version_remains(models_dir: Path, ref: str, digest: str) -> bool:
@@ -151,8 +172,10 @@ def enqueue(
     response: Response,
     upload_dir: Path | None = None,
     pinned: Callable[[], bool] | None = None,
+    priority: int | None = None,
 ) -> JobBase:
-    """Record `job`, send its task to its queue and point `Location` at it; its JSON.
+    """Record `job`, send its task to its queue (with `priority`) and point `Location` at it;
+    its JSON.
 
     `pinned` says whether the model version the job pinned is still there: it is asked once the
     job is recorded (from then on the retention of versions keeps the version for the job), and
@@ -160,7 +183,7 @@ def enqueue(
     cannot be recorded or queued, its uploaded files (`upload_dir`) are removed.
     """
     try:
-        return _record_and_send(store, celery_app, job, response, pinned)
+        return _record_and_send(store, celery_app, job, response, pinned, priority)
     except (ApiError, redis.RedisError):
         if upload_dir is not None:
             shutil.rmtree(upload_dir, ignore_errors=True)
@@ -173,6 +196,7 @@ def _record_and_send(
     job: Job,
     response: Response,
     pinned: Callable[[], bool] | None,
+    priority: int | None = None,
 ) -> JobBase:
     """The job recorded and its task sent (see `enqueue`).
 
@@ -189,7 +213,7 @@ def _record_and_send(
             f"The model version {job.model!r} was removed just now; submit the job again.",
         )
     try:
-        celery_app.send_task(**task_message(job))
+        celery_app.send_task(**task_message(job, priority))
     except (OperationalError, redis.RedisError) as exc:
         log.warning("could not queue job %s: %s", job.id, exc)
         full = isinstance(exc, redis.exceptions.OutOfMemoryError)

@@ -79,16 +79,21 @@ def get_job_queue(
     owner: Annotated[str, Depends(get_owner)],
     response: Response,
 ) -> JobQueue:
-    """Submission of the caller's jobs: capacity check, record, task (`service.jobs.JobQueue`)."""
+    """Submission of the caller's jobs: capacity checks, record, task (`service.jobs.JobQueue`);
+    an operator (or everyone, without keys) has no per-key limit."""
     state = request.app.state
+    settings = state.settings
+    operator = caller(owner, settings.key_list, settings.operator_key_list).operator
     return JobQueue(
         state.job_store,
         state.celery,
         state.redis,
-        state.settings.max_queued_jobs,
+        settings.max_queued_jobs,
         owner,
         response,
-        state.settings.models_dir,
+        settings.models_dir,
+        max_queued_per_key=None if operator else settings.max_queued_jobs_per_key,
+        fair_queueing=settings.fair_queueing,
     )
 
 
