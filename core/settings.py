@@ -74,6 +74,23 @@ class Settings(BaseSettings):
         description="Queued jobs per queue of one API key before its new ones get 429 "
         "`key_queue_full` (unset: only the queue's limit); operator keys are exempt.",
     )
+    key_requests_per_second: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests per second one API key may send to /v1 (unset: no limit); past "
+        "it, 429 `rate_limited` with Retry-After.",
+    )
+    operator_requests_per_second: int | None = Field(
+        default=None,
+        ge=1,
+        description="The same for each operator key (unset: operators are not limited).",
+    )
+    requests_per_second: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests per second the gateway takes from everyone together (unset: no "
+        "limit).",
+    )
     fair_queueing: bool = Field(
         default=True,
         description="Order each queue fairly between API keys: a key's jobs beyond its first "
@@ -206,6 +223,9 @@ class Settings(BaseSettings):
         "compile",
         "max_tile_pixels",
         "max_queued_jobs_per_key",
+        "key_requests_per_second",
+        "operator_requests_per_second",
+        "requests_per_second",
         mode="before",
     )
     @classmethod

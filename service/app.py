@@ -51,6 +51,7 @@ from service.job_changes import JobChanges
 from service.middleware import ApiKeyGate, BodyLimit
 from service.openapi import install_openapi, operation_id
 from service.prefer_wait import PreferWait
+from service.rate_limits import RateLimits
 from service.request_log import RequestLog
 from service.security import ANONYMOUS
 from service.web import routes as web
@@ -209,6 +210,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 f"The archive is larger than the limit of {settings.max_archive_bytes} bytes.",
             ),
         },
+    )
+    app.add_middleware(
+        RateLimits,
+        redis_url=redis_url,
+        keys=settings.key_list,
+        operator_keys=settings.operator_key_list,
+        per_key=settings.key_requests_per_second,
+        per_operator=settings.operator_requests_per_second,
+        overall=settings.requests_per_second,
     )
     app.add_middleware(ApiKeyGate, keys=settings.key_list)  # before any body
     app.add_middleware(RequestLog)  # outermost: every answer has its id and its access line

@@ -118,7 +118,13 @@ class InvalidField(GanserveError):
 
 
 class QueueFull(_RetryAfter):
-    """429: the queue is full; `retry_after` is the server's advice in seconds (or None)."""
+    """429: a queue is full (`queue_full`), or this API key's share of it (`key_queue_full`);
+    `retry_after` is the server's advice in seconds (or None)."""
+
+
+class RateLimited(QueueFull):
+    """429 `rate_limited`: this API key (or everyone) sent more requests per second than the
+    server takes; `retry_after` in seconds. (A `QueueFull` too: both ask to come back later.)"""
 
 
 class ServiceUnavailable(_RetryAfter):
@@ -237,6 +243,8 @@ def error_from_response(response: httpx.Response) -> GanserveError:
         body = text
     code, detail = _code_and_detail(status, body, text)
     cls = _CLASS_OF_STATUS.get(status, ServerError if status >= 500 else GanserveError)
+    if code == "rate_limited":
+        cls = RateLimited
     args = (status, code, detail, body)
     if issubclass(cls, _RetryAfter):
         return cls(*args, retry_after=retry_after_seconds(response.headers.get("Retry-After")))
