@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +39,10 @@ import redis.asyncio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import ApiError, error_response
+from service.errors import REDIS_DOWN_MESSAGE, RETRY_AFTER_SECONDS, ApiError, error_response
 from service.security import authenticate
+
+log = logging.getLogger(__name__)
 
 HEADER = "idempotency-key"
 TTL_SECONDS = 24 * 3600
@@ -168,14 +172,21 @@ class Idempotency:
         owner = authenticate(headers.get("authorization"), self.keys)  # checked by the gate
         name = f"ganserve:idempotency:{owner}:{hashlib.sha256(key.encode()).hexdigest()}"
         fingerprint = Fingerprint(scope)
-        reserved = await self.client.set(
-            name, '{"state": "running"}', nx=True, ex=RUNNING_TTL_SECONDS
-        )
-        if reserved:
-            await self._run_first(name, fingerprint, scope, receive, send)
-            return
-        await _drain(receive, fingerprint)
-        await self._answer_again(name, fingerprint.hexdigest(), scope, receive, send)
+        try:
+            reserved = await self.client.set(
+                name, '{"state": "running"}', nx=True, ex=RUNNING_TTL_SECONDS
+            )
+            if reserved:
+                await self._run_first(name, fingerprint, scope, receive, send)
+                return
+            await _drain(receive, fingerprint)
+            await self._answer_again(name, fingerprint.hexdigest(), scope, receive, send)
+        except redis.RedisError as exc:  # before anything was created or answered
+            log.warning("idempotency keys unavailable on %s: %s", scope["path"], exc)
+            retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            await _refuse(
+                scope, receive, send, 503, "broker_unavailable", REDIS_DOWN_MESSAGE, retry
+            )
 
     async def _run_first(
         self, name: str, fingerprint: Fingerprint, scope: Scope, receive: Receive, send: Send
@@ -196,12 +207,17 @@ class Idempotency:
         try:
             await self.app(scope, hashing_receive, keeping_send)
         except BaseException:
-            await self.client.delete(name)
+            with contextlib.suppress(redis.RedisError):
+                await self.client.delete(name)
             raise
-        if _keepable(answer.status) and answer.whole:
-            await self.client.set(name, answer.to_json(fingerprint.hexdigest()), ex=TTL_SECONDS)
-        else:
-            await self.client.delete(name)
+        try:
+            if _keepable(answer.status) and answer.whole:
+                kept = answer.to_json(fingerprint.hexdigest())
+                await self.client.set(name, kept, ex=TTL_SECONDS)
+            else:
+                await self.client.delete(name)
+        except redis.RedisError as exc:  # answered already; the reservation expires by itself
+            log.warning("could not keep the answer for an idempotency key: %s", exc)
 
     async def _answer_again(
         self, name: str, fingerprint: str, scope: Scope, receive: Receive, send: Send

@@ -8,18 +8,22 @@ second is at most N requests in any second, across gateway processes; a burst up
 allowed at once, like a token bucket of N tokens refilled over a second. A request past a limit
 gets 429 `rate_limited` with `Retry-After` (seconds until the window lets one more in, at least
 1) and a `detail` naming the limit (that key's, the operators', or everyone's). Unset limits cost
-nothing; the web page, docs and health routes are never counted.
+nothing; the web page, docs and health routes are never counted. While Redis does not answer,
+requests are let through uncounted (the routes that need Redis answer 503 themselves).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Sequence
 
+import redis
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -27,6 +31,7 @@ from service.errors import error_response
 from service.security import authenticate
 
 PREFIX = "/v1"
+log = logging.getLogger(__name__)
 
 
 class RateLimits:
@@ -70,8 +75,13 @@ class RateLimits:
         for item, who, whose in checks:
             if item is None or self.limiter is None:
                 continue
-            if not await self.limiter.hit(item, who):
-                stats = await self.limiter.get_window_stats(item, who)
+            try:
+                allowed = await self.limiter.hit(item, who)
+                stats = None if allowed else await self.limiter.get_window_stats(item, who)
+            except (redis.RedisError, StorageError) as exc:  # let it through: the route says 503
+                log.warning("request rates not counted on %s: %s", path, exc)
+                break
+            if stats is not None:
                 wait = max(1, math.ceil(stats.reset_time - time.time()))
                 await error_response(
                     429,

@@ -1,7 +1,6 @@
 """service.idempotency on a small app and a real Redis: what is kept, what is released, and the
 fingerprint (the real stack: tests/e2e/test_idempotency.py)."""
 
-import asyncio
 import uuid
 
 import httpx
@@ -12,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service.idempotency import Fingerprint, Idempotency
+from tests.ganserve.client import run_async
 
 
 def _app() -> tuple[Starlette, dict[str, int]]:
@@ -50,7 +50,7 @@ def _post(app: Starlette, redis_url: str, path: str, key: str, **kwargs) -> list
             headers = {"Idempotency-Key": key}
             return [await http.post(path, headers=headers, **kwargs) for _ in range(2)]
 
-    return asyncio.run(twice())
+    return run_async(twice())
 
 
 def test_an_answer_is_replayed_and_the_route_runs_once(redis_url):

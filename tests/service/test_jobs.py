@@ -33,7 +33,7 @@ def test_full_queue_answers_429_with_retry_after(strict_gateway):
         assert refused.json()["code"] == "queue_full"
         assert int(refused.headers["Retry-After"]) > 0
         # training has its own queue
-        assert strict_gateway.redis().llen("train") == 0
+        assert queue_length(strict_gateway.redis(), "train") == 0
         jobs = http.get("/v1/jobs").json()["jobs"]
         assert len(jobs) == 2  # the refused request recorded no job
         strict_gateway.redis().delete(QUEUE_INFER)

@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from core.jobs import Job, JobKind, JobStatus
+from core.queues import queue_length
 from tests.service.conftest import KEYS, Gateway, start_gateway
 from tests.service.factories import (
     expect_error,
@@ -74,7 +75,7 @@ def test_models_say_whether_they_carry_a_discriminator(client):
 
 
 def test_an_upload_is_queued_with_its_image_stored(client, server):
-    before = server.redis().llen("infer")
+    before = queue_length(server.redis(), "infer")
     response = inspect(client, image_bytes((40, 30)))
     assert response.status_code == 202, response.text
     job = response.json()
@@ -83,7 +84,7 @@ def test_an_upload_is_queued_with_its_image_stored(client, server):
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     record = server.store().get(job["id"])
     assert Image.open(record.params["image"]).size == (40, 30)
-    assert server.redis().llen("infer") == before + 1
+    assert queue_length(server.redis(), "infer") == before + 1
 
 
 def test_pix2pix_needs_its_input_of_the_same_size(client, server):

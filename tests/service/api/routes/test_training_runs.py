@@ -2,6 +2,7 @@
 
 import pytest
 
+from core.queues import queue_length
 from tests.service.api.routes.test_datasets import upload
 from tests.service.factories import given, images_zip, paired_aligned_zip
 
@@ -16,7 +17,7 @@ def datasets(gateway) -> dict[str, str]:
 
 
 def test_training_run_is_queued(client, gateway, datasets):
-    before = gateway.redis().llen("train")
+    before = queue_length(gateway.redis(), "train")
     body = {
         "family": "pix2pix",
         "dataset": datasets["paired"],
@@ -38,7 +39,7 @@ def test_training_run_is_queued(client, gateway, datasets):
         "background": False,
     }
     assert (gateway.data_dir / "datasets" / datasets["paired"] / "dataset.json").is_file()
-    assert gateway.redis().llen("train") == before + 1
+    assert queue_length(gateway.redis(), "train") == before + 1
 
 
 @pytest.mark.parametrize("family", ["unetgan", "pggan"])
@@ -98,7 +99,7 @@ def test_invalid_requests_are_422(client, body, field):
 def test_a_bad_training_config_is_422_at_submission(
     client, gateway, datasets, family, config, field, needle
 ):
-    before = gateway.redis().llen("train")
+    before = queue_length(gateway.redis(), "train")
     dataset = datasets["paired" if family == "pix2pix" else "images"]
     response = client.post(
         "/v1/training-runs", json={"family": family, "dataset": dataset, "config": config}
@@ -107,4 +108,4 @@ def test_a_bad_training_config_is_422_at_submission(
     error = response.json()
     assert error["code"] == "invalid_field"
     assert f"'{field}'" in error["detail"] and needle in error["detail"]
-    assert gateway.redis().llen("train") == before  # nothing queued to fail later
+    assert queue_length(gateway.redis(), "train") == before  # nothing queued to fail later

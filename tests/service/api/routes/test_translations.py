@@ -5,6 +5,7 @@ import io
 import pytest
 from PIL import Image
 
+from core.queues import queue_length
 from tests.service.factories import (
     bilevel_png,
     expect_error,
@@ -24,7 +25,7 @@ def translate(http, data: bytes, *, model: str = "facades", filename: str = "in.
 
 
 def test_translation_is_queued_with_its_input_stored(client, gateway):
-    before = gateway.redis().llen("infer")
+    before = queue_length(gateway.redis(), "infer")  # every priority's list
     response = translate(client, image_bytes((40, 30)), seed="7")
     assert response.status_code == 202
     job = response.json()
@@ -54,7 +55,7 @@ def test_translation_is_queued_with_its_input_stored(client, gateway):
         image.load()
         assert image.format == "PNG"
         assert image.size == (40, 30)
-    assert gateway.redis().llen("infer") == before + 1
+    assert queue_length(gateway.redis(), "infer") == before + 1
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "WEBP", "BMP"])
