@@ -252,6 +252,14 @@ class JobStore:
                 self.redis.zrem(key, *stale)
         return int(self.redis.zcard(key))
 
+    def fair_priority_again(self, job: Job) -> int:
+        """The fair priority (`fair_priority`) of a queued job whose task is sent again: counted
+        among its owner's queued jobs without itself."""
+        waiting = self.queued_count(job.owner, QUEUE_OF_KIND[job.kind])
+        if job.status is JobStatus.queued:
+            waiting -= 1
+        return fair_priority(max(0, waiting))
+
     def create(self, job: Job) -> Job:
         """Record a new job."""
         pipe = self.redis.pipeline()

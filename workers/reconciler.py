@@ -176,8 +176,10 @@ class ReconcilerThread:
 
 
 def send_again(job: Job) -> None:
-    """Send a job's task again, as the gateway first sent it (the job id is the task id)."""
-    celery_app.send_task(**task_message(job))
+    """Send a job's task again, as the gateway first sent it (the job id is the task id, the
+    priority its owner's fair share, `core.jobs.fair_priority`)."""
+    priority = job_store().fair_priority_again(job) if get_settings().fair_queueing else None
+    celery_app.send_task(**task_message(job, priority))
 
 
 _running: list[ReconcilerThread] = []

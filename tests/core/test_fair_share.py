@@ -32,3 +32,13 @@ def test_an_entry_left_behind_is_dropped_when_counted(redis_client):
     redis_client.delete(store._key(lost.id))  # its record gone without the index hearing of it
     assert store.queued_count("carol", "infer") == 1
     assert redis_client.zrange(store._queued_key("carol", "infer"), 0, -1) == [kept.id.encode()]
+
+
+def test_a_job_sent_again_keeps_its_owners_fair_share(redis_client):
+    store = JobStore(redis_client)
+    jobs = [
+        store.create(Job(owner="dave", kind=JobKind.sample)) for _ in range(FAIR_SHARE_STEP + 1)
+    ]
+    assert store.fair_priority_again(jobs[0]) == 3  # 8 others wait: behind other owners' first
+    lone = store.create(Job(owner="erin", kind=JobKind.sample))
+    assert store.fair_priority_again(lone) == 0
