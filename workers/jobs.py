@@ -296,7 +296,10 @@ def _run_job(task: Any, store: JobStore, job_id: str, work: Work, max_attempts: 
         except redis.RedisError as exc:  # the lease expires on its own
             log.warning("job %s: could not release the lease: %s", job_id, exc)
     if yielded:  # sent before this message is acknowledged: a crash in between loses nothing
-        task.apply_async(args=(job_id,), task_id=job_id)
+        priority = None
+        if get_settings().fair_queueing:  # behind other owners' first jobs, as when submitted
+            priority = store.fair_priority_again(store.get(job_id))
+        task.apply_async(args=(job_id,), task_id=job_id, priority=priority)
 
 
 def begin_attempt(store: JobStore, job_id: str, max_attempts: int) -> Job | None:
