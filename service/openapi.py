@@ -16,6 +16,9 @@ and names operations after paths (`get_models_v1_models_get`). Here:
 - a file response (PNG, WebP, GIF, zip, ONNX, npy) has the schema of bytes, and the events
   stream that of text, so that validators and generators know its body;
 - every POST takes the `Idempotency-Key` header (`service.idempotency`);
+- the headers the answers carry are declared: `Location` (201, 202), `Idempotent-Replayed`
+  (a POST's success), `Retry-After` (409, 429, 503 and the `default` error), `Deprecation` and
+  `Link` (a deprecated route);
 - every job-creating operation (a 202 whose body is the job) takes the `Prefer` header and may
   answer 201 with the ended job (`service.prefer_wait`).
 """
@@ -50,8 +53,25 @@ def operation_id(route: APIRoute) -> str:
     return first + "".join(part.capitalize() for part in rest)
 
 
-def _problem_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}}
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+_RETRY_AFTER = _header("Seconds to wait before trying again (429, 503, 409 when asked).")
+_LOCATION = _header("The URL of the job (`/v1/jobs/{id}`), or of a ready export.")
+_REPLAYED = _header("`true` on an answer repeated for an `Idempotency-Key` seen before.")
+_DEPRECATION = _header("RFC 9745: when this route was deprecated (`@<unix time>`).")
+_LINK = _header('The route that replaces this one (`rel="successor-version"`).')
+
+
+def _problem_response(description: str, retry: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+    }
+    if retry:
+        response["headers"] = {"Retry-After": dict(_RETRY_AFTER)}
+    return response
 
 
 def _is_error(status: str) -> bool:
@@ -66,10 +86,28 @@ def _document_errors(operation: dict[str, Any]) -> None:
             description = response.get("description") or "Error"
             if status == "422" and description == "Validation Error":
                 description = "Invalid field (see `errors`)"
-            responses[status] = _problem_response(description)
+            responses[status] = _problem_response(description, status in ("409", "429", "503"))
     responses.setdefault(
-        "default", _problem_response("Any other error (401, 413, 500, 503, ...) as a problem")
+        "default",
+        _problem_response("Any other error (401, 413, 500, 503, ...) as a problem", retry=True),
     )
+
+
+def _document_headers(operation: dict[str, Any], method: str) -> None:
+    """The headers of success answers: a job's `Location`, a replay's `Idempotent-Replayed`,
+    a deprecated route's `Deprecation` and `Link`."""
+    for status, response in operation.get("responses", {}).items():
+        if _is_error(status):
+            continue
+        headers = response.setdefault("headers", {})
+        if status in ("201", "202"):
+            headers.setdefault("Location", dict(_LOCATION))
+        if method == "post":
+            headers["Idempotent-Replayed"] = dict(_REPLAYED)
+        if operation.get("deprecated"):
+            headers.update(Deprecation=dict(_DEPRECATION), Link=dict(_LINK))
+        if not headers:
+            del response["headers"]
 
 
 _PREFER = {
@@ -186,6 +224,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 operation.setdefault("parameters", []).append(dict(_IDEMPOTENCY_KEY))
             if method == "post" and not path.startswith("/v1/jobs/"):  # not a cancellation
                 _offer_synchronous_mode(operation, job)
+            _document_headers(operation, method)
             if (form := _form_schema(operation, schemas)) is not None:
                 _files_are_binary(form)
                 _form_fields_not_null(form)
