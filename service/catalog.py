@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from core.model_registry import (
     VersionRecord,
     parse_ref,
 )
+from core.public_jobs import iso_time
 from core.storage import SAFE_ID
 from core.usage import dataset_owner
 from service.errors import ApiError
@@ -86,14 +86,6 @@ class ModelInfo(BaseModel):
     owner: str | None = Field(default=None, exclude=True)  # never shown
     training_job: str | None = Field(default=None, exclude=True)  # the run that registers it
     folder: Path = Field(exclude=True)  # where the version lies (never shown)
-
-
-def iso_time(timestamp: float | None) -> str | None:
-    """A Unix time as an ISO 8601 UTC string (`2024-01-31T12:00:00.000Z`)."""
-    if timestamp is None:
-        return None
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def class_names(card: dict[str, Any]) -> list[str]:

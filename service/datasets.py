@@ -51,6 +51,7 @@ from pydantic import BaseModel
 
 from core.datasets import IMAGE_EXTENSIONS, SPLIT_NAMES, DatasetKind
 from core.jobs import JobKind, JobNotFound, JobStore
+from core.public_jobs import iso_time
 from core.storage import DATASET_FILE, SAFE_ID
 from core.zip_reading import (
     PYTHON_METHODS,
@@ -59,7 +60,6 @@ from core.zip_reading import (
     open_zip,
     read_entry,
 )
-from service.catalog import iso_time
 from service.errors import ApiError
 from service.uploads import check_size
 

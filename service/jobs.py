@@ -29,70 +29,21 @@ from core.jobs import (
     JobKind,
     JobStatus,
     JobStore,
-    animation_url,
     fair_priority,
-    image_url,
-    latents_url,
     task_message,
 )
 from core.model_registry import ModelMissing, ModelRegistry
 from core.params import JobParams
+from core.public_jobs import JobBase, job_url, public_job
 from core.queues import queue_length
-from service.catalog import iso_time
 from service.errors import (
     REDIS_DOWN_MESSAGE,
     REDIS_FULL_MESSAGE,
     RETRY_AFTER_SECONDS,
     ApiError,
 )
-from service.job_results import JOB_MODELS, JobBase
-from service.job_results import JobError as PublicJobError
 
 log = logging.getLogger(__name__)
-
-INTERNAL_PARAMS = frozenset({"input", "image"})  # storage paths, for workers only
-
-
-def job_url(job_id: str) -> str:
-    """The URL a client polls for a job."""
-    return f"/v1/jobs/{job_id}"
-
-
-def _public_result(job: Job) -> dict | None:
-    if job.result is None:
-        return None
-    result = dict(job.result)
-    count = result.get("count")
-    if count is None and isinstance(result.get("images"), list):
-        count = len(result["images"])
-    if isinstance(count, int) and count >= 0:
-        result["images"] = [image_url(job.id, k) for k in range(count)]
-    if isinstance(result.get("latent_count"), int):
-        result["latents_url"] = latents_url(job.id)
-    formats = result.get("animation")
-    if isinstance(formats, list):
-        result["animation"] = {f: animation_url(job.id, f) for f in formats if isinstance(f, str)}
-    return result
-
-
-def job_out(job: Job) -> JobBase:
-    """The public JSON of a job (no owner, no storage paths): the model of its kind."""
-    return JOB_MODELS[job.kind](
-        id=job.id,
-        url=job_url(job.id),
-        kind=job.kind,
-        status=job.status,
-        model=job.model,
-        model_digest=job.model_digest,
-        created_at=iso_time(job.created_at) or "",
-        started_at=iso_time(job.started_at),
-        finished_at=iso_time(job.finished_at),
-        progress=min(max(job.progress, 0.0), 1.0),
-        progress_detail=job.progress_detail,
-        result=_public_result(job),
-        error=PublicJobError(code=job.error.code, message=job.error.message) if job.error else None,
-        params={k: v for k, v in job.params.items() if k not in INTERNAL_PARAMS},
-    )
 
 
 @dataclass
@@ -231,4 +182,4 @@ def _record_and_send(
         message = REDIS_FULL_MESSAGE if full else REDIS_DOWN_MESSAGE
         raise ApiError(503, code, message, {"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
     response.headers["Location"] = job_url(job.id)
-    return job_out(job)
+    return public_job(job)

@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.families import FamilyName
 from core.params import InterpolationParams, LatentEndpoint, SampleParams
+from core.public_jobs import AnyJob
 from service.catalog import ModelInfo
 from service.datasets import DatasetKind
-from service.job_results import AnyJob
 
 
 class Health(BaseModel):
@@ -32,7 +32,7 @@ class ModelList(BaseModel):
     models: list[ModelInfo]
 
 
-JobOut = AnyJob  # a job of any kind, told apart by `kind` (service.job_results)
+JobOut = AnyJob  # a job of any kind, told apart by `kind` (core.public_jobs)
 
 
 class JobList(BaseModel):

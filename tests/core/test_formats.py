@@ -17,7 +17,7 @@ import models
 from core.jobs import Job, JobKind, JobStatus
 from core.model_folder import has_discriminator, read_card_json
 from core.params import parse_params
-from service.jobs import job_out
+from core.public_jobs import public_job
 
 DATA = Path(__file__).parent / "data" / "v1"
 
@@ -45,7 +45,7 @@ def test_old_job_records_parse_and_answer_as_before():
     }
     for job in jobs.values():
         parse_params(job.kind, job.params)  # the typed params accept every old record
-    translation = job_out(jobs[JobKind.translation]).model_dump(mode="json")
+    translation = public_job(jobs[JobKind.translation]).model_dump(mode="json")
     assert translation["status"] == JobStatus.succeeded
     assert translation["result"]["images"] == [f"/v1/jobs/{'a' * 32}/images/0"]
     assert translation["result"]["mode"] is None  # written before the two modes

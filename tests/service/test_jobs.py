@@ -6,8 +6,8 @@ from celery import Celery
 from core.jobs import QUEUE_INFER, Job, JobKind
 from core.model_registry import ModelRegistry
 from core.params import TranslationParams
+from core.public_jobs import public_job
 from core.queues import queue_length
-from service.jobs import job_out
 from tests.service.factories import given, translation_result
 
 
@@ -49,7 +49,7 @@ def test_job_json_hides_paths_and_links_result_images():
         result=translation_result(8, 8) | {"count": 2},
         progress=1.5,
     )
-    out = job_out(job).model_dump()
+    out = public_job(job).model_dump()
     assert given(out["params"]) == {"seed": 1, "mode": "native"}  # the typed params' default
     assert out["result"]["images"] == [f"/v1/jobs/{job.id}/images/{k}" for k in range(2)]
     assert out["progress"] == 1.0

@@ -16,10 +16,10 @@ from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BeforeValidator
 
 from core.jobs import Job, JobKind, JobNotFound, JobStatus, JobStore
+from core.public_jobs import public_job
 from service.api.deps import JobChangesDep, OwnerDep, SettingsDep, StorageDep, StoreDep
 from service.errors import ApiError
 from service.job_changes import JobChanges
-from service.jobs import job_out
 from service.schemas import JobList, JobOut, error_responses
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -80,7 +80,7 @@ def list_jobs(
     after = decode_cursor(cursor) if cursor is not None else None
     jobs, more = store.page(owner, status=status, kind=kind, model=model, limit=limit, after=after)
     following = encode_cursor(jobs[-1]) if more and jobs else None
-    return JobList(jobs=[job_out(j) for j in jobs], next=following)
+    return JobList(jobs=[public_job(j) for j in jobs], next=following)
 
 
 @router.get("/{job_id}", responses=error_responses(401, 404, 422))
@@ -98,7 +98,7 @@ async def get_job(
     worker records it) or `wait` seconds have passed."""
     job = await run_in_threadpool(owned_job, store, job_id, owner)
     if wait is None or job.status.ended:
-        return job_out(job)
+        return public_job(job)
     deadline = time.monotonic() + wait
     async with changes.watch(job_id) as next_change:
         job = await run_in_threadpool(owned_job, store, job_id, owner)  # after subscribing
@@ -108,7 +108,7 @@ async def get_job(
                 break
             await next_change(left)
             job = await run_in_threadpool(owned_job, store, job_id, owner)
-    return job_out(job)
+    return public_job(job)
 
 
 SSE_RETRY_MS = 3000
@@ -161,7 +161,7 @@ async def _job_stream(
         while True:
             if seen is None or job.revision > seen:
                 event = "progress" if job.status == sent_status else "status"
-                snapshot = job_out(job).model_dump_json()
+                snapshot = public_job(job).model_dump_json()
                 yield f"id: {job.revision}\nevent: {event}\ndata: {snapshot}\n\n"
                 seen, sent_status, last_write = job.revision, job.status, time.monotonic()
             elif time.monotonic() - last_write >= keepalive:
@@ -212,7 +212,7 @@ def cancel_job(job_id: str, store: StoreDep, owner: OwnerDep) -> JobOut:
     job = store.get(job.id)
     if job.status is JobStatus.queued:
         job = store.update(job.id, status=JobStatus.cancelled, finished_at=time.time())
-    return job_out(job)
+    return public_job(job)
 
 
 @router.delete(

@@ -30,6 +30,7 @@ from core.exports import export_path, export_stamp
 from core.jobs import JobKind, JobNotFound, JobStatus, JobStore
 from core.model_archive import write_folder_zip
 from core.params import ExportParams
+from core.public_jobs import public_job
 from service.api.deps import (
     CallerDep,
     JobChangesDep,
@@ -41,7 +42,6 @@ from service.api.deps import (
 )
 from service.catalog import ModelInfo, find_model
 from service.errors import RETRY_AFTER_SECONDS, ApiError
-from service.jobs import job_out
 from service.schemas import JobOut, error_responses
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -109,7 +109,7 @@ def _export_job(
         job = store.get(raw.decode() if isinstance(raw, bytes) else raw, owner=owner)
     except JobNotFound:
         return None
-    return None if job.status in (JobStatus.failed, JobStatus.cancelled) else job_out(job)
+    return None if job.status in (JobStatus.failed, JobStatus.cancelled) else public_job(job)
 
 
 def _export_url(info: ModelInfo, fmt: str) -> str:
@@ -137,7 +137,7 @@ async def _wait_for(job: JobOut, store: JobStore, changes: JobChangesDep, wait: 
         while True:
             current = await run_in_threadpool(store.get, job.id)
             if current.status.ended or time.monotonic() >= deadline:
-                return job_out(current)
+                return public_job(current)
             await next_change(deadline - time.monotonic())
 
 

@@ -1,31 +1,33 @@
-"""The typed bodies of jobs: what the API's job JSON holds in `params`, `result` and
-`progress_detail`, one model per job kind (`core.jobs.JobKind`), joined in `AnyJob`, a union
-discriminated by `kind`.
+"""A job as the API shows it (`public_job`: no owner, no storage paths), and its typed bodies:
+what the job JSON holds in `params`, `result` and `progress_detail`, one model per job kind
+(`core.jobs.JobKind`), joined in `AnyJob`, a union discriminated by `kind`. The gateway answers
+with it; the workers' side will send it (webhooks), so it lives in `core`.
 
 Each model describes what the server really sends: the result dict a worker records
 (`workers.inference`, `workers.inspection`, `workers.interpolation`, `workers.projection`,
 `workers.training_jobs`, `workers.model_import`, `workers.model_export`) after the gateway's
-rewrite for clients (`service.jobs._public_result`: `count` gives `images`, the URLs of the result
+rewrite for clients (`_public_result`: `count` gives `images`, the URLs of the result
 images; `latent_count` gives `latents_url`; `animation` becomes its URLs by format), the
 `progress_detail` a worker reports, and the `params` the gateway recorded (`core.params`, without
-the storage paths `service.jobs.INTERNAL_PARAMS`). A field a worker always writes is required; one
+the storage paths `INTERNAL_PARAMS`). A field a worker always writes is required; one
 it writes only sometimes is optional with default None. A job that has not ended, or failed, has
 no result (null); one cancelled while it ran has an empty result (`CancelledResult`), except a
 training run, which says where it stopped (`TrainingCancelledResult`). Non-finite numbers are sent
 as null (pydantic's JSON), so values that can be infinite or NaN in practice (a perfect
 reconstruction's PSNR, a diverged training loss) are typed `float | None`.
 
-Torch-free and gateway-only: imports `core` and pydantic.
+Torch-free: imports `core` and pydantic.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.families import FamilyName
-from core.jobs import JobKind, JobStatus
+from core.jobs import Job, JobKind, JobStatus, animation_url, image_url, latents_url
 from core.params import (
     DEFAULT_PROJECTION_STEPS,
     MAX_CLASS_LABEL,
@@ -707,3 +709,56 @@ JOB_MODELS: dict[JobKind, type[JobBase]] = {
     JobKind.model_import: ModelImportJob,
     JobKind.model_export: ModelExportJob,
 }
+
+
+INTERNAL_PARAMS = frozenset({"input", "image"})  # storage paths, for workers only
+
+
+def iso_time(timestamp: float | None) -> str | None:
+    """A Unix time as an ISO 8601 UTC string (`2024-01-31T12:00:00.000Z`)."""
+    if timestamp is None:
+        return None
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def job_url(job_id: str) -> str:
+    """The URL a client polls for a job."""
+    return f"/v1/jobs/{job_id}"
+
+
+def _public_result(job: Job) -> dict | None:
+    if job.result is None:
+        return None
+    result = dict(job.result)
+    count = result.get("count")
+    if count is None and isinstance(result.get("images"), list):
+        count = len(result["images"])
+    if isinstance(count, int) and count >= 0:
+        result["images"] = [image_url(job.id, k) for k in range(count)]
+    if isinstance(result.get("latent_count"), int):
+        result["latents_url"] = latents_url(job.id)
+    formats = result.get("animation")
+    if isinstance(formats, list):
+        result["animation"] = {f: animation_url(job.id, f) for f in formats if isinstance(f, str)}
+    return result
+
+
+def public_job(job: Job) -> JobBase:
+    """The public JSON of a job (no owner, no storage paths): the model of its kind."""
+    return JOB_MODELS[job.kind](
+        id=job.id,
+        url=job_url(job.id),
+        kind=job.kind,
+        status=job.status,
+        model=job.model,
+        model_digest=job.model_digest,
+        created_at=iso_time(job.created_at) or "",
+        started_at=iso_time(job.started_at),
+        finished_at=iso_time(job.finished_at),
+        progress=min(max(job.progress, 0.0), 1.0),
+        progress_detail=job.progress_detail,
+        result=_public_result(job),
+        error=JobError(code=job.error.code, message=job.error.message) if job.error else None,
+        params={k: v for k, v in job.params.items() if k not in INTERNAL_PARAMS},
+    )

@@ -1,7 +1,7 @@
-"""The typed job bodies (`service.job_results`) describe what the server sends: every kind has
-its model; records shaped as the workers write them validate once the gateway made them public
-(`service.jobs.job_out`); and, above all, jobs of every kind run in process by the workers' own
-work functions on tiny real models validate, as queued, finished and cancelled."""
+"""The typed job bodies (`core.public_jobs`) describe what the server sends: every kind has
+its model; records shaped as the workers write them validate once made public (`public_job`);
+and, above all, jobs of every kind run in process by the workers' own work functions on tiny
+real models validate, as queued, finished and cancelled."""
 
 from __future__ import annotations
 
@@ -13,15 +13,13 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from core import public_jobs
 from core.jobs import BATCHED_KINDS, Job, JobKind, JobStatus, JobStore, image_url
 from core.params import (
     InspectionParams,
     ProjectionParams,
 )
-from core.settings import Settings
-from core.storage import Storage
-from service import job_results
-from service.job_results import (
+from core.public_jobs import (
     JOB_MODELS,
     AnyJob,
     CancelledResult,
@@ -35,8 +33,10 @@ from service.job_results import (
     TrainingCancelledResult,
     TrainingProgress,
     TrainingResult,
+    public_job,
 )
-from service.jobs import job_out
+from core.settings import Settings
+from core.storage import Storage
 
 ANY_JOB = TypeAdapter(AnyJob)
 
@@ -44,7 +44,7 @@ ANY_JOB = TypeAdapter(AnyJob)
 def public(job: Job) -> Any:
     """The job as the API sends it (its JSON), read back as the typed union, which keeps every
     key it was sent (the models ignore unknown keys: a key they did not describe would vanish)."""
-    sent = job_out(job).model_dump_json()
+    sent = public_job(job).model_dump_json()
     typed = ANY_JOB.validate_json(sent)
     assert typed.model_dump(mode="json", exclude_unset=True) == json.loads(sent)
     return typed
@@ -66,7 +66,7 @@ def test_every_job_kind_has_one_model_in_the_union():
 
 def test_the_common_fields_are_those_of_the_api_job():
     job = Job(kind=JobKind.translation, model="m@1", params={"seed": 1})
-    assert set(job_out(job).model_dump()) == set(JobBase.model_fields)
+    assert set(public_job(job).model_dump()) == set(JobBase.model_fields)
     for model in JOB_MODELS.values():
         assert set(model.model_fields) == set(JobBase.model_fields)
 
@@ -74,10 +74,10 @@ def test_the_common_fields_are_those_of_the_api_job():
 def _described_models() -> list[type[BaseModel]]:
     found = [
         value
-        for value in vars(job_results).values()
+        for value in vars(public_jobs).values()
         if isinstance(value, type)
         and issubclass(value, BaseModel)
-        and value.__module__ == job_results.__name__
+        and value.__module__ == public_jobs.__name__
     ]
     assert len(found) > 20
     return found
@@ -96,13 +96,13 @@ def _bare(schema: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("public_params", "stored_params"),
     [
-        (job_results.TranslationJobParams, None),
-        (job_results.InterpolationJobParams, None),
-        (job_results.TrainingJobParams, None),
-        (job_results.ImportJobParams, None),
-        (job_results.ExportJobParams, None),
-        (job_results.InspectionJobParams, InspectionParams),
-        (job_results.ProjectionJobParams, ProjectionParams),
+        (public_jobs.TranslationJobParams, None),
+        (public_jobs.InterpolationJobParams, None),
+        (public_jobs.TrainingJobParams, None),
+        (public_jobs.ImportJobParams, None),
+        (public_jobs.ExportJobParams, None),
+        (public_jobs.InspectionJobParams, InspectionParams),
+        (public_jobs.ProjectionJobParams, ProjectionParams),
     ],
     ids=lambda m: getattr(m, "__name__", "subclass"),
 )
@@ -112,7 +112,7 @@ def test_public_params_keep_the_types_of_the_core_params(public_params, stored_p
     core = stored_params or public_params.__mro__[1]
     ours = public_params.model_json_schema()["properties"]
     theirs = core.model_json_schema()["properties"]
-    hidden = {"image", "input"}  # service.jobs.INTERNAL_PARAMS
+    hidden = {"image", "input"}  # core.public_jobs.INTERNAL_PARAMS
     assert set(ours) == set(theirs) - hidden
     for name in ours:
         assert _bare(ours[name]) == _bare(theirs[name]), name
