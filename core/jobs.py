@@ -17,6 +17,15 @@ from typing import Any
 import redis
 from pydantic import BaseModel, Field
 
+from core.webhook_outbox import (
+    WebhookEvent,
+    WebhookTarget,
+    add_events,
+    event_key,
+    events_of_change,
+    job_events_key,
+)
+
 QUEUE_INFER = "infer"
 QUEUE_TRAIN = "train"
 QUEUES = (QUEUE_INFER, QUEUE_TRAIN)
@@ -155,6 +164,7 @@ class Job(BaseModel):
     error: JobError | None = None
     attempts: int = 0
     revision: int = 0  # +1 at every update: the id of the job's server-sent events
+    webhook: WebhookTarget | None = None  # where its events go (`core.webhook_outbox`)
 
 
 BATCHED_KINDS = (JobKind.translation, JobKind.sample, JobKind.inspection, JobKind.interpolation)
@@ -380,17 +390,41 @@ class JobStore:
                     record = json.loads(raw)
                     revision = int(record.get("revision", 0)) + 1
                     job = Job.model_validate({**record, **fields, "revision": revision})
+                    events = self._webhook_events(pipe, record, job)
                     pipe.multi()
                     pipe.set(key, job.model_dump_json(), ex=self.record_ttl(job))
                     if job.status.ended:
                         pipe.zrem(self.ACTIVE_KEY, job_id)
                     if job.status.value != record.get("status"):
                         self._index_queued(pipe, job)
+                    if events is not None:
+                        add_events(pipe, job.id, job.owner, *events)
                     pipe.publish(event_channel(job_id), job.status.value)  # wakes waiters
                     pipe.execute()
                     return job
                 except redis.WatchError:
                     continue
+
+    def _webhook_events(
+        self, pipe: Any, record: dict[str, Any], job: Job
+    ) -> tuple[WebhookTarget, list[WebhookEvent], str, dict[str, Any] | None] | None:
+        """What `add_events` needs for this change of a job with a webhook (read while the
+        record is watched), or None when it makes no event the webhook wants."""
+        if job.webhook is None:
+            return None
+        kinds = events_of_change(record, job.status.value, job.progress, job.status.ended)
+        kinds = [k for k in kinds if k in job.webhook.events]
+        if not kinds:
+            return None
+        from core.public_jobs import public_job
+
+        last = None
+        if "progress" in kinds:
+            newest = pipe.lindex(job_events_key(job.id), -1)
+            raw = pipe.get(event_key(newest.decode())) if newest else None
+            event = json.loads(raw) if raw else None
+            last = event if event and event["type"] == "progress" else None
+        return job.webhook, kinds, public_job(job).model_dump_json(), last
 
     def page(
         self,
