@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         description="Requests per second the gateway takes from everyone together (unset: no "
         "limit).",
     )
+    webhook_allow_http: bool = Field(
+        default=False,
+        description="Let webhooks use plain http URLs (https only by default).",
+    )
+    webhook_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated host names and networks (CIDR) webhooks may reach although "
+        "they are not public (loopback, private, link-local); none by default.",
+    )
     fair_queueing: bool = Field(
         default=True,
         description="Order each queue fairly between API keys: a key's jobs beyond its first "

@@ -49,7 +49,9 @@ from core.jobs import QUEUE_INFER, QUEUE_OF_KIND, TASK_OF_KIND, JobKind
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 
-celery_app = Celery("ganserve", include=["workers.tasks", "workers.reconciler"])
+celery_app = Celery(
+    "ganserve", include=["workers.tasks", "workers.reconciler", "workers.webhook_sender"]
+)
 
 
 PROCESS_START_SECONDS = 120.0

@@ -18,17 +18,21 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import redis
+from celery.signals import worker_ready, worker_shutdown
 
+from core.settings import get_settings
 from core.webhook_outbox import DUE_KEY, KEEP_SECONDS, event_key, job_events_key
 from core.webhook_signing import WebhookSecrets, signed_headers
 from core.webhook_targets import AllowList, Resolver, TargetRefused, check_addresses, check_url
 from core.webhook_targets import resolve as resolve_dns
+from workers.jobs import holder_name, job_store
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,7 @@ GIVE_UP_AFTER = 24 * 3600.0
 LOCK_SECONDS = 60
 SEND_TIMEOUT = 10.0
 DUE_BATCH = 20
+PASS_SECONDS = 0.5
 
 
 def backoff(attempts: int, base: float = BASE_DELAY, cap: float = MAX_DELAY) -> float:
@@ -170,3 +175,55 @@ def deliveries(client: redis.Redis, job_id: str) -> list[dict[str, Any]]:
             record.pop("body", None)
             found.append(record)
     return found
+
+
+class SenderThread:
+    """Runs `WebhookSender.run_once` every `PASS_SECONDS` until stopped (a daemon thread of the
+    worker's main process, beside the reconciler)."""
+
+    def __init__(self, sender: WebhookSender) -> None:
+        self.sender = sender
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(PASS_SECONDS):
+            try:
+                self.sender.run_once()
+            except redis.RedisError as exc:  # the events wait in Redis for it to come back
+                log.debug("webhook sender: Redis does not answer (%s)", exc)
+            except Exception:  # a pass that fails must not end the thread
+                log.exception("webhook pass failed")
+
+    def start(self) -> SenderThread:
+        """Start the thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread (it finishes the pass it is in)."""
+        self._stop.set()
+        self._thread.join(timeout=SEND_TIMEOUT + 5)
+
+
+_running: list[SenderThread] = []
+
+
+@worker_ready.connect
+def _start(**_: object) -> None:
+    """Start this worker's webhook sender (in the worker's main process)."""
+    settings = get_settings()
+    sender = WebhookSender(
+        job_store().redis,
+        AllowList.parse(settings.webhook_allowed_hosts.split(",")),
+        settings.webhook_allow_http,
+        holder_name("webhooks"),
+        httpx.Client(follow_redirects=False),
+    )
+    _running.append(SenderThread(sender).start())
+
+
+@worker_shutdown.connect
+def _stop(**_: object) -> None:
+    while _running:
+        _running.pop().stop()
