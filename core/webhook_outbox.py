@@ -42,6 +42,11 @@ def job_events_key(job_id: str) -> str:
     return f"ganserve:webhooks:job:{job_id}"
 
 
+def ended_events_key(job_id: str) -> str:
+    """The list of a job's ended event ids (delivered, stopped, refused, failed), in order."""
+    return f"ganserve:webhooks:job:{job_id}:ended"
+
+
 def event_key(event_id: str) -> str:
     """One event's record."""
     return f"ganserve:webhooks:event:{event_id}"
@@ -105,3 +110,19 @@ def add_events(
         pipe.rpush(job_events_key(job_id), record["id"])
         pipe.expire(job_events_key(job_id), KEEP_SECONDS)
         pipe.zadd(DUE_KEY, {job_id: now}, nx=True)  # the job's first pending event decides
+
+
+def deliveries(client: Any, job_id: str) -> list[dict[str, Any]]:
+    """A job's webhook events, ended then pending, without their bodies: type, state, attempts,
+    each attempt's outcome, the next try."""
+    ids = client.lrange(ended_events_key(job_id), 0, -1) + client.lrange(
+        job_events_key(job_id), 0, -1
+    )
+    found = []
+    for raw_id in ids:
+        raw = client.get(event_key(raw_id.decode()))
+        if raw is not None:
+            record = json.loads(raw)
+            record.pop("body", None)
+            found.append(record)
+    return found

@@ -43,6 +43,7 @@ from service.api.routes import (
     training_runs,
     translations,
     usage,
+    webhooks,
 )
 from service.api_docs import install_api_docs
 from service.errors import install_error_handlers
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         job_files,
         run_outputs,
         usage,
+        webhooks,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

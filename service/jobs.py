@@ -36,6 +36,7 @@ from core.model_registry import ModelMissing, ModelRegistry
 from core.params import JobParams
 from core.public_jobs import JobBase, job_url, public_job
 from core.queues import queue_length
+from core.webhook_outbox import WebhookTarget
 from service.errors import (
     REDIS_DOWN_MESSAGE,
     REDIS_FULL_MESSAGE,
@@ -62,11 +63,17 @@ class JobQueue:
     fair_queueing: bool = True
     queued_before: int = 0  # the caller's jobs waiting in the new job's queue (`new`)
 
-    def new(self, kind: JobKind, model: str | None = None, digest: str | None = None) -> Job:
+    def new(
+        self,
+        kind: JobKind,
+        model: str | None = None,
+        digest: str | None = None,
+        webhook: WebhookTarget | None = None,
+    ) -> Job:
         """A job of `kind` for the caller, once its queue has room (429 `queue_full` if not)
         and the caller's share of it too (429 `key_queue_full`); not recorded yet (its id names
         its upload folder). `model` is the pinned version (`<id>@<n>`) and `digest` its content
-        digest, which the worker checks."""
+        digest, which the worker checks; `webhook` where its events go."""
         queue = QUEUE_OF_KIND[kind]
         ensure_capacity(self.client, queue, self.max_queued)
         if self.fair_queueing or self.max_queued_per_key is not None:
@@ -80,7 +87,7 @@ class JobQueue:
                 "have started.",
                 {"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
-        return Job(owner=self.owner, kind=kind, model=model, model_digest=digest)
+        return Job(owner=self.owner, kind=kind, model=model, model_digest=digest, webhook=webhook)
 
     def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobBase:
         """Record `job` with its typed `params` and queue it (fairly between API keys: see

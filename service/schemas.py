@@ -11,6 +11,7 @@ from core.params import InterpolationParams, LatentEndpoint, SampleParams
 from core.public_jobs import AnyJob
 from service.catalog import ModelInfo
 from service.datasets import DatasetKind
+from service.webhooks import WebhookFields
 
 
 class Health(BaseModel):
@@ -44,7 +45,7 @@ class JobList(BaseModel):
     )
 
 
-class SampleRequest(SampleParams):
+class SampleRequest(SampleParams, WebhookFields):
     """Ask for `count` new images from a sampling model (the fields of `core.params`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -55,7 +56,7 @@ class SampleRequest(SampleParams):
     )
 
 
-class InterpolationRequest(InterpolationParams):
+class InterpolationRequest(InterpolationParams, WebhookFields):
     """Ask for the frames between two latents of a sampling model (the fields of `core.params`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -91,7 +92,7 @@ class ExampleList(BaseModel):
     examples: list[str]
 
 
-class TrainingRunRequest(BaseModel):
+class TrainingRunRequest(WebhookFields):
     """Start a training run of `family` on one of the caller's datasets."""
 
     model_config = ConfigDict(extra="forbid")

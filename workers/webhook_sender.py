@@ -28,7 +28,13 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 
 from core.settings import get_settings
-from core.webhook_outbox import DUE_KEY, KEEP_SECONDS, event_key, job_events_key
+from core.webhook_outbox import (
+    DUE_KEY,
+    KEEP_SECONDS,
+    ended_events_key,
+    event_key,
+    job_events_key,
+)
 from core.webhook_signing import WebhookSecrets, signed_headers
 from core.webhook_targets import AllowList, Resolver, TargetRefused, check_addresses, check_url
 from core.webhook_targets import resolve as resolve_dns
@@ -144,8 +150,8 @@ class WebhookSender:
         pipe = self.client.pipeline()
         pipe.set(event_key(event["id"]), json.dumps(event), ex=KEEP_SECONDS)
         pipe.lpop(job_events_key(event["job_id"]))
-        pipe.rpush(f"{job_events_key(event['job_id'])}:ended", event["id"])
-        pipe.expire(f"{job_events_key(event['job_id'])}:ended", KEEP_SECONDS)
+        pipe.rpush(ended_events_key(event["job_id"]), event["id"])
+        pipe.expire(ended_events_key(event["job_id"]), KEEP_SECONDS)
         pipe.execute()
         if drop_rest:
             for rest in self.client.lrange(job_events_key(event["job_id"]), 0, -1):
@@ -159,22 +165,6 @@ class WebhookSender:
             self.client.zadd(DUE_KEY, {job_id: now})
         else:
             self.client.zrem(DUE_KEY, job_id)
-
-
-def deliveries(client: redis.Redis, job_id: str) -> list[dict[str, Any]]:
-    """A job's webhook events, ended then pending, without their bodies: type, state, attempts,
-    each attempt's outcome, the next try."""
-    ids = client.lrange(f"{job_events_key(job_id)}:ended", 0, -1) + client.lrange(
-        job_events_key(job_id), 0, -1
-    )
-    found = []
-    for raw_id in ids:
-        raw = client.get(event_key(raw_id.decode()))
-        if raw is not None:
-            record = json.loads(raw)
-            record.pop("body", None)
-            found.append(record)
-    return found
 
 
 class SenderThread:

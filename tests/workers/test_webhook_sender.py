@@ -10,10 +10,10 @@ import pytest
 from standardwebhooks import Webhook
 
 from core.jobs import Job, JobKind, JobStatus, JobStore
-from core.webhook_outbox import WebhookTarget
+from core.webhook_outbox import WebhookTarget, deliveries
 from core.webhook_signing import WebhookSecrets
 from core.webhook_targets import AllowList
-from workers.webhook_sender import WebhookSender, deliveries
+from workers.webhook_sender import WebhookSender
 
 
 class Receiver:

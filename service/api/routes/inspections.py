@@ -27,6 +27,7 @@ from service.catalog import check_class_label, require_inspectable
 from service.errors import ApiError
 from service.schemas import JobOut, error_responses
 from service.uploads import open_image, read_image, store_png
+from service.webhooks import WebhookFormDep
 
 router = APIRouter(tags=["inspections"])
 
@@ -80,6 +81,7 @@ def create_inspection(
     owner: OwnerDep,
     storage: StorageDep,
     jobs: JobQueueDep,
+    webhook: WebhookFormDep,
     caller: CallerDep,
     image: Annotated[
         UploadFile | None, File(description="The image to inspect (or give `source_job`).")
@@ -141,7 +143,7 @@ def create_inspection(
         raise ApiError(
             422, "invalid_field", f"The field 'input' is for pix2pix models, not {info.family}."
         )
-    job = jobs.new(JobKind.inspection, info.ref, info.digest)
+    job = jobs.new(JobKind.inspection, info.ref, info.digest, webhook)
     folder = storage.upload_dir(job.id)
     width, height = store_png(picture, folder / IMAGE_FILE)
     params = {"image": str((folder / IMAGE_FILE).resolve()), "width": width, "height": height}

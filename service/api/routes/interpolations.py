@@ -13,6 +13,7 @@ from service.catalog import ModelInfo, check_class_label, require_model
 from service.errors import ApiError
 from service.latents import check_indices, check_latent_length, kept_latents
 from service.schemas import InterpolationRequest, JobOut, error_responses
+from service.webhooks import WEBHOOK_FIELDS, webhook_target
 
 router = APIRouter(tags=["interpolations"])
 
@@ -34,8 +35,10 @@ def create_interpolation(
     the endpoints' own samples."""
     info = require_model(settings.models_dir, body.model, "sample", caller)
     ends = [_endpoint(end, info, jobs.store, owner, name) for name, end in body.ends()]
-    job = jobs.new(JobKind.interpolation, info.ref, info.digest)
-    fields = body.model_dump(exclude={"model", "start", "end"}, exclude_unset=True)
+    webhook = webhook_target(body.webhook, body.webhook_events, settings)
+    job = jobs.new(JobKind.interpolation, info.ref, info.digest, webhook)
+    exclude = {"model", "start", "end", *WEBHOOK_FIELDS}
+    fields = body.model_dump(exclude=exclude, exclude_unset=True)
     params = InterpolationParams(**fields, start=ends[0], end=ends[1])
     return jobs.submit(job, params)
 

@@ -16,6 +16,7 @@ from service.examples import example_png, example_sources
 from service.model_admin import require_manager, update_listing
 from service.model_imports import check_upload, choose_id, import_params, store_import
 from service.schemas import ExampleList, JobOut, ModelList, ModelPatch, error_responses
+from service.webhooks import WebhookFormDep
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -44,6 +45,7 @@ def import_model(
     settings: SettingsDep,
     storage: StorageDep,
     jobs: JobQueueDep,
+    webhook: WebhookFormDep,
     discriminator: Annotated[
         UploadFile | None,
         File(description="With a reference *_net_G.pth: its *_net_D.pth (PatchGAN), optional."),
@@ -62,7 +64,7 @@ def import_model(
     a reference checkpoint, and registers the model; the job's `result.model` is its id."""
     kind, _ = check_upload(file, discriminator, settings.max_model_bytes)
     model_id, given = choose_id(settings.models_dir, id, name, file.filename, jobs.owner)
-    job = jobs.new(JobKind.model_import, model_id)
+    job = jobs.new(JobKind.model_import, model_id, webhook=webhook)
     upload_dir = storage.upload_dir(job.id)
     store_import(upload_dir, kind, file, discriminator, settings.max_model_bytes)
     params = import_params(kind, model_id, given, file, discriminator, name, description)

@@ -21,6 +21,7 @@ from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
 from service.catalog import check_class_label, require_discriminator, require_model
 from service.schemas import JobOut, error_responses
 from service.uploads import read_image, store_png
+from service.webhooks import WebhookFormDep
 
 router = APIRouter(tags=["projections"])
 
@@ -42,6 +43,7 @@ def create_projection(
     settings: SettingsDep,
     storage: StorageDep,
     jobs: JobQueueDep,
+    webhook: WebhookFormDep,
     caller: CallerDep,
     steps: Annotated[
         int,
@@ -84,7 +86,7 @@ def create_projection(
     if discriminator_loss == "on":
         require_discriminator(info, "use its feature loss")
     picture = read_image(image, settings)
-    job = jobs.new(JobKind.projection, info.ref, info.digest)
+    job = jobs.new(JobKind.projection, info.ref, info.digest, webhook)
     folder = storage.upload_dir(job.id)
     width, height = store_png(picture, folder / INPUT_FILE)
     params = {

@@ -14,6 +14,7 @@ from service.catalog import ModelInfo, check_class_label, require_discriminator,
 from service.errors import ApiError
 from service.latents import check_indices, check_latent_length, kept_latents, labels_for
 from service.schemas import JobOut, SampleRequest, error_responses
+from service.webhooks import WEBHOOK_FIELDS, webhook_target
 
 router = APIRouter(tags=["samples"])
 
@@ -34,8 +35,9 @@ def create_sample(
     check_class_label(info, body.class_label)
     if body.filter is not None:
         require_discriminator(info, "filter samples")
-    job = jobs.new(JobKind.sample, info.ref, info.digest)
-    fields = body.model_dump(exclude={"model", "seed"}, exclude_unset=True)
+    webhook = webhook_target(body.webhook, body.webhook_events, settings)
+    job = jobs.new(JobKind.sample, info.ref, info.digest, webhook)
+    fields = body.model_dump(exclude={"model", "seed", *WEBHOOK_FIELDS}, exclude_unset=True)
     if body.filter is not None:
         fields["filter"] = body.filter.model_dump()  # recorded with every default it runs with
     if body.latents is None:
@@ -49,7 +51,9 @@ def _given_latents(
     body: SampleRequest, info: ModelInfo, store: JobStore, owner: str
 ) -> dict[str, Any]:
     """The params of a job drawing given latents: their count and one class label each."""
-    fields = body.model_dump(exclude={"model"}, exclude_unset=True, exclude_none=True)
+    fields = body.model_dump(
+        exclude={"model", *WEBHOOK_FIELDS}, exclude_unset=True, exclude_none=True
+    )
     fields.pop("class_label", None)
     if isinstance(body.latents, LatentsOfJob):
         kept = kept_latents(store, body.latents.job, owner, info)

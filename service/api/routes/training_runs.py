@@ -15,6 +15,7 @@ from service.catalog import ModelInfo, find_model
 from service.datasets import DatasetInfo, get_dataset
 from service.errors import ApiError
 from service.schemas import JobOut, TrainingRunRequest, error_responses
+from service.webhooks import webhook_target
 
 router = APIRouter(tags=["training runs"])
 
@@ -55,6 +56,7 @@ def create_training_run(
         JobKind.training,
         None if source is None else source.ref,
         None if source is None else source.digest,
+        webhook_target(body.webhook, body.webhook_events, settings),
     )
     params = TrainingParams(
         family=body.family,

@@ -13,6 +13,7 @@ from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
 from service.catalog import require_model
 from service.schemas import JobOut, error_responses
 from service.uploads import read_image, store_png
+from service.webhooks import WebhookFormDep
 
 router = APIRouter(tags=["translations"])
 
@@ -34,6 +35,7 @@ def create_translation(
     settings: SettingsDep,
     storage: StorageDep,
     jobs: JobQueueDep,
+    webhook: WebhookFormDep,
     caller: CallerDep,
     seed: Annotated[
         int | None,
@@ -51,7 +53,7 @@ def create_translation(
     """Queue the translation of an uploaded image; the result keeps the input's size."""
     info = require_model(settings.models_dir, model, "translate", caller)
     picture = read_image(image, settings)
-    job = jobs.new(JobKind.translation, info.ref, info.digest)
+    job = jobs.new(JobKind.translation, info.ref, info.digest, webhook)
     path = storage.upload_dir(job.id) / INPUT_FILE
     width, height = store_png(picture, path)
     seed = random_seed() if seed is None else seed
