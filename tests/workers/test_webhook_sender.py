@@ -1,9 +1,7 @@
 """workers.webhook_sender against a real HTTP receiver on this machine and a real Redis: signed,
 in order, retried until it succeeds, stopped by 410, refused when the target is not allowed."""
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -13,35 +11,8 @@ from core.jobs import Job, JobKind, JobStatus, JobStore
 from core.webhook_outbox import WebhookTarget, deliveries
 from core.webhook_signing import WebhookSecrets
 from core.webhook_targets import AllowList
+from tests.webhook_receiver import Receiver
 from workers.webhook_sender import WebhookSender
-
-
-class Receiver:
-    """An HTTP server that answers each POST with the next status of `statuses` (then 200)."""
-
-    def __init__(self, statuses: list[int]) -> None:
-        self.statuses = list(statuses)
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture
