@@ -831,8 +831,32 @@ def get_usage(w: World) -> None:
     w.api.call("GET", "/v1/usage", 401, who=None)
 
 
+def get_webhook_secret(w: World) -> None:
+    secret = w.api.call("GET", "/v1/webhook-secret", 200).json()["secret"]
+    assert secret.startswith("whsec_")
+    assert w.api.call("GET", "/v1/webhook-secret", 200, who="bob").json()["secret"] != secret
+    w.api.call("GET", "/v1/webhook-secret", 401, who=None)
+
+
+def rotate_webhook_secret(w: World) -> None:
+    before = w.api.call("GET", "/v1/webhook-secret", 200, who="bob").json()["secret"]
+    after = w.api.call("POST", "/v1/webhook-secret/rotate", 200, who="bob").json()["secret"]
+    assert after != before
+    w.api.call("POST", "/v1/webhook-secret/rotate", 401, who=None)
+
+
+def list_job_deliveries(w: World) -> None:
+    job = w.jobs["translation"]["id"]
+    assert w.api.call("GET", f"/v1/jobs/{job}/deliveries", 200).json() == {"deliveries": []}
+    w.api.call("GET", f"/v1/jobs/{job}/deliveries", 404, who="bob")
+    w.api.call("GET", f"/v1/jobs/{NO_JOB}/deliveries", 404)
+
+
 EXERCISES: dict[str, Callable[[World], None]] = {
     "getHealth": health,
+    "getWebhookSecret": get_webhook_secret,
+    "rotateWebhookSecret": rotate_webhook_secret,
+    "listJobDeliveries": list_job_deliveries,
     "getReadiness": readiness,
     "listModels": list_models,
     "importModel": import_model,
