@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         description="Comma-separated host names and networks (CIDR) webhooks may reach although "
         "they are not public (loopback, private, link-local); none by default.",
     )
+    webhook_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds before a failed webhook delivery is tried again the first time; "
+        "doubling after each failure, at most an hour apart, for 24 h.",
+    )
     fair_queueing: bool = Field(
         default=True,
         description="Order each queue fairly between API keys: a key's jobs beyond its first "

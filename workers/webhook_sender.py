@@ -209,6 +209,7 @@ def _start(**_: object) -> None:
         settings.webhook_allow_http,
         holder_name("webhooks"),
         httpx.Client(follow_redirects=False),
+        base_delay=settings.webhook_retry_seconds,
     )
     _running.append(SenderThread(sender).start())
 

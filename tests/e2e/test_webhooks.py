@@ -3,10 +3,14 @@ job, in order, signed with the key's secret; targets that are not public are ref
 
 import time
 
+import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.e2e.stack import png, running_stack, save_tiny_models, wait_job
+from core.settings import Settings
+from ganserve.embedded_redis import free_port
+from ganserve.launcher import local_stack
+from tests.e2e.stack import png, running_stack, save_tiny_models, wait_job, wait_ready
 from tests.webhook_receiver import Receiver
 
 KEY = "webhook-test-key"
@@ -80,3 +84,47 @@ def test_a_json_request_takes_the_fields_and_bad_targets_are_refused(stack, rece
     assert bad_events.status_code == 422 and bad_events.json()["code"] == "invalid_webhook"
     rotated = client.post("/v1/webhook-secret/rotate").json()["secret"]
     assert rotated == client.get("/v1/webhook-secret").json()["secret"]
+
+
+def test_events_survive_a_killed_worker_and_a_restarted_redis(tmp_path):
+    data_dir = tmp_path / "data"
+    save_tiny_models(data_dir / "models", translator="p2p", sampler="digits")
+    hook = Receiver([500, 500, 500])  # the first attempts fail: events wait in Redis
+    settings = Settings(data_dir=data_dir, port=free_port(), redis_url=None)
+    env = {"GANSERVE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.0/8", "GANSERVE_WEBHOOK_RETRY_SECONDS": "1"}
+    try:
+        with local_stack(settings, env) as running, httpx.Client(base_url=running.url) as http:
+            wait_ready(http, running.stack)
+            job = http.post(
+                "/v1/translations",
+                files={"image": ("in.png", png(16, 16), "image/png")},
+                data={"model": "p2p", "webhook": hook.url, "webhook_events": "start,completed"},
+            ).json()
+            _received(hook, 1)
+            for worker in ("worker-infer", "worker-train"):  # SIGKILL, pools included
+                running.stack.reap(worker)
+            assert running.redis is not None
+            running.redis.stop()  # its append-only file keeps the pending events
+            running.redis.start()
+            for worker in ("worker-infer", "worker-train"):
+                running.stack.restart(worker)
+            wait_ready(http, running.stack)
+            assert wait_job(http, job["id"])["status"] == "succeeded"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                listed = http.get(f"/v1/jobs/{job['id']}/deliveries").json()["deliveries"]
+                if [d["state"] for d in listed] == ["delivered", "delivered"]:
+                    break
+                time.sleep(0.2)
+            secret = http.get("/v1/webhook-secret").json()["secret"]
+    finally:
+        hook.close()
+    assert [(d["type"], d["state"]) for d in listed] == [
+        ("start", "delivered"),
+        ("completed", "delivered"),
+    ]
+    bodies = [Webhook(secret).verify(body, headers) for headers, body in hook.received]
+    kinds = [b["status"] for b in bodies]
+    assert kinds[-1] == "succeeded" and set(kinds) == {"running", "succeeded"}
+    by_id = {headers["webhook-id"] for headers, _ in hook.received}
+    assert by_id == {d["id"] for d in listed}  # retries of one event share its webhook-id
