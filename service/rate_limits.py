@@ -27,6 +27,7 @@ from limits.errors import StorageError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from core.owners import owner_of_key
 from service.errors import error_response
 from service.security import authenticate
 
@@ -49,7 +50,7 @@ class RateLimits:
     ) -> None:
         self.app = app
         self.keys = list(keys)
-        self.operator_owners = {authenticate(f"Bearer {k}", [k]) for k in operator_keys}
+        self.operator_owners = {owner_of_key(k) for k in operator_keys}
         self.per_key = _item(per_key)
         self.per_operator = _item(per_operator)
         self.overall = _item(overall)

@@ -157,7 +157,7 @@ class WebhookSender:
             for rest in self.client.lrange(job_events_key(event["job_id"]), 0, -1):
                 stopped = json.loads(self.client.get(event_key(rest.decode())) or "null")
                 if stopped is not None:
-                    self._end({**stopped, "outcomes": stopped["outcomes"]}, "stopped", now)
+                    self._end(stopped, "stopped", now)
         self._advance(event["job_id"], now)
 
     def _advance(self, job_id: str, now: float) -> None:
