@@ -54,7 +54,9 @@ def wait_job(
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/v1/jobs/{job_id}", params={"wait": 10}, headers=headers).json()
+        job = client.get(
+            f"/v1/jobs/{job_id}", params={"wait": 10}, headers=headers, timeout=30
+        ).json()
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
     raise TimeoutError(f"job {job_id} did not end within {timeout} s")
