@@ -24,7 +24,34 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("./var"),
-        description="Storage root: models, datasets, uploads, results and training runs.",
+        description="Local data directory: the storage root (models, datasets, uploads, results, "
+        "training runs) unless GANSERVE_STORAGE_URL names another; with an S3 store, this host's "
+        "cache of model versions and datasets and its training runs' working copies.",
+    )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where uploads, results, datasets, model versions and training runs live: "
+        "unset, the data directory; a local path or file:///path; or s3://bucket/prefix on any "
+        "S3-compatible store, reached with the AWS SDKs' variables (AWS_ENDPOINT_URL, "
+        "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION).",
+    )
+    cache_max_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=0,
+        description="With an S3 store: bytes of model versions and datasets each host keeps "
+        "downloaded under the data directory's cache/ (least recently used removed first).",
+    )
+    result_links: Literal["gateway", "presigned"] = Field(
+        default="gateway",
+        description="How clients fetch result images: `gateway` (the gateway serves them, "
+        "checking the API key) or `presigned` (with an S3 store, result URLs are time-limited "
+        "presigned URLs of the store itself; a local store always uses the gateway).",
+    )
+    presigned_url_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Lifetime of a presigned result URL (GANSERVE_RESULT_LINKS=presigned).",
     )
 
     inception_weights: Path | None = Field(

@@ -1,4 +1,5 @@
-"""Where files live under the storage root (`GANSERVE_DATA_DIR`), shared by gateway and workers.
+"""Where objects live in the store (`GANSERVE_STORAGE_URL`, by default the data directory),
+shared by gateway and workers. Keys, and on the local backend the same paths under the root:
 
 models/<model id>/            model folders (models checkpoint format)
 datasets/<dataset id>/        extracted dataset archives, with dataset.json
@@ -6,6 +7,11 @@ uploads/<job id>/input.png    images uploaded for jobs
 results/<job id>/<k>.png      result images of jobs
 runs/<job id>/                training run folders (training.run_files layout), whose sample
                               grids `samples/step_<n>.png` the gateway serves as previews
+
+Every layer reads and writes them through `Storage.objects` (`core.object_store`), by key; a
+process that needs a stored folder on disk asks `Storage.folders` (`core.folder_cache`). `root`
+stays the local data directory: the store's root on the local backend, and with S3 this host's
+cache (`cache/`) and training runs' working copies.
 """
 
 from __future__ import annotations
@@ -15,8 +21,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.folder_cache import FolderCache
+from core.object_store import ObjectStore
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 # A training run folder (written by training.run_files, read by the gateway's previews):
 RUN_OPTIONS_FILE = "options.json"  # the run's options and the family's hyperparameters
@@ -44,11 +57,45 @@ PNG_COMPRESS_LEVEL = 1
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+CACHE_DIR = "cache"  # under the data directory: downloads of stored folders (S3 only)
+DEFAULT_CACHE_BYTES = 20 * 1024**3
+
+
+def upload_key(job_id: str, name: str = INPUT_FILE) -> str:
+    """The key of a file uploaded for a job."""
+    return f"uploads/{job_id}/{name}"
+
+
+def result_key(job_id: str, name: str) -> str:
+    """The key of a job's result file (`0.png`, `latents.npy`, ...)."""
+    return f"results/{job_id}/{name}"
+
+
+def run_key(job_id: str, name: str = "") -> str:
+    """The key (prefix, when `name` is empty) of a training run's folder or one of its files."""
+    return f"runs/{job_id}/{name}" if name else f"runs/{job_id}"
+
+
 @dataclass(frozen=True)
 class Storage:
-    """Paths under one storage root."""
+    """The store of one deployment and this host's local data directory."""
 
     root: Path
+    objects: ObjectStore = field(default=None)  # type: ignore[assignment]  # set in __post_init__
+    cache_max_bytes: int = DEFAULT_CACHE_BYTES
+    folders: FolderCache = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.objects is None:  # the local backend on the data directory itself
+            object.__setattr__(self, "objects", ObjectStore.local(self.root))
+        cache = FolderCache(self.objects, self.root / CACHE_DIR, self.cache_max_bytes)
+        object.__setattr__(self, "folders", cache)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        """The storage the settings name (`GANSERVE_STORAGE_URL`, `GANSERVE_DATA_DIR`)."""
+        objects = ObjectStore.open(settings.storage_url, settings.data_dir)
+        return cls(settings.data_dir, objects, settings.cache_max_bytes)
 
     @property
     def models(self) -> Path:

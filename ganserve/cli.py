@@ -153,7 +153,7 @@ def sweep(
         raise typer.Exit(1)
     store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl)
     try:
-        report = sweep_storage(Storage(settings.data_dir), store, grace=grace, dry_run=dry_run)
+        report = sweep_storage(Storage.from_settings(settings), store, grace=grace, dry_run=dry_run)
     except redis.RedisError as exc:
         typer.echo(f"ganserve: Redis does not answer: {exc}", err=True)
         raise typer.Exit(1) from None

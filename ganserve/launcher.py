@@ -241,7 +241,7 @@ def local_stack(
     GANSERVE_TORCH_THREADS is set. `extra_env` is added to the children's environment. The one
     way to start the stack: `up`, the tests and the benchmarks use it.
     """
-    Storage(settings.data_dir).ensure()
+    Storage.from_settings(settings).ensure()
     with ExitStack() as cleanup:
         redis_server, redis_url = None, settings.redis_url
         if redis_url is None:

@@ -124,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     changes = JobChanges(pushed)
     celery_app = _celery_app(redis_url)
-    storage = Storage(settings.data_dir)
+    storage = Storage.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,9 +1,11 @@
-"""Fixtures shared by the tests: a real Redis server (the embedded one) and its databases, and
-the recording of every error message the tests provoke (none may name a server path)."""
+"""Fixtures shared by the tests: a real Redis server (the embedded one) and its databases, a real
+S3-compatible server (SeaweedFS), and the recording of every error message the tests provoke
+(none may name a server path)."""
 
 import functools
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 import redis
 
 from ganserve.embedded_redis import EmbeddedRedis
+from tests.s3_server import S3Server, aws_environment, seaweedfs
 
 
 def redis_db(url: str, db: int) -> str:
@@ -24,6 +27,22 @@ def redis_url(tmp_path_factory) -> Iterator[str]:
     """A real redis-server for the session, stopped at its end."""
     with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[S3Server]:
+    """A real S3-compatible server (SeaweedFS) for the session, stopped at its end."""
+    with seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_url(s3_server) -> Iterator[str]:
+    """`s3://ganserve-tests/<new prefix>`: an empty place on the session's S3 server (one bucket:
+    SeaweedFS gives each bucket volumes of its own), with the server's `AWS_*` variables set in
+    this process for the test."""
+    with aws_environment(s3_server):
+        yield f"s3://ganserve-tests/{uuid.uuid4().hex[:16]}"
 
 
 @pytest.fixture

@@ -125,9 +125,17 @@ def job_store() -> JobStore:
     return _resources.job_store()
 
 
+_storages: dict[int, tuple[object, Storage]] = {}
+
+
 def storage() -> Storage:
-    """The storage root of this worker, from the settings."""
-    return Storage(get_settings().data_dir)
+    """The storage of this worker, from its settings (opened once per settings object: an S3
+    client keeps its connections)."""
+    settings = get_settings()
+    kept = _storages.get(id(settings))
+    if kept is None or kept[0] is not settings:
+        kept = _storages[id(settings)] = (settings, Storage.from_settings(settings))
+    return kept[1]
 
 
 class JobContext:
