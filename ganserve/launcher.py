@@ -253,6 +253,7 @@ def local_stack(
             **(extra_env or {}),
             "GANSERVE_REDIS_URL": redis_url,
             "GANSERVE_DATA_DIR": str(settings.data_dir),
+            **({"GANSERVE_STORAGE_URL": settings.storage_url} if settings.storage_url else {}),
             "GANSERVE_HOST": settings.host,
             "GANSERVE_PORT": str(settings.port),
         }
