@@ -35,18 +35,28 @@ class EmbeddedRedisError(RuntimeError):
 
 
 class EmbeddedRedis:
-    """A redis-server child process on 127.0.0.1:`port` with its data in `folder`."""
+    """A redis-server child process on 127.0.0.1 (or `host`):`port` with its data in `folder`."""
 
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        password: str | None = None,
+    ) -> None:
         self.folder = folder
         self.port = port or free_port()
+        # Another address and a password: for tests of several hosts on a private network.
+        self.host = host
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
         self.output = ""  # what the server printed before it wrote its log (read once stopped)
 
     @property
     def url(self) -> str:
         """The redis:// URL of the server."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}{self.host}:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         """Start the server and wait until it answers PING."""
@@ -61,11 +71,12 @@ class EmbeddedRedis:
             [
                 str(get_binary_path()),
                 "--bind",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
                 "--dir",
                 str(self.folder),
+                *(["--requirepass", self.password] if self.password else []),
                 "--appendonly",
                 "yes",
                 # Every write on disk before Redis answers: a Redis killed outright (SIGKILL,
@@ -115,7 +126,7 @@ class EmbeddedRedis:
         lines = [line.strip() for line in text.splitlines() if line.strip()]
         reason = " / ".join(lines[-3:]) if lines else "it printed nothing"
         how = f"exited with code {exited}" if exited is not None else "did not answer PING in time"
-        return f"{how} on 127.0.0.1:{self.port} (data in {self.folder}): {reason}"
+        return f"{how} on {self.host}:{self.port} (data in {self.folder}): {reason}"
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL if it lingers)."""

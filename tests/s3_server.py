@@ -66,8 +66,8 @@ class S3Server:
 
 
 @contextmanager
-def seaweedfs(folder: Path) -> Iterator[S3Server]:
-    """Run SeaweedFS with its data in `folder` until the block ends."""
+def seaweedfs(folder: Path, ip: str = "127.0.0.1") -> Iterator[S3Server]:
+    """Run SeaweedFS with its data in `folder`, listening on `ip`, until the block ends."""
     folder.mkdir(parents=True, exist_ok=True)
     identities = {
         "identities": [
@@ -85,8 +85,8 @@ def seaweedfs(folder: Path) -> Iterator[S3Server]:
         weed_binary(),
         "server",
         f"-dir={folder}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
+        f"-ip={ip}",
+        f"-ip.bind={ip}",
         f"-master.port={ports['master']}",
         "-master.volumeSizeLimitMB=64",
         f"-volume.port={ports['volume']}",
@@ -101,7 +101,7 @@ def seaweedfs(folder: Path) -> Iterator[S3Server]:
     ]
     log = open(folder / "weed.log", "wb")  # noqa: SIM115 (closed below, after the process)
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=folder)
-    server = S3Server(f"http://127.0.0.1:{ports['s3']}")
+    server = S3Server(f"http://{ip}:{ports['s3']}")
     try:
         _wait_answering(server.endpoint, process, folder / "weed.log")
         yield server
