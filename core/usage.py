@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,9 @@ from core.model_folder import CONFIG_FILE, WEIGHTS_FILE, ModelFolderError, parse
 from core.model_registry import MODEL_RECORD
 from core.object_store import ObjectStore
 from core.storage import DATASET_FILE, SAFE_ID, Storage
+
+JOB_AREAS = ("results", "uploads", "runs")  # a job's objects: `<area>/<job id>/...`
+LIST_THREADS = 8  # a job's prefixes listed at once (on S3 each listing is a request)
 
 
 def folder_bytes(path: Path) -> int:
@@ -157,12 +161,16 @@ def usage_of(owners: list[str], storage: Storage, store: JobStore) -> list[Owner
     """The usage of each of `owners`, in that order (an owner with nothing gets zeros)."""
     objects = storage.objects
     found = {owner: OwnerUsage(owner=owner) for owner in owners}
+    counted: list[tuple[OwnerUsage, str]] = []  # (whose, prefix) of every job's objects
     for owner, usage in found.items():
         for job in store.list(owner, limit=sys.maxsize):
             usage.jobs[job.status.value] += 1
-            usage.bytes.results += prefix_bytes(objects, f"results/{job.id}")
-            usage.bytes.uploads += prefix_bytes(objects, f"uploads/{job.id}")
-            usage.bytes.runs += prefix_bytes(objects, f"runs/{job.id}")
+            counted += [(usage, f"{area}/{job.id}") for area in JOB_AREAS]
+    with ThreadPoolExecutor(LIST_THREADS) as pool:  # list requests overlap (S3: one each)
+        sizes = pool.map(lambda item: prefix_bytes(objects, item[1]), counted)
+        for (usage, prefix), size in zip(counted, sizes, strict=True):
+            area = prefix.split("/", 1)[0]
+            setattr(usage.bytes, area, getattr(usage.bytes, area) + size)
     dataset_owners, model_owners, datasets, models = _owners(storage)
     for entry, owner in dataset_owners.items():
         if owner in found:

@@ -60,13 +60,12 @@ from core.jobs import JobStore
 from core.model_registry import VERSIONS_DIR
 from core.object_store import ObjectInfo
 from core.storage import CACHE_DIR, SAFE_ID, Storage
-from core.usage import folder_bytes
+from core.usage import JOB_AREAS, folder_bytes
 
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 600.0  # how long an entry must be unchanged before the sweeper may remove it
 LOCK_KEY = "ganserve:sweeper"
-JOB_AREAS = ("results", "uploads", "runs")  # one prefix per job id
 HIDDEN_AREAS = (*JOB_AREAS, "models", "datasets", EXPORTS_DIR)
 TEMP_FILE = re.compile(r"^\..+\.[a-z0-9_]{8}$")  # atomic_write's mkstemp(prefix=".<name>.")
 _CHECK_BATCH = 1000  # job ids whose records are looked up in one Redis round trip
