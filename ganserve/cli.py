@@ -136,8 +136,8 @@ def sweep(
     grace: float | None = typer.Option(
         None,
         min=0,
-        help="seconds an entry must be unchanged before it may be removed "
-        "[default: GANSERVE_SWEEP_GRACE_SECONDS, 600]",
+        help="seconds an entry must be unchanged before it may be removed",
+        show_default="GANSERVE_SWEEP_GRACE_SECONDS, 600",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be removed"),
 ) -> None:
