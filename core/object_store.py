@@ -170,8 +170,8 @@ class ObjectStore:
         return True
 
     def delete_prefix(self, prefix: str) -> int:
-        """Remove every object under `prefix/`; how many were removed."""
-        keys = [info.key for info in self.list(prefix)]
+        """Remove every object under `prefix/`, hidden names included; how many were removed."""
+        keys = [info.key for info in self.list(prefix, hidden=True)]
         for start in range(0, len(keys), 1000):
             obstore.delete(self._store, keys[start : start + 1000])
         if self.local_root is not None and keys:
@@ -233,15 +233,15 @@ class ObjectStore:
         """True when the object `key` exists."""
         return self.info(key) is not None
 
-    def list(self, prefix: str = "") -> list[ObjectInfo]:
-        """Every object under `prefix/` (all depths), sorted by key. Hidden names (a part that
-        starts with '.', such as the local backend's staging files) are left out."""
+    def list(self, prefix: str = "", *, hidden: bool = False) -> list[ObjectInfo]:
+        """Every object under `prefix/` (all depths), sorted by key. Hidden names (a part below
+        `prefix` that starts with '.', such as staging files) are left out unless `hidden`."""
         base = _prefix(prefix)
         found = []
         for batch in obstore.list(self._store, f"{base}/" if base else None):
             for meta in batch:
                 relative = meta["path"][len(base) :] if base else meta["path"]
-                if not any(part.startswith(".") for part in relative.split("/") if part):
+                if hidden or not any(part.startswith(".") for part in relative.split("/") if part):
                     found.append(_info(meta))
         return sorted(found, key=lambda info: info.key)
 

@@ -195,6 +195,14 @@ class Settings(BaseSettings):
         description="Seconds between the workers' storage sweeps (files of expired jobs, "
         "orphans, staging leftovers, stale exports); 0 turns the sweeper off.",
     )
+    sweep_grace_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="Seconds an entry without a job record (or a staging leftover) must be "
+        "unchanged before the sweeper may remove it: the gateway stores a job's upload just "
+        "before it records the job, and an S3 store's clock may differ a little from the "
+        "workers'.",
+    )
     worker_max_memory_mb: int = Field(
         default=8192,
         ge=0,

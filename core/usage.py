@@ -1,17 +1,20 @@
-"""What each owner keeps: job counts by status and the bytes of their files under the storage root.
+"""What each owner keeps: job counts by status and the bytes of their objects in the store.
 
 `usage_of(owners, storage, store)` computes one `OwnerUsage` per owner (the gateway's
 `GET /v1/usage` answers the caller's; an operator's view is the same call with `known_owners`).
-Who owns what:
+Bytes are the sizes `Storage.objects.list` reports, so the answers are the same on the local
+backend and on S3. Who owns what:
 
 - jobs: the owner's job index (`JobStore.list`); the bytes of `results/<job>/`, `uploads/<job>/`
   and `runs/<job>/` count for the owner of job `<job>`;
 - datasets: `owner` in `datasets/<id>/dataset.json`;
-- models: `provenance.owner` in `models/<id>/config.json` (a folder copied in by an operator,
-  without an owner, counts for nobody).
+- models: `owner` in `models/<id>/model.json` (`core.model_registry`), or for a folder without one
+  (a model folder copied in by an operator) `provenance.owner` in its `config.json` (none: it
+  counts for nobody).
 
-Hidden entries (folders being written, staging leftovers) count for nobody. Torch-free: the gateway
-and the workers' sweeper (`folder_bytes`) use it.
+Hidden entries (`.<name>` folders being written, staging leftovers) count for nobody; hidden files
+inside an entry count with it. Torch-free: the gateway
+and the workers' sweeper (`folder_bytes`, for its local part) use it.
 """
 
 from __future__ import annotations
@@ -19,17 +22,25 @@ from __future__ import annotations
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from core.jobs import JobStatus, JobStore
-from core.model_registry import ModelRegistry
-from core.storage import DATASET_FILE, Storage
+from core.model_folder import CONFIG_FILE, WEIGHTS_FILE, ModelFolderError, parse_card
+from core.model_registry import MODEL_RECORD
+from core.object_store import ObjectStore
+from core.storage import DATASET_FILE, SAFE_ID, Storage
+
+JOB_AREAS = ("results", "uploads", "runs")  # a job's objects: `<area>/<job id>/...`
+LIST_THREADS = 8  # a job's prefixes listed at once (on S3 each listing is a request)
 
 
 def folder_bytes(path: Path) -> int:
-    """The sum of the sizes of the files under `path` (links not followed; 0 when missing)."""
+    """The sum of the sizes of the files under the local folder `path` (links not followed; 0
+    when missing)."""
     total = 0
     for dirpath, _dirnames, filenames in os.walk(path):
         for name in filenames:
@@ -38,6 +49,12 @@ def folder_bytes(path: Path) -> int:
             except OSError:  # removed meanwhile
                 continue
     return total
+
+
+def prefix_bytes(objects: ObjectStore, prefix: str) -> int:
+    """The sum of the sizes of the objects under `prefix/`, hidden ones included (0 when there
+    are none)."""
+    return sum(info.size for info in objects.list(prefix, hidden=True))
 
 
 class UsageBytes(BaseModel):
@@ -58,51 +75,107 @@ class OwnerUsage(BaseModel):
     bytes: UsageBytes = Field(default_factory=UsageBytes)
 
 
-def _visible_folders(parent: Path) -> list[Path]:
-    if not parent.is_dir():
-        return []
-    return sorted(p for p in parent.iterdir() if not p.name.startswith(".") and p.is_dir())
-
-
-def dataset_owner(folder: Path) -> str | None:
-    """The owner recorded in a dataset folder's `dataset.json`, None when unreadable."""
+def _dataset_owner_in(raw: bytes | None) -> str | None:
     try:
-        owner = json.loads((folder / DATASET_FILE).read_text()).get("owner")
-    except (OSError, ValueError, AttributeError):
+        owner = json.loads(raw).get("owner") if raw is not None else None
+    except (ValueError, AttributeError):
         return None
     return owner if isinstance(owner, str) else None
 
 
-def model_owner(folder: Path) -> str | None:
-    """The owner of a model folder (`core.model_registry`), None when it has none."""
-    record = ModelRegistry(folder.parent).record(folder.name)
-    return None if record is None else record.owner
+def dataset_owner(folder: Path) -> str | None:
+    """The owner recorded in a local dataset folder's `dataset.json`, None when unreadable."""
+    try:
+        return _dataset_owner_in((folder / DATASET_FILE).read_bytes())
+    except OSError:
+        return None
+
+
+def _read_object(objects: ObjectStore, key: str) -> dict[str, Any] | None:
+    """A stored JSON record (NaN and Infinity refused), None when missing or unreadable."""
+    raw = objects.read(key)
+    try:
+        value = parse_card(raw) if raw is not None else None
+    except ModelFolderError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def model_owner(objects: ObjectStore, model_id: str, keys: set[str]) -> str | None:
+    """The owner of the stored model `model_id` whose keys under `models/<id>/` are `keys`, as
+    `core.model_registry` reads it; None when it has none."""
+    base = f"models/{model_id}"
+    if f"{base}/{MODEL_RECORD}" in keys:
+        record = _read_object(objects, f"{base}/{MODEL_RECORD}")
+        if record is not None:
+            return _text(record.get("owner"))
+    if {f"{base}/{CONFIG_FILE}", f"{base}/{WEIGHTS_FILE}"} <= keys:  # a flat model folder
+        card = _read_object(objects, f"{base}/{CONFIG_FILE}") or {}
+        provenance = card.get("provenance")
+        return _text(provenance.get("owner")) if isinstance(provenance, dict) else None
+    return None
+
+
+class _Stored:
+    """The visible entries of one area (`datasets`, `models`): their keys and bytes by id (hidden
+    files inside an entry included)."""
+
+    def __init__(self, objects: ObjectStore, area: str) -> None:
+        self.keys: dict[str, set[str]] = {}
+        self.bytes: dict[str, int] = {}
+        for info in objects.list(area, hidden=True):
+            entry = info.key.split("/", 2)[1]
+            if SAFE_ID.match(entry):
+                self.keys.setdefault(entry, set()).add(info.key)
+                self.bytes[entry] = self.bytes.get(entry, 0) + info.size
+
+
+def _owners(storage: Storage) -> tuple[dict[str, str], dict[str, str], _Stored, _Stored]:
+    """Owners of the stored datasets and models by id, and the two areas' listings."""
+    objects = storage.objects
+    datasets, models = _Stored(objects, "datasets"), _Stored(objects, "models")
+    dataset_owners = {
+        entry: _dataset_owner_in(objects.read(f"datasets/{entry}/{DATASET_FILE}"))
+        for entry in datasets.keys
+    }
+    model_owners = {entry: model_owner(objects, entry, keys) for entry, keys in models.keys.items()}
+    return (
+        {entry: owner for entry, owner in dataset_owners.items() if owner is not None},
+        {entry: owner for entry, owner in model_owners.items() if owner is not None},
+        datasets,
+        models,
+    )
 
 
 def known_owners(storage: Storage, store: JobStore) -> list[str]:
     """Every owner of a job record, a dataset or a model, sorted."""
-    owners = set(store.owners())
-    owners |= {dataset_owner(p) for p in _visible_folders(storage.datasets)}
-    owners |= {model_owner(p) for p in _visible_folders(storage.models)}
-    owners.discard(None)
-    return sorted(owners)
+    dataset_owners, model_owners, _, _ = _owners(storage)
+    return sorted({*store.owners(), *dataset_owners.values(), *model_owners.values()})
 
 
 def usage_of(owners: list[str], storage: Storage, store: JobStore) -> list[OwnerUsage]:
     """The usage of each of `owners`, in that order (an owner with nothing gets zeros)."""
+    objects = storage.objects
     found = {owner: OwnerUsage(owner=owner) for owner in owners}
+    counted: list[tuple[OwnerUsage, str]] = []  # (whose, prefix) of every job's objects
     for owner, usage in found.items():
         for job in store.list(owner, limit=sys.maxsize):
             usage.jobs[job.status.value] += 1
-            usage.bytes.results += folder_bytes(storage.result_dir(job.id))
-            usage.bytes.uploads += folder_bytes(storage.upload_dir(job.id))
-            usage.bytes.runs += folder_bytes(storage.run_dir(job.id))
-    for folder in _visible_folders(storage.datasets):
-        owner = dataset_owner(folder)
-        if owner is not None and owner in found:
-            found[owner].bytes.datasets += folder_bytes(folder)
-    for folder in _visible_folders(storage.models):
-        owner = model_owner(folder)
-        if owner is not None and owner in found:
-            found[owner].bytes.models += folder_bytes(folder)
+            counted += [(usage, f"{area}/{job.id}") for area in JOB_AREAS]
+    with ThreadPoolExecutor(LIST_THREADS) as pool:  # list requests overlap (S3: one each)
+        sizes = pool.map(lambda item: prefix_bytes(objects, item[1]), counted)
+        for (usage, prefix), size in zip(counted, sizes, strict=True):
+            area = prefix.split("/", 1)[0]
+            setattr(usage.bytes, area, getattr(usage.bytes, area) + size)
+    dataset_owners, model_owners, datasets, models = _owners(storage)
+    for entry, owner in dataset_owners.items():
+        if owner in found:
+            found[owner].bytes.datasets += datasets.bytes[entry]
+    for entry, owner in model_owners.items():
+        if owner in found:
+            found[owner].bytes.models += models.bytes[entry]
     return [found[owner] for owner in owners]

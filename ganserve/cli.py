@@ -133,14 +133,19 @@ def _exec(command: list[str]) -> None:
 
 @app.command()
 def sweep(
-    grace: float = typer.Option(
-        600.0, min=0, help="seconds an entry must be unchanged before it may be removed"
+    grace: float | None = typer.Option(
+        None,
+        min=0,
+        help="seconds an entry must be unchanged before it may be removed",
+        show_default="GANSERVE_SWEEP_GRACE_SECONDS, 600",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="only list what would be removed"),
 ) -> None:
-    """Remove the files of expired jobs, orphans, staging leftovers and stale exports now (what
-    the workers' sweeper does every GANSERVE_SWEEP_SECONDS; needs GANSERVE_REDIS_URL)."""
+    """Remove the objects of expired jobs, orphans, stale exports and this host's staging
+    leftovers now (what the workers' sweeper does every GANSERVE_SWEEP_SECONDS, in the store
+    GANSERVE_STORAGE_URL names; needs GANSERVE_REDIS_URL)."""
     import redis
+    from obstore.exceptions import BaseError as StoreError
 
     from core.jobs import JobStore
     from core.settings import get_settings
@@ -152,10 +157,14 @@ def sweep(
         typer.echo("ganserve: set GANSERVE_REDIS_URL: the sweeper needs the job records", err=True)
         raise typer.Exit(1)
     store = JobStore(redis.Redis.from_url(settings.redis_url), settings.result_ttl)
+    grace = settings.sweep_grace_seconds if grace is None else grace
     try:
         report = sweep_storage(Storage.from_settings(settings), store, grace=grace, dry_run=dry_run)
     except redis.RedisError as exc:
         typer.echo(f"ganserve: Redis does not answer: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except StoreError as exc:  # its text may name local paths: the kind of error only
+        typer.echo(f"ganserve: the store does not answer ({type(exc).__name__})", err=True)
         raise typer.Exit(1) from None
     for path in report.removed:
         typer.echo(f"{'would remove' if dry_run else 'removed'} {path}")

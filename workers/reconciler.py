@@ -193,7 +193,9 @@ def _start(**_: object) -> None:
     reconciler = Reconciler(
         job_store(), send_again, grace=max(interval, lease_seconds()), running_grace=interval
     )
-    sweeper = Sweeper(storage(), job_store(), settings.sweep_seconds)
+    sweeper = Sweeper(
+        storage(), job_store(), settings.sweep_seconds, grace=settings.sweep_grace_seconds
+    )
     thread = ReconcilerThread(reconciler, holder_name("reconciler"), interval, sweeper)
     _running.append(thread.start())
 

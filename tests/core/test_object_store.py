@@ -75,6 +75,19 @@ def test_folders_upload_list_children_download_and_delete(objects, tmp_path):
     assert objects.list("models") == []
 
 
+def test_hidden_names_are_listed_on_request_and_removed_with_their_prefix(objects):
+    objects.put("runs/j/checkpoint.pt", b"c")
+    objects.put("runs/j/.stats.jsonl.abcd1234", b"t")  # an interrupted write's
+    objects.put("runs/.j.k2j4h5g6/checkpoint.pt", b"s")  # a staging folder
+    assert [i.key for i in objects.list("runs")] == ["runs/j/checkpoint.pt"]
+    assert [i.key for i in objects.list("runs/j", hidden=True)] == [
+        "runs/j/.stats.jsonl.abcd1234",
+        "runs/j/checkpoint.pt",
+    ]
+    assert objects.delete_prefix("runs/j") == 2
+    assert [i.key for i in objects.list("runs", hidden=True)] == ["runs/.j.k2j4h5g6/checkpoint.pt"]
+
+
 def test_a_large_file_travels_streamed_and_whole(objects, tmp_path):
     big = tmp_path / "big.bin"
     big.write_bytes(bytes(range(256)) * (50 * 1024 * 1024 // 256 // 2))  # 25 MiB: multipart

@@ -63,6 +63,37 @@ def test_sweep_removes_files_of_jobs_without_a_record(
     assert without.returncode == 1 and "GANSERVE_REDIS_URL" in without.stderr
 
 
+def test_sweep_removes_expired_jobs_objects_from_s3(
+    tmp_path, redis_client, redis_url, s3_url, monkeypatch
+):
+    """`ganserve sweep` on a store that is an S3 prefix (`GANSERVE_STORAGE_URL`, the real
+    SeaweedFS server): a job without a record loses its objects, a recorded job keeps them."""
+    from core.jobs import Job, JobKind, JobStore
+    from core.object_store import ObjectStore
+    from core.storage import result_key, upload_key
+
+    objects = ObjectStore.open(s3_url, tmp_path / "unused")
+    kept = JobStore(redis_client).create(Job(kind=JobKind.translation, model="m"))
+    orphan = "0" * 32
+    for job_id in (kept.id, orphan):
+        objects.put(result_key(job_id, "0.png"), b"x" * 10)
+        objects.put(upload_key(job_id), b"u" * 5)
+    monkeypatch.setenv("GANSERVE_REDIS_URL", redis_url)
+    monkeypatch.setenv("GANSERVE_STORAGE_URL", s3_url)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))  # this tree's code
+    dry = run_cli("sweep", "--dry-run", "--grace", "0", data_dir=tmp_path / "host")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would remove results/{orphan}" in dry.stdout and objects.exists(upload_key(orphan))
+    done = run_cli("sweep", "--grace", "0", data_dir=tmp_path / "host")
+    assert done.returncode == 0, done.stderr
+    assert f"removed results/{orphan}" in done.stdout and f"removed uploads/{orphan}" in done.stdout
+    assert "15 bytes" in done.stdout
+    assert [info.key for info in objects.list()] == [
+        result_key(kept.id, "0.png"),
+        upload_key(kept.id),
+    ]
+
+
 def test_version_and_bad_options_of_up():
     exe = shutil.which("ganserve", path=str(Path(sys.executable).parent))
     version = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
