@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, ParamSpec
 
-from celery.signals import worker_init, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_shutdown
 
 from core.jobs import Job, JobKind
 from core.settings import get_settings
@@ -139,11 +139,11 @@ def job_ended(job: Job) -> None:
     """A worker ended a job: its outcome and error code, how long its last attempt ran, and the
     GPU memory this process holds afterwards."""
     assert _metrics is not None
-    code = job.error.code if job.error is not None else ""
-    _metrics.jobs.labels(job.kind.value, job.status.value, code).inc()
     if job.started_at is not None and job.finished_at is not None:
         seconds = max(0.0, job.finished_at - job.started_at)
         _metrics.duration.labels(job.kind.value, job.status.value).observe(seconds)
+    code = job.error.code if job.error is not None else ""
+    _metrics.jobs.labels(job.kind.value, job.status.value, code).inc()  # last: all else is in
     for device, state, value in gpu_memory(sys.modules.get("torch")):
         _metrics.gpu_memory.labels(device, state).set(value)
 
@@ -281,10 +281,20 @@ def _start_endpoint(**_: object) -> None:
     log.info("worker metrics at http://%s:%d/metrics", host, _endpoint.port)
 
 
+@worker_process_init.connect
+def _close_inherited_listener(**_: object) -> None:
+    """In each pool process: close its copy of the endpoint's listening socket (inherited at the
+    fork; only the main process serves), so the port is free as soon as the main process is
+    gone, even while a pool process outlives it."""
+    if _endpoint is not None:
+        _endpoint.server.socket.close()
+
+
 @worker_shutdown.connect
 def _stop_endpoint(**_: object) -> None:
     """Stop serving and remove the metrics folder when the worker stops."""
-    global _endpoint
+    global _endpoint, _metrics
     if _endpoint is not None:
+        _metrics = None  # the hooks do nothing from now on
         _endpoint.stop()
         _endpoint = None
