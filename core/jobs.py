@@ -245,6 +245,39 @@ class JobStore:
         else:
             pipe.zrem(key, job.id)
 
+    @staticmethod
+    def _running_key(queue: str) -> str:
+        """The jobs of `queue` whose record says `running`, by start time (`running_counts`)."""
+        return f"{_PREFIX}running:{queue}"
+
+    def _index_running(self, pipe: Any, job: Job) -> None:
+        """Add `job` to its queue's running index while it runs, remove it otherwise."""
+        key = self._running_key(QUEUE_OF_KIND[job.kind])
+        if job.status is JobStatus.running:
+            pipe.zadd(key, {job.id: job.started_at or time.time()})
+        else:
+            pipe.zrem(key, job.id)
+
+    def running_counts(self) -> dict[str, int]:
+        """How many jobs of each queue are `running` now, by their records (a job whose worker
+        died counts until it runs again or is given up). The running index follows every status
+        change (`update`, `delete`); an entry whose record is gone (expired) is dropped."""
+        pipe = self.redis.pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.zrange(self._running_key(queue), 0, -1)
+        counts = {}
+        for queue, found in zip(QUEUES, pipe.execute(), strict=True):
+            ids = [i.decode() if isinstance(i, bytes) else i for i in found]
+            records = self.redis.mget([self._key(i) for i in ids]) if ids else []
+            gone = [i for i, raw in zip(ids, records, strict=True) if raw is None]
+            if gone:
+                self.redis.zrem(self._running_key(queue), *gone)
+            running = JobStatus.running.value
+            counts[queue] = sum(
+                1 for raw in records if raw and json.loads(raw)["status"] == running
+            )
+        return counts
+
     def queued_count(self, owner: str, queue: str) -> int:
         """How many of `owner`'s jobs wait in `queue`. The index follows every status change
         (`create`, `update`, `delete`); its oldest entries are checked against their records
@@ -307,6 +340,7 @@ class JobStore:
             if record.get("kind") in QUEUE_OF_KIND:
                 queue = QUEUE_OF_KIND[JobKind(record["kind"])]
                 pipe.zrem(self._queued_key(record.get("owner", ""), queue), job_id)
+                pipe.zrem(self._running_key(queue), job_id)
             if record.get("kind") in BATCHED_KINDS and record.get("model"):
                 pipe.lrem(batch_list(JobKind(record["kind"]), record["model"]), 0, job_id)
         pipe.delete(self._key(job_id))
@@ -397,6 +431,7 @@ class JobStore:
                         pipe.zrem(self.ACTIVE_KEY, job_id)
                     if job.status.value != record.get("status"):
                         self._index_queued(pipe, job)
+                        self._index_running(pipe, job)
                     if events is not None:
                         add_events(pipe, job.id, job.owner, *events)
                     pipe.publish(event_channel(job_id), job.status.value)  # wakes waiters

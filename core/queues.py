@@ -10,6 +10,7 @@ carry the task id, which is the job id (`service.jobs.enqueue` sends `task_id=jo
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import redis
 
@@ -27,6 +28,17 @@ def queue_length(client: redis.Redis, queue: str) -> int:
     for name in _lists(queue):
         pipe.llen(name)
     return sum(pipe.execute())
+
+
+def queue_lengths(client: redis.Redis, queues: Iterable[str]) -> dict[str, int]:
+    """Messages waiting in each of `queues` (all priority lists), in one round trip."""
+    names = list(queues)
+    pipe = client.pipeline(transaction=False)
+    for queue in names:
+        for name in _lists(queue):
+            pipe.llen(name)
+    counts = iter(pipe.execute())
+    return {queue: sum(next(counts) for _ in _lists(queue)) for queue in names}
 
 
 def waiting_job_ids(client: redis.Redis, queue: str) -> list[str]:

@@ -209,6 +209,19 @@ class Settings(BaseSettings):
         description="A worker's pool process is replaced after a job that leaves it using more "
         "than this many MiB of memory (0: never).",
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port on which each worker serves its Prometheus metrics at /metrics (job "
+        "durations and outcomes, queue waits, batch sizes, model cache, GPU memory); unset: "
+        "off. `ganserve up` gives its infer worker this port and its train worker the next.",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the workers' metrics endpoint binds to (0.0.0.0 in a container "
+        "that Prometheus scrapes from outside).",
+    )
     max_batch: int | None = Field(
         default=None,
         ge=1,
@@ -268,6 +281,7 @@ class Settings(BaseSettings):
         "redis_url",
         "inception_weights",
         "torch_threads",
+        "worker_metrics_port",
         "max_batch",
         "batch_wait_ms",
         "compile",

@@ -198,11 +198,15 @@ def torch_threads_per_worker(workers: int = len(QUEUES)) -> int:
 
 
 def start_services(stack: Stack, settings: Settings, env: dict[str, str]) -> None:
-    """Start the gateway and one worker per queue, as `ganserve up` and Compose do."""
+    """Start the gateway and one worker per queue, as `ganserve up` and Compose do; with
+    `settings.worker_metrics_port`, each worker serves its metrics on its own port from there."""
     stack.start("gateway", gateway_command(settings), {**env, NAME_VARIABLE: "gateway"})
-    for queue in QUEUES:
+    for index, queue in enumerate(QUEUES):
         name = f"worker-{queue}"
-        stack.start(name, worker_command(queue), {**env, NAME_VARIABLE: name})
+        worker_env = {**env, NAME_VARIABLE: name}
+        if settings.worker_metrics_port is not None:
+            worker_env["GANSERVE_WORKER_METRICS_PORT"] = str(settings.worker_metrics_port + index)
+        stack.start(name, worker_command(queue), worker_env)
 
 
 def wait_for_gateway(url: str, stack: Stack, timeout: float = 60.0) -> None:

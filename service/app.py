@@ -20,6 +20,8 @@ import redis.asyncio
 from celery import Celery
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
 from pydantic import ValidationError
 
 from core.jobs import JobStore
@@ -49,6 +51,7 @@ from service.api_docs import install_api_docs
 from service.errors import install_error_handlers
 from service.idempotency import Idempotency
 from service.job_changes import JobChanges
+from service.metrics import QueueCollector
 from service.middleware import ApiKeyGate, BodyLimit
 from service.openapi import install_openapi, operation_id
 from service.prefer_wait import PreferWait
@@ -99,16 +102,14 @@ def _celery_app(broker_url: str) -> Celery:
     return app
 
 
-def _add_metrics(app: FastAPI) -> None:
-    """Prometheus metrics at /metrics (a registry per app, so several apps can share a process)."""
-    try:
-        from prometheus_client import CollectorRegistry
-        from prometheus_fastapi_instrumentator import Instrumentator
-    except ImportError:  # optional
-        return
-    Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics"]).instrument(
-        app
-    ).expose(app, include_in_schema=False)
+def _add_metrics(app: FastAPI, store: JobStore) -> None:
+    """Prometheus metrics at /metrics (a registry per app, so several apps can share a process):
+    the HTTP requests, and the queues' depths and running jobs read from Redis at each scrape."""
+    registry = CollectorRegistry()
+    registry.register(QueueCollector(store))
+    Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(
+        app, include_in_schema=False
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -183,7 +184,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_api_docs(app)  # before /static, which would shadow its assets
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
-    _add_metrics(app)
+    _add_metrics(app, app.state.job_store)
     app.add_middleware(PreferWait)  # inside the key check: its long poll is the caller's own
     app.add_middleware(Idempotency, client=pushed, keys=settings.key_list)  # replays what was sent
     app.add_middleware(

@@ -40,6 +40,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import ValidationError
 
 from core.jobs import Job, JobNotFound, JobStatus, JobStore
+from workers import metrics
 from workers.jobs import (
     Heartbeat,
     JobContext,
@@ -171,6 +172,7 @@ def run_batched(ctx: JobContext, work: BatchedWork) -> Outcome:
             take_mates(ctx, limit - 1, batch_wait_seconds(ctx, loaded), mates)
         if mates:
             log.info("job %s: batched with %d waiting jobs", ctx.job_id, len(mates))
+        metrics.batch_formed(ctx.job.kind, 1 + len(mates))
         with Heartbeat(ctx.store, [m.job_id for m in mates], ctx.holder):
             _run_members(work, loaded, [ctx, *mates], limit, batch)
     except SoftTimeLimitExceeded:

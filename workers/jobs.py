@@ -68,6 +68,7 @@ from core.logs import about_job
 from core.model_registry import ModelMissing, ModelRegistry
 from core.settings import Settings, get_settings
 from core.storage import Storage
+from workers import metrics
 from workers.errors import JobFailure, describe
 from workers.shutdown import WorkerShuttingDown
 
@@ -224,7 +225,9 @@ def holder_name(task_id: str | None) -> str:
 
 
 def _end(store: JobStore, job_id: str, status: JobStatus, **fields: Any) -> Job:
-    return store.update(job_id, status=status, finished_at=time.time(), **fields)
+    job = store.update(job_id, status=status, finished_at=time.time(), **fields)
+    metrics.job_ended(job)
+    return job
 
 
 def mark_cancelled(store: JobStore, job: Job) -> None:
@@ -347,6 +350,7 @@ def begin_attempt(store: JobStore, job_id: str, max_attempts: int) -> Job | None
         attempts=job.attempts + 1,
         error=None,
     )
+    metrics.job_started(job)
     log.info(
         "job %s (%s) running, attempt %d, pid %d", job_id, job.kind.value, job.attempts, os.getpid()
     )

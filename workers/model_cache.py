@@ -32,6 +32,7 @@ from core.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
 from core.model_registry import ModelMissing, ModelRegistry, parse_ref
 from core.settings import get_settings
 from training.distributed import resolve_device
+from workers import metrics
 from workers.errors import JobFailure
 from workers.fast_path import FastPath
 
@@ -194,6 +195,7 @@ class ModelCache:
             cached = self._entries.get(entry_key)
             if cached is not None and cached[0] == key:
                 self._entries.move_to_end(entry_key)
+                metrics.model_cache("hit")
                 return cached[1]
             self._entries.pop(entry_key, None)  # stale: its files changed
             try:
@@ -208,10 +210,12 @@ class ModelCache:
                     "model_unloadable", f"{part.what} could not be loaded: {exc}"
                 ) from None
             self.loads += 1
+            metrics.model_cache("load")
             loaded = LoadedModel(model_id, network, card, self.device)
             self._entries[entry_key] = (key, loaded)
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
+                metrics.model_cache("evict")
             return loaded
 
 
