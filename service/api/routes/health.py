@@ -8,7 +8,7 @@ import redis
 from fastapi import APIRouter
 
 from core.jobs import QUEUES
-from service.api.deps import CeleryDep, RedisDep
+from service.api.deps import CeleryDep, RedisDep, SettingsDep
 from service.errors import ApiError
 from service.schemas import Health, Readiness, error_responses
 
@@ -26,8 +26,9 @@ def get_health() -> Health:
 
 
 @router.get("/readyz", responses=error_responses(503))
-def get_readiness(client: RedisDep, celery_app: CeleryDep) -> Readiness:
-    """Redis answers and has room, and a worker consumes each queue; else 503 `not_ready`."""
+def get_readiness(client: RedisDep, celery_app: CeleryDep, settings: SettingsDep) -> Readiness:
+    """Redis answers and has room, and a worker consumes each queue of GANSERVE_READY_QUEUES
+    (both by default); else 503 `not_ready`. The reply counts the workers of every queue."""
     try:
         client.ping()
     except redis.RedisError as exc:
@@ -50,7 +51,7 @@ def get_readiness(client: RedisDep, celery_app: CeleryDep) -> Readiness:
         for name in {q.get("name") for q in queues or [] if isinstance(q, dict)}:
             if name in counts:
                 counts[name] += 1
-    missing = [name for name, n in counts.items() if n == 0]
+    missing = [name for name in settings.ready_queue_list if counts[name] == 0]
     if missing:
         raise ApiError(
             503,

@@ -28,6 +28,23 @@ def test_readyz_names_the_queues_without_workers(client):
 
 
 @pytest.fixture(scope="module")
+def workerless_gateway(redis_url, tmp_path_factory) -> Iterator[Gateway]:
+    """A gateway told to require no worker (GANSERVE_READY_QUEUES empty), with none running."""
+    server = start_gateway(
+        tmp_path_factory.mktemp("workerless"), redis_url, {"GANSERVE_READY_QUEUES": ""}
+    )
+    yield server
+    server.stop()
+
+
+def test_readyz_without_required_queues_needs_only_redis(workerless_gateway):
+    with workerless_gateway.client() as http:
+        response = http.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"redis": "ok", "queues": {"infer": 0, "train": 0}}
+
+
+@pytest.fixture(scope="module")
 def served_gateway(redis_url, tmp_path_factory) -> Iterator[Gateway]:
     """A gateway with a bare Celery worker (no tasks of ours) consuming both queues."""
     server = start_gateway(tmp_path_factory.mktemp("served"), redis_url)
