@@ -93,6 +93,9 @@ def test_compose_processes_translate_and_sample(tmp_path: Path) -> None:
             env = compose_env(services[name], dotenv, data_dir, redis_url)
             if name != "gateway":
                 env["GANSERVE_TORCH_THREADS"] = "1"
+                # each container has its own network: here the workers need a port each
+                env["GANSERVE_WORKER_METRICS_PORT"] = str(free_port())
+                env["GANSERVE_WORKER_METRICS_HOST"] = "127.0.0.1"
             stack.start(name, command, env)
 
         client = httpx.Client(
