@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from core.jobs import JobStatus, JobStore
 from core.model_registry import ModelRegistry
+from core.object_store import ObjectStore
 from core.storage import DATASET_FILE, Storage
 
 
@@ -75,7 +76,7 @@ def dataset_owner(folder: Path) -> str | None:
 
 def model_owner(folder: Path) -> str | None:
     """The owner of a model folder (`core.model_registry`), None when it has none."""
-    record = ModelRegistry(folder.parent).record(folder.name)
+    record = ModelRegistry(ObjectStore.local(folder.parent.parent)).record(folder.name)
     return None if record is None else record.owner
 
 

@@ -221,9 +221,8 @@ def test_a_lock_left_by_a_dead_holder_is_broken_after_its_lease(registry):
     assert registry.record("m").listing == {"name": "Mine"}
     assert registry.objects.read(key) is None
     with lease_lock(registry.objects, key, lease=30):  # a live holder is waited for
-        with pytest.raises(LockTimeout):
-            with lease_lock(registry.objects, key, lease=30, wait=0.3):
-                pass
+        with pytest.raises(LockTimeout), lease_lock(registry.objects, key, lease=30, wait=0.3):
+            pass
         assert registry.objects.exists(key)
     assert not registry.objects.exists(key)
 

@@ -17,7 +17,7 @@ def first_weight(model: torch.nn.Module) -> torch.Tensor:
 
 
 def test_cache_loads_once_and_keeps_at_most_its_capacity(storage):
-    cache = ModelCache(storage.models, capacity=2, device="cpu")
+    cache = ModelCache(storage, capacity=2, device="cpu")
     a = cache.get("p2p")
     assert cache.get("p2p") is a and cache.loads == 1
     cache.get("digits")
@@ -31,7 +31,7 @@ def test_cache_loads_once_and_keeps_at_most_its_capacity(storage):
 
 
 def test_a_model_whose_files_change_is_loaded_again(storage):
-    cache = ModelCache(storage.models, capacity=4, device="cpu")
+    cache = ModelCache(storage, capacity=4, device="cpu")
     before = cache.get("digits")
     save_tiny_model(storage.models, "digits", seed=1)  # retrained: new files, same id
     after = cache.get("digits")
@@ -41,7 +41,7 @@ def test_a_model_whose_files_change_is_loaded_again(storage):
 
 
 def test_a_replaced_folder_with_old_timestamps_is_still_noticed(storage):
-    cache = ModelCache(storage.models, capacity=4, device="cpu")
+    cache = ModelCache(storage, capacity=4, device="cpu")
     before = cache.get("digits")
     folder = storage.models / "digits"
     stamps = {p.name: os.stat(p).st_mtime_ns for p in folder.iterdir()}
@@ -52,7 +52,7 @@ def test_a_replaced_folder_with_old_timestamps_is_still_noticed(storage):
 
 
 def test_missing_and_broken_models_are_clear_failures(storage):
-    cache = ModelCache(storage.models, capacity=2, device="cpu")
+    cache = ModelCache(storage, capacity=2, device="cpu")
     cache.get("p2p")
     for path in (storage.models / "p2p").iterdir():
         path.unlink()

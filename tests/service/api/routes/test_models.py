@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.jobs import Job, JobKind, JobStatus
 from core.model_registry import ModelRegistry
+from core.storage import Storage
 from service.security import owner_of_key
 from tests.service.conftest import KEYS
 from tests.service.factories import TEST_MODELS, expect_error, write_model_folder, zip_bytes
@@ -119,7 +120,7 @@ def test_without_keys_anyone_renames_and_deletes(client, gateway):
     patched = client.patch("/v1/models/scratch-1", json={"name": "Facades v2"})
     assert patched.status_code == 200, patched.text
     assert patched.json()["name"] == "Facades v2" and patched.json()["description"] == ""
-    registry = ModelRegistry(gateway.data_dir / "models")
+    registry = ModelRegistry.of(Storage(gateway.data_dir))
     record = registry.record("scratch-1")
     assert record.listing == {"name": "Facades v2"} and record.owner == "key-someone"
     # the flat folder became version 1 of the model, its card unchanged
