@@ -133,7 +133,7 @@ def test_without_keys_anyone_renames_and_deletes(client, gateway):
     expect_error(long, 422, "invalid_field")
     assert client.delete("/v1/models/scratch-1").status_code == 204
     assert registry.versions("scratch-1") == [] and registry.record("scratch-1").deleted
-    assert not list((folder / "versions").iterdir())  # no version, nothing half-removed
+    assert registry.objects.list("models/scratch-1/versions") == []  # nothing half-removed
     assert not [p for p in (gateway.data_dir / "models").iterdir() if p.name.startswith(".")]
     expect_error(client.get("/v1/models/scratch-1"), 404, "model_not_found")
     expect_error(client.delete("/v1/models/scratch-1"), 404, "model_not_found")
