@@ -38,6 +38,7 @@ from core.storage import Storage
 from training.distributed import resolve_device
 from workers.errors import JobFailure
 from workers.fast_path import FastPath
+from workers.jobs import storage as worker_storage
 
 Role = Literal["generator", "discriminator"]
 
@@ -231,7 +232,7 @@ def get_cache() -> ModelCache:
     global _cache, _cache_pid
     if _cache is None or _cache_pid != os.getpid():
         settings = get_settings()
-        _cache = ModelCache(Storage.from_settings(settings), settings.model_cache_size)
+        _cache = ModelCache(worker_storage(), settings.model_cache_size)
         _cache_pid = os.getpid()
     return _cache
 
