@@ -323,7 +323,7 @@ class ModelRegistry:
             # converted to versions meanwhile: read it again
             return self.versions(model_id) if self._has_record(model_id) else []
         found = []
-        for number in self._marked(model_id):
+        for number in self._numbers(model_id)[1]:
             prefix = self.version_prefix(model_id, number)
             raw = _parse_json(self.objects.read(f"{prefix}/{VERSION_RECORD}"))
             if raw is not None:
@@ -344,9 +344,6 @@ class ModelRegistry:
                 if rest == VERSION_RECORD:
                     marked.add(int(number))
         return sorted(used), sorted(marked)
-
-    def _marked(self, model_id: str) -> list[int]:
-        return self._numbers(model_id)[1]
 
     def resolve(self, ref: ModelRef) -> tuple[ModelRecord, VersionRecord]:
         """The model and the version a reference names (its newest when unpinned); ModelMissing
