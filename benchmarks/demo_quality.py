@@ -41,6 +41,7 @@ from torch import nn
 
 import models
 from core.model_registry import ModelRef, ModelRegistry
+from core.storage import Storage
 from ganserve.demo_models import DEMOS, DemoModel
 from models.sampling import sample
 from training.data import ImageDataset, PairedDataset
@@ -274,8 +275,9 @@ def main() -> None:
         work = args.work or Path(tmp)
         for demo in chosen:
             if args.models is not None:
-                _, version = ModelRegistry(args.models).resolve(ModelRef(demo.name))
-                generator = models.load(version.folder)  # its newest version
+                registry = ModelRegistry.of(Storage(args.models.parent))
+                _, version = registry.resolve(ModelRef(demo.name))
+                generator = models.load(registry.local_folder(version))  # its newest version
                 data = build_demo(demo.name, work / "data" / demo.name)
                 row = evaluate(demo, generator, data)
                 print(json.dumps({"demo": demo.name, **row}), flush=True)

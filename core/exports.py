@@ -1,54 +1,46 @@
-"""Where a model's exports are cached: `exports/<model id>/<stamp>.<format>` under the storage root.
+"""Where a model's exports are cached: `exports/<model id>/<stamp>.<format>` in the object store.
 
-`GET /v1/models/{id}[@<version>]/export` answers from this cache; an export is made once per
-model version. The stamp names the version and the files it was made from (modification time in
-ns, size and inode of `config.json`, the weights and, for the folder zip, the discriminator), so
-a model's next version (a training run's next checkpoint) is exported afresh, and an export is
-never served for other weights than its own. The ONNX export is written by an infer worker (an
-export job, `workers.model_export`) with a JSON description of its inputs and outputs beside it
-(`<stamp>.onnx.json`); the folder zip by the gateway. The sweeper removes the exports of deleted
-models. Torch-free.
+`GET /v1/models/{id}[@<version>]/exports/{format}` answers from this cache, streamed from the
+store; an export is made once per model version. The stamp names the version and its content
+digest (`v<n>_<digest>`), so a model's next version (a training run's next checkpoint) is exported
+afresh, and an export is never served for other weights than its own. The ONNX export is written
+by an infer worker (an export job, `workers.model_export`) with a JSON description of its inputs
+and outputs beside it (`<stamp>.onnx.json`, written after the export); the folder zip by the
+gateway. Both are uploaded whole (atomic). Deleting a model or a version removes its exports; the
+sweeper removes the exports of models that are gone. Torch-free.
 """
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
-from core.model_archive import FOLDER_FILES
+from core.object_store import ObjectStore
 
 EXPORTS_DIR = "exports"
 FORMATS = ("onnx", "safetensors")
 SUFFIX = {"onnx": ".onnx", "safetensors": ".zip"}
+_STAMP_DIGITS = 32  # hex digits of the content digest in a stamp (128 bits)
 
 
-def export_stamp(folder: Path, version: int) -> str:
-    """The identity of a model version's files ("v<n>_" then "<mtime_ns>-<size>-<inode>" of
-    each file, joined)."""
-    parts = [f"v{version}"]
-    for name in FOLDER_FILES:
-        path = folder / name
-        if path.is_file():
-            stat = path.stat()
-            parts.append(f"{stat.st_mtime_ns:x}-{stat.st_size:x}-{stat.st_ino:x}")
-    return "_".join(parts)
+def export_stamp(version: int, digest: str) -> str:
+    """The identity of a model version's files: `v<n>_<hex digits of its content digest>`."""
+    return f"v{version}_{digest.removeprefix('sha256:')[:_STAMP_DIGITS]}"
 
 
-def export_path(root: Path, model_id: str, stamp: str, fmt: str) -> Path:
-    """The cached export of one model's files in one format."""
-    return root / EXPORTS_DIR / model_id / f"{stamp}{SUFFIX[fmt]}"
+def export_key(model_id: str, stamp: str, fmt: str) -> str:
+    """The key of the cached export of one model version in one format."""
+    return f"{EXPORTS_DIR}/{model_id}/{stamp}{SUFFIX[fmt]}"
 
 
-def remove_exports(root: Path, model_id: str, version: int | None = None) -> None:
+def description_key(export: str) -> str:
+    """The key of the JSON description (inputs, outputs) stored beside an ONNX export."""
+    return f"{export}.json"
+
+
+def remove_exports(objects: ObjectStore, model_id: str, version: int | None = None) -> None:
     """Remove the cached exports of one version of a model (all of them when None)."""
-    folder = root / EXPORTS_DIR / model_id
+    prefix = f"{EXPORTS_DIR}/{model_id}"
     if version is None:
-        shutil.rmtree(folder, ignore_errors=True)
+        objects.delete_prefix(prefix)
         return
-    for path in folder.glob(f"v{version}_*"):
-        path.unlink(missing_ok=True)
-
-
-def description_path(export: Path) -> Path:
-    """The JSON description (inputs, outputs) written beside an ONNX export."""
-    return export.with_name(export.name + ".json")
+    for info in objects.list(prefix):
+        if info.key[len(prefix) + 1 :].startswith(f"v{version}_"):
+            objects.delete(info.key)

@@ -49,11 +49,13 @@ class StorageUrlError(ValueError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One stored object: its key (relative to the store's root), size and last change."""
+    """One stored object: its key (relative to the store's root), size, last change and entity
+    tag (the server's; locally inode, modification time and size: a replaced file gets another)."""
 
     key: str
     size: int
     modified: float  # seconds since the epoch
+    etag: str | None = None
 
 
 def _key(key: str) -> str:
@@ -72,7 +74,7 @@ def _prefix(prefix: str) -> str:
 
 def _info(meta: Any) -> ObjectInfo:
     modified = meta["last_modified"]
-    return ObjectInfo(meta["path"], int(meta["size"]), modified.timestamp())
+    return ObjectInfo(meta["path"], int(meta["size"]), modified.timestamp(), meta.get("e_tag"))
 
 
 class ObjectStore:

@@ -177,6 +177,7 @@ def info() -> None:
     import models  # torch is imported only by the commands that need it
     from core.model_registry import ModelRegistry
     from core.settings import get_settings
+    from core.storage import Storage
 
     settings = get_settings()
     typer.echo(f"storage root (GANSERVE_DATA_DIR): {settings.data_dir.resolve()}")
@@ -184,9 +185,9 @@ def info() -> None:
     for name in models.list_models():
         arch = models.get_architecture(name)
         typer.echo(f"  {name:24} family={arch.family:8} role={arch.role:13} task={arch.task}")
-    registry = ModelRegistry(settings.models_dir)
+    registry = ModelRegistry.of(Storage.from_settings(settings))
     ids = registry.ids()
-    typer.echo(f"model folders in {settings.models_dir} ({len(ids)}):")
+    typer.echo(f"models in {registry.objects.url} ({len(ids)}):")
     for model_id in ids:
         record, found = registry.record(model_id), registry.versions(model_id)
         if record is None or not found:
@@ -196,7 +197,7 @@ def info() -> None:
         newest = found[-1]
         label = f"{model_id}@{newest.version}"
         try:
-            card = models.read_card(newest.folder)
+            card = models.read_card(registry.local_folder(newest))
         except models.CheckpointError as exc:
             typer.echo(f"  {label:24} unusable: {exc}")
             continue

@@ -6,8 +6,10 @@ the translation model's example inputs and the Train view's ready-made datasets)
 registers the pretrained demo models of `ganserve/demo_weights/` (one model folder per demo:
 half-precision safetensors and a card recording the exact command, steps, seed and time that
 trained it, made by `benchmarks/train_demo_models.sh` and `benchmarks/ship_demo_models.py`) as
-version 1 of `labels2photo`, `digits` and `faces`: owned by the operator, so every key shares
-them, each naming its dataset by the id it just got. They serve at once, and nothing trains.
+version 1 of `labels2photo`, `digits` and `faces` in the object store (`GANSERVE_STORAGE_URL`):
+owned by the operator, so every key shares them, each naming its dataset by the id it just got.
+They serve at once, and nothing trains. What was installed is recorded in the store
+(`demo_jobs.json`), so a start on another host installs nothing again.
 
 With `train` (`ganserve up --train-demos`, `GANSERVE_TRAIN_DEMOS`) one background training run
 per family also starts on the demo datasets (and so does the run of a demo whose weights do not
@@ -32,9 +34,9 @@ import httpx
 from core.families import FAMILY_TABLE
 from core.model_folder import add_provenance
 from core.model_registry import ModelRegistry
-from core.storage import staging_folder
+from core.storage import Storage, staging_folder
 
-MARKER = "demo_jobs.json"  # under the storage root: what the first start installed
+MARKER = "demo_jobs.json"  # a key in the store: what the first start installed
 WEIGHTS_DIR = Path(__file__).resolve().parent / "demo_weights"
 
 
@@ -69,16 +71,16 @@ def _zip_folder(folder: Path, archive: Path) -> Path:
     return archive
 
 
-def register_shipped_model(models_dir: Path, demo: DemoModel, owner: str, dataset: str) -> bool:
+def register_shipped_model(storage: Storage, demo: DemoModel, owner: str, dataset: str) -> bool:
     """Register the shipped weights of `demo` (if they ship) as a version of the model of its
     name, owned by `owner`, trained on the dataset `dataset`; whether it was registered."""
     shipped = WEIGHTS_DIR / demo.name
     if not (shipped / "model.safetensors").is_file():
         return False
-    registry = ModelRegistry(models_dir)
+    registry = ModelRegistry.of(storage)
     registry.claim(demo.name, owner)
     source = {"kind": "demo", "dataset": dataset, "training": {"direction": "AtoB"}}
-    with staging_folder(models_dir / demo.name) as staging:
+    with staging_folder(storage.models / demo.name) as staging:
         shutil.copytree(shipped, staging, dirs_exist_ok=True)
         add_provenance(staging, {"dataset": dataset, "owner": owner})
         registry.add_version(demo.name, owner, staging, source)
@@ -87,7 +89,7 @@ def register_shipped_model(models_dir: Path, demo: DemoModel, owner: str, datase
 
 def install_demo_models(
     base_url: str,
-    data_dir: Path,
+    storage: Storage,
     owner: str,
     api_key: str | None = None,
     *,
@@ -96,9 +98,7 @@ def install_demo_models(
     """At a fresh start (no model, never installed before): upload the demo datasets, register
     the shipped demo models under `owner` and, with `train`, queue the background training runs.
     None when there was nothing to do."""
-    models_dir = data_dir / "models"
-    marker = data_dir / MARKER
-    if marker.exists() or any(p.is_dir() for p in models_dir.glob("*")):
+    if storage.objects.exists(MARKER) or ModelRegistry.of(storage).ids():
         return None
     from training import demo as datasets  # torch is imported only when demos are built
 
@@ -120,7 +120,7 @@ def install_demo_models(
             response.raise_for_status()
             dataset = response.json()["id"]
             done.datasets[demo.name] = dataset
-            shipped = register_shipped_model(models_dir, demo, owner, dataset)
+            shipped = register_shipped_model(storage, demo, owner, dataset)
             if shipped:
                 done.models.append(demo.name)
             if train or not shipped:  # a demo whose weights do not ship is trained instead
@@ -136,5 +136,5 @@ def install_demo_models(
                 )
                 run.raise_for_status()
                 done.jobs.append(run.json()["id"])
-    marker.write_text(json.dumps(done.__dict__, indent=2) + "\n")
+    storage.objects.put(MARKER, (json.dumps(done.__dict__, indent=2) + "\n").encode())
     return done

@@ -295,8 +295,9 @@ def up(
             if demo:
                 keys = settings.operator_key_list  # demo models are the operator's: shared
                 owner = owner_of_key(keys[0]) if keys else ANONYMOUS
+                storage = Storage.from_settings(settings)
                 done = install_demo_models(
-                    url, settings.data_dir, owner, keys[0] if keys else None, train=train_demos
+                    url, storage, owner, keys[0] if keys else None, train=train_demos
                 )
                 if done is not None:
                     echo(f"first start: demo models ready ({', '.join(done.models) or 'none'})")

@@ -1,13 +1,14 @@
 """The models the service can use, read from the model registry as plain JSON.
 
-A model is an id with an owner and immutable versions (`core.model_registry`); each version is a
-model folder holding `config.json` and `model.safetensors`, and `discriminator.safetensors` when
-it carries its trained discriminator (recorded under `discriminator` in `config.json`), which
-realness maps (`POST /v1/inspections`) need. The gateway never loads weights: it reads JSON only,
-so it needs neither torch nor the `models` package. A request names `<id>` (the newest version)
-or `<id>@<n>`; what it resolves to carries the pinned `ref` and the version's content `digest`,
-which the job records. A model whose card cannot be read is skipped (and logged), never failing
-the list; its owner or an operator can still delete it.
+A model is an id with an owner and immutable versions (`core.model_registry`, in the object
+store); each version is a model folder holding `config.json` and `model.safetensors`, and
+`discriminator.safetensors` when it carries its trained discriminator (recorded under
+`discriminator` in `config.json`), which realness maps (`POST /v1/inspections`) need. The gateway
+never loads weights: it reads JSON only (`config.json`, read from the store), so it needs neither
+torch nor the `models` package. A request names `<id>` (the newest version) or `<id>@<n>`; what it
+resolves to carries the pinned `ref` and the version's content `digest`, which the job records. A
+model whose card cannot be read is skipped (and logged), never failing the list; its owner or an
+operator can still delete it.
 
 A model's owner is its record's (`model.json`), fixed for its life; a caller sees the models
 `service.security.Caller.sees` allows, and any other id is unknown to it (404). The name and
@@ -20,13 +21,19 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from core.families import INSPECTABLE_FAMILIES
-from core.model_folder import has_discriminator, read_card_json
+from core.model_folder import (
+    CONFIG_FILE,
+    DISCRIMINATOR_FILE,
+    DISCRIMINATOR_KEY,
+    ModelFolderError,
+    check_card_json,
+    parse_card,
+)
 from core.model_registry import (
     ModelMissing,
     ModelRecord,
@@ -36,7 +43,7 @@ from core.model_registry import (
     parse_ref,
 )
 from core.public_jobs import iso_time
-from core.storage import SAFE_ID
+from core.storage import SAFE_ID, Storage
 from core.usage import dataset_owner
 from service.errors import ApiError
 from service.examples import example_sources
@@ -85,7 +92,7 @@ class ModelInfo(BaseModel):
     versions: list[VersionInfo] | None = None  # GET /v1/models/{id}: every version, oldest first
     owner: str | None = Field(default=None, exclude=True)  # never shown
     training_job: str | None = Field(default=None, exclude=True)  # the run that registers it
-    folder: Path = Field(exclude=True)  # where the version lies (never shown)
+    prefix: str = Field(exclude=True)  # the key prefix of the version's files (never shown)
 
 
 def class_names(card: dict[str, Any]) -> list[str]:
@@ -143,13 +150,35 @@ def _version_info(model_id: str, version: VersionRecord, digest: str) -> Version
     )
 
 
+def read_card(registry: ModelRegistry, version: VersionRecord) -> dict[str, Any]:
+    """The checked card (`config.json`) of a stored version; ModelFolderError saying why not."""
+    data = registry.objects.read(version.key(CONFIG_FILE))
+    if data is None:
+        raise ModelFolderError(f"the model version has no {CONFIG_FILE}")
+    return check_card_json(parse_card(data), CONFIG_FILE)
+
+
+def version_card(storage: Storage, info: ModelInfo) -> dict[str, Any]:
+    """The checked card of the version `info` describes, read again from the store;
+    ModelFolderError when it cannot be read (the version was deleted meanwhile)."""
+    data = storage.objects.read(f"{info.prefix}/{CONFIG_FILE}")
+    if data is None:
+        raise ModelFolderError(f"the model version has no {CONFIG_FILE}")
+    return check_card_json(parse_card(data), CONFIG_FILE)
+
+
+def _has_discriminator(registry: ModelRegistry, version: VersionRecord, card: dict) -> bool:
+    """Whether the version carries a discriminator: the card's entry and the weights file."""
+    listed = isinstance(card.get(DISCRIMINATOR_KEY), dict)
+    return listed and registry.objects.exists(version.key(DISCRIMINATOR_FILE))
+
+
 def _describe(
-    registry: ModelRegistry, record: ModelRecord, version: VersionRecord
+    storage: Storage, registry: ModelRegistry, record: ModelRecord, version: VersionRecord
 ) -> ModelInfo | None:
     """The model at `version`, or None (logged) when its card cannot be read."""
-    folder = version.folder
     try:
-        card = read_card_json(folder)
+        card = read_card(registry, version)
         source = _source(version, card, record.flat)
         run = source.get("run")
         dataset = _text(source.get("dataset"))
@@ -157,7 +186,7 @@ def _describe(
         direction = training.get("direction", "AtoB") if isinstance(training, dict) else "AtoB"
         direction = direction if direction in ("AtoB", "BtoA") else "AtoB"
         dataset = dataset if dataset is not None and SAFE_ID.match(dataset) else None
-        datasets = registry.models_dir.parent / "datasets"
+        datasets = storage.datasets
         # a flat folder's card is only its word: it names a dataset of the model's owner, or none
         if record.flat and dataset and dataset_owner(datasets / dataset) != record.owner:
             dataset = None
@@ -183,13 +212,13 @@ def _describe(
             metrics=_finite_metrics(card.get("metrics")),
             run=str(run) if isinstance(run, str) else None,
             created_at=iso_time(version.created) or "",
-            discriminator=has_discriminator(folder, card),
+            discriminator=_has_discriminator(registry, version, card),
             dataset=dataset,
             direction=str(direction),
             examples=examples,
             owner=record.owner,
             training_job=record.training_job,
-            folder=folder,
+            prefix=version.prefix,
         )
     except (OSError, ValueError, TypeError, KeyError, OverflowError) as exc:
         log.warning("skipping model %s version %s: %s", record.id, version.version, exc)
@@ -197,18 +226,18 @@ def _describe(
 
 
 def resolve_model(
-    models_dir: Path, ref: ModelRef, caller: Caller | None = None, *, all_versions: bool = False
+    storage: Storage, ref: ModelRef, caller: Caller | None = None, *, all_versions: bool = False
 ) -> ModelInfo | None:
     """The model version `ref` names, or None when there is none (or, given a `caller`, none it
     may see); `all_versions` lists the model's versions too."""
-    registry = ModelRegistry(models_dir)
+    registry = ModelRegistry.of(storage)
     try:
         record, version = registry.resolve(ref)
     except (ModelMissing, OSError):
         return None
     if caller is not None and not caller.sees(record.owner):
         return None
-    info = _describe(registry, record, version)
+    info = _describe(storage, registry, record, version)
     if info is None:
         return None
     if caller is not None:
@@ -221,45 +250,45 @@ def resolve_model(
     return info
 
 
-def read_model(models_dir: Path, model_id: str, caller: Caller | None = None) -> ModelInfo | None:
+def read_model(storage: Storage, model_id: str, caller: Caller | None = None) -> ModelInfo | None:
     """The newest version of the model `model_id` (`<id>` or `<id>@<n>`), or None."""
     ref = parse_ref(model_id)
-    return None if ref is None else resolve_model(models_dir, ref, caller)
+    return None if ref is None else resolve_model(storage, ref, caller)
 
 
-def list_models(models_dir: Path, caller: Caller | None = None) -> list[ModelInfo]:
+def list_models(storage: Storage, caller: Caller | None = None) -> list[ModelInfo]:
     """Every usable model (that `caller` may see) at its newest version, sorted by id; a model
     whose folder cannot be read is skipped."""
     found = []
-    for model_id in ModelRegistry(models_dir).ids():
-        info = resolve_model(models_dir, ModelRef(model_id), caller)
+    for model_id in ModelRegistry.of(storage).ids():
+        info = resolve_model(storage, ModelRef(model_id), caller)
         if info is not None:
             found.append(info)
     return found
 
 
-def record_for(models_dir: Path, model_id: str, caller: Caller) -> ModelRecord:
+def record_for(storage: Storage, model_id: str, caller: Caller) -> ModelRecord:
     """The record of a model the caller may see, even when no version of it can be read (so
     its owner can still delete it); 404 `model_not_found` otherwise."""
     ref = parse_ref(model_id)
-    record = None if ref is None else ModelRegistry(models_dir).record(ref.id)
+    record = None if ref is None else ModelRegistry.of(storage).record(ref.id)
     if record is None or record.deleted or not caller.sees(record.owner):
         raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
     return record
 
 
-def find_model(models_dir: Path, model_id: str, caller: Caller) -> ModelInfo:
+def find_model(storage: Storage, model_id: str, caller: Caller) -> ModelInfo:
     """A model version the caller may see (`<id>`: the newest; `<id>@<n>`: that one); 404
     `model_not_found` for unknown ids, versions and others' models."""
-    info = read_model(models_dir, model_id, caller)
+    info = read_model(storage, model_id, caller)
     if info is None:
         raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
     return info
 
 
-def require_model(models_dir: Path, model_id: str, task: str, caller: Caller) -> ModelInfo:
+def require_model(storage: Storage, model_id: str, task: str, caller: Caller) -> ModelInfo:
     """The model for a job: 404 `model_not_found`, 422 `wrong_model_task` if it cannot do `task`."""
-    info = find_model(models_dir, model_id, caller)
+    info = find_model(storage, model_id, caller)
     if info.task != task:
         raise ApiError(
             422,
@@ -269,10 +298,10 @@ def require_model(models_dir: Path, model_id: str, task: str, caller: Caller) ->
     return info
 
 
-def require_inspectable(models_dir: Path, model_id: str, caller: Caller) -> ModelInfo:
+def require_inspectable(storage: Storage, model_id: str, caller: Caller) -> ModelInfo:
     """A model whose discriminator can draw a realness map: 404 `model_not_found`, 422
     `not_inspectable` (Progressive GAN), 409 `no_discriminator` (no trained D in its folder)."""
-    info = find_model(models_dir, model_id, caller)
+    info = find_model(storage, model_id, caller)
     if info.family not in INSPECTABLE_FAMILIES:
         raise ApiError(
             422,

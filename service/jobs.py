@@ -33,6 +33,7 @@ from core.jobs import (
     task_message,
 )
 from core.model_registry import ModelMissing, ModelRegistry
+from core.object_store import ObjectStore
 from core.params import JobParams
 from core.public_jobs import JobBase, job_url, public_job
 from core.queues import queue_length
@@ -58,7 +59,7 @@ class JobQueue:
     max_queued: int
     owner: str
     response: Response
-    models_dir: Path
+    objects: ObjectStore  # where the models lie (the pinned version is checked at submission)
     max_queued_per_key: int | None = None  # None, or an operator: no limit of its own
     fair_queueing: bool = True
     queued_before: int = 0  # the caller's jobs waiting in the new job's queue (`new`)
@@ -95,17 +96,17 @@ class JobQueue:
         job.params = params.model_dump(exclude_unset=True)  # as the route set them
         pinned = None
         if job.model_digest is not None and job.model is not None:
-            pinned = partial(_version_remains, self.models_dir, job.model, job.model_digest)
+            pinned = partial(_version_remains, self.objects, job.model, job.model_digest)
         priority = fair_priority(self.queued_before) if self.fair_queueing else None
         return enqueue(
             self.store, self.celery_app, job, self.response, upload_dir, pinned, priority
         )
 
 
-def _version_remains(models_dir: Path, ref: str, digest: str) -> bool:
+def _version_remains(objects: ObjectStore, ref: str, digest: str) -> bool:
     """Whether the model version a job pinned is still there with the same content."""
     try:
-        ModelRegistry(models_dir).pinned_version(ref, digest)
+        ModelRegistry(objects).pinned_version(ref, digest)
     except (ModelMissing, OSError):
         return False
     return True

@@ -2,21 +2,20 @@
 
 A model's name and description are its record's listing (`core.model_registry`), written
 atomically. `DELETE /v1/models/{id}@<n>` removes one version; `DELETE /v1/models/{id}` removes
-every version and keeps the record as a tombstone, so the id stays its owner's. A version is
-renamed to a hidden name first (one atomic step: from then on the catalog no longer lists it and
-new jobs get 404) and then removed with the model's cached exports. A worker that already loaded
-the network keeps it in memory, so jobs running on it finish; a queued job pinned to a removed
-version fails `model_not_found`. A model whose training run is still queued or running is not
-deleted as a whole (409): the run registers a new version at each checkpoint.
+every version and keeps the record as a tombstone, so the id stays its owner's. A version's marker
+(`version.json`) is removed first (one atomic step: from then on the catalog no longer lists it
+and new jobs get 404), then its objects, with the model's cached exports. A worker that already
+loaded the network keeps it in memory, so jobs running on it finish; a queued job pinned to a
+removed version fails `model_not_found`. A model whose training run is still queued or running is
+not deleted as a whole (409): the run registers a new version at each checkpoint.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from core.exports import remove_exports
 from core.jobs import JobNotFound, JobStore
 from core.model_registry import ModelMissing, ModelRecord, ModelRegistry, parse_ref
+from core.storage import Storage
 from service.errors import ApiError
 from service.security import Caller
 
@@ -32,10 +31,10 @@ def require_manager(record: ModelRecord, caller: Caller, action: str) -> None:
         )
 
 
-def update_listing(models_dir: Path, record: ModelRecord, changes: dict[str, str]) -> None:
+def update_listing(storage: Storage, record: ModelRecord, changes: dict[str, str]) -> None:
     """Merge `changes` (name, description) into the model's listing."""
     try:
-        ModelRegistry(models_dir).update_listing(record.id, changes)
+        ModelRegistry.of(storage).update_listing(record.id, changes)
     except ModelMissing:
         raise ApiError(404, "model_not_found", f"There is no model {record.id!r}.") from None
 
@@ -50,15 +49,15 @@ def _training_active(store: JobStore, record: ModelRecord) -> str | None:
     return None if job.status.ended else job.id
 
 
-def delete_model(models_dir: Path, store: JobStore, record: ModelRecord, requested: str) -> None:
+def delete_model(storage: Storage, store: JobStore, record: ModelRecord, requested: str) -> None:
     """Remove the version `requested` names (`<id>@<n>`) or, for a bare id, the whole model
     and its exports (409 `model_in_training` while its run goes on)."""
     ref = parse_ref(requested)
-    registry = ModelRegistry(models_dir)
+    registry = ModelRegistry.of(storage)
     try:
         if ref is not None and ref.version is not None:
             registry.delete_version(record.id, ref.version)
-            remove_exports(models_dir.parent, record.id, ref.version)
+            remove_exports(storage.objects, record.id, ref.version)
             return
         running = _training_active(store, record)
         if running is not None:
@@ -72,4 +71,4 @@ def delete_model(models_dir: Path, store: JobStore, record: ModelRecord, request
         registry.delete_model(record.id)
     except ModelMissing:
         raise ApiError(404, "model_not_found", f"There is no model {requested!r}.") from None
-    remove_exports(models_dir.parent, record.id)
+    remove_exports(storage.objects, record.id)

@@ -30,7 +30,7 @@ from core.model_archive import (
 from core.model_folder import ModelFolderError, check_card_json
 from core.model_registry import ModelRegistry
 from core.params import ImportParams
-from core.storage import SAFE_ID
+from core.storage import SAFE_ID, Storage
 from service.errors import ApiError
 from service.uploads import check_size, copy_limited
 
@@ -102,7 +102,7 @@ def check_upload(
 
 
 def choose_id(
-    models_dir: Path, wanted: str | None, name: str | None, filename: str | None, owner: str
+    storage: Storage, wanted: str | None, name: str | None, filename: str | None, owner: str
 ) -> tuple[str, bool]:
     """The id to import under and whether the caller chose it: 422 for an id that is not a plain
     name, 409 `model_exists` when a chosen id is another owner's (the id of the caller's own
@@ -116,7 +116,7 @@ def choose_id(
             "The field 'id' must be 1-128 letters, digits, '.', '_' or '-', starting with a "
             "letter or digit.",
         )
-    record = ModelRegistry(models_dir).record(wanted)
+    record = ModelRegistry.of(storage).record(wanted)
     if record is not None and record.owner != owner:
         raise ApiError(
             409,

@@ -397,7 +397,7 @@ def require_pinned_version(ctx: JobContext) -> None:
     if job.model is None or job.kind in (JobKind.training, JobKind.model_import):
         return
     try:
-        ModelRegistry(ctx.storage.models).pinned_version(job.model, job.model_digest)
+        ModelRegistry.of(ctx.storage).pinned_version(job.model, job.model_digest)
     except ModelMissing as exc:
         raise JobFailure(
             "model_not_found",

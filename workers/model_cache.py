@@ -1,11 +1,14 @@
 """Networks loaded on demand in the worker process, kept in a bounded least-recently-used cache.
 
 Generators (`get`) serve translations and samples; discriminators (`get_discriminator`, from a
-model folder's `discriminator.safetensors`) serve inspections. An entry is keyed by the model id,
-the role and the identity of the two files it was loaded from (modification time, size and inode
-of the weights and of `config.json`), so a model that a training run registers or re-registers
-under the same id is loaded afresh at its next job: no worker restarts. At most `capacity`
-networks (`GANSERVE_MODEL_CACHE_SIZE`) stay loaded; the least recently used goes first.
+model folder's `discriminator.safetensors`) serve inspections. A version's files come from the
+object store through `Storage.folders` (the stored folder itself on the local backend; on S3 a
+download kept under the data directory and keyed by the version's content digest, so a worker
+host downloads a version once). An entry is keyed by the model reference and the role, and holds
+the content digest of the version it was loaded from, so a model that a training run registers
+under the same id (a new version, a new digest) is loaded afresh at its next job: no worker
+restarts. At most `capacity` networks (`GANSERVE_MODEL_CACHE_SIZE`) stay loaded; the least
+recently used goes first.
 
 The device is chosen when the first model is loaded, inside the worker process (CUDA when it is
 available, else the CPU), never at import: the Celery parent must not touch CUDA before it forks.
@@ -29,14 +32,15 @@ from torch import nn
 
 import models
 from core.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
-from core.model_registry import ModelMissing, ModelRegistry, parse_ref
+from core.model_registry import ModelMissing, ModelRegistry, VersionRecord, parse_ref
 from core.settings import get_settings
+from core.storage import Storage
 from training.distributed import resolve_device
 from workers import metrics
 from workers.errors import JobFailure
 from workers.fast_path import FastPath
+from workers.jobs import storage as worker_storage
 
-FileKey = tuple[tuple[int, int, int], ...]
 Role = Literal["generator", "discriminator"]
 
 
@@ -80,35 +84,34 @@ def configure_torch() -> None:
         torch.set_num_threads(threads)
 
 
-def model_folder(models_dir: Path, model_id: str) -> Path:
-    """The folder of the model version `model_id` names (`<id>@<n>`, as jobs pin it; a bare
-    `<id>`: its newest version); `model_not_found` when there is no such version (it may have
-    been deleted after the job was queued)."""
+def model_version(registry: ModelRegistry, model_id: str) -> tuple[VersionRecord, str]:
+    """The model version `model_id` names (`<id>@<n>`, as jobs pin it; a bare `<id>`: its
+    newest version) and its content digest; `model_not_found` when there is no such version (it
+    may have been deleted after the job was queued)."""
     ref = parse_ref(model_id)
     if ref is None:
         raise JobFailure("model_not_found", f"there is no model called {model_id!r}")
     try:
-        _, version = ModelRegistry(models_dir).resolve(ref)
+        _, version = registry.resolve(ref)
+        return version, registry.version_digest(version)
     except ModelMissing as exc:
         raise JobFailure(
             "model_not_found", f"{exc} (it may have been deleted after the job was queued)"
         ) from None
-    return version.folder
 
 
-def _file_key(folder: Path, weights: str) -> FileKey:
-    stats = [os.stat(folder / name) for name in (weights, CONFIG_FILE)]
-    return tuple((s.st_mtime_ns, s.st_size, s.st_ino) for s in stats)
+def _gone(model_id: str) -> JobFailure:
+    return JobFailure(
+        "model_not_found",
+        f"there is no model called {model_id!r} (it may have been deleted after the job was "
+        "queued)",
+    )
 
 
 def _missing(folder: Path, model_id: str, role: Role) -> JobFailure:
     """The failure for a model whose files are not all there."""
     if not folder.is_dir():
-        return JobFailure(
-            "model_not_found",
-            f"there is no model called {model_id!r} (it may have been deleted after the job was "
-            "queued)",
-        )
+        return _gone(model_id)
     if role == "discriminator" and (folder / CONFIG_FILE).is_file():
         return JobFailure(
             "no_discriminator",
@@ -118,22 +121,22 @@ def _missing(folder: Path, model_id: str, role: Role) -> JobFailure:
         )
     return JobFailure(
         "model_unloadable",
-        f"the model file could not be loaded: {folder.name} lacks {WEIGHTS_FILE} or {CONFIG_FILE}",
+        f"the model file could not be loaded: {model_id} lacks {WEIGHTS_FILE} or {CONFIG_FILE}",
     )
 
 
 class ModelCache:
-    """Least-recently-used cache of loaded networks from one models folder."""
+    """Least-recently-used cache of loaded networks from one store's models."""
 
     def __init__(
-        self, models_dir: Path, capacity: int, device: torch.device | str | None = None
+        self, storage: Storage, capacity: int, device: torch.device | str | None = None
     ) -> None:
         if capacity < 1:
             raise ValueError(f"the model cache holds at least 1 model, not {capacity}")
-        self.models_dir = Path(models_dir)
+        self.registry = ModelRegistry.of(storage)
         self.capacity = capacity
         self._device = torch.device(device) if device is not None else None
-        self._entries: OrderedDict[tuple[Role, str], tuple[FileKey, LoadedModel]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Role, str], tuple[str, LoadedModel]] = OrderedDict()
         self._lock = threading.Lock()
         self.loads = 0  # how many times a network was read from disk (for tests and logs)
 
@@ -169,7 +172,7 @@ class ModelCache:
 
     def card(self, model_id: str) -> models.ModelCard:
         """The card of `model_id` read afresh (`model_not_found` / `model_unloadable`)."""
-        folder = model_folder(self.models_dir, model_id)
+        folder = self._folder(model_id, model_version(self.registry, model_id)[0])
         if not folder.is_dir():
             raise _missing(folder, model_id, "generator")
         try:
@@ -177,27 +180,32 @@ class ModelCache:
         except models.CheckpointError as exc:
             raise JobFailure("model_unloadable", f"the model could not be read: {exc}") from None
 
+    def _folder(self, model_id: str, version: VersionRecord) -> Path:
+        """The version's files on disk (`model_not_found` when they went meanwhile)."""
+        try:
+            return self.registry.local_folder(version)
+        except (FileNotFoundError, ModelMissing):
+            raise _gone(model_id) from None
+
     def _get(self, model_id: str, role: Role) -> LoadedModel:
         part = PARTS[role]
         entry_key = (role, model_id)
         try:
-            folder = model_folder(self.models_dir, model_id)
+            version, digest = model_version(self.registry, model_id)
         except JobFailure:
             with self._lock:
                 self._entries.pop(entry_key, None)
             raise
         with self._lock:
-            try:
-                key = _file_key(folder, part.weights)
-            except FileNotFoundError:
-                self._entries.pop(entry_key, None)
-                raise _missing(folder, model_id, role) from None
             cached = self._entries.get(entry_key)
-            if cached is not None and cached[0] == key:
+            if cached is not None and cached[0] == digest:
                 self._entries.move_to_end(entry_key)
                 metrics.model_cache("hit")
                 return cached[1]
-            self._entries.pop(entry_key, None)  # stale: its files changed
+            self._entries.pop(entry_key, None)  # stale: another version, other files
+            folder = self._folder(model_id, version)
+            if not (folder / part.weights).is_file() or not (folder / CONFIG_FILE).is_file():
+                raise _missing(folder, model_id, role)
             try:
                 card = models.read_card(folder)
                 network = fast_path(self.device).prepare(part.load(folder, device=self.device))
@@ -212,7 +220,7 @@ class ModelCache:
             self.loads += 1
             metrics.model_cache("load")
             loaded = LoadedModel(model_id, network, card, self.device)
-            self._entries[entry_key] = (key, loaded)
+            self._entries[entry_key] = (digest, loaded)
             while len(self._entries) > self.capacity:
                 self._entries.popitem(last=False)
                 metrics.model_cache("evict")
@@ -228,7 +236,7 @@ def get_cache() -> ModelCache:
     global _cache, _cache_pid
     if _cache is None or _cache_pid != os.getpid():
         settings = get_settings()
-        _cache = ModelCache(settings.models_dir, settings.model_cache_size)
+        _cache = ModelCache(worker_storage(), settings.model_cache_size)
         _cache_pid = os.getpid()
     return _cache
 

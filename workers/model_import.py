@@ -15,13 +15,13 @@ The gateway has checked the upload's layout and stored it in the job's upload fo
   call anything but the tensor rebuilders is refused before it runs (`unsafe_checkpoint`). Its
   keys are mapped onto ganserve's U-Net and PatchGAN, loaded strictly, and saved as safetensors.
 
-The import claims the model id for the importing key (`core.model_registry`: an id of the key's
-own model gets a new version; another key's id fails `model_exists`), writes the folder in a
-hidden staging folder and registers it as the model's next version (`workers.registration`), so
-the catalog never lists half a model. Its card's provenance is replaced: the importing key, the
-job and, under `imported.origin`, the zip's own provenance as the uploader's description only,
-without what names things of the other installation (its dataset, run, job and owner); nothing
-the service acts on is read from it.
+The import claims the model id for the importing key (`core.model_registry`: an id of the key's own
+model gets a new version; another key's id fails `model_exists`), writes the folder in a hidden
+staging folder and registers it as the model's next version (`workers.registration`: uploaded to the
+object store, its marker last), so the catalog never lists half a model. Its card's provenance is
+replaced: the importing key, the job and, under `imported.origin`, the zip's own provenance as the
+uploader's description only, without what names things of the other installation (its dataset, run,
+job and owner); nothing the service acts on is read from it.
 """
 
 from __future__ import annotations
@@ -158,8 +158,7 @@ def import_model(ctx: JobContext) -> Outcome:
     assert isinstance(params, ImportParams)
     configure_torch()
     upload_dir = ctx.storage.upload_dir(ctx.job_id)
-    models_dir = ctx.storage.models
-    with staging_folder(models_dir / params.model_id) as staging:
+    with staging_folder(ctx.storage.models / params.model_id) as staging:
         origin: dict[str, Any] = {}
         if params.source == "folder":
             origin = _from_folder_zip(
@@ -180,12 +179,12 @@ def import_model(ctx: JobContext) -> Outcome:
         card["provenance"] = {"owner": ctx.job.owner, "job": ctx.job_id, "imported": imported}
         atomic_write(staging / CONFIG_FILE, lambda tmp: Path(tmp).write_text(card_text(card)))
         discriminator = has_discriminator(staging, card)
-        model_id = _claim_id(ModelRegistry(models_dir), params, ctx.job.owner)
+        model_id = _claim_id(ModelRegistry.of(ctx.storage), params, ctx.job.owner)
         version = register_version(
             ctx, model_id, staging, {"kind": "import", "filename": params.filename}
         )
     if listing:
-        ModelRegistry(models_dir).update_listing(model_id, listing)
+        ModelRegistry.of(ctx.storage).update_listing(model_id, listing)
     return Outcome(
         JobStatus.succeeded,
         {

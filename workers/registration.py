@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 def register_version(
     ctx: JobContext, model_id: str, staging: Path, source: dict[str, Any]
 ) -> VersionRecord:
-    """Add the model folder `staging` as the next version of `model_id` (owned by the job's
-    owner; else `model_exists`), then apply the retention of versions."""
-    registry = ModelRegistry(ctx.storage.models)
+    """Add the local model folder `staging` as the next version of `model_id` (owned by the
+    job's owner; else `model_exists`), uploaded to the store and then removed, then apply the
+    retention of versions."""
+    registry = ModelRegistry.of(ctx.storage)
     try:
         version = registry.add_version(
             model_id, ctx.job.owner, staging, {**source, "job": ctx.job_id}

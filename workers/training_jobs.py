@@ -234,13 +234,13 @@ def source_model(ctx: JobContext, model_id: Any) -> Path | None:
     if model_id is None:
         return None
     try:
-        version = ModelRegistry(ctx.storage.models).pinned_version(model_id, ctx.job.model_digest)
-    except ModelMissing:
+        registry = ModelRegistry.of(ctx.storage)
+        return registry.local_folder(registry.pinned_version(model_id, ctx.job.model_digest))
+    except (ModelMissing, FileNotFoundError):
         raise JobFailure(
             "model_not_found",
             f"the model version {model_id!r} this run was to start from no longer exists",
         ) from None
-    return version.folder
 
 
 def run_training(ctx: JobContext) -> Outcome:
@@ -269,7 +269,7 @@ def run_training(ctx: JobContext) -> Outcome:
         init_from=init_from,
     )
     configure_torch()
-    registry = ModelRegistry(ctx.storage.models)
+    registry = ModelRegistry.of(ctx.storage)
     model_id = model_id_for(registry, ctx.job_id, ctx.job.owner, family_name, params.get("name"))
     if params.get("name"):
         registry.update_listing(model_id, {"name": params["name"]}, keep_listed=True)

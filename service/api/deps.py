@@ -91,7 +91,7 @@ def get_job_queue(
         settings.max_queued_jobs,
         owner,
         response,
-        settings.models_dir,
+        state.storage.objects,
         max_queued_per_key=None if operator else settings.max_queued_jobs_per_key,
         fair_queueing=settings.fair_queueing,
     )

@@ -16,6 +16,7 @@ from PIL import Image
 import models
 from core.model_registry import ModelRef, ModelRegistry
 from core.settings import Settings
+from core.storage import Storage
 from ganserve.embedded_redis import free_port
 from ganserve.launcher import Stack, local_stack
 
@@ -122,6 +123,8 @@ def zip_folder(folder: Path) -> bytes:
 
 
 def version_folder(models_dir: Path, model_id: str, version: int | None = None) -> Path:
-    """The folder of a model's version (its newest when `version` is None)."""
-    _, found = ModelRegistry(models_dir).resolve(ModelRef(model_id, version))
-    return found.folder
+    """The local folder of a model's version (its newest when `version` is None) in the store of
+    the data directory `models_dir.parent`."""
+    registry = ModelRegistry.of(Storage(models_dir.parent))
+    _, found = registry.resolve(ModelRef(model_id, version))
+    return registry.local_folder(found)

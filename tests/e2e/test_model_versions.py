@@ -19,6 +19,7 @@ import torch
 
 import models
 from core.model_registry import ModelRegistry
+from core.storage import Storage
 from tests.e2e.stack import png, running_stack, version_folder, zip_folder
 from tests.e2e.stack import wait_job as wait_keyed_job
 from training.demo import build_demo
@@ -162,8 +163,8 @@ def test_another_key_can_neither_see_change_run_nor_take_an_id(stack):
     after = client.get("/v1/models/alice-private", headers=auth("alice")).json()
     assert after["digest"] == digest and after["version"] == 1
     assert (
-        ModelRegistry(data_dir / "models").record("alice-private").owner
-        != ModelRegistry(data_dir / "models").record(run["result"]["model"]).owner
+        ModelRegistry.of(Storage(data_dir)).record("alice-private").owner
+        != ModelRegistry.of(Storage(data_dir)).record(run["result"]["model"]).owner
     )
     # the operator sees and manages it
     assert client.get("/v1/models/alice-private", headers=auth("operator")).status_code == 200
@@ -371,4 +372,4 @@ def test_a_broken_folder_never_breaks_the_catalog_and_can_be_deleted(stack):
         assert "bob-broken" not in {m["id"] for m in listing.json()["models"]}
     assert client.delete("/v1/models/bob-broken", headers=auth("alice")).status_code == 404
     assert client.delete("/v1/models/bob-broken", headers=auth("bob")).status_code == 204
-    assert ModelRegistry(data_dir / "models").versions("bob-broken") == []
+    assert ModelRegistry.of(Storage(data_dir)).versions("bob-broken") == []

@@ -14,6 +14,7 @@ import torch
 
 import models
 from core.model_registry import ModelRef, ModelRegistry
+from core.storage import Storage
 from ganserve import demo_models
 from ganserve.demo_models import DEMOS, MARKER, install_demo_models
 from tests.service.conftest import start_gateway
@@ -53,10 +54,10 @@ def shipped(tmp_path, monkeypatch):
 
 def test_a_fresh_start_registers_the_shipped_models_and_trains_nothing(gateway, shipped):
     data_dir = gateway.data_dir
-    done = install_demo_models(gateway.url, data_dir, owner="anonymous")
+    done = install_demo_models(gateway.url, Storage(data_dir), owner="anonymous")
     assert done.models == [d.name for d in DEMOS] and done.jobs == []
     assert json.loads((data_dir / MARKER).read_text())["datasets"] == done.datasets
-    registry = ModelRegistry(data_dir / "models")
+    registry = ModelRegistry.of(Storage(data_dir))
     with gateway.client() as client:
         datasets = {d["id"]: d for d in client.get("/v1/datasets").json()["datasets"]}
         listed = {m["id"]: m for m in client.get("/v1/models").json()["models"]}
@@ -70,16 +71,20 @@ def test_a_fresh_start_registers_the_shipped_models_and_trains_nothing(gateway, 
             assert model["shared"] is True
             record, version = registry.resolve(ModelRef(demo.name))
             assert record.owner == "anonymous" and version.source["kind"] == "demo"
-            card = json.loads((version.folder / "config.json").read_text())
+            card = json.loads((registry.local_folder(version) / "config.json").read_text())
             assert card["provenance"]["dataset"] == dataset["id"]
         translator = listed["labels2photo"]
         assert translator["examples"] > 0  # the dataset's held-out inputs
         assert client.get("/v1/jobs").json()["jobs"] == []  # nothing trains
-    assert install_demo_models(gateway.url, data_dir, owner="anonymous") is None  # once only
+    assert (
+        install_demo_models(gateway.url, Storage(data_dir), owner="anonymous") is None
+    )  # once only
 
 
 def test_train_demos_also_queues_one_background_run_per_family(gateway, shipped):
-    done = install_demo_models(gateway.url, gateway.data_dir, owner="anonymous", train=True)
+    done = install_demo_models(
+        gateway.url, Storage(gateway.data_dir), owner="anonymous", train=True
+    )
     assert len(done.jobs) == len(DEMOS)
     with gateway.client() as client:
         for job_id, demo in zip(done.jobs, DEMOS, strict=True):
@@ -97,7 +102,7 @@ def test_train_demos_also_queues_one_background_run_per_family(gateway, shipped)
 
 def test_nothing_is_installed_when_a_model_exists(gateway, shipped):
     write_test_models(gateway.data_dir / "models")
-    assert install_demo_models(gateway.url, gateway.data_dir, owner="anonymous") is None
+    assert install_demo_models(gateway.url, Storage(gateway.data_dir), owner="anonymous") is None
     assert not (gateway.data_dir / MARKER).exists()
     with gateway.client() as client:
         assert client.get("/v1/datasets").json()["datasets"] == []

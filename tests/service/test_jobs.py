@@ -5,6 +5,7 @@ from celery import Celery
 
 from core.jobs import QUEUE_INFER, Job, JobKind
 from core.model_registry import ModelRegistry
+from core.object_store import ObjectStore
 from core.params import TranslationParams
 from core.public_jobs import public_job
 from core.queues import queue_length
@@ -68,16 +69,21 @@ def test_a_version_removed_before_its_job_is_recorded_is_a_404(gateway, tmp_path
 
     store = JobStore(gateway.redis())
     write_model_folder(
-        tmp_path, "gone-soon", architecture="pix2pix-generator", family="pix2pix", task="translate"
+        tmp_path / "models",
+        "gone-soon",
+        architecture="pix2pix-generator",
+        family="pix2pix",
+        task="translate",
     )
-    registry = ModelRegistry(tmp_path)
+    objects = ObjectStore.local(tmp_path)
+    registry = ModelRegistry(objects)
     digest = registry.version_digest(registry.pinned_version("gone-soon@1", None))
     app = Celery("probe", broker=gateway.redis_url, set_as_current=False)
-    queue = JobQueue(store, app, gateway.redis(), 100, "anonymous", Response(), tmp_path)
+    queue = JobQueue(store, app, gateway.redis(), 100, "anonymous", Response(), objects)
     try:
         kept = queue.new(JobKind.translation, "gone-soon@1", digest)
         assert queue.submit(kept, TranslationParams(seed=1)).model == "gone-soon@1"
-        (tmp_path / "gone-soon" / "model.safetensors").write_bytes(b"other weights")
+        (tmp_path / "models" / "gone-soon" / "model.safetensors").write_bytes(b"other weights")
         late = queue.new(JobKind.translation, "gone-soon@1", kept.model_digest)
         with pytest.raises(ApiError) as refused:
             queue.submit(late, TranslationParams(seed=1))

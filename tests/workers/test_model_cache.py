@@ -1,4 +1,5 @@
-"""The bounded model cache: loads once, evicts the least recently used, reloads changed files."""
+"""The bounded model cache: loads once, evicts the least recently used, reloads changed files;
+versions in S3 downloaded once per host."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 import pytest
 import torch
 
+from core.model_registry import ModelRegistry
+from core.object_store import ObjectStore
+from core.storage import Storage
 from tests.workers.tiny import save_tiny_model
 from workers.errors import JobFailure
 from workers.model_cache import ModelCache
@@ -17,7 +21,7 @@ def first_weight(model: torch.nn.Module) -> torch.Tensor:
 
 
 def test_cache_loads_once_and_keeps_at_most_its_capacity(storage):
-    cache = ModelCache(storage.models, capacity=2, device="cpu")
+    cache = ModelCache(storage, capacity=2, device="cpu")
     a = cache.get("p2p")
     assert cache.get("p2p") is a and cache.loads == 1
     cache.get("digits")
@@ -31,7 +35,7 @@ def test_cache_loads_once_and_keeps_at_most_its_capacity(storage):
 
 
 def test_a_model_whose_files_change_is_loaded_again(storage):
-    cache = ModelCache(storage.models, capacity=4, device="cpu")
+    cache = ModelCache(storage, capacity=4, device="cpu")
     before = cache.get("digits")
     save_tiny_model(storage.models, "digits", seed=1)  # retrained: new files, same id
     after = cache.get("digits")
@@ -41,7 +45,7 @@ def test_a_model_whose_files_change_is_loaded_again(storage):
 
 
 def test_a_replaced_folder_with_old_timestamps_is_still_noticed(storage):
-    cache = ModelCache(storage.models, capacity=4, device="cpu")
+    cache = ModelCache(storage, capacity=4, device="cpu")
     before = cache.get("digits")
     folder = storage.models / "digits"
     stamps = {p.name: os.stat(p).st_mtime_ns for p in folder.iterdir()}
@@ -52,7 +56,7 @@ def test_a_replaced_folder_with_old_timestamps_is_still_noticed(storage):
 
 
 def test_missing_and_broken_models_are_clear_failures(storage):
-    cache = ModelCache(storage.models, capacity=2, device="cpu")
+    cache = ModelCache(storage, capacity=2, device="cpu")
     cache.get("p2p")
     for path in (storage.models / "p2p").iterdir():
         path.unlink()
@@ -67,4 +71,27 @@ def test_missing_and_broken_models_are_clear_failures(storage):
     assert info.value.message.startswith("the model file could not be loaded")
     with pytest.raises(JobFailure) as info:
         cache.get("../digits")
+    assert info.value.code == "model_not_found"
+
+
+def test_versions_in_s3_are_downloaded_once_per_host_and_reloaded_when_new(s3_url, tmp_path):
+    objects = ObjectStore.open(s3_url, tmp_path)
+    storage = Storage(tmp_path / "data", objects)
+    registry = ModelRegistry.of(storage)
+    registry.claim("digits", "alice")
+    first = registry.add_version("digits", "alice", save_tiny_model(tmp_path / "a", "digits"), {})
+    cache = ModelCache(storage, capacity=2, device="cpu")
+    loaded = cache.get("digits")
+    assert cache.get(f"digits@{first.version}") is not None and cache.get("digits") is loaded
+    assert storage.folders.downloads == 1 and cache.loads == 2  # one folder, two refs loaded
+    restarted = ModelCache(storage, capacity=2, device="cpu")  # a worker process restarted
+    assert restarted.get("digits").card == loaded.card
+    assert storage.folders.downloads == 1  # the host's download is used again
+    registry.add_version("digits", "alice", save_tiny_model(tmp_path / "b", "digits", seed=3), {})
+    newer = cache.get("digits")  # a new version under the same id: loaded afresh
+    assert newer is not loaded and storage.folders.downloads == 2
+    assert not torch.equal(first_weight(newer.model), first_weight(loaded.model))
+    registry.delete_model("digits")
+    with pytest.raises(JobFailure) as info:
+        cache.get("digits")
     assert info.value.code == "model_not_found"

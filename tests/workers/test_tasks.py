@@ -220,7 +220,7 @@ def test_cancelling_a_running_training_run_keeps_its_checkpoint(stack):
     assert done.status == JobStatus.cancelled, done.error
     assert 0 < done.result["step"] < 5000 and done.result["run"] == job.id
     assert (stack.storage.run_dir(job.id) / STATE_FILE).is_file()
-    registry = ModelRegistry(stack.storage.models)
+    registry = ModelRegistry.of(stack.storage)
     assert registry.versions(f"unetgan-{job.id[:8]}") == []  # its id claimed, nothing registered
 
 

@@ -10,6 +10,7 @@ import pytest
 import models
 from core.jobs import JobKind, JobStatus
 from core.model_registry import ModelRegistry, content_digest
+from core.object_store import ObjectStore
 from training.demo import build_demo
 from training.state import STATE_FILE
 from workers.errors import JobFailure
@@ -56,7 +57,7 @@ def test_bad_configs_fail_with_a_message_that_says_why(family, config, kind, nee
 
 
 def test_model_ids_come_from_the_name_or_the_family_and_job(tmp_path):
-    registry = ModelRegistry(tmp_path)
+    registry = ModelRegistry(ObjectStore.local(tmp_path))
     assert model_id_for(registry, "abcdef0123", "alice", "pggan", None) == "pggan-abcdef01"
     assert model_id_for(registry, "abcdef0123", "alice", "pggan", "  Faces, v2! ") == "faces-v2"
     assert model_id_for(registry, "abcdef0123", "alice", "pggan", "***") == "pggan-abcdef01"
@@ -95,7 +96,7 @@ def test_a_cancelled_run_resumes_from_its_checkpoint_and_registers_its_model(mak
     stopped = outcome.result["step"]
     assert 2 <= stopped < 6 and outcome.result["run"] == first.job_id
     run = first.storage.run_dir(first.job_id)
-    registry = ModelRegistry(first.storage.models)
+    registry = ModelRegistry.of(first.storage)
     assert (run / STATE_FILE).is_file()
     assert registry.versions(f"unetgan-{first.job_id[:8]}") == []  # claimed, nothing registered
 
@@ -110,19 +111,20 @@ def test_a_cancelled_run_resumes_from_its_checkpoint_and_registers_its_model(mak
     assert model_id == f"unetgan-{first.job_id[:8]}"
     assert outcome.result["version"] == 1 and outcome.result["model_ref"] == f"{model_id}@1"
     (version,) = registry.versions(model_id)
-    card = models.read_card(version.folder)
+    folder = registry.local_folder(version)
+    card = models.read_card(folder)
     assert version.source["job"] == first.job_id and version.source["dataset"] == digits
     assert card.provenance["dataset"] == digits and card.provenance["owner"] == first.job.owner
     assert card.provenance["run"] == first.job_id and "swd_avg" in card.metrics
-    assert outcome.result["model_digest"] == version.digest == content_digest(version.folder)
-    assert models.load(version.folder) is not None
+    assert outcome.result["model_digest"] == version.digest == content_digest(folder)
+    assert models.load(folder) is not None
     assert not [p for p in first.storage.models.iterdir() if p.name.startswith(".")]
 
 
 def test_registering_again_adds_a_version_and_keeps_the_newest(make_context, storage):
     ctx = make_context(JobKind.training)
     ctx.settings = ctx.settings.model_copy(update={"model_versions_kept": 2})
-    registry = ModelRegistry(storage.models)
+    registry = ModelRegistry.of(storage)
     registry.claim("mine", ctx.job.owner, training_job=ctx.job_id)
     source = storage.models / "digits"
     for step in (1, 2, 3):

@@ -114,7 +114,7 @@ def create_inspection(
     """Queue a realness map of an image by the model's discriminator: result image 0 is the map
     (greyscale, white = real), image 1 the map over the image with a legend; `result` also holds
     `global_score`, `map_mean`, `map_min` and `least_real_box`."""
-    info = require_inspectable(settings.models_dir, model, caller)
+    info = require_inspectable(storage, model, caller)
     check_class_label(info, class_label)
     if (image is None) == (source_job is None):
         raise ApiError(

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from core.jobs import JobKind, JobStore
 from core.params import InterpolationParams, LatentEndpoint
-from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep
+from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
 from service.catalog import ModelInfo, check_class_label, require_model
 from service.errors import ApiError
 from service.latents import check_indices, check_latent_length, kept_latents
@@ -24,6 +24,7 @@ router = APIRouter(tags=["interpolations"])
 def create_interpolation(
     body: InterpolationRequest,
     settings: SettingsDep,
+    storage: StorageDep,
     jobs: JobQueueDep,
     caller: CallerDep,
     owner: OwnerDep,
@@ -33,7 +34,7 @@ def create_interpolation(
     class embedding is interpolated between them). Result: the frames (`images`), `animation`
     (WebP and GIF URLs) and the frames' latents (`latents_url`). The first and last frames are
     the endpoints' own samples."""
-    info = require_model(settings.models_dir, body.model, "sample", caller)
+    info = require_model(storage, body.model, "sample", caller)
     ends = [_endpoint(end, info, jobs.store, owner, name) for name, end in body.ends()]
     webhook = webhook_target(body.webhook, body.webhook_events, settings)
     job = jobs.new(JobKind.interpolation, info.ref, info.digest, webhook)

@@ -2,12 +2,12 @@
 
 An export is created with `POST /v1/models/{id}/exports` and read with
 `GET /v1/models/{id}/exports/{format}`. `safetensors` zips the model folder (`config.json`,
-`model.safetensors`, `discriminator.safetensors` when it has one), which `POST /v1/models`
-imports again: made at once (and on a first read). `onnx` needs torch, which the gateway never
-imports: creating it queues an export job on the infer queue (202, the job inside; with `wait`,
-up to that many seconds for it). Both are cached per model version (`core.exports`), so later
-requests answer at once. The old `GET /v1/models/{id}/export?format=` still answers, with a
-`Deprecation` header, until the next release.
+`model.safetensors`, `discriminator.safetensors` when it has one), which `POST /v1/models` imports
+again: made at once (and on a first read). `onnx` needs torch, which the gateway never imports:
+creating it queues an export job on the infer queue (202, the job inside; with `wait`, up to that
+many seconds for it). Both are cached per model version in the object store (`core.exports`), so
+later requests answer at once, streamed from the store. The old `GET /v1/models/{id}/export?format=`
+still answers, with a `Deprecation` header, until the next release.
 """
 
 from __future__ import annotations
@@ -23,20 +23,20 @@ import redis
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.exports import export_path, export_stamp
+from core.exports import SUFFIX, export_key, export_stamp
 from core.jobs import JobKind, JobNotFound, JobStatus, JobStore
 from core.model_archive import write_folder_zip
 from core.params import ExportParams
 from core.public_jobs import public_job
+from core.storage import Storage
 from service.api.deps import (
     CallerDep,
     JobChangesDep,
     JobQueueDep,
     RedisDep,
-    SettingsDep,
     StorageDep,
     StoreDep,
 )
@@ -54,16 +54,20 @@ def _pending_key(model_id: str, stamp: str) -> str:
     return f"ganserve:export:{model_id}:{stamp}"
 
 
-def _zip_export(folder: Path, target: Path, model_id: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+def _stamp(info: ModelInfo) -> str:
+    return export_stamp(info.version, info.digest)
+
+
+def _zip_export(storage: Storage, info: ModelInfo, key: str) -> None:
+    """Zip the version's folder (on disk through `Storage.folders`) and upload it as `key`."""
+    folder = storage.folders.folder(info.prefix, info.digest, "models")
+    fd, tmp = tempfile.mkstemp(dir=storage.root, prefix=".export-")
     os.close(fd)
     try:
-        write_folder_zip(folder, Path(tmp), model_id)
-        os.replace(tmp, target)
-    except BaseException:
+        write_folder_zip(folder, Path(tmp), info.id)
+        storage.objects.upload_file(key, Path(tmp))
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 ExportFormat = Literal["safetensors", "onnx"]
@@ -92,10 +96,14 @@ class ExportOut(BaseModel):
     job: JobOut | None = Field(description="The ONNX export job (null for safetensors).")
 
 
-def _file(path: Path, model_id: str, fmt: str) -> FileResponse:
-    suffix = ".onnx" if fmt == "onnx" else ".zip"
+def _file(storage: Storage, key: str, model_id: str, fmt: str) -> StreamingResponse:
+    """The export `key`, streamed from the store as a download named after the model."""
     media = "application/octet-stream" if fmt == "onnx" else "application/zip"
-    return FileResponse(path, media_type=media, filename=f"{model_id}{suffix}")
+    headers = {"Content-Disposition": f'attachment; filename="{model_id}{SUFFIX[fmt]}"'}
+    found = storage.objects.info(key)
+    if found is not None:
+        headers["Content-Length"] = str(found.size)
+    return StreamingResponse(storage.objects.stream(key), media_type=media, headers=headers)
 
 
 def _export_job(
@@ -116,18 +124,18 @@ def _export_url(info: ModelInfo, fmt: str) -> str:
     return f"/v1/models/{info.ref}/exports/{fmt}"
 
 
-async def _ready_file(info: ModelInfo, storage_root: Path, fmt: str) -> Path | None:
-    """The export's file when it exists (a safetensors zip is made here if need be)."""
-    target = export_path(storage_root, info.id, export_stamp(info.folder, info.version), fmt)
-    if target.is_file():
-        return target
+async def _ready_file(info: ModelInfo, storage: Storage, fmt: str) -> str | None:
+    """The export's key when it exists (a safetensors zip is made here if need be)."""
+    key = export_key(info.id, _stamp(info), fmt)
+    if await run_in_threadpool(storage.objects.exists, key):
+        return key
     if fmt != "safetensors":
         return None
     try:
-        await run_in_threadpool(_zip_export, info.folder, target, info.id)
+        await run_in_threadpool(_zip_export, storage, info, key)
     except FileNotFoundError:  # the version was deleted while it was zipped
         raise ApiError(404, "model_not_found", f"There is no model {info.ref!r}.") from None
-    return target
+    return key
 
 
 async def _wait_for(job: JobOut, store: JobStore, changes: JobChangesDep, wait: float) -> JobOut:
@@ -141,13 +149,16 @@ async def _wait_for(job: JobOut, store: JobStore, changes: JobChangesDep, wait: 
             await next_change(deadline - time.monotonic())
 
 
-async def _made_file(info: ModelInfo, storage_root: Path, job: JobOut) -> Path | None:
-    """The file a succeeded ONNX export job wrote (None if it has not, or it is gone)."""
+async def _made_file(info: ModelInfo, storage: Storage, job: JobOut) -> str | None:
+    """The key of the export a succeeded ONNX export job wrote (None if it has not, or it is
+    gone)."""
     if job.status is not JobStatus.succeeded:
         return None
     stamp = getattr(job.result, "stamp", None)
-    path = export_path(storage_root, info.id, str(stamp), "onnx") if stamp else None
-    return path if path is not None and path.is_file() else None
+    if not stamp:
+        return None
+    key = export_key(info.id, str(stamp), "onnx")
+    return key if await run_in_threadpool(storage.objects.exists, key) else None
 
 
 def _failed(job: JobOut) -> ApiError:
@@ -159,7 +170,7 @@ async def _onnx_job(
     info: ModelInfo, client: redis.Redis, store: JobStore, jobs: JobQueueDep
 ) -> JobOut:
     """The ONNX export job of this version: the one in flight, or a new one."""
-    stamp = export_stamp(info.folder, info.version)
+    stamp = _stamp(info)
     job = await run_in_threadpool(_export_job, client, store, jobs.owner, info.id, stamp)
     if job is None:
         new = await run_in_threadpool(jobs.new, JobKind.model_export, info.ref, info.digest)
@@ -173,16 +184,16 @@ async def _make_export(
     info: ModelInfo,
     fmt: ExportFormat,
     wait: float | None,
-    storage_root: Path,
+    storage: Storage,
     store: JobStore,
     client: redis.Redis,
     changes: JobChangesDep,
     jobs: JobQueueDep,
-) -> tuple[Path | None, JobOut | None]:
+) -> tuple[str | None, JobOut | None]:
     """Make an export: its file when it is ready (a zip is made at once), and the ONNX export
     job when there is one (the one in flight or a new one, waited for up to `wait` seconds);
     a job that failed raises its error."""
-    path = await _ready_file(info, storage_root, fmt)
+    path = await _ready_file(info, storage, fmt)
     if path is not None:
         return path, None
     job = await _onnx_job(info, client, store, jobs)
@@ -190,7 +201,7 @@ async def _make_export(
         job = await _wait_for(job, store, changes, wait)
     if job.status is JobStatus.failed and job.error is not None:
         raise _failed(job)
-    return await _made_file(info, storage_root, job), job
+    return await _made_file(info, storage, job), job
 
 
 WaitQuery = Annotated[
@@ -211,7 +222,6 @@ WaitQuery = Annotated[
 async def create_model_export(
     model_id: str,
     request_body: ExportRequest,
-    settings: SettingsDep,
     storage: StorageDep,
     store: StoreDep,
     client: RedisDep,
@@ -224,10 +234,10 @@ async def create_model_export(
     """Make an export of a model version (`<id>` is its newest): 201 when it is ready to
     download at `url` (safetensors at once, ONNX when made before), else 202 with the ONNX
     export job (`Location` at the job; with `wait`, 201 if it ends in time)."""
-    info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
+    info = await run_in_threadpool(find_model, storage, model_id, caller)
     fmt = request_body.format
     url = _export_url(info, fmt)
-    path, job = await _make_export(info, fmt, wait, storage.root, store, client, changes, jobs)
+    path, job = await _make_export(info, fmt, wait, storage, store, client, changes, jobs)
     if path is None:
         assert job is not None
         response.status_code = 202
@@ -240,7 +250,7 @@ async def create_model_export(
 
 @router.get(
     "/{model_id}/exports/{format}",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
         200: {"content": {"application/zip": {}, "application/octet-stream": {}}},
         **error_responses(401, 404, 409, 422),
@@ -249,23 +259,22 @@ async def create_model_export(
 async def get_model_export(
     model_id: str,
     format: ExportFormat,
-    settings: SettingsDep,
     storage: StorageDep,
     store: StoreDep,
     client: RedisDep,
     caller: CallerDep,
-) -> FileResponse:
+) -> StreamingResponse:
     """Download an export of a model version: safetensors always (made on the first read);
     ONNX once made by `POST /v1/models/{id}/exports` (404 `export_not_found` before, 409
     `export_pending` while its job runs)."""
-    info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
-    path = await _ready_file(info, storage.root, format)
+    info = await run_in_threadpool(find_model, storage, model_id, caller)
+    path = await _ready_file(info, storage, format)
     if path is not None:
-        return _file(path, info.id, format)
-    stamp = export_stamp(info.folder, info.version)
+        return await run_in_threadpool(_file, storage, path, info.id, format)
+    stamp = _stamp(info)
     job = await run_in_threadpool(_export_job, client, store, caller.owner, info.id, stamp)
-    if job is not None and (made := await _made_file(info, storage.root, job)) is not None:
-        return _file(made, info.id, format)
+    if job is not None and (made := await _made_file(info, storage, job)) is not None:
+        return await run_in_threadpool(_file, storage, made, info.id, format)
     if job is not None and not job.status.ended:
         raise ApiError(
             409,
@@ -284,7 +293,7 @@ async def get_model_export(
 @router.get(
     "/{model_id}/export",
     deprecated=True,
-    response_class=FileResponse,  # the 200 is a file (the 202, JSON, is answered as such)
+    response_class=StreamingResponse,  # the 200 is a file (the 202, JSON, is answered as such)
     responses={
         200: {"content": {"application/zip": {}, "application/octet-stream": {}}},
         202: {"model": JobOut, "description": "ONNX export queued (or still running)"},
@@ -294,7 +303,6 @@ async def get_model_export(
 )
 async def export_model_deprecated(
     model_id: str,
-    settings: SettingsDep,
     storage: StorageDep,
     store: StoreDep,
     client: RedisDep,
@@ -306,7 +314,7 @@ async def export_model_deprecated(
         Query(description="safetensors: the model folder as a zip; onnx: the generator."),
     ] = "safetensors",
     wait: WaitQuery = None,
-) -> FileResponse | JSONResponse:
+) -> StreamingResponse | JSONResponse:
     """Deprecated (answers until the next release): `POST /v1/models/{id}/exports`, then
     `GET /v1/models/{id}/exports/{format}`. The file (200), or the ONNX export job (202)."""
     deprecation = {
@@ -314,15 +322,13 @@ async def export_model_deprecated(
         "Link": f'</v1/models/{model_id}/exports>; rel="successor-version"',
     }
     try:
-        info = await run_in_threadpool(find_model, settings.models_dir, model_id, caller)
-        path, job = await _make_export(
-            info, format, wait, storage.root, store, client, changes, jobs
-        )
+        info = await run_in_threadpool(find_model, storage, model_id, caller)
+        path, job = await _make_export(info, format, wait, storage, store, client, changes, jobs)
     except ApiError as exc:  # errors say it too
         exc.headers = {**(exc.headers or {}), **deprecation}
         raise
     if path is not None:
-        answer = _file(path, info.id, format)
+        answer = await run_in_threadpool(_file, storage, path, info.id, format)
         answer.headers.update(deprecation)
         return answer
     assert job is not None

@@ -22,10 +22,10 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 
 @router.get("", responses=error_responses(401))
-def list_models(settings: SettingsDep, caller: CallerDep) -> ModelList:
+def list_models(storage: StorageDep, caller: CallerDep) -> ModelList:
     """The models the caller may use (the shared ones and its own): id, name, family, task,
     image size, channels, classes, metrics, the run behind it."""
-    return ModelList(models=catalog.list_models(settings.models_dir, caller))
+    return ModelList(models=catalog.list_models(storage, caller))
 
 
 @router.post(
@@ -63,7 +63,7 @@ def import_model(
     """Queue the import of a model (202): an infer worker loads and checks the weights, converts
     a reference checkpoint, and registers the model; the job's `result.model` is its id."""
     kind, _ = check_upload(file, discriminator, settings.max_model_bytes)
-    model_id, given = choose_id(settings.models_dir, id, name, file.filename, jobs.owner)
+    model_id, given = choose_id(storage, id, name, file.filename, jobs.owner)
     job = jobs.new(JobKind.model_import, model_id, webhook=webhook)
     upload_dir = storage.upload_dir(job.id)
     store_import(upload_dir, kind, file, discriminator, settings.max_model_bytes)
@@ -72,13 +72,11 @@ def import_model(
 
 
 @router.get("/{model_id}", responses=error_responses(401, 404))
-def get_model(model_id: str, settings: SettingsDep, caller: CallerDep) -> ModelInfo:
+def get_model(model_id: str, storage: StorageDep, caller: CallerDep) -> ModelInfo:
     """One model at its newest version (`<id>`) or at the version asked for (`<id>@<n>`), with
     the list of its versions; 404 `model_not_found` when there is none the caller may see."""
     ref = parse_ref(model_id)
-    info = (
-        None if ref is None else resolve_model(settings.models_dir, ref, caller, all_versions=True)
-    )
+    info = None if ref is None else resolve_model(storage, ref, caller, all_versions=True)
     if info is None:
         raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
     return info
@@ -86,14 +84,14 @@ def get_model(model_id: str, settings: SettingsDep, caller: CallerDep) -> ModelI
 
 @router.patch("/{model_id}", responses=error_responses(401, 403, 404, 422))
 def update_model(
-    model_id: str, body: ModelPatch, settings: SettingsDep, caller: CallerDep
+    model_id: str, body: ModelPatch, storage: StorageDep, caller: CallerDep
 ) -> ModelInfo:
     """Set a model's name or description (its owner, or an operator); they belong to the model,
     not to one version."""
-    record = record_for(settings.models_dir, model_id, caller)
+    record = record_for(storage, model_id, caller)
     require_manager(record, caller, "change")
-    update_listing(settings.models_dir, record, body.model_dump(exclude_unset=True))
-    return find_model(settings.models_dir, record.id, caller)
+    update_listing(storage, record, body.model_dump(exclude_unset=True))
+    return find_model(storage, record.id, caller)
 
 
 @router.delete(
@@ -103,30 +101,30 @@ def update_model(
     responses=error_responses(401, 403, 404, 409),
 )
 def delete_model(
-    model_id: str, settings: SettingsDep, store: StoreDep, caller: CallerDep
+    model_id: str, storage: StorageDep, store: StoreDep, caller: CallerDep
 ) -> Response:
     """Delete one version (`<id>@<n>`) or the whole model (`<id>`; its owner, or an operator):
     jobs already running on it finish, queued jobs pinned to a deleted version fail
     `model_not_found`, new jobs get 404; 409 `model_in_training` for a whole model while the run
     that registers it goes on. A deleted model's id stays its owner's. A model whose card cannot
     be read can still be deleted."""
-    record = record_for(settings.models_dir, model_id, caller)
+    record = record_for(storage, model_id, caller)
     require_manager(record, caller, "delete")
-    model_admin.delete_model(settings.models_dir, store, record, model_id)
+    model_admin.delete_model(storage, store, record, model_id)
     return Response(status_code=204)
 
 
-def _sources(model_id: str, settings: SettingsDep, caller: CallerDep) -> tuple[ModelInfo, list]:
-    info = find_model(settings.models_dir, model_id, caller)
+def _sources(model_id: str, storage: StorageDep, caller: CallerDep) -> tuple[ModelInfo, list]:
+    info = find_model(storage, model_id, caller)
     if info.dataset is None:
         return info, []
-    return info, example_sources(settings.data_dir / "datasets" / info.dataset, info.direction)
+    return info, example_sources(storage.datasets / info.dataset, info.direction)
 
 
 @router.get("/{model_id}/examples", responses=error_responses(401, 404))
-def list_model_examples(model_id: str, settings: SettingsDep, caller: CallerDep) -> ExampleList:
+def list_model_examples(model_id: str, storage: StorageDep, caller: CallerDep) -> ExampleList:
     """Example inputs of a translation model: its dataset's held-out inputs (may be empty)."""
-    info, sources = _sources(model_id, settings, caller)
+    info, sources = _sources(model_id, storage, caller)
     return ExampleList(examples=[f"/v1/models/{info.id}/examples/{k}" for k in range(len(sources))])
 
 
@@ -136,10 +134,10 @@ def list_model_examples(model_id: str, settings: SettingsDep, caller: CallerDep)
     response_class=Response,
 )
 def get_model_example(
-    model_id: str, index: int, settings: SettingsDep, caller: CallerDep
+    model_id: str, index: int, storage: StorageDep, caller: CallerDep
 ) -> Response:
     """Example input `index` as PNG; 404 `not_found` past the last one."""
-    _, sources = _sources(model_id, settings, caller)
+    _, sources = _sources(model_id, storage, caller)
     if not 0 <= index < len(sources):
         raise ApiError(404, "not_found", f"Model {model_id!r} has no example {index}.")
     return Response(example_png(*sources[index]), media_type="image/png")

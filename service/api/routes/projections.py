@@ -81,7 +81,7 @@ def create_projection(
     the current reconstruction (`GET /v1/jobs/{id}/preview`) as it goes. Result: the latent
     (`latent`, `latents_url`), the class, the reconstruction (image 0), the target as the model
     sees it (image 1), PSNR and SSIM."""
-    info = require_model(settings.models_dir, model, "sample", caller)
+    info = require_model(storage, model, "sample", caller)
     check_class_label(info, class_label)
     if discriminator_loss == "on":
         require_discriminator(info, "use its feature loss")

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from core.jobs import JobKind, JobStore
 from core.params import LatentsOfJob, SampleParams, random_seed
-from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep
+from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
 from service.catalog import ModelInfo, check_class_label, require_discriminator, require_model
 from service.errors import ApiError
 from service.latents import check_indices, check_latent_length, kept_latents, labels_for
@@ -23,6 +23,7 @@ router = APIRouter(tags=["samples"])
 def create_sample(
     body: SampleRequest,
     settings: SettingsDep,
+    storage: StorageDep,
     jobs: JobQueueDep,
     caller: CallerDep,
     owner: OwnerDep,
@@ -31,7 +32,7 @@ def create_sample(
     `params`), or from `latents` (vectors, or an earlier job's), which give the same images bit
     for bit; with `filter`, the model's discriminator picks the candidates it finds most real.
     The result keeps every image's latent (`latents_url`, and inline when small)."""
-    info = require_model(settings.models_dir, body.model, "sample", caller)
+    info = require_model(storage, body.model, "sample", caller)
     check_class_label(info, body.class_label)
     if body.filter is not None:
         require_discriminator(info, "filter samples")

@@ -7,11 +7,12 @@ from fastapi import APIRouter
 from core.families import FAMILIES
 from core.fine_tune import InitMismatch, fine_tune_config
 from core.jobs import JobKind
-from core.model_folder import ModelFolderError, read_card_json
+from core.model_folder import ModelFolderError
 from core.params import TrainingParams
+from core.storage import Storage
 from core.training_runs import InvalidConfig, check_config
 from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
-from service.catalog import ModelInfo, find_model
+from service.catalog import ModelInfo, find_model, version_card
 from service.datasets import DatasetInfo, get_dataset
 from service.errors import ApiError
 from service.schemas import JobOut, TrainingRunRequest, error_responses
@@ -44,7 +45,7 @@ def create_training_run(
     config = body.config
     source = None
     if body.init_from is not None:
-        source, config = _fine_tune(body, caller, settings, dataset)
+        source, config = _fine_tune(body, caller, storage, dataset)
     try:  # the rules the training worker applies, so a bad config never becomes a failed job
         check_config(str(body.family), config, str(dataset.kind))
     except InvalidConfig as exc:
@@ -71,14 +72,14 @@ def create_training_run(
 
 
 def _fine_tune(
-    body: TrainingRunRequest, caller: CallerDep, settings: SettingsDep, dataset: DatasetInfo
+    body: TrainingRunRequest, caller: CallerDep, storage: Storage, dataset: DatasetInfo
 ) -> tuple[ModelInfo, dict]:
     """The model version a run starts from (`body.init_from`, pinned now) and the run's config
     (404 for a model the caller does not see, 422 `init_mismatch` naming what differs from the
     model's architecture)."""
-    info = find_model(settings.models_dir, str(body.init_from), caller)
+    info = find_model(storage, str(body.init_from), caller)
     try:
-        card = read_card_json(info.folder)
+        card = version_card(storage, info)
     except ModelFolderError:  # the version was deleted meanwhile
         raise ApiError(404, "model_not_found", f"There is no model {body.init_from!r}.") from None
     classes = len(dataset.classes) if dataset.kind == "labeled" else 0

@@ -51,7 +51,7 @@ def create_translation(
     ] = "native",
 ) -> JobOut:
     """Queue the translation of an uploaded image; the result keeps the input's size."""
-    info = require_model(settings.models_dir, model, "translate", caller)
+    info = require_model(storage, model, "translate", caller)
     picture = read_image(image, settings)
     job = jobs.new(JobKind.translation, info.ref, info.digest, webhook)
     path = storage.upload_dir(job.id) / INPUT_FILE

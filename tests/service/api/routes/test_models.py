@@ -7,6 +7,7 @@ from pathlib import Path
 
 from core.jobs import Job, JobKind, JobStatus
 from core.model_registry import ModelRegistry
+from core.storage import Storage
 from service.security import owner_of_key
 from tests.service.conftest import KEYS
 from tests.service.factories import TEST_MODELS, expect_error, write_model_folder, zip_bytes
@@ -119,7 +120,7 @@ def test_without_keys_anyone_renames_and_deletes(client, gateway):
     patched = client.patch("/v1/models/scratch-1", json={"name": "Facades v2"})
     assert patched.status_code == 200, patched.text
     assert patched.json()["name"] == "Facades v2" and patched.json()["description"] == ""
-    registry = ModelRegistry(gateway.data_dir / "models")
+    registry = ModelRegistry.of(Storage(gateway.data_dir))
     record = registry.record("scratch-1")
     assert record.listing == {"name": "Facades v2"} and record.owner == "key-someone"
     # the flat folder became version 1 of the model, its card unchanged
@@ -132,7 +133,7 @@ def test_without_keys_anyone_renames_and_deletes(client, gateway):
     expect_error(long, 422, "invalid_field")
     assert client.delete("/v1/models/scratch-1").status_code == 204
     assert registry.versions("scratch-1") == [] and registry.record("scratch-1").deleted
-    assert not list((folder / "versions").iterdir())  # no version, nothing half-removed
+    assert registry.objects.list("models/scratch-1/versions") == []  # nothing half-removed
     assert not [p for p in (gateway.data_dir / "models").iterdir() if p.name.startswith(".")]
     expect_error(client.get("/v1/models/scratch-1"), 404, "model_not_found")
     expect_error(client.delete("/v1/models/scratch-1"), 404, "model_not_found")
