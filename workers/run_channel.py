@@ -122,4 +122,3 @@ class RunChannel:
             "time": time.time(),
         }
         _write_json(self.folder / f"error-{rank}.json", error)
-

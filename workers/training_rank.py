@@ -51,8 +51,12 @@ def run(channel: RunChannel, rank: int) -> RunResult:
 
     def report(progress: Progress) -> None:
         channel.send(
-            {"event": "progress", "step": progress.step, "total": progress.total,
-             "stats": progress.stats}
+            {
+                "event": "progress",
+                "step": progress.step,
+                "total": progress.total,
+                "stats": progress.stats,
+            }
         )
 
     def publish(step: int, model_dir: Path) -> None:

@@ -92,7 +92,9 @@ def test_the_ranks_train_exactly_what_the_worker_built(family, config, kind):
     options, family_config = build_run(
         family, config, data=Path("/d"), out=Path("/o"), kind=kind, name="run", device="auto"
     )
-    spec = json.loads(json.dumps(spec_of("job", family, options, family_config, False), default=str))
+    spec = json.loads(
+        json.dumps(spec_of("job", family, options, family_config, False), default=str)
+    )
     assert read_spec(spec) == (family, options, family_config)
 
 
@@ -134,9 +136,7 @@ def test_a_two_process_run_stops_when_cancelled_and_resumes_to_the_end(make_cont
     assert wait_gone(first.job_id) == []
 
 
-def test_a_dataset_the_processes_cannot_train_on_fails_the_job_as_in_process(
-    make_context, storage
-):
+def test_a_dataset_the_processes_cannot_train_on_fails_the_job_as_in_process(make_context, storage):
     folder = storage.datasets / "empty"
     folder.mkdir()
     (folder / "notes.txt").write_text("no image here")
