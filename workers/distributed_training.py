@@ -147,7 +147,9 @@ def train_on_devices(
     on_checkpoint: CheckpointCallback | None = None,
 ) -> RunResult:
     """`training.loop.train` of job `job_id` on `devices` processes under torchrun."""
-    with tempfile.TemporaryDirectory(prefix=f"ganserve-run-{job_id}-") as folder:
+    with tempfile.TemporaryDirectory(
+        prefix=f"ganserve-run-{job_id}-", ignore_cleanup_errors=True
+    ) as folder:
         channel = RunChannel(Path(folder))
         channel.write_spec(spec_of(job_id, family_name, options, config, on_checkpoint is not None))
         process = subprocess.Popen(
@@ -159,7 +161,7 @@ def train_on_devices(
             _supervise(process, channel, on_progress, should_stop, on_checkpoint)
         finally:
             end(process)
-        return _outcome(process.returncode, channel, devices)
+        return run_outcome(process.returncode, channel, devices)
 
 
 def _supervise(
@@ -200,10 +202,10 @@ def end(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def _outcome(returncode: int | None, channel: RunChannel, devices: int) -> RunResult:
+def run_outcome(returncode: int | None, channel: RunChannel, devices: int) -> RunResult:
     """How the run ended, or the exception its first failing process reported."""
     result = channel.result()
-    if returncode == 0 and result is not None:
+    if result is not None:  # rank 0 wrote the run's last files, then this
         return RunResult(
             result["status"],
             result["step"],
@@ -214,14 +216,14 @@ def _outcome(returncode: int | None, channel: RunChannel, devices: int) -> RunRe
     error = channel.first_error()
     if error is None:
         raise TrainingProcessFailed(
-            f"the training processes ended with exit code {returncode} without a result "
-            "(killed, or out of memory?)"
+            f"the training processes ended (exit code {returncode}) without saying why; "
+            "the worker's log has their output"
         )
     message = error["message"]
     if error["type"] in KNOWN_ERRORS:
         raise KNOWN_ERRORS[error["type"]](message)
-    if error["errno"] is not None:
-        raise OSError(error["errno"], message)
+    if error["errno"] is not None:  # a full disk is `storage_full`, as in process
+        raise OSError(error["errno"], os.strerror(error["errno"]))
     if error["type"] in ("MemoryError", "OutOfMemoryError"):
         raise MemoryError(message)
     raise TrainingProcessFailed(

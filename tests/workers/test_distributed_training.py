@@ -6,21 +6,35 @@ is this test process, calling `run_training` as a pool process does.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
-from core.jobs import JobKind, JobStatus
+import models
+from core.jobs import QUEUE_TRAIN, Job, JobKind, JobStatus, task_message
 from core.model_registry import ModelRegistry
 from core.settings import Settings
+from tests.workers.processes import WorkerProcess, WorkerSetting, client, ended, wait_for
 from tests.workers.test_training_jobs import TINY, digits  # noqa: F401 (a fixture)
-from training.state import STATE_FILE
-from workers.distributed_training import check_devices, spec_of
-from workers.errors import JobFailure
+from training.data import DatasetError
+from training.demo import build_demo
+from training.loop import RunResult
+from training.state import STATE_FILE, StateError
+from workers.distributed_training import (
+    TrainingProcessFailed,
+    check_devices,
+    run_outcome,
+    spec_of,
+)
+from workers.errors import JobFailure, describe
+from workers.run_channel import RunChannel
 from workers.training_jobs import build_run, run_training
 from workers.training_rank import read_spec
 
@@ -98,8 +112,53 @@ def test_the_ranks_train_exactly_what_the_worker_built(family, config, kind):
     assert read_spec(spec) == (family, options, family_config)
 
 
-def test_a_two_process_run_stops_when_cancelled_and_resumes_to_the_end(make_context, digits):  # noqa: F811
-    params = {"family": "unetgan", "dataset": digits, "config": {**TINY, "steps": 30}}
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [  # run_training gives these their codes (bad_dataset, bad_checkpoint, invalid_config)
+        (DatasetError("no usable image in the dataset"), DatasetError),
+        (StateError("cannot resume"), StateError),
+        (ValueError("p_mix_max must lie in [0, 1]"), ValueError),
+    ],
+)
+def test_a_process_that_refused_its_input_fails_the_job_as_in_process(tmp_path, raised, expected):
+    channel = RunChannel(tmp_path)
+    channel.write_error(1, raised)
+    with pytest.raises(expected) as info:
+        run_outcome(1, channel, 2)
+    assert type(info.value) is expected and str(info.value) == str(raised)
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "needle"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device"), "storage_full", "volume is full"),
+        (torch.OutOfMemoryError("CUDA out of memory"), "out_of_memory", "ran out of memory"),
+        (ZeroDivisionError("division by zero"), "internal_error", "process 1 of 2 failed"),
+    ],
+)
+def test_the_first_process_to_fail_gives_the_job_its_error(tmp_path, raised, code, needle):
+    channel = RunChannel(tmp_path)
+    channel.write_error(1, raised)
+    time.sleep(0.01)
+    channel.write_error(0, RuntimeError("Connection closed by peer"))  # after, because of it
+    with pytest.raises(Exception) as info:
+        run_outcome(1, channel, 2)
+    error = describe(info.value)
+    assert error.code == code and needle in error.message, error
+
+
+def test_a_run_that_ended_says_how_whatever_its_exit_code(tmp_path):
+    channel = RunChannel(tmp_path)
+    with pytest.raises(TrainingProcessFailed, match="exit code -9"):
+        run_outcome(-9, channel, 2)
+    channel.write_result(
+        {"status": "completed", "step": 5, "total": 5, "model_dir": "/m", "stats": {"D": 1.0}}
+    )
+    assert run_outcome(1, channel, 2) == RunResult("completed", 5, 5, Path("/m"), {"D": 1.0})
+
+
+def test_a_cancelled_two_process_run_stops_at_one_step_and_checkpoints_it(make_context, digits):  # noqa: F811
+    params = {"family": "unetgan", "dataset": digits, "config": {**TINY, "steps": 1000}}
     first = make_context(JobKind.training, devices=2, **params)
     report = first.report
     details = []
@@ -114,26 +173,45 @@ def test_a_two_process_run_stops_when_cancelled_and_resumes_to_the_end(make_cont
     outcome = run_training(first)
     assert outcome.status == JobStatus.cancelled
     stopped = outcome.result["step"]
-    assert 2 <= stopped < 30
-    assert [d["step"] for d in details[:3]] == [1, 2, 3]  # rank 0's progress, step by step
-    assert details[0]["total"] == 30 and "D_real" in details[0]["losses"]
+    assert 2 <= stopped < 1000
+    assert [d["step"] for d in details[:2]] == [1, 2]  # rank 0's progress, step by step
+    assert details[0]["total"] == 1000 and "D_real" in details[0]["losses"]
     assert first.store.get(first.job_id).progress_detail["step"] == stopped
     run = first.storage.run_dir(first.job_id)
-    assert (run / STATE_FILE).is_file()
+    state = torch.load(run / STATE_FILE, weights_only=True)
+    assert state["step"] == stopped  # the checkpoint of the step every process stopped at
     assert json.loads((run / "options.json").read_text())["world_size"] == 2
     assert wait_gone(first.job_id) == []
 
-    first.store.redis.delete(f"ganserve:cancel:{first.job_id}")  # delivered again
-    first.store.release_lease(first.job_id, first.holder)
-    again = type(first)(first.job, first.store, first.storage, first.settings, "second")
-    outcome = run_training(again)
-    assert outcome.status == JobStatus.succeeded and outcome.result["steps"] == 30
-    steps = [json.loads(line)["step"] for line in (run / "stats.jsonl").read_text().splitlines()]
-    assert steps == sorted(steps) and set(steps) == set(range(1, 31))  # resumed, not restarted
-    (version,) = ModelRegistry(first.storage.models).versions(outcome.result["model"])
-    assert version.source["job"] == first.job_id and version.source["step"] == 30
-    assert again.store.get(again.job_id).progress == 1.0
-    assert wait_gone(first.job_id) == []
+
+def test_a_background_run_registers_each_checkpoint_while_rank_0_waits(make_context, digits):  # noqa: F811
+    config = {**TINY, "steps": 100000, "checkpoint_every": 3}
+    ctx = make_context(
+        JobKind.training,
+        family="unetgan",
+        dataset=digits,
+        config=config,
+        background=True,
+        devices=2,
+    )
+    registry = ModelRegistry(ctx.storage.models)
+    model_id = f"unetgan-{ctx.job_id[:8]}"
+    report = ctx.report
+
+    def report_then_cancel(progress, detail=None):
+        report(progress, detail)
+        if len(registry.versions(model_id)) >= 2:
+            ctx.store.request_cancel(ctx.job_id)
+
+    ctx.report = report_then_cancel
+    outcome = run_training(ctx)
+    assert outcome.status == JobStatus.cancelled
+    versions = registry.versions(model_id)
+    steps = [version.source["step"] for version in versions]
+    assert all(step % 3 == 0 for step in steps[:-1]) and steps[-1] == outcome.result["step"]
+    for version in versions:  # each the checkpoint it was registered for: rank 0 waited
+        assert models.read_card(version.folder).provenance["step"] == version.source["step"]
+    assert wait_gone(ctx.job_id) == []
 
 
 def test_a_dataset_the_processes_cannot_train_on_fails_the_job_as_in_process(make_context, storage):
@@ -168,3 +246,64 @@ def test_a_worker_that_stops_supervising_ends_the_processes(make_context, digits
     assert not (ctx.storage.run_dir(ctx.job_id) / STATE_FILE).exists()  # no checkpoint after
     leftovers = os.listdir(tempfile.gettempdir())
     assert not [p for p in leftovers if p.startswith(f"ganserve-run-{ctx.job_id}")]
+
+
+# ---------------------------------------------------------------------------------------------
+# With a real training worker process
+
+
+class TrainSetting(WorkerSetting):
+    """A storage root with the digits dataset, a Redis database, training workers."""
+
+    def __init__(self, redis_url: str, tmp_path: Path) -> None:
+        super().__init__(redis_url, tmp_path, db=3)
+        root = build_demo("digits", self.storage.datasets / "d1", size=16, count=16)
+        (root / "dataset.json").write_text(json.dumps({"id": "d1", "kind": "labeled"}))
+
+    def train_worker(self, name: str, **env: str) -> WorkerProcess:
+        worker = WorkerProcess(QUEUE_TRAIN, name, {**self.env, **env}, self.tmp / f"{name}.log")
+        self.workers.append(worker)
+        return worker.wait_ready()
+
+    def queue_run(self, steps: int) -> Job:
+        params = {
+            "family": "unetgan",
+            "dataset": "d1",
+            "devices": 2,
+            "config": TINY | {"steps": steps},
+        }
+        job = self.store.create(Job(kind=JobKind.training, params=params, owner="t"))
+        client(self.url).send_task(**task_message(job))
+        return job
+
+
+@pytest.fixture
+def setting(redis_url, tmp_path):
+    setting = TrainSetting(redis_url, tmp_path)
+    yield setting
+    setting.kill_workers()
+
+
+def test_a_worker_stopped_by_sigterm_checkpoints_the_run_and_requeues_it(setting):
+    worker = setting.train_worker("graceful")
+    job = setting.queue_run(steps=100000)  # its first checkpoint would come at step 100
+    wait_for(setting.store, job.id, lambda j: j.progress_detail.get("step", 0) >= 2, timeout=120)
+    os.killpg(worker.process.pid, signal.SIGTERM)  # as `ganserve up` and Docker stop a worker
+    assert worker.process.wait(timeout=60) == 0
+    requeued = setting.store.get(job.id)
+    assert requeued.status == JobStatus.queued
+    assert "requeued to resume" in worker.text()
+    state = torch.load(setting.storage.run_dir(job.id) / STATE_FILE, weights_only=True)
+    assert 2 <= state["step"] < 100  # written by the stop, where the run stopped
+    assert wait_gone(job.id) == []
+
+
+def test_a_two_process_run_past_its_time_limit_fails_and_leaves_no_process(setting):
+    setting.train_worker("limited", GANSERVE_TRAIN_TIME_LIMIT="30")
+    job = setting.queue_run(steps=100000)
+    seen: list[Job] = []
+    failed = wait_for(setting.store, job.id, ended, timeout=120, seen=seen)
+    assert failed.status == JobStatus.failed and failed.error.code == "time_limit", failed
+    assert "limit of 30 s (GANSERVE_TRAIN_TIME_LIMIT)" in failed.error.message
+    assert any(j.progress > 0 for j in seen)  # it was training when the limit came
+    assert wait_gone(job.id) == []
