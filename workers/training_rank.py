@@ -44,9 +44,8 @@ def read_spec(spec: dict[str, Any]) -> tuple[str, RunOptions, Any]:
     return family_name, options, config
 
 
-def run(channel: RunChannel, rank: int) -> RunResult:
-    """Train this process's part of the run the channel describes."""
-    spec = channel.spec()
+def run(channel: RunChannel, spec: dict[str, Any], rank: int) -> RunResult:
+    """Train this process's part of the run `spec` describes, reporting through `channel`."""
     family_name, options, config = read_spec(spec)
 
     def report(progress: Progress) -> None:
@@ -88,9 +87,10 @@ def main(argv: list[str]) -> int:
     configure_logging(f"{process_name()}-rank{rank}")
     configure_torch()
     channel = RunChannel(Path(argv[0]))
-    with about_job(channel.spec()["job"]):
+    spec = channel.spec()
+    with about_job(spec["job"]):
         try:
-            result = run(channel, rank)
+            result = run(channel, spec, rank)
         except Exception as exc:
             channel.write_error(rank, exc)
             if isinstance(exc, ValueError):  # a dataset, a checkpoint or options the job names
