@@ -345,6 +345,7 @@ class TrainingParams(JobParams):
     config: dict[str, Any] = Field(default_factory=dict)
     background: bool = False
     init_from: str | None = None  # a model id: start from its generator (and discriminator)
+    devices: int = Field(default=1, ge=1)  # > 1: under torchrun (workers.distributed_training)
 
 
 ImportSource = Literal["folder", "reference"]

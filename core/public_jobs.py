@@ -417,6 +417,12 @@ class TrainingJobParams(TrainingParams):
         description="Fine-tune: the model version `<id>@<version>` it starts from; absent for "
         "a fresh run.",
     )
+    devices: int = Field(
+        default=1,
+        ge=1,
+        description="Devices it trains on at once (more than 1: under torchrun, on GPUs of "
+        "the training worker's host or in as many CPU processes).",
+    )
 
 
 class TrainingProgress(BaseModel):

@@ -273,6 +273,14 @@ class Settings(BaseSettings):
         description="Seconds a training run may run in one go (from its start or its last "
         "resume) before it fails `time_limit`.",
     )
+    max_training_devices: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Most devices one training run may ask for (`devices`): GPUs of the training "
+        "worker's host, each trained on by one torchrun process (DDP); on a host without CUDA, "
+        "that many CPU processes (gloo). A request over it is refused (422).",
+    )
     time_limit_grace: int = Field(
         default=30,
         ge=1,

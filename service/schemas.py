@@ -122,6 +122,15 @@ class TrainingRunRequest(WebhookFields):
         "generator, and its discriminator when its folder carries one, else a fresh one); "
         "the run takes the model's architecture fields.",
     )
+    devices: int = Field(
+        default=1,
+        ge=1,
+        strict=True,
+        description="Devices the run trains on at once (DistributedDataParallel under "
+        "torchrun): GPUs of the training worker's host, or as many CPU processes on a host "
+        "without CUDA; `config.batch_size` is per device. At most "
+        "GANSERVE_MAX_TRAINING_DEVICES (8 by default).",
+    )
 
 
 class DatasetOut(BaseModel):

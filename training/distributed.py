@@ -66,6 +66,21 @@ def wrap(module: nn.Module, topology: Topology, *, grows: bool = False) -> nn.Mo
     return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=grows)
 
 
+def any_rank(flag: bool) -> bool:
+    """Whether `flag` is true on any process of the run, answered alike on every process (each
+    must ask at the same point of the loop, as with any collective); `flag` without torchrun.
+
+    How a run stops together: one process alone leaving the loop would leave the others
+    waiting for it in DDP's next gradient exchange."""
+    if not dist.is_initialized():
+        return flag
+    on_gpu = dist.get_backend() == "nccl"
+    device = torch.device("cuda", torch.cuda.current_device()) if on_gpu else torch.device("cpu")
+    value = torch.tensor([1 if flag else 0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
 def teardown() -> None:
     """Leave the process group, if this process joined one."""
     if dist.is_initialized():

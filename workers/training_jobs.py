@@ -30,6 +30,10 @@ model folder is copied into a staging folder and registered as the model's next 
 (`workers.registration`, which checks the owner again) with the run and dataset in its
 provenance, so `GET /v1/models` lists it with its metrics and the inference workers serve it at
 their next job. A fine-tune starts from the model version pinned at submission (`init_from`).
+
+A run that asks for `devices: N` (N > 1) trains under torchrun on N GPUs of the worker's host
+(N CPU processes where it has no CUDA): `workers.distributed_training`, with the same callbacks,
+so progress, cancellation, yielding, checkpoints and registration work as described above.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import re
 import shutil
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +62,7 @@ from training.data import DatasetError, DatasetWarning
 from training.families import FAMILIES
 from training.loop import Progress, RunOptions, RunResult, train
 from training.state import STATE_FILE, StateError
+from workers.distributed_training import check_devices, train_on_devices
 from workers.errors import JobFailure, exception_text
 from workers.jobs import JobContext, Outcome, Yielded
 from workers.model_cache import configure_torch
@@ -249,6 +255,7 @@ def run_training(ctx: JobContext) -> Outcome:
     background = params.get("background") is True
     if background and other_work_waits(ctx, 0.0):  # a user's run waits: let it go first
         raise Yielded("a foreground training run waits; not starting before it")
+    devices = check_devices(params.get("devices", 1), ctx.settings)
     family_name = params.get("family")
     dataset_id = params.get("dataset")
     data, meta = read_dataset(ctx, dataset_id)
@@ -289,6 +296,7 @@ def run_training(ctx: JobContext) -> Outcome:
         """A background run's model is served from its checkpoints on, while it improves."""
         register_model(ctx, model_dir, model_id, provenance | {"step": step})
 
+    run = train if devices == 1 else partial(train_on_devices, devices, ctx.job_id, ctx.settings)
     last_check = time.monotonic()
     slice_started = time.monotonic()
     yielding = False
@@ -310,7 +318,7 @@ def run_training(ctx: JobContext) -> Outcome:
             warnings.filterwarnings(
                 "ignore", message=rf"skipped .*{DATASET_FILE}", category=DatasetWarning
             )
-            result: RunResult = train(
+            result: RunResult = run(
                 family_name,
                 options,
                 family_config,

@@ -96,11 +96,13 @@ class ProjectionOptions(TypedDict, total=False):
 
 class TrainingOptions(TypedDict, total=False):
     """Options of a training run: `name` of the run and its model, `init_from` (a model id to
-    fine-tune from), `background` (publish at checkpoints, step aside for other runs)."""
+    fine-tune from), `background` (publish at checkpoints, step aside for other runs), `devices`
+    (GPUs of the training worker's host, or CPU processes, trained on at once)."""
 
     name: str | None
     init_from: str | None
     background: bool
+    devices: int | None
 
 
 class ImportOptions(TypedDict, total=False):
@@ -251,9 +253,10 @@ def training_call(
     name: str | None = None,
     init_from: str | None = None,
     background: bool = False,
+    devices: int | None = None,
 ) -> Call:
     """`POST /v1/training-runs` (JSON)."""
-    body = _json(name=name, init_from=init_from)
+    body = _json(name=name, init_from=init_from, devices=devices)
     return Call(
         "POST",
         "/v1/training-runs",

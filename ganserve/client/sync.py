@@ -273,7 +273,8 @@ class Client(ClientBase):
         **options: Unpack[ops.TrainingOptions],
     ) -> Job:
         """Queue a training run of `family` (`pix2pix`, `unetgan`, `pggan`) on a dataset (its
-        id or JSON) with `config` overrides; options: `name`, `init_from`, `background`."""
+        id or JSON) with `config` overrides; options: `name`, `init_from`, `background`,
+        `devices`."""
         return self._submit(ops.training_call(dataset, family, config, **options), wait)
 
     def train(

@@ -32,7 +32,16 @@ def create_training_run(
 ) -> JobOut:
     """Queue a training run; `config` holds option overrides (`core.training_runs` checks
     them here and again in the worker). With `init_from` the run starts from that model's
-    networks and takes its architecture fields (422 `init_mismatch` naming any that differ)."""
+    networks and takes its architecture fields (422 `init_mismatch` naming any that differ).
+    `devices` is held to GANSERVE_MAX_TRAINING_DEVICES (422 `invalid_field`)."""
+    if body.devices > settings.max_training_devices:
+        raise ApiError(
+            422,
+            "invalid_field",
+            f"The field 'devices' is invalid: a training run may use at most "
+            f"{settings.max_training_devices} devices here (GANSERVE_MAX_TRAINING_DEVICES), "
+            f"not {body.devices}.",
+        )
     dataset = get_dataset(storage.datasets, body.dataset, owner)
     allowed = FAMILIES[str(body.family)].dataset_kinds
     if dataset.kind not in allowed:
@@ -66,6 +75,7 @@ def create_training_run(
         name=body.name,
         config=config,
         background=body.background,
+        devices=body.devices,
         **({"init_from": source.ref} if source is not None else {}),
     )
     return jobs.submit(job, params)

@@ -327,6 +327,7 @@ def test_train_reports_progress_and_returns_the_model(tmp_path):
             "pix2pix",
             {"steps": 10},
             name="run",
+            devices=2,
             on_progress=lambda j: seen.append(j.progress),
         )
     assert model == {"id": "run", "version": 1}
@@ -338,4 +339,5 @@ def test_train_reports_progress_and_returns_the_model(tmp_path):
         "config": {"steps": 10},
         "background": False,
         "name": "run",
+        "devices": 2,
     }

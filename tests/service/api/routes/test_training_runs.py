@@ -37,6 +37,7 @@ def test_training_run_is_queued(client, gateway, datasets):
         "name": "facades-1",
         "config": {"steps": 10, "lambda_l1": 100.0},
         "background": False,
+        "devices": 1,
     }
     assert (gateway.data_dir / "datasets" / datasets["paired"] / "dataset.json").is_file()
     assert queue_length(gateway.redis(), "train") == before + 1
@@ -66,6 +67,39 @@ def test_kind_must_fit_the_family(client, datasets):
         "/v1/training-runs", json={"family": "unetgan", "dataset": datasets["paired"]}
     )
     assert response.status_code == 422
+
+
+def test_a_run_may_ask_for_several_devices(client, gateway, datasets):
+    body = {"family": "unetgan", "dataset": datasets["images"], "devices": 8}
+    response = client.post("/v1/training-runs", json=body)
+    assert response.status_code == 202, response.text
+    assert response.json()["params"]["devices"] == 8
+
+
+@pytest.mark.parametrize(
+    ("devices", "needle"),
+    [
+        (0, "greater than or equal to 1"),
+        (-1, "greater than or equal to 1"),
+        ("two", "valid integer"),
+        ("2", "valid integer"),
+        (2.5, "valid integer"),
+        (True, "valid integer"),
+        (None, "valid integer"),
+        (9, "at most 8 devices here (GANSERVE_MAX_TRAINING_DEVICES), not 9"),
+    ],
+)
+def test_bad_device_counts_are_422_and_nothing_is_queued(
+    client, gateway, datasets, devices, needle
+):
+    before = queue_length(gateway.redis(), "train")
+    body = {"family": "unetgan", "dataset": datasets["images"], "devices": devices}
+    response = client.post("/v1/training-runs", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()
+    assert error["code"] == "invalid_field"
+    assert "'devices'" in error["detail"] and needle in error["detail"], error["detail"]
+    assert queue_length(gateway.redis(), "train") == before
 
 
 @pytest.mark.parametrize(
