@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import obstore
@@ -49,11 +49,13 @@ class StorageUrlError(ValueError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One stored object: its key (relative to the store's root), size and last change."""
+    """One stored object: its key (relative to the store's root), size, last change and entity
+    tag (the server's; locally inode, modification time and size: a replaced file gets another)."""
 
     key: str
     size: int
     modified: float  # seconds since the epoch
+    etag: str | None = None
 
 
 def _key(key: str) -> str:
@@ -72,7 +74,7 @@ def _prefix(prefix: str) -> str:
 
 def _info(meta: Any) -> ObjectInfo:
     modified = meta["last_modified"]
-    return ObjectInfo(meta["path"], int(meta["size"]), modified.timestamp())
+    return ObjectInfo(meta["path"], int(meta["size"]), modified.timestamp(), meta.get("e_tag"))
 
 
 class ObjectStore:
@@ -134,8 +136,12 @@ class ObjectStore:
             return False
         return True
 
-    def upload_file(self, key: str, path: Path) -> None:
-        """Stream the local file `path` to `key` (multipart when large), atomically."""
+    def upload_file(self, key: str, path: Path | BinaryIO) -> None:
+        """Stream the local file `path` (or a file already open for reading, in binary, from its
+        current position) to `key` (multipart when large), atomically."""
+        if not isinstance(path, str | os.PathLike):
+            obstore.put(self._store, _key(key), path, chunk_size=8 * STREAM_CHUNK)
+            return
         with open(path, "rb") as source:
             obstore.put(self._store, _key(key), source, chunk_size=8 * STREAM_CHUNK)
 

@@ -32,7 +32,7 @@ def create_training_run(
     """Queue a training run; `config` holds option overrides (`core.training_runs` checks
     them here and again in the worker). With `init_from` the run starts from that model's
     networks and takes its architecture fields (422 `init_mismatch` naming any that differ)."""
-    dataset = get_dataset(storage.datasets, body.dataset, owner)
+    dataset = get_dataset(storage.objects, body.dataset, owner)
     allowed = FAMILIES[str(body.family)].dataset_kinds
     if dataset.kind not in allowed:
         raise ApiError(
