@@ -221,13 +221,13 @@ def _losses(stats: dict[str, float]) -> dict[str, float]:
 def _progress_detail(
     ctx: JobContext, step: int, total: int, stats: dict[str, float]
 ) -> dict[str, Any]:
-    """The job's `progress_detail`: step, total, the latest losses and the newest grid's step."""
-    return {
-        "step": step,
-        "total": total,
-        "losses": _losses(stats),
-        "preview_step": max(ctx.storage.sample_grids(ctx.job_id), default=None),
-    }
+    """The job's `progress_detail`: step, total, the latest losses and the step of the newest
+    grid in the store (the one the gateway serves; none while the store does not answer)."""
+    try:
+        preview_step = max(ctx.storage.sample_grids(ctx.job_id), default=None)
+    except StoreError:
+        preview_step = None
+    return {"step": step, "total": total, "losses": _losses(stats), "preview_step": preview_step}
 
 
 def other_work_waits(ctx: JobContext, slice_seconds: float) -> bool:
