@@ -16,7 +16,8 @@ both backends (on the local backend the store is another folder of the same disk
   stats in the store before the job reports them). A sample grid or checkpoint reaches the store
   within a second of being written.
 - `discard()`, once the job has ended for good: the working copy is removed (the store keeps
-  the run).
+  the run). A copy left by a worker killed here, of a run that ended elsewhere, is removed by
+  the next run that starts on this host (`remove_stale_copies`).
 
 Every object is uploaded whole (`ObjectStore.upload_file`), so a reader never sees half a
 checkpoint. The checkpoint `training_state.pt` is opened first and uploaded last in each pass:
@@ -238,3 +239,15 @@ class RunSync:
     def discard(self) -> None:
         """Remove the working copy (the run has ended; the store keeps its folder)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def remove_stale_copies(folder: Path, is_live: Callable[[str], bool]) -> list[str]:
+    """Remove the working copies in `folder` (`work/runs/`) whose job is not live any more (it
+    ended, or its record expired): what a worker killed here left of a run that then ended on
+    another host. The job ids removed."""
+    removed = []
+    for copy in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if copy.is_dir() and not copy.name.startswith(".") and not is_live(copy.name):
+            shutil.rmtree(copy, ignore_errors=True)
+            removed.append(copy.name)
+    return removed

@@ -65,7 +65,7 @@ from workers.errors import JobFailure, exception_text
 from workers.jobs import JobContext, Outcome, Yielded
 from workers.model_cache import configure_torch
 from workers.registration import register_version
-from workers.run_sync import RunSync, store_unavailable
+from workers.run_sync import RunSync, remove_stale_copies, store_unavailable
 from workers.shutdown import WorkerShuttingDown, shutdown_requested, sigterm_requests_stop
 
 
@@ -269,12 +269,9 @@ def run_training(ctx: JobContext) -> Outcome:
     The run trains in this host's working copy of its folder, kept in the store by
     `workers.run_sync`; the working copy goes once the job has ended for good (not when it
     yields or its worker stops: it resumes, here or on another host)."""
-    sync = RunSync(
-        ctx.storage.objects,
-        run_key(ctx.job_id),
-        ctx.storage.run_working_copy(ctx.job_id),
-        may_write=ctx.renew_lease,
-    )
+    folder = ctx.storage.run_working_copy(ctx.job_id)
+    remove_stale_copies(folder.parent, lambda job_id: job_id == ctx.job_id or _live(ctx, job_id))
+    sync = RunSync(ctx.storage.objects, run_key(ctx.job_id), folder, may_write=ctx.renew_lease)
     try:
         outcome = _train_and_register(ctx, sync)
     except JobFailure:
@@ -282,6 +279,14 @@ def run_training(ctx: JobContext) -> Outcome:
         raise
     sync.discard()
     return outcome
+
+
+def _live(ctx: JobContext, job_id: str) -> bool:
+    """Whether the job still has a record and has not ended (its run may resume)."""
+    try:
+        return not ctx.store.get(job_id).status.ended
+    except JobNotFound:
+        return False
 
 
 def _train_and_register(ctx: JobContext, sync: RunSync) -> Outcome:

@@ -12,7 +12,7 @@ from obstore.exceptions import GenericError
 
 from core.object_store import ObjectStore
 from workers.errors import JobFailure
-from workers.run_sync import MANIFEST_FILE, RunSync
+from workers.run_sync import MANIFEST_FILE, RunSync, remove_stale_copies
 
 PREFIX = "runs/job1"
 
@@ -159,3 +159,17 @@ def test_a_store_that_fails_the_last_upload_fails_the_job_without_naming_it(
     assert str(tmp_path) not in failed.value.message
     with pytest.raises(KeyError), sync.pushing():  # a run that failed keeps its own error
         raise KeyError("the run's own")
+
+
+def test_copies_of_runs_that_ended_elsewhere_are_removed(tmp_path):
+    runs = tmp_path / "work" / "runs"
+    for job_id in ("ended", "running", "expired"):
+        write(runs / job_id / "training_state.pt", b"state")
+    write(runs / ".job.x1y2" / "a", b"")  # a pull's staging folder: not a working copy
+    live = {"ended": False, "running": True}
+    assert remove_stale_copies(runs, lambda job_id: live.get(job_id, False)) == [
+        "ended",
+        "expired",
+    ]
+    assert sorted(p.name for p in runs.iterdir()) == [".job.x1y2", "running"]
+    assert remove_stale_copies(tmp_path / "nothing", lambda job_id: True) == []
