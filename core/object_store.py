@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import obstore
@@ -136,8 +136,12 @@ class ObjectStore:
             return False
         return True
 
-    def upload_file(self, key: str, path: Path) -> None:
-        """Stream the local file `path` to `key` (multipart when large), atomically."""
+    def upload_file(self, key: str, path: Path | BinaryIO) -> None:
+        """Stream the local file `path` (or a file already open for reading, in binary, from its
+        current position) to `key` (multipart when large), atomically."""
+        if not isinstance(path, str | os.PathLike):
+            obstore.put(self._store, _key(key), path, chunk_size=8 * STREAM_CHUNK)
+            return
         with open(path, "rb") as source:
             obstore.put(self._store, _key(key), source, chunk_size=8 * STREAM_CHUNK)
 

@@ -8,10 +8,14 @@ results/<job id>/<k>.png      result images of jobs
 runs/<job id>/                training run folders (training.run_files layout), whose sample
                               grids `samples/step_<n>.png` the gateway serves as previews
 
+A dataset is complete once its record `dataset.json`, uploaded last, exists: a dataset without it
+is invisible. A training run writes a working copy of its folder under the data directory
+(`work/runs/<job id>/`, this host's own) that `workers.run_sync` uploads to `runs/<job id>/`.
+
 Every layer reads and writes them through `Storage.objects` (`core.object_store`), by key; a
 process that needs a stored folder on disk asks `Storage.folders` (`core.folder_cache`). `root`
 stays the local data directory: the store's root on the local backend, and with S3 this host's
-cache (`cache/`) and training runs' working copies.
+cache (`cache/`) and training runs' working copies (`work/`).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 CACHE_DIR = "cache"  # under the data directory: downloads of stored folders (S3 only)
+WORK_DIR = "work"  # under the data directory: training runs' working copies (workers.run_sync)
 DEFAULT_CACHE_BYTES = 20 * 1024**3
 
 
@@ -69,6 +74,11 @@ def upload_key(job_id: str, name: str = INPUT_FILE) -> str:
 def result_key(job_id: str, name: str) -> str:
     """The key of a job's result file (`0.png`, `latents.npy`, ...)."""
     return f"results/{job_id}/{name}"
+
+
+def dataset_key(dataset_id: str, name: str = "") -> str:
+    """The key (prefix, when `name` is empty) of a dataset's folder or one of its files."""
+    return f"datasets/{dataset_id}/{name}" if name else f"datasets/{dataset_id}"
 
 
 def run_key(job_id: str, name: str = "") -> str:
@@ -116,16 +126,23 @@ class Storage:
         return self.root / "results" / job_id
 
     def run_dir(self, job_id: str) -> Path:
-        """A training run's folder."""
+        """A training run's stored folder on the local backend (`runs/<job id>/`)."""
         return self.root / "runs" / job_id
 
-    def sample_grids(self, job_id: str) -> dict[int, Path]:
-        """A training run's sample grids so far, by step (`samples/step_<n>.png`)."""
+    def run_working_copy(self, job_id: str) -> Path:
+        """The folder this host's training process writes a run into (`workers.run_sync`
+        uploads it to `runs/<job id>/`)."""
+        return self.root / WORK_DIR / "runs" / job_id
+
+    def sample_grids(self, job_id: str) -> dict[int, str]:
+        """A training run's stored sample grids so far: their keys by step
+        (`runs/<job id>/samples/step_<n>.png`)."""
         grids = {}
-        for path in (self.run_dir(job_id) / RUN_SAMPLES_DIR).glob(f"{SAMPLE_GRID_PREFIX}*.png"):
-            number = path.stem.removeprefix(SAMPLE_GRID_PREFIX)
-            if number.isdigit():
-                grids[int(number)] = path
+        for info in self.objects.list(run_key(job_id, RUN_SAMPLES_DIR)):
+            name = info.key.rsplit("/", 1)[-1]
+            number = name.removeprefix(SAMPLE_GRID_PREFIX).removesuffix(".png")
+            if name.startswith(SAMPLE_GRID_PREFIX) and name.endswith(".png") and number.isdigit():
+                grids[int(number)] = info.key
         return grids
 
     def ensure(self) -> None:

@@ -10,12 +10,16 @@ produced, so an entry whose header lies about its size (a zip bomb) is stopped a
 size (its CRC-32 then fails), and the total at `max_bytes`; an entry whose data is corrupt or cut
 off is refused by its name in the zip. Every refusal is a 400 `bad_archive` naming the reason.
 
-A dataset lives in `<data_dir>/datasets/<id>/`: its files as extracted, with its record
+A dataset lives in the store under `datasets/<id>/`: its files as extracted, with its record
 `dataset.json` beside them ({id, name, kind, owner, image_count, classes, layout, created_at}); the
-training worker reads that folder as the dataset's root. The archive is extracted into a hidden
-staging folder beside it and renamed into place only when it is valid, so a refused archive leaves
-nothing behind. A zip whose only top-level entry is a folder wrapping the
-rest is unwrapped (`facades/train/...` reads as `train/...`).
+training worker reads that folder (`Storage.folders`: the stored one, or on S3 a cached download)
+as the dataset's root. The uploaded zip (spooled to a temporary file by the web framework) is
+extracted into a hidden local staging folder under the data directory; only when it is valid is
+the folder uploaded, its record last: a dataset whose record is missing is invisible (a refused
+archive, or an upload cut off, leaves nothing anyone sees, and an upload that fails is removed
+again). A zip whose only top-level entry is a folder wrapping the rest is unwrapped
+(`facades/train/...` reads as `train/...`). A store that does not answer is a 503
+`storage_unavailable`.
 
 Kinds (the layouts the training package reads):
 
@@ -29,13 +33,15 @@ Images are counted when Pillow can read their header; hidden files and folders a
 dataset without a usable image is refused with 422 `invalid_dataset` and nothing is kept.
 
 Deleting a dataset (`delete_dataset`) is refused with 409 `dataset_in_use` while a queued or
-running training run reads it; otherwise its folder is renamed to a hidden name (gone at once for
-every reader) and then removed (a removal that breaks off is finished by the workers' sweeper).
+running training run reads it; otherwise its record is removed first (the dataset is gone at once
+for every reader; it is put back should a run have been submitted meanwhile), then its files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 import stat
@@ -46,13 +52,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import UploadFile
+from obstore.exceptions import BaseError as StoreError
 from PIL import Image
 from pydantic import BaseModel
 
 from core.datasets import IMAGE_EXTENSIONS, SPLIT_NAMES, DatasetKind
 from core.jobs import JobKind, JobNotFound, JobStore
+from core.object_store import ObjectStore
 from core.public_jobs import iso_time
-from core.storage import DATASET_FILE, SAFE_ID
+from core.storage import DATASET_FILE, SAFE_ID, Storage, dataset_key
 from core.zip_reading import (
     PYTHON_METHODS,
     ZipProblem,
@@ -64,6 +72,8 @@ from service.errors import ApiError
 from service.uploads import check_size
 
 _IGNORED_TOP = frozenset({"__MACOSX"})
+DATASETS_PREFIX = "datasets"
+log = logging.getLogger(__name__)
 
 
 class DatasetInfo(BaseModel):
@@ -304,15 +314,15 @@ def create_dataset(
     name: str,
     kind: DatasetKind,
     owner: str,
-    datasets_dir: Path,
+    storage: Storage,
     max_archive_bytes: int,
     max_entries: int,
     max_extracted_bytes: int,
 ) -> DatasetInfo:
     """Save, extract, check and record an uploaded zip as a new dataset of `owner`."""
-    datasets_dir.mkdir(parents=True, exist_ok=True)
     dataset_id = uuid.uuid4().hex
-    work = datasets_dir / f".staging-{dataset_id}"
+    storage.datasets.mkdir(parents=True, exist_ok=True)
+    work = storage.datasets / f".staging-{dataset_id}"
     work.mkdir()
     try:
         check_size(upload, max_archive_bytes, what="archive")
@@ -333,36 +343,64 @@ def create_dataset(
             created_at=iso_time(time.time()) or "",
         )
         (root / DATASET_FILE).write_text(info.model_dump_json(indent=2) + "\n")
-        root.rename(datasets_dir / dataset_id)
+        _store(storage.objects, dataset_id, root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return info
 
 
-def read_dataset(datasets_dir: Path, dataset_id: str) -> DatasetInfo | None:
-    """The record of a dataset, None when there is none of that id."""
+def _store(objects: ObjectStore, dataset_id: str, root: Path) -> None:
+    """Upload the checked dataset folder, its record last (the dataset exists from then on);
+    what was uploaded is removed again when the upload breaks off (503 `storage_unavailable`)."""
+    try:
+        objects.upload_folder(dataset_key(dataset_id), root, last=[DATASET_FILE])
+    except StoreError:
+        log.exception("storing dataset %s failed", dataset_id)
+        with contextlib.suppress(StoreError):
+            objects.delete_prefix(dataset_key(dataset_id))
+        raise storage_unavailable() from None
+
+
+def storage_unavailable() -> ApiError:
+    """503 `storage_unavailable`: the object store did not answer (its own text, which names
+    addresses, stays in the log)."""
+    return ApiError(503, "storage_unavailable", "The storage is unavailable; try again later.")
+
+
+def read_dataset(objects: ObjectStore, dataset_id: str) -> DatasetInfo | None:
+    """The record of a dataset, None when there is none of that id (or its upload is not
+    complete: the record is its last object)."""
     if not SAFE_ID.match(dataset_id):
         return None
-    path = datasets_dir / dataset_id / DATASET_FILE
     try:
-        return DatasetInfo.model_validate(json.loads(path.read_text()))
-    except (OSError, ValueError):
+        record = objects.read(dataset_key(dataset_id, DATASET_FILE))
+    except StoreError:
+        log.exception("reading dataset %s failed", dataset_id)
+        raise storage_unavailable() from None
+    if record is None:
+        return None
+    try:
+        return DatasetInfo.model_validate(json.loads(record))
+    except ValueError:
         return None
 
 
-def get_dataset(datasets_dir: Path, dataset_id: str, owner: str) -> DatasetInfo:
+def get_dataset(objects: ObjectStore, dataset_id: str, owner: str) -> DatasetInfo:
     """The owner's dataset of that id; 404 `dataset_not_found` for unknown ids and others'."""
-    info = read_dataset(datasets_dir, dataset_id)
+    info = read_dataset(objects, dataset_id)
     if info is None or info.owner != owner:
         raise ApiError(404, "dataset_not_found", "There is no such dataset.")
     return info
 
 
-def list_datasets(datasets_dir: Path, owner: str) -> list[DatasetInfo]:
+def list_datasets(objects: ObjectStore, owner: str) -> list[DatasetInfo]:
     """The owner's datasets, newest first."""
-    if not datasets_dir.is_dir():
-        return []
-    found = (read_dataset(datasets_dir, p.name) for p in _subfolders(datasets_dir))
+    try:
+        names = objects.children(DATASETS_PREFIX)
+    except StoreError:
+        log.exception("listing datasets failed")
+        raise storage_unavailable() from None
+    found = (read_dataset(objects, name) for name in names)
     mine = [d for d in found if d is not None and d.owner == owner]
     return sorted(mine, key=lambda d: d.created_at, reverse=True)
 
@@ -393,19 +431,21 @@ def _in_use(dataset_id: str, runs: list[str]) -> ApiError:
     )
 
 
-def delete_dataset(datasets_dir: Path, dataset_id: str, owner: str, store: JobStore) -> None:
+def delete_dataset(objects: ObjectStore, dataset_id: str, owner: str, store: JobStore) -> None:
     """Remove the owner's dataset: 404 `dataset_not_found` (unknown ids and others'), 409
     `dataset_in_use` while a queued or running training run uses it (nothing changes then)."""
-    info = get_dataset(datasets_dir, dataset_id, owner)
+    info = get_dataset(objects, dataset_id, owner)
     if runs := training_runs_using(store, info.id):
         raise _in_use(info.id, runs)
-    folder = datasets_dir / info.id
-    hidden = datasets_dir / f".{info.id}.deleted-{uuid.uuid4().hex[:8]}"
+    marker = dataset_key(info.id, DATASET_FILE)
     try:
-        folder.rename(hidden)
-    except FileNotFoundError:  # deleted by another request meanwhile
-        raise ApiError(404, "dataset_not_found", "There is no such dataset.") from None
-    if runs := training_runs_using(store, info.id):  # a run submitted meanwhile: put it back
-        hidden.rename(folder)
-        raise _in_use(info.id, runs)
-    shutil.rmtree(hidden, ignore_errors=True)
+        record = objects.read(marker)
+        if record is None or not objects.delete(marker):  # deleted by another request meanwhile
+            raise ApiError(404, "dataset_not_found", "There is no such dataset.")
+        if runs := training_runs_using(store, info.id):  # a run submitted meanwhile: put it back
+            objects.put(marker, record)
+            raise _in_use(info.id, runs)
+        objects.delete_prefix(dataset_key(info.id))
+    except StoreError:
+        log.exception("deleting dataset %s failed", info.id)
+        raise storage_unavailable() from None

@@ -30,6 +30,15 @@ from training.images import grid
 MODEL_DIR = "model"
 
 
+def _step_of(line: str, unreadable: int) -> int:
+    """The step of a stats line; `unreadable` for a line that is not a whole JSON object."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return unreadable
+    return row["step"] if isinstance(row, dict) and isinstance(row.get("step"), int) else unreadable
+
+
 class RunFiles:
     """Writer of a run folder's options, stats, TensorBoard events and sample grids."""
 
@@ -46,7 +55,8 @@ class RunFiles:
 
     def write_options(self, options: dict[str, Any]) -> None:
         """Record the run's options as JSON."""
-        (self.out / RUN_OPTIONS_FILE).write_text(json.dumps(options, indent=2, default=str) + "\n")
+        text = json.dumps(options, indent=2, default=str) + "\n"
+        atomic_write(self.out / RUN_OPTIONS_FILE, lambda tmp: Path(tmp).write_text(text))
 
     def log(self, step: int, stats: dict[str, float]) -> None:
         """Append one line to stats.jsonl and the scalars to TensorBoard."""
@@ -56,12 +66,14 @@ class RunFiles:
             self._tensorboard.add_scalar(key, value, step)
 
     def truncate_stats(self, step: int) -> None:
-        """Drop stats lines logged after the checkpoint a resumed run restarts from."""
+        """Drop stats lines logged after the checkpoint a resumed run restarts from, and a last
+        line cut off by a worker that died while writing it (or its copy uploaded meanwhile)."""
         path = self.out / RUN_STATS_FILE
         if not path.is_file():
             return
-        kept = [line for line in path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        path.write_text("".join(line + "\n" for line in kept))
+        kept = [line for line in path.read_text().splitlines() if _step_of(line, step + 1) <= step]
+        text = "".join(line + "\n" for line in kept)
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
     def sample(self, step: int, images: torch.Tensor, columns: int) -> Path:
         """Save a grid of samples as PNG and show it in TensorBoard."""

@@ -12,9 +12,12 @@ small images, a few hundred steps, small networks for U-Net GAN and Progressive 
 the end (SWD, and FID/KID/IS when `GANSERVE_INCEPTION_WEIGHTS` is set; L1/PSNR/SSIM for
 pix2pix). A run on a GPU passes the paper's sizes in `config`.
 
-The run folder is `runs/<job id>/` (`training.run_files`: options.json, stats.jsonl,
-tensorboard/, samples/, model/, training_state.pt). A run delivered again (its worker died)
-resumes from `training_state.pt` and continues exactly. The task's lease (`workers.jobs`) keeps
+The run folder is `runs/<job id>/` in the store (`training.run_files`: options.json,
+stats.jsonl, tensorboard/, samples/, model/, training_state.pt), written through this host's
+working copy (`workers.run_sync`). A run delivered again (its worker died) resumes from
+`training_state.pt` and continues exactly, on this host or on another (which downloads the run
+folder first). The dataset is read from a local folder: the stored one, or on S3 this host's
+cached download (`Storage.folders`). The task's lease (`workers.jobs`) keeps
 two copies of one run from training at the same time; it is renewed by a heartbeat and at every
 progress report, and checked once a second: a copy that lost it (it stalled for longer than the
 lease and another copy took over) stops before its next step without writing anything.
@@ -50,13 +53,14 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+from obstore.exceptions import BaseError as StoreError
 
 from core.families import FAMILIES as FAMILY_TABLE
 from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
 from core.model_folder import add_provenance
 from core.model_registry import ModelMissing, ModelRegistry, ModelTaken, VersionRecord
 from core.queues import waiting_job_ids
-from core.storage import DATASET_FILE, SAFE_ID, staging_folder
+from core.storage import DATASET_FILE, SAFE_ID, dataset_key, run_key, staging_folder
 from core.training_runs import InvalidConfig, check_config
 from training.data import DatasetError, DatasetWarning
 from training.families import FAMILIES
@@ -67,6 +71,7 @@ from workers.errors import JobFailure, exception_text
 from workers.jobs import JobContext, Outcome, Yielded
 from workers.model_cache import configure_torch
 from workers.registration import register_version
+from workers.run_sync import RunSync, remove_stale_copies, store_unavailable
 from workers.shutdown import WorkerShuttingDown, shutdown_requested, sigterm_requests_stop
 
 
@@ -91,24 +96,39 @@ def run_length(family_name: str, options: RunOptions, config: Any) -> int:
 
 
 def read_dataset(ctx: JobContext, dataset_id: Any) -> tuple[Path, dict[str, Any]]:
-    """The dataset folder and its `dataset.json` (JobFailure when missing or unreadable)."""
+    """A local folder of the dataset (the stored one, or this host's cached download) and its
+    `dataset.json` (JobFailure when missing or unreadable)."""
     if not isinstance(dataset_id, str) or not SAFE_ID.match(dataset_id):
         raise JobFailure("dataset_not_found", f"there is no dataset called {dataset_id!r}")
-    folder = ctx.storage.datasets / dataset_id
     try:
-        meta = json.loads((folder / DATASET_FILE).read_text())
-    except FileNotFoundError:
+        record = ctx.storage.objects.read(dataset_key(dataset_id, DATASET_FILE))
+    except StoreError as exc:
+        raise store_unavailable("read from", exc) from None
+    if record is None:
         raise JobFailure(
             "dataset_not_found",
             f"there is no dataset called {dataset_id!r} (it may have been deleted)",
-        ) from None
-    except (OSError, ValueError) as exc:
+        )
+    try:
+        meta = json.loads(record)
+    except ValueError as exc:
         raise JobFailure(
             "bad_dataset",
             f"the description of dataset {dataset_id!r} is unreadable: {exception_text(exc)}",
         ) from None
     if not isinstance(meta, dict):
         raise JobFailure("bad_dataset", f"the description of dataset {dataset_id!r} is invalid")
+    # a dataset never changes once stored; its id and time of creation name it for good
+    identity = f"{dataset_id}-{meta.get('created_at', '')}"
+    try:
+        folder = ctx.storage.folders.folder(dataset_key(dataset_id), identity, kind="datasets")
+    except FileNotFoundError:  # deleted meanwhile
+        raise JobFailure(
+            "dataset_not_found",
+            f"there is no dataset called {dataset_id!r} (it may have been deleted)",
+        ) from None
+    except StoreError as exc:
+        raise store_unavailable("read from", exc) from None
     return folder, meta
 
 
@@ -207,13 +227,13 @@ def _losses(stats: dict[str, float]) -> dict[str, float]:
 def _progress_detail(
     ctx: JobContext, step: int, total: int, stats: dict[str, float]
 ) -> dict[str, Any]:
-    """The job's `progress_detail`: step, total, the latest losses and the newest grid's step."""
-    return {
-        "step": step,
-        "total": total,
-        "losses": _losses(stats),
-        "preview_step": max(ctx.storage.sample_grids(ctx.job_id), default=None),
-    }
+    """The job's `progress_detail`: step, total, the latest losses and the step of the newest
+    grid in the store (the one the gateway serves; none while the store does not answer)."""
+    try:
+        preview_step = max(ctx.storage.sample_grids(ctx.job_id), default=None)
+    except StoreError:
+        preview_step = None
+    return {"step": step, "total": total, "losses": _losses(stats), "preview_step": preview_step}
 
 
 def other_work_waits(ctx: JobContext, slice_seconds: float) -> bool:
@@ -250,7 +270,32 @@ def source_model(ctx: JobContext, model_id: Any) -> Path | None:
 
 
 def run_training(ctx: JobContext) -> Outcome:
-    """Train the job's run (resuming its checkpoint if it has one) and register its model."""
+    """Train the job's run (resuming its checkpoint if it has one) and register its model.
+
+    The run trains in this host's working copy of its folder, kept in the store by
+    `workers.run_sync`; the working copy goes once the job has ended for good (not when it
+    yields or its worker stops: it resumes, here or on another host)."""
+    folder = ctx.storage.run_working_copy(ctx.job_id)
+    remove_stale_copies(folder.parent, lambda job_id: job_id == ctx.job_id or _live(ctx, job_id))
+    sync = RunSync(ctx.storage.objects, run_key(ctx.job_id), folder, may_write=ctx.renew_lease)
+    try:
+        outcome = _train_and_register(ctx, sync)
+    except JobFailure:
+        sync.discard()
+        raise
+    sync.discard()
+    return outcome
+
+
+def _live(ctx: JobContext, job_id: str) -> bool:
+    """Whether the job still has a record and has not ended (its run may resume)."""
+    try:
+        return not ctx.store.get(job_id).status.ended
+    except JobNotFound:
+        return False
+
+
+def _train_and_register(ctx: JobContext, sync: RunSync) -> Outcome:
     params = ctx.job.params
     background = params.get("background") is True
     if background and other_work_waits(ctx, 0.0):  # a user's run waits: let it go first
@@ -259,7 +304,8 @@ def run_training(ctx: JobContext) -> Outcome:
     family_name = params.get("family")
     dataset_id = params.get("dataset")
     data, meta = read_dataset(ctx, dataset_id)
-    out = ctx.storage.run_dir(ctx.job_id)
+    out = sync.folder
+    sync.pull()  # the stored run folder, when this host's copy is missing or behind it
     out.mkdir(parents=True, exist_ok=True)
     resume = (out / STATE_FILE).is_file()
     init_from = None if resume else source_model(ctx, params.get("init_from"))
@@ -313,7 +359,7 @@ def run_training(ctx: JobContext) -> Outcome:
         return yielding or ctx.cancel_requested() or shutdown_requested()
 
     try:
-        with sigterm_requests_stop(), warnings.catch_warnings():
+        with sigterm_requests_stop(), warnings.catch_warnings(), sync.pushing():
             # the dataset's own description is not a training image
             warnings.filterwarnings(
                 "ignore", message=rf"skipped .*{DATASET_FILE}", category=DatasetWarning

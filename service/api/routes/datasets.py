@@ -21,7 +21,7 @@ def dataset_out(info: DatasetInfo) -> DatasetOut:
     return DatasetOut.model_validate({**public, "class_count": len(info.classes)})
 
 
-@router.post("", status_code=201, responses=error_responses(400, 401, 413, 422))
+@router.post("", status_code=201, responses=error_responses(400, 401, 413, 422, 503))
 def create_dataset(
     archive: Annotated[UploadFile, File(description="A zip of images.")],
     kind: Annotated[
@@ -47,7 +47,7 @@ def create_dataset(
         name=name,
         kind=kind,
         owner=owner,
-        datasets_dir=storage.datasets,
+        storage=storage,
         max_archive_bytes=settings.max_archive_bytes,
         max_entries=settings.max_archive_entries,
         max_extracted_bytes=settings.max_extracted_bytes,
@@ -59,14 +59,14 @@ def create_dataset(
 def list_datasets(storage: StorageDep, owner: OwnerDep) -> DatasetList:
     """The caller's datasets, newest first."""
     return DatasetList(
-        datasets=[dataset_out(d) for d in records.list_datasets(storage.datasets, owner)]
+        datasets=[dataset_out(d) for d in records.list_datasets(storage.objects, owner)]
     )
 
 
 @router.get("/{dataset_id}", responses=error_responses(401, 404))
 def get_dataset(dataset_id: str, storage: StorageDep, owner: OwnerDep) -> DatasetOut:
     """One of the caller's datasets; 404 `dataset_not_found` for unknown ids and others'."""
-    return dataset_out(records.get_dataset(storage.datasets, dataset_id, owner))
+    return dataset_out(records.get_dataset(storage.objects, dataset_id, owner))
 
 
 @router.delete(
@@ -80,5 +80,5 @@ def delete_dataset(
 ) -> Response:
     """Delete one of the caller's datasets (204); 404 `dataset_not_found` for unknown ids and
     others', 409 `dataset_in_use` while a queued or running training run uses it."""
-    records.delete_dataset(storage.datasets, dataset_id, owner, store)
+    records.delete_dataset(storage.objects, dataset_id, owner, store)
     return Response(status_code=204)

@@ -2,27 +2,32 @@
 (and a projection's current reconstruction).
 
 The worker writes them into the run folder (`training.run_files`: `samples/step_<n>.png`,
-`stats.jsonl`); these routes read them for the web page's live previews and loss curves. Same
-auth and ownership rules as `GET /v1/jobs/{id}`.
+`stats.jsonl`), which reaches the store within a second (`workers.run_sync`); these routes read
+them from the store for the web page's live previews and loss curves. Same auth and ownership
+rules as `GET /v1/jobs/{id}`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
+from obstore.exceptions import BaseError as StoreError
 from pydantic import BaseModel
 
 from core.jobs import Job, JobKind
-from core.storage import PROJECTION_PREVIEW_FILE, RUN_STATS_FILE
+from core.storage import PROJECTION_PREVIEW_FILE, RUN_STATS_FILE, Storage, run_key
 from service.api.deps import OwnerDep, StorageDep, StoreDep
 from service.api.routes.jobs import owned_job
+from service.datasets import storage_unavailable
 from service.errors import ApiError
 from service.schemas import error_responses
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+log = logging.getLogger(__name__)
 
 
 class TrainingStats(BaseModel):
@@ -38,10 +43,19 @@ def _training_run(job: Job) -> None:
         )
 
 
+def _read(storage: Storage, key: str) -> bytes | None:
+    """A run's file from the store (a grid, the stats: small), None when there is none."""
+    try:
+        return storage.objects.read(key)
+    except StoreError:
+        log.exception("reading %s failed", key)
+        raise storage_unavailable() from None
+
+
 @router.get(
     "/{job_id}/preview",
-    response_class=FileResponse,
-    responses={200: {"content": {"image/png": {}}}, **error_responses(401, 404, 422)},
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, **error_responses(401, 404, 422, 503)},
 )
 def get_run_preview(
     job_id: str,
@@ -51,7 +65,7 @@ def get_run_preview(
     step: Annotated[
         int | None, Query(ge=0, description="The grid of this step (default: the newest).")
     ] = None,
-) -> FileResponse:
+) -> Response:
     """A training run's sample grid as PNG: the newest, or the one written at `step`. The
     job's `progress_detail.preview_step` says which is the newest. For a projection: its
     current reconstruction (`step` is ignored; `progress_detail.step` says which)."""
@@ -62,7 +76,11 @@ def get_run_preview(
             raise ApiError(404, "no_preview", "The projection has not reported a step yet.")
         return FileResponse(path, media_type="image/png")
     _training_run(job)
-    steps = storage.sample_grids(job.id)
+    try:
+        steps = storage.sample_grids(job.id)
+    except StoreError:
+        log.exception("listing the sample grids of run %s failed", job.id)
+        raise storage_unavailable() from None
     if not steps:
         raise ApiError(404, "no_preview", "The run has not written a sample grid yet.")
     if step is None:
@@ -73,10 +91,13 @@ def get_run_preview(
             "no_preview",
             f"The run wrote no sample grid at step {step}; the newest is {max(steps)}.",
         )
-    return FileResponse(steps[step], media_type="image/png", headers={"X-Preview-Step": str(step)})
+    picture = _read(storage, steps[step])
+    if picture is None:  # the run's folder was removed meanwhile
+        raise ApiError(404, "no_preview", "The run has not written a sample grid yet.")
+    return Response(picture, media_type="image/png", headers={"X-Preview-Step": str(step)})
 
 
-@router.get("/{job_id}/stats", responses=error_responses(401, 404, 422))
+@router.get("/{job_id}/stats", responses=error_responses(401, 404, 422, 503))
 def get_run_stats(
     job_id: str,
     store: StoreDep,
@@ -89,13 +110,9 @@ def get_run_stats(
     """A training run's logged losses and counters, oldest first: the data of its loss curves."""
     job = owned_job(store, job_id, owner)
     _training_run(job)
-    path = storage.run_dir(job.id) / RUN_STATS_FILE
+    record = _read(storage, run_key(job.id, RUN_STATS_FILE))
     rows: list[dict[str, Any]] = []
-    try:
-        lines = path.read_text().splitlines()
-    except FileNotFoundError:
-        lines = []
-    for line in lines:
+    for line in (record or b"").decode(errors="replace").splitlines():
         try:
             row = json.loads(line)
         except ValueError:  # a line being appended right now

@@ -42,7 +42,7 @@ def create_training_run(
             f"{settings.max_training_devices} devices here (GANSERVE_MAX_TRAINING_DEVICES), "
             f"not {body.devices}.",
         )
-    dataset = get_dataset(storage.datasets, body.dataset, owner)
+    dataset = get_dataset(storage.objects, body.dataset, owner)
     allowed = FAMILIES[str(body.family)].dataset_kinds
     if dataset.kind not in allowed:
         raise ApiError(
