@@ -62,6 +62,7 @@ def test_a_version_removed_before_its_job_is_recorded_is_a_404(gateway, tmp_path
     from fastapi import Response
 
     from core.jobs import JobNotFound, JobStore
+    from core.object_store import ObjectStore
     from service.errors import ApiError
     from service.jobs import JobQueue
     from tests.service.factories import write_model_folder
@@ -73,7 +74,8 @@ def test_a_version_removed_before_its_job_is_recorded_is_a_404(gateway, tmp_path
     registry = ModelRegistry(tmp_path)
     digest = registry.version_digest(registry.pinned_version("gone-soon@1", None))
     app = Celery("probe", broker=gateway.redis_url, set_as_current=False)
-    queue = JobQueue(store, app, gateway.redis(), 100, "anonymous", Response(), tmp_path)
+    objects = ObjectStore.local(tmp_path)
+    queue = JobQueue(store, app, gateway.redis(), 100, "anonymous", Response(), tmp_path, objects)
     try:
         kept = queue.new(JobKind.translation, "gone-soon@1", digest)
         assert queue.submit(kept, TranslationParams(seed=1)).model == "gone-soon@1"

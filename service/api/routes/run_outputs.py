@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel
 
 from core.jobs import Job, JobKind
-from core.storage import PROJECTION_PREVIEW_FILE, RUN_STATS_FILE
+from core.storage import PROJECTION_PREVIEW_FILE, RUN_STATS_FILE, upload_key
 from service.api.deps import OwnerDep, StorageDep, StoreDep
 from service.api.routes.jobs import owned_job
 from service.errors import ApiError
 from service.schemas import error_responses
+from service.stored_files import stored_file
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -45,22 +46,22 @@ def _training_run(job: Job) -> None:
 )
 def get_run_preview(
     job_id: str,
+    request: Request,
     store: StoreDep,
     storage: StorageDep,
     owner: OwnerDep,
     step: Annotated[
         int | None, Query(ge=0, description="The grid of this step (default: the newest).")
     ] = None,
-) -> FileResponse:
+) -> Response:
     """A training run's sample grid as PNG: the newest, or the one written at `step`. The
     job's `progress_detail.preview_step` says which is the newest. For a projection: its
     current reconstruction (`step` is ignored; `progress_detail.step` says which)."""
     job = owned_job(store, job_id, owner)
     if job.kind is JobKind.projection:
-        path = storage.upload_dir(job.id) / PROJECTION_PREVIEW_FILE
-        if not path.is_file():
-            raise ApiError(404, "no_preview", "The projection has not reported a step yet.")
-        return FileResponse(path, media_type="image/png")
+        missing = ApiError(404, "no_preview", "The projection has not reported a step yet.")
+        key = upload_key(job.id, PROJECTION_PREVIEW_FILE)
+        return stored_file(request, storage.objects, key, "image/png", missing)
     _training_run(job)
     steps = storage.sample_grids(job.id)
     if not steps:
