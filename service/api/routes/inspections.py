@@ -10,7 +10,8 @@ This route queues an inspection job on the infer queue; a worker draws the map
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 from PIL import Image
@@ -31,7 +32,7 @@ from service.api.routes.jobs import owned_job
 from service.catalog import check_class_label, require_inspectable
 from service.errors import ApiError
 from service.schemas import JobOut, error_responses
-from service.uploads import open_image, read_image, store_png
+from service.uploads import UploadedImage, open_image, read_image, store_png
 from service.webhooks import WebhookFormDep
 
 router = APIRouter(tags=["inspections"])
@@ -63,6 +64,35 @@ def _read_stored(storage: Storage, key: str, settings: Settings, missing: str) -
     if data is None:
         raise ApiError(404, "image_not_found", missing)
     return open_image(data, settings.max_image_pixels)
+
+
+def _store_uploads(
+    storage: Storage,
+    job: Job,
+    picture: Image.Image | UploadedImage,
+    condition: Image.Image | UploadedImage | None,
+    spool: Path,
+) -> dict[str, Any]:
+    """Store the image (and the pix2pix input, which must have its size) as the job's uploads;
+    their params. When either cannot be stored or the sizes differ (422 `size_mismatch`),
+    nothing stays."""
+    image_key = upload_key(job.id, IMAGE_FILE)
+    try:
+        width, height = store_png(picture, storage.objects, image_key, spool)
+        params: dict[str, Any] = {"image": image_key, "width": width, "height": height}
+        if condition is not None:
+            input_key = upload_key(job.id, INPUT_FILE)
+            if store_png(condition, storage.objects, input_key, spool) != (width, height):
+                raise ApiError(
+                    422,
+                    "size_mismatch",
+                    f"The input image must have the size of the image ({width}x{height}).",
+                )
+            params["input"] = input_key
+    except BaseException:
+        storage.objects.delete_prefix(upload_key(job.id, ""))
+        raise
+    return params
 
 
 @router.post(
@@ -152,19 +182,7 @@ def create_inspection(
             422, "invalid_field", f"The field 'input' is for pix2pix models, not {info.family}."
         )
     job = jobs.new(JobKind.inspection, info.ref, info.digest, webhook)
-    image_key = upload_key(job.id, IMAGE_FILE)
-    width, height = store_png(picture, storage.objects, image_key, spool)
-    params = {"image": image_key, "width": width, "height": height}
-    if condition is not None:
-        input_key = upload_key(job.id, INPUT_FILE)
-        if store_png(condition, storage.objects, input_key, spool) != (width, height):
-            storage.objects.delete_prefix(upload_key(job.id, ""))
-            raise ApiError(
-                422,
-                "size_mismatch",
-                f"The input image must have the size of the image ({width}x{height}).",
-            )
-        params["input"] = input_key
+    params = _store_uploads(storage, job, picture, condition, spool)
     if class_label is None and source is not None and source.kind is JobKind.sample:
         # judge a sample as the class it was drawn as, when the judging model has that class
         drawn_as = source.params.get("class_label")
