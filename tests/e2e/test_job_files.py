@@ -9,6 +9,7 @@ GANSERVE_RESULT_LINKS=presigned.
   any key and carries its expiry (GANSERVE_PRESIGNED_URL_SECONDS); a local store serves through
   the gateway; the projection's live preview always streams through the gateway;
 - the Python client follows those redirects (its key stays with the gateway);
+- deleting a job removes its objects;
 - a truncated upload and an oversize one are refused with nothing written to the store and no
   spool file left.
 """
@@ -224,6 +225,22 @@ def test_the_client_follows_result_links(setup):
     with Client(setup.url, api_key=KEY) as client:
         picture = client.translate(png(20, 16, seed=6), "tiny-p2p", seed=2)
     assert picture.size == (20, 16)
+
+
+def test_deleting_a_job_removes_its_objects(setup):
+    job = succeeded(
+        setup,
+        setup.http.post(
+            "/v1/translations",
+            data={"model": "tiny-p2p"},
+            files={"image": ("a.png", png(16, 16, seed=7), "image/png")},
+        ),
+    )
+    prefixes = [f"uploads/{job['id']}", f"results/{job['id']}"]
+    assert all(setup.objects.list(prefix) for prefix in prefixes)
+    assert setup.http.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    assert [setup.objects.list(prefix) for prefix in prefixes] == [[], []]
+    assert setup.http.get(job["result"]["images"][0]).status_code == 404
 
 
 def uploads(setup: Setup) -> list[str]:
