@@ -22,22 +22,27 @@ hold keys (`results/<job id>/0.png`) and never a second code path per backend:
 from __future__ import annotations
 
 import datetime
+import errno
+import mimetypes
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 import obstore
-from obstore.exceptions import AlreadyExistsError, NotFoundError
+from obstore.exceptions import AlreadyExistsError, BaseError, NotFoundError
 from obstore.store import LocalStore, S3Store
 
 # obstore reports a missing object as its NotFoundError, or (the local backend on some paths) as
 # Python's own FileNotFoundError; a path through a file as NotADirectoryError.
 _MISSING = (NotFoundError, FileNotFoundError, IsADirectoryError, NotADirectoryError)
+_OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how obstore's texts cite the OS error behind
 STREAM_CHUNK = 1024 * 1024  # bytes per chunk when streaming an object
 # The AWS SDKs' variables that obstore's S3 client reads itself besides these.
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ENDPOINT")
@@ -126,7 +131,8 @@ class ObjectStore:
 
     def put(self, key: str, data: bytes) -> None:
         """Write `data` as `key`, replacing what was there, atomically."""
-        obstore.put(self._store, _key(key), data)
+        with self._writing(key):
+            obstore.put(self._store, _key(key), data, **self._attributes(key))
 
     def put_new(self, key: str, data: bytes) -> bool:
         """Write `data` as `key` only when no such object exists; False when one does."""
@@ -140,10 +146,43 @@ class ObjectStore:
         """Stream the local file `path` (or a file already open for reading, in binary, from its
         current position) to `key` (multipart when large), atomically."""
         if not isinstance(path, str | os.PathLike):
-            obstore.put(self._store, _key(key), path, chunk_size=8 * STREAM_CHUNK)
+            self._put_stream(key, path)
             return
         with open(path, "rb") as source:
-            obstore.put(self._store, _key(key), source, chunk_size=8 * STREAM_CHUNK)
+            self._put_stream(key, source)
+
+    def _put_stream(self, key: str, source: BinaryIO) -> None:
+        with self._writing(key):
+            obstore.put(
+                self._store,
+                _key(key),
+                source,
+                chunk_size=8 * STREAM_CHUNK,
+                **self._attributes(key),
+            )
+
+    @contextmanager
+    def _writing(self, key: str) -> Iterator[None]:
+        """obstore's errors while writing `key` raised as Python's OSError naming the key, not
+        the local paths obstore's texts name: its errno that of the OS error behind them (ENOSPC
+        for a full volume), else EIO. Locally, the folders the failed write made are removed."""
+        try:
+            yield
+        except BaseError as exc:
+            if self.local_root is not None:
+                _prune_empty_parents(self.local_root, key)
+            cited = _OS_ERROR.search(str(exc))
+            code = int(cited.group(1)) if cited else errno.EIO
+            raise OSError(code, os.strerror(code), key) from exc
+
+    def _attributes(self, key: str) -> dict[str, Any]:
+        """On S3, the object's Content-Type guessed from its name (`0.png`: image/png), which
+        a presigned URL's answer carries; the local backend keeps no attributes (the gateway
+        names the type when it serves a file)."""
+        content_type = mimetypes.guess_type(key)[0]
+        if self.local_root is not None or content_type is None:
+            return {}
+        return {"attributes": {"Content-Type": content_type}}
 
     def upload_folder(self, prefix: str, folder: Path, *, last: Iterable[str] = ()) -> list[str]:
         """Upload every file under `folder` to `prefix/<relative path>`; the files named in

@@ -67,13 +67,14 @@ DEFAULT_CACHE_BYTES = 20 * 1024**3
 
 
 def upload_key(job_id: str, name: str = INPUT_FILE) -> str:
-    """The key of a file uploaded for a job."""
-    return f"uploads/{job_id}/{name}"
+    """The key of a file uploaded for a job (the prefix of them all when `name` is empty)."""
+    return f"uploads/{job_id}/{name}" if name else f"uploads/{job_id}"
 
 
 def result_key(job_id: str, name: str) -> str:
-    """The key of a job's result file (`0.png`, `latents.npy`, ...)."""
-    return f"results/{job_id}/{name}"
+    """The key of a job's result file (`0.png`, `latents.npy`, ...; the prefix of them all
+    when `name` is empty)."""
+    return f"results/{job_id}/{name}" if name else f"results/{job_id}"
 
 
 def dataset_key(dataset_id: str, name: str = "") -> str:

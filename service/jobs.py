@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import redis
 from celery import Celery
@@ -37,6 +35,7 @@ from core.object_store import ObjectStore
 from core.params import JobParams
 from core.public_jobs import JobBase, job_url, public_job
 from core.queues import queue_length
+from core.storage import upload_key
 from core.webhook_outbox import WebhookTarget
 from service.errors import (
     REDIS_DOWN_MESSAGE,
@@ -59,7 +58,8 @@ class JobQueue:
     max_queued: int
     owner: str
     response: Response
-    objects: ObjectStore  # where the models lie (the pinned version is checked at submission)
+    objects: ObjectStore  # the store: the models (the pinned version is checked at submission)
+    # and the jobs' uploads
     max_queued_per_key: int | None = None  # None, or an operator: no limit of its own
     fair_queueing: bool = True
     queued_before: int = 0  # the caller's jobs waiting in the new job's queue (`new`)
@@ -90,17 +90,17 @@ class JobQueue:
             )
         return Job(owner=self.owner, kind=kind, model=model, model_digest=digest, webhook=webhook)
 
-    def submit(self, job: Job, params: JobParams, upload_dir: Path | None = None) -> JobBase:
+    def submit(self, job: Job, params: JobParams, uploaded: bool = False) -> JobBase:
         """Record `job` with its typed `params` and queue it (fairly between API keys: see
-        `core.jobs.fair_priority`); its public JSON (see `enqueue`)."""
+        `core.jobs.fair_priority`); its public JSON (see `enqueue`). `uploaded`: the route
+        stored files for it under `uploads/<job id>/`, removed when it cannot be queued."""
         job.params = params.model_dump(exclude_unset=True)  # as the route set them
         pinned = None
         if job.model_digest is not None and job.model is not None:
             pinned = partial(_version_remains, self.objects, job.model, job.model_digest)
         priority = fair_priority(self.queued_before) if self.fair_queueing else None
-        return enqueue(
-            self.store, self.celery_app, job, self.response, upload_dir, pinned, priority
-        )
+        uploads = self.objects if uploaded else None
+        return enqueue(self.store, self.celery_app, job, self.response, uploads, pinned, priority)
 
 
 def _version_remains(objects: ObjectStore, ref: str, digest: str) -> bool:
@@ -129,7 +129,7 @@ def enqueue(
     celery_app: Celery,
     job: Job,
     response: Response,
-    upload_dir: Path | None = None,
+    uploads: ObjectStore | None = None,
     pinned: Callable[[], bool] | None = None,
     priority: int | None = None,
 ) -> JobBase:
@@ -139,13 +139,14 @@ def enqueue(
     `pinned` says whether the model version the job pinned is still there: it is asked once the
     job is recorded (from then on the retention of versions keeps the version for the job), and
     a version removed in between is a 404 `model_not_found` with nothing queued. When the job
-    cannot be recorded or queued, its uploaded files (`upload_dir`) are removed.
+    cannot be recorded or queued, its uploaded files (`uploads/<job id>/` in `uploads`, when
+    given) are removed.
     """
     try:
         return _record_and_send(store, celery_app, job, response, pinned, priority)
     except (ApiError, redis.RedisError):
-        if upload_dir is not None:
-            shutil.rmtree(upload_dir, ignore_errors=True)
+        if uploads is not None:
+            uploads.delete_prefix(upload_key(job.id, ""))
         raise
 
 

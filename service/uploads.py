@@ -1,20 +1,24 @@
 """Uploaded files: read with a size limit while streaming, and images checked with Pillow.
 
-An image is accepted only when Pillow identifies it as PNG, JPEG, WebP or BMP (the plugins of
-other formats are never tried), when its header's width x height is within the pixel limit (read
+An uploaded image is spooled to a file of the request's spool folder (`spool_folder`, removed
+once the request is answered) while its size is counted (413 as soon as it passes the limit),
+then accepted only when Pillow identifies it as PNG, JPEG, WebP or BMP (the plugins of other
+formats are never tried), when its header's width x height is within the pixel limit (read
 before any pixel is decoded, so a decompression bomb is refused cheaply), and when it then decodes
-completely (a truncated or corrupt file is refused). Accepted images are stored as PNG, so
-workers read one well-formed format: a PNG that is already what a worker reads (RGB or greyscale,
-no EXIF rotation) is stored as it was sent, without decoding it a second time into a new file;
-anything else is re-encoded.
+completely (a truncated or corrupt file is refused). Nothing reaches the store before these
+checks pass. Accepted images are stored as PNG (`store_png`, one streamed `upload_file` to the
+store), so workers read one well-formed format: a PNG that is already what a worker reads (RGB or
+greyscale, no EXIF rotation) is stored as it was sent, from its spool file, without being encoded
+again; anything else is re-encoded into the spool folder first. The whole upload is never held
+in memory: only what Pillow's decode needs.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -22,6 +26,7 @@ from typing import BinaryIO
 from fastapi import UploadFile
 from PIL import ExifTags, Image, ImageOps
 
+from core.object_store import ObjectStore
 from core.settings import Settings
 from core.storage import GREY_MODES, PNG_COMPRESS_LEVEL
 from service.errors import ApiError
@@ -54,11 +59,24 @@ def check_size(upload: UploadFile, limit: int, *, what: str) -> None:
     upload.file.seek(0)
 
 
-def read_limited(upload: UploadFile, limit: int, *, what: str = "image") -> bytes:
-    """The bytes of an uploaded file, read in chunks; 413 `too_large` once past `limit`."""
-    buffer = io.BytesIO()
-    copy_limited(upload, buffer, limit, what=what)
-    return buffer.getvalue()
+def spool_folder() -> Iterator[Path]:
+    """A request's spool folder for its uploads (a FastAPI dependency): removed with what it
+    holds once the request has been answered, whatever the answer."""
+    with tempfile.TemporaryDirectory(prefix="ganserve-spool-") as folder:
+        yield Path(folder)
+
+
+def spool_limited(upload: UploadFile, spool: Path, limit: int, *, what: str = "image") -> Path:
+    """Copy an uploaded file into a new file of `spool` in chunks; 413 `too_large` once past
+    `limit` (the partial copy removed). The new file's path."""
+    handle, name = tempfile.mkstemp(dir=spool, prefix="upload-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            copy_limited(upload, out, limit, what=what)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 def _too_many_pixels(width: int | None, height: int | None, limit: int) -> ApiError:
@@ -70,17 +88,21 @@ def _too_many_pixels(width: int | None, height: int | None, limit: int) -> ApiEr
     )
 
 
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Identify, size-check and fully decode an image (the first frame of an animated one).
+def open_image(source: bytes | Path, max_pixels: int) -> Image.Image:
+    """Identify, size-check and fully decode an image, given as bytes or as a file (the first
+    frame of an animated one).
 
     Errors: 415 `unsupported_type` (not a PNG, JPEG, WebP or BMP image), 413 `too_many_pixels`
     (width x height over `max_pixels`, or a decompression bomb), 400 `bad_image` (empty,
     truncated or corrupt).
     """
-    if not data:
+    empty = not source if isinstance(source, bytes) else source.stat().st_size == 0
+    if empty:
         raise ApiError(400, "bad_image", "The image file is empty.")
     try:
-        image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        image = Image.open(
+            io.BytesIO(source) if isinstance(source, bytes) else source, formats=ALLOWED_FORMATS
+        )
     except Image.DecompressionBombError:
         raise _too_many_pixels(None, None, max_pixels) from None
     except Exception:
@@ -107,16 +129,23 @@ def open_image(data: bytes, max_pixels: int) -> Image.Image:
 
 @dataclass(frozen=True)
 class UploadedImage:
-    """An uploaded image that passed `open_image`, and the bytes it was sent as."""
+    """An uploaded image that passed `open_image`, and its spool file: the bytes it was sent as."""
 
     image: Image.Image
-    data: bytes
+    path: Path
 
 
-def read_image(upload: UploadFile, settings: Settings, *, what: str = "image") -> UploadedImage:
-    """An uploaded image, read and checked (`open_image`) within the configured limits."""
-    data = read_limited(upload, settings.max_upload_bytes, what=what)
-    return UploadedImage(open_image(data, settings.max_image_pixels), data)
+def read_image(
+    upload: UploadFile, settings: Settings, spool: Path, *, what: str = "image"
+) -> UploadedImage:
+    """An uploaded image, spooled into `spool` and checked (`open_image`) within the configured
+    limits."""
+    path = spool_limited(upload, spool, settings.max_upload_bytes, what=what)
+    try:
+        return UploadedImage(open_image(path, settings.max_image_pixels), path)
+    except ApiError:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def _storable_as_sent(image: Image.Image) -> bool:
@@ -125,35 +154,26 @@ def _storable_as_sent(image: Image.Image) -> bool:
     return image.format == "PNG" and image.mode in ("RGB", "L") and orientation == 1
 
 
-def store_png(picture: Image.Image | UploadedImage, path: Path) -> tuple[int, int]:
-    """Write `picture` as PNG at `path` (EXIF orientation applied; grey stays grey, colour ->
-    RGB); an upload that is already such a PNG is written as it was sent.
+def store_png(
+    picture: Image.Image | UploadedImage, objects: ObjectStore, key: str, spool: Path
+) -> tuple[int, int]:
+    """Store `picture` as the PNG object `key` (EXIF orientation applied; grey stays grey,
+    colour -> RGB); an upload that is already such a PNG is stored as it was sent.
 
-    Written through a temporary file and renamed, so a reader never sees half a file; when it
-    cannot be written (a full volume), neither the file nor a folder made for it stays. Returns
-    the stored (width, height).
+    Streamed from a file (the upload's spool file, or the PNG encoded into `spool`) with one
+    atomic `upload_file`: a reader never sees half an object. Returns the stored (width, height).
     """
-    sent = picture.data if isinstance(picture, UploadedImage) else None
+    if isinstance(picture, UploadedImage) and _storable_as_sent(picture.image):
+        objects.upload_file(key, picture.path)
+        return picture.image.size
     image = picture.image if isinstance(picture, UploadedImage) else picture
-    if sent is None or not _storable_as_sent(image):
-        sent = None
-        image = ImageOps.exif_transpose(image)
-        image = image.convert("L") if image.mode in GREY_MODES else image.convert("RGB")
-    made = not path.parent.exists()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = None
+    image = ImageOps.exif_transpose(image)
+    image = image.convert("L") if image.mode in GREY_MODES else image.convert("RGB")
+    handle, name = tempfile.mkstemp(dir=spool, prefix="encoded-", suffix=".png")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "wb") as out:
-            if sent is None:
-                image.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-            else:
-                out.write(sent)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if made:
-            shutil.rmtree(path.parent, ignore_errors=True)
-        raise
+        with os.fdopen(handle, "wb") as out:
+            image.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+        objects.upload_file(key, Path(name))
+    finally:
+        Path(name).unlink(missing_ok=True)
     return image.width, image.height

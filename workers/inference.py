@@ -18,25 +18,27 @@ by the model's discriminator (`workers.filtering`). Every sampling job keeps its
 (`latents.npy`, and inline in the result when small).
 
 Both run through `workers.batching`: waiting jobs of the same model share forward passes, under
-the fast path of `workers.fast_path` (bf16 autocast where the hardware has it). Both write PNGs
-`results/<job>/<k>.png` through a temporary folder renamed into place, so a job run again after
-its worker died never leaves a mix of two attempts, and record how many (`count`), from which
-the gateway derives the image URLs. Parameters are parsed with the typed models of
-`core.params`; jobs without a seed get a random one, recorded in the result.
+the fast path of `workers.fast_path` (bf16 autocast where the hardware has it). Both store PNGs
+`results/<job>/<k>.png` in the object store, each encoded in memory (results are small) and
+written with one atomic `put`, and record how many (`count`) only once all are stored, from
+which the gateway derives the image URLs: a reader never sees half a result, and a job run
+again after its worker died writes the same keys again. Parameters are parsed with the typed
+models of `core.params`; jobs without a seed get a random one, recorded in the result.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable
+import contextlib
+import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from core.jobs import JobStatus
+from core.object_store import ObjectStore
 from core.params import (
     InvalidParams,
     JobParams,
@@ -45,7 +47,7 @@ from core.params import (
     parse_params,
     random_seed,
 )
-from core.storage import INPUT_FILE, PNG_COMPRESS_LEVEL, staging_folder
+from core.storage import LATENTS_FILE, PNG_COMPRESS_LEVEL, result_key, upload_key
 from models import test_time
 from models.sampling import generate, sample_inputs
 from models.test_time import (
@@ -62,7 +64,7 @@ from workers.errors import JobFailure, exception_text
 from workers.fast_path import FastPath, bucket
 from workers.filtering import filtered_samples
 from workers.jobs import JobContext, Outcome
-from workers.latents import kept_latents, labels_tensor, latent_result, save_latents, vectors
+from workers.latents import kept_latents, labels_tensor, latent_result, latents_npy, vectors
 from workers.model_cache import LoadedModel, configure_torch, fast_path, get_cache
 
 CPU_TILE_PIXELS, CUDA_TILE_PIXELS = 2048 * 2048, 4096 * 4096
@@ -95,31 +97,55 @@ def model_for(ctx: JobContext, task: str) -> LoadedModel:
     return loaded
 
 
+def png_bytes(image: Image.Image) -> bytes:
+    """`image` encoded as PNG (at the service's fast compression level)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
 def write_results(
-    ctx: JobContext,
-    images: list[Image.Image],
-    also: Callable[[Path], None] | None = None,
+    ctx: JobContext, images: list[Image.Image], extra: Mapping[str, bytes] | None = None
 ) -> None:
-    """Save `images` as `results/<job>/<k>.png` atomically (the gateway serves them at
-    `/v1/jobs/<job>/images/<k>` from the result's `count`); `also` writes more files into the
-    same folder before it is renamed into place."""
-    final = ctx.storage.result_dir(ctx.job_id)
-    with staging_folder(final) as tmp:
+    """Store `images` as `results/<job>/<k>.png` (the gateway serves them at
+    `/v1/jobs/<job>/images/<k>` from the result's `count`, recorded after this) and the `extra`
+    files (name: bytes) beside them, each with one atomic `put`. When one cannot be written (a
+    full volume), those already written are removed, so nothing of the attempt stays."""
+    objects = ctx.storage.objects
+    try:
+        for name, data in (extra or {}).items():
+            objects.put(result_key(ctx.job_id, name), data)
         for k, image in enumerate(images):
-            image.save(tmp / f"{k}.png", format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        if also is not None:
-            also(tmp)
-        if final.exists():  # an earlier attempt finished writing but died before recording
-            shutil.rmtree(final)
-        tmp.rename(final)
+            objects.put(result_key(ctx.job_id, f"{k}.png"), png_bytes(image))
+    except BaseException:
+        with contextlib.suppress(Exception):
+            objects.delete_prefix(result_key(ctx.job_id, ""))
+        raise
 
 
-def read_input(path: Path, max_pixels: int, what: str = "the uploaded image") -> Image.Image:
-    """The uploaded image, decoded (raises JobFailure with a readable message naming `what`)."""
-    if not path.is_file():
+def stored_key(ctx: JobContext, name: str) -> str | None:
+    """The key of the stored file the job's path parameter `name` names (None without one);
+    JobFailure unless it is a key of the service's store (relative, no `.` or `..` parts)."""
+    value = ctx.job.params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise JobFailure("invalid_parameter", f"{name} must be a path, not {value!r}")
+    if any(part in ("", ".", "..") for part in value.split("/")):
+        raise JobFailure("invalid_parameter", f"{name} must be a file in the service's storage")
+    return value
+
+
+def read_input(
+    objects: ObjectStore, key: str, max_pixels: int, what: str = "the uploaded image"
+) -> Image.Image:
+    """The stored image `key`, decoded (raises JobFailure with a readable message naming
+    `what`)."""
+    data = objects.read(key)
+    if data is None:
         raise JobFailure("input_missing", f"{what} of this job is no longer in storage")
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > max_pixels:
                 raise JobFailure(
                     "image_too_large",
@@ -128,7 +154,7 @@ def read_input(path: Path, max_pixels: int, what: str = "the uploaded image") ->
                 )
             img.load()
             return img.copy()
-    except UnidentifiedImageError:  # its text names the file by its path in storage
+    except UnidentifiedImageError:
         raise JobFailure(
             "bad_image", f"{what} could not be read as an image: not a format Pillow reads"
         ) from None
@@ -267,7 +293,7 @@ class TranslationWork:
         params = job_params(ctx)
         seed = random_seed() if params.seed is None else params.seed
         image = read_input(
-            ctx.storage.upload_dir(ctx.job_id) / INPUT_FILE, ctx.settings.max_image_pixels
+            ctx.storage.objects, upload_key(ctx.job_id), ctx.settings.max_image_pixels
         )
         item = translation_input(loaded, image, seed, params.mode, max_tile_pixels(ctx, loaded))
         key = ("tiled", ctx.job_id) if item.tiled else (item.mode, tuple(item.x.shape))
@@ -408,7 +434,7 @@ class SampleWork:
 
     def finish(self, prepared: Prepared, output: SampleOutput) -> Outcome:
         ctx, draw = prepared.ctx, prepared.data
-        write_results(ctx, output.images, lambda folder: save_latents(folder, output.z))
+        write_results(ctx, output.images, {LATENTS_FILE: latents_npy(output.z)})
         params = draw.params
         result = {
             "model": ctx.job.model,

@@ -5,9 +5,9 @@ An inspection asks a model's trained discriminator where an image looks real or 
 CVPR 2020; pix2pix's PatchGAN patch scores, Isola et al. CVPR 2017). The job names the model
 (`job.model`) and its params say what to look at:
 
-- `image`: path of the PNG to inspect, absolute or relative to the storage root and inside it
-  (an upload, or an earlier job's result when the gateway inspects `source_job`'s output);
-- `input`: for a pix2pix model, the path of the A image that `image` is meant to translate
+- `image`: the key in the object store of the PNG to inspect (`uploads/<job>/image.png`: an
+  upload, or a copy of an earlier job's result when the gateway inspects `source_job`'s output);
+- `input`: for a pix2pix model, the key of the A image that `image` is meant to translate
   (PatchGAN judges the pair);
 - `class_label` (optional): the class a class-conditional U-Net GAN judges the image as; without
   it, the class under which the discriminator finds the image most real;
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,14 @@ from models.realness import (
 )
 from workers.batching import Prepared, run_batched
 from workers.errors import JobFailure
-from workers.inference import flatten_alpha, job_params, model_input, read_input, write_results
+from workers.inference import (
+    flatten_alpha,
+    job_params,
+    model_input,
+    read_input,
+    stored_key,
+    write_results,
+)
 from workers.jobs import JobContext, Outcome
 from workers.model_cache import LoadedModel, configure_torch, fast_path, get_cache
 from workers.overlay import map_picture, overlay_picture
@@ -69,20 +75,6 @@ class Inspection:
     global_score: float | None
     class_label: int | None
     box: Box  # least real region, in the image's pixels
-
-
-def stored_path(ctx: JobContext, name: str) -> Path | None:
-    """The file a path parameter names, refused unless it lies under the storage root."""
-    value = ctx.job.params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise JobFailure("invalid_parameter", f"{name} must be a path, not {value!r}")
-    root = ctx.storage.root.resolve()
-    path = (root / value).resolve()  # an absolute value stays as it is
-    if not path.is_relative_to(root):
-        raise JobFailure("invalid_parameter", f"{name} must be a file in the service's storage")
-    return path
 
 
 def scale_box(box: Box, source: tuple[int, int], target: tuple[int, int]) -> Box:
@@ -115,14 +107,16 @@ def _condition(ctx: JobContext, loaded: LoadedModel) -> torch.Tensor | None:
     """The pix2pix A image as the discriminator's condition (1, C_A, S, S); None otherwise."""
     if loaded.card.family != "pix2pix":
         return None
-    path = stored_path(ctx, "input")
-    if path is None or not path.is_file():
+    key = stored_key(ctx, "input")
+    if key is None or not ctx.storage.objects.exists(key):
         raise JobFailure(
             "input_required",
             f"model {loaded.id!r} is a pix2pix model: its discriminator judges an image together "
             "with the input (A) image it translates; send that image as the input",
         )
-    picture = read_input(path, ctx.settings.max_image_pixels, "the input (A) image")
+    picture = read_input(
+        ctx.storage.objects, key, ctx.settings.max_image_pixels, "the input (A) image"
+    )
     return model_input(loaded, picture, int(loaded.card.config.get("in_channels", 3)))
 
 
@@ -179,10 +173,11 @@ class InspectionWork:
         return _discriminator_for(ctx)
 
     def prepare(self, ctx: JobContext, loaded: LoadedModel) -> Prepared:
-        image_path = stored_path(ctx, "image")
-        if image_path is None:
+        image_key = stored_key(ctx, "image")
+        if image_key is None:
             raise JobFailure("invalid_parameter", "the job names no image to inspect")
-        image = read_input(image_path, ctx.settings.max_image_pixels, "the image to inspect")
+        objects, limit = ctx.storage.objects, ctx.settings.max_image_pixels
+        image = read_input(objects, image_key, limit, "the image to inspect")
         class_label = job_params(ctx).class_label
         try:  # checked per job, so one bad label cannot fail the batch it joins
             check_class_label(loaded.model, class_label)

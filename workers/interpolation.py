@@ -13,21 +13,22 @@ forward passes) and are written as PNGs, one animated WebP and one GIF, and thei
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from PIL import Image
 
 from core.jobs import JobStatus
 from core.params import InterpolationParams, LatentEndpoint
+from core.storage import LATENTS_FILE
 from models.latent_paths import class_embeddings, interpolate
 from models.sampling import sample_inputs
 from workers.batching import Prepared, run_batched, should_stop
 from workers.errors import JobFailure
 from workers.inference import generate_images, job_params, model_for, write_results
 from workers.jobs import JobContext, Outcome
-from workers.latents import kept_latents, labels_tensor, latent_result, save_latents, vectors
+from workers.latents import kept_latents, labels_tensor, latent_result, latents_npy, vectors
 from workers.model_cache import LoadedModel, fast_path
 
 
@@ -83,11 +84,14 @@ def frames_path(ctx: JobContext, loaded: LoadedModel, params: InterpolationParam
 ANIMATION_OPTIONS = {"webp": {"lossless": True}, "gif": {}}  # per format, for Pillow's writer
 
 
-def save_animation(frames: list[Image.Image], folder: Path, fps: int) -> None:
-    """The frames as a looping animated WebP (lossless) and GIF in `folder`."""
+def animation_files(frames: list[Image.Image], fps: int) -> dict[str, bytes]:
+    """The frames as a looping animated WebP (lossless) and GIF: their bytes by file name
+    (`animation.webp`, `animation.gif`)."""
+    files = {}
     for fmt, options in ANIMATION_OPTIONS.items():
+        buffer = io.BytesIO()
         frames[0].save(
-            folder / f"animation.{fmt}",
+            buffer,
             format=fmt.upper(),
             save_all=True,
             append_images=frames[1:],
@@ -95,6 +99,8 @@ def save_animation(frames: list[Image.Image], folder: Path, fps: int) -> None:
             loop=0,
             **options,
         )
+        files[f"animation.{fmt}"] = buffer.getvalue()
+    return files
 
 
 class InterpolationWork:
@@ -120,11 +126,7 @@ class InterpolationWork:
     def finish(self, prepared: Prepared, frames: list[Image.Image]) -> Outcome:
         ctx, path = prepared.ctx, prepared.data
         params = path.params
-
-        def extra(folder: Path) -> None:
-            save_latents(folder, path.z)
-            save_animation(frames, folder, params.fps)
-
+        extra = {LATENTS_FILE: latents_npy(path.z), **animation_files(frames, params.fps)}
         write_results(ctx, frames, extra)
         start, end = path.classes
         result = {

@@ -1,5 +1,6 @@
 """Latents in and out of infer jobs: the `latents.npy` a sample, interpolation or projection job
-keeps, and the latents a later job names (given vectors, or an earlier job's by index).
+keeps (`results/<job>/latents.npy` in the object store), and the latents a later job names
+(given vectors, or an earlier job's by index).
 
 A job's latents are float32 (N, latent_dim), row k for result image k, saved with NumPy's own
 format (`numpy.save`, no pickle; read back with `allow_pickle=False`), so a float32 latent comes
@@ -9,21 +10,23 @@ all) are also put inline in the job's result as JSON, where float32 values round
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
 from typing import Any
 
 import numpy as np
 import torch
 
-from core.storage import LATENTS_FILE, Storage
+from core.storage import LATENTS_FILE, Storage, result_key
 from workers.errors import JobFailure, exception_text
 
 INLINE_LATENT_NUMBERS = 4096  # e.g. 64 latents of 64 numbers, or 8 of 512
 
 
-def save_latents(folder: Path, z: torch.Tensor) -> None:
-    """Write latents z (N, Z) as `latents.npy` (float32) into `folder`."""
-    np.save(folder / LATENTS_FILE, z.detach().cpu().to(torch.float32).numpy(), allow_pickle=False)
+def latents_npy(z: torch.Tensor) -> bytes:
+    """Latents z (N, Z) as the bytes of a `latents.npy` file (float32)."""
+    buffer = io.BytesIO()
+    np.save(buffer, z.detach().cpu().to(torch.float32).numpy(), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def vectors(latents: list[list[float]], latent_dim: int) -> torch.Tensor:
@@ -42,13 +45,11 @@ def kept_latents(
     storage: Storage, job_id: str, indices: list[int] | None, latent_dim: int
 ) -> torch.Tensor:
     """Rows `indices` (all when None) of the latents job `job_id` kept, (n, Z) float32."""
-    path = storage.result_dir(job_id) / LATENTS_FILE
+    data = storage.objects.read(result_key(job_id, LATENTS_FILE))
+    if data is None:
+        raise JobFailure("latents_missing", f"the latents of job {job_id} are no longer in storage")
     try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise JobFailure(
-            "latents_missing", f"the latents of job {job_id} are no longer in storage"
-        ) from None
+        array = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise JobFailure(
             "bad_latents", f"the latents of job {job_id} are unreadable: {exception_text(exc)}"

@@ -15,15 +15,12 @@ between it and the target.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from PIL import Image, ImageOps
 
 from core.jobs import JobStatus
-from core.model_folder import atomic_write
 from core.params import ProjectionParams, random_seed
-from core.storage import PNG_COMPRESS_LEVEL, PROJECTION_PREVIEW_FILE
+from core.storage import LATENTS_FILE, PROJECTION_PREVIEW_FILE, upload_key
 from models.projection import ProjectionStep, ProjectionStopped, project, psnr, ssim
 from training.images import from_pil, to_pil
 from workers.errors import JobFailure
@@ -32,11 +29,13 @@ from workers.inference import (
     job_params,
     model_for,
     network_picture,
+    png_bytes,
     read_input,
+    stored_key,
     write_results,
 )
 from workers.jobs import JobContext, Outcome
-from workers.latents import latent_result, save_latents
+from workers.latents import latent_result, latents_npy
 from workers.model_cache import LoadedModel, fast_path, get_cache
 
 REPORTS = 30  # progress reports (and previews) per projection
@@ -61,27 +60,20 @@ def _discriminator(ctx: JobContext, mode: str) -> LoadedModel | None:
         raise
 
 
-def _save_preview(path: Path, image: torch.Tensor) -> None:
-    """Write the reconstruction (C, S, S) so that a reader never sees half a file."""
-    picture = to_pil(image)
-    atomic_write(
-        path, lambda tmp: picture.save(tmp, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-    )
-
-
 def run_projection(ctx: JobContext) -> Outcome:
     """Run a projection job (see the module docstring)."""
     loaded = model_for(ctx, "sample")
     params = job_params(ctx)
     assert isinstance(params, ProjectionParams)
     seed = random_seed() if params.seed is None else params.seed
-    upload = read_input(Path(params.image), ctx.settings.max_image_pixels)
+    image = stored_key(ctx, "image") or ""  # ProjectionParams requires one
+    upload = read_input(ctx.storage.objects, image, ctx.settings.max_image_pixels)
     target = target_picture(loaded, upload)
     critic = _discriminator(ctx, params.discriminator_loss)
-    preview = ctx.storage.upload_dir(ctx.job_id) / PROJECTION_PREVIEW_FILE
+    preview = upload_key(ctx.job_id, PROJECTION_PREVIEW_FILE)
 
     def on_step(step: ProjectionStep) -> None:
-        _save_preview(preview, step.image)
+        ctx.storage.objects.put(preview, png_bytes(to_pil(step.image)))  # (C, S, S), atomic
         detail = {
             "step": step.step,
             "total": step.total,
@@ -110,7 +102,7 @@ def run_projection(ctx: JobContext) -> Outcome:
     y = None if found.class_label is None else torch.tensor([found.class_label])  # (1,)
     (reconstruction,) = generate_images(loaded, [(found.z, y)])[0]
     drawn, wanted = from_pil(reconstruction), from_pil(target)  # (1, C, S, S) each
-    write_results(ctx, [reconstruction, target], lambda folder: save_latents(folder, found.z))
+    write_results(ctx, [reconstruction, target], {LATENTS_FILE: latents_npy(found.z)})
     result = {
         "model": ctx.job.model,
         "count": 2,

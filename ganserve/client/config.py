@@ -57,7 +57,15 @@ class ClientConfig:
         headers = {"User-Agent": _user_agent()}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        return {"base_url": self.url, "headers": headers, "timeout": self.timeout}
+        # A result may be answered with a 307 to a presigned URL of the object store
+        # (GANSERVE_RESULT_LINKS=presigned): followed, and httpx drops the Authorization header
+        # when a redirect leaves the server's origin, so the key never reaches the store.
+        return {
+            "base_url": self.url,
+            "headers": headers,
+            "timeout": self.timeout,
+            "follow_redirects": True,
+        }
 
     @property
     def stream_timeout(self) -> httpx.Timeout:

@@ -7,6 +7,7 @@ tasks by name, the storage paths) is created once by `service.app.create_app` an
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import redis
@@ -20,6 +21,7 @@ from core.storage import Storage
 from service.job_changes import JobChanges
 from service.jobs import JobQueue
 from service.security import Caller, authenticate, caller
+from service.uploads import spool_folder
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -53,7 +55,7 @@ def get_job_changes(request: Request) -> JobChanges:
 
 
 def get_storage(request: Request) -> Storage:
-    """Paths under the storage root."""
+    """The store of uploads, results, models and runs (`core.storage`)."""
     return request.app.state.storage
 
 
@@ -106,3 +108,4 @@ JobChangesDep = Annotated[JobChanges, Depends(get_job_changes)]
 OwnerDep = Annotated[str, Depends(get_owner)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+SpoolDep = Annotated[Path, Depends(spool_folder)]  # the request's spool folder for uploads

@@ -448,11 +448,11 @@ def worker(storage, redis_client, monkeypatch, one_torch_thread):
 
 
 def _put(storage: Storage, job_id: str, name: str, size: tuple[int, int] = (50, 37)) -> str:
-    """Store an upload of job `job_id` as the gateway does; its absolute path."""
+    """Store an upload of job `job_id` as the gateway does; its key in the store."""
     folder = storage.upload_dir(job_id)
     folder.mkdir(parents=True, exist_ok=True)
     Image.effect_noise(size, 40).convert("RGB").save(folder / name)
-    return str((folder / name).resolve())
+    return (folder / name).relative_to(storage.root).as_posix()
 
 
 def test_translations_samples_inspections_of_the_workers_validate(worker, storage):

@@ -20,11 +20,11 @@ def upload(storage: Storage, job_id: str, image: Image.Image) -> None:
 
 
 def put(storage: Storage, image: Image.Image, name: str = "image.png") -> str:
-    """Store an upload for an inspection, as the gateway does; its absolute path."""
+    """Store an upload for an inspection, as the gateway does; its key in the store."""
     folder = storage.root / "uploads" / uuid.uuid4().hex
     folder.mkdir(parents=True)
     image.save(folder / name)
-    return str(folder / name)
+    return (folder / name).relative_to(storage.root).as_posix()
 
 
 def read_png(path: Path) -> Image.Image:

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from core.jobs import JobKind, JobStatus
+from core.storage import INPUT_FILE
 from tests.workers.files import result_image, upload
 from workers import inference
 from workers.errors import JobFailure
@@ -53,7 +54,7 @@ def test_unreadable_upload_is_a_readable_failure(make_context):
     ctx = make_context(JobKind.translation, "p2p")
     folder = ctx.storage.upload_dir(ctx.job_id)
     folder.mkdir(parents=True)
-    (folder / inference.INPUT_FILE).write_bytes(b"not a png at all")
+    (folder / INPUT_FILE).write_bytes(b"not a png at all")
     with pytest.raises(JobFailure) as info:
         inference.translate(ctx)
     assert info.value.code == "bad_image"

@@ -169,7 +169,7 @@ def test_bad_inspection_jobs_fail_clearly(
 
 def test_an_unreadable_image_is_named_in_the_failure(make_context, with_discriminators):
     path = put(with_discriminators, picture((8, 8)))
-    with open(path, "wb") as f:
+    with open(with_discriminators.root / path, "wb") as f:
         f.write(b"\x89PNG broken")
     ctx = make_context(JobKind.inspection, "digits", image=path)
     with pytest.raises(JobFailure) as info:

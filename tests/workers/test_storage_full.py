@@ -14,8 +14,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import obstore
 import pytest
 import redis
+from obstore.exceptions import GenericError
 
 import training.state
 from core.jobs import QUEUE_INFER, TASK_SAMPLE, Job, JobKind, JobStatus, JobStore
@@ -102,21 +104,28 @@ def test_a_job_on_a_full_volume_fails_storage_full_and_the_next_one_works(
         shutil.rmtree(storage.root, ignore_errors=True)
 
 
-def test_enospc_from_the_writer_is_storage_full_with_nothing_left(
+def test_enospc_from_the_store_is_storage_full_with_nothing_left(
     make_context, fresh_cache, monkeypatch
 ):
+    """The store fails the third write as obstore reports a full volume (its text naming a
+    local path): the job fails `storage_full` naming the file, and the two written are gone."""
     ctx = make_context(JobKind.sample, "digits", count=4)
+    put = obstore.put
+    writes = []
 
-    def no_space(image, path, *args, **kwargs):
-        Path(path).write_bytes(b"half a PNG")
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    def full_at_the_third(store, key, *args, **kwargs):
+        writes.append(key)
+        if len(writes) < 3:
+            return put(store, key, *args, **kwargs)
+        raise GenericError(f"Unable to copy data to {ctx.storage.root}/x: (os error 28)")
 
-    monkeypatch.setattr("PIL.Image.Image.save", no_space)
+    monkeypatch.setattr(obstore, "put", full_at_the_third)
     with pytest.raises(OSError) as raised:
         inference.sample(ctx)
     error = describe(raised.value)
     assert error.code == "storage_full"
-    assert "0.png" in error.message
+    assert "(1.png)" in error.message  # latents.npy and 0.png were written first
+    assert str(ctx.storage.root) not in error.message
     assert leftovers(ctx.storage) == []
 
 

@@ -193,12 +193,11 @@ def test_a_training_run_registers_a_model_the_infer_worker_serves(stack):
     assert read_png(stack.storage.result_dir(sampled.id) / "1.png").size == (32, 32)
     # the registered model keeps the run's discriminator: inspect the sample just drawn
     assert has_discriminator(folder)
-    sample_png = stack.storage.result_dir(sampled.id) / "1.png"
     inspected = stack.wait(
         stack.submit(
             JobKind.inspection,
             model_id,
-            image=str(sample_png),
+            image=f"results/{sampled.id}/1.png",  # its key in the store
             width=32,
             height=32,
             class_label=1,

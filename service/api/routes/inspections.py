@@ -10,9 +10,8 @@ This route queues an inspection job on the infer queue; a worker draws the map
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 from PIL import Image
@@ -20,13 +19,20 @@ from PIL import Image
 from core.jobs import Job, JobKind, JobStatus
 from core.params import MAX_CLASS_LABEL, MAX_SAMPLES, InspectionParams
 from core.settings import Settings
-from core.storage import INPUT_FILE, Storage
-from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
+from core.storage import INPUT_FILE, Storage, result_key, upload_key
+from service.api.deps import (
+    CallerDep,
+    JobQueueDep,
+    OwnerDep,
+    SettingsDep,
+    SpoolDep,
+    StorageDep,
+)
 from service.api.routes.jobs import owned_job
 from service.catalog import check_class_label, require_inspectable
 from service.errors import ApiError
 from service.schemas import JobOut, error_responses
-from service.uploads import open_image, read_image, store_png
+from service.uploads import UploadedImage, open_image, read_image, store_png
 from service.webhooks import WebhookFormDep
 
 router = APIRouter(tags=["inspections"])
@@ -35,8 +41,8 @@ IMAGE_FILE = "image.png"
 _SOURCE_KINDS = (JobKind.translation, JobKind.sample)
 
 
-def _source_image(storage: Storage, source: Job, index: int) -> Path:
-    """The path of result image `index` of an earlier job (404/409/422 when there is none)."""
+def _source_image(source: Job, index: int) -> str:
+    """The key of result image `index` of an earlier job (409/422 when it has none)."""
     if source.kind not in _SOURCE_KINDS:
         raise ApiError(
             422,
@@ -48,20 +54,45 @@ def _source_image(storage: Storage, source: Job, index: int) -> Path:
         raise ApiError(
             409, "source_not_ready", f"The job {source.id} is {source.status}, not succeeded."
         )
-    path = storage.result_dir(source.id) / f"{index}.png"
-    if not path.is_file():
-        raise ApiError(404, "image_not_found", f"The job {source.id} has no result image {index}.")
-    return path
+    return result_key(source.id, f"{index}.png")
 
 
-def _read_stored(path: Path, settings: Settings, source: Job) -> Image.Image:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        raise ApiError(
-            404, "image_not_found", f"The files of job {source.id} are no longer stored."
-        ) from None
+def _read_stored(storage: Storage, key: str, settings: Settings, missing: str) -> Image.Image:
+    """A stored image of an earlier job, decoded (404 `image_not_found`, saying `missing`, when
+    it is not in the store)."""
+    data = storage.objects.read(key)
+    if data is None:
+        raise ApiError(404, "image_not_found", missing)
     return open_image(data, settings.max_image_pixels)
+
+
+def _store_uploads(
+    storage: Storage,
+    job: Job,
+    picture: Image.Image | UploadedImage,
+    condition: Image.Image | UploadedImage | None,
+    spool: Path,
+) -> dict[str, Any]:
+    """Store the image (and the pix2pix input, which must have its size) as the job's uploads;
+    their params. When either cannot be stored or the sizes differ (422 `size_mismatch`),
+    nothing stays."""
+    image_key = upload_key(job.id, IMAGE_FILE)
+    try:
+        width, height = store_png(picture, storage.objects, image_key, spool)
+        params: dict[str, Any] = {"image": image_key, "width": width, "height": height}
+        if condition is not None:
+            input_key = upload_key(job.id, INPUT_FILE)
+            if store_png(condition, storage.objects, input_key, spool) != (width, height):
+                raise ApiError(
+                    422,
+                    "size_mismatch",
+                    f"The input image must have the size of the image ({width}x{height}).",
+                )
+            params["input"] = input_key
+    except BaseException:
+        storage.objects.delete_prefix(upload_key(job.id, ""))
+        raise
+    return params
 
 
 @router.post(
@@ -83,6 +114,7 @@ def create_inspection(
     jobs: JobQueueDep,
     webhook: WebhookFormDep,
     caller: CallerDep,
+    spool: SpoolDep,
     image: Annotated[
         UploadFile | None, File(description="The image to inspect (or give `source_job`).")
     ] = None,
@@ -122,16 +154,22 @@ def create_inspection(
         )
     source = owned_job(jobs.store, source_job, owner) if source_job is not None else None
     picture = (
-        _read_stored(_source_image(storage, source, source_image), settings, source)
+        _read_stored(
+            storage,
+            _source_image(source, source_image),
+            settings,
+            f"The job {source.id} has no result image {source_image}.",
+        )
         if source is not None
-        else read_image(image, settings)
+        else read_image(image, settings, spool)
     )
     condition = None
     if info.family == "pix2pix":
         if input_image is not None:
-            condition = read_image(input_image, settings, what="input image")
+            condition = read_image(input_image, settings, spool, what="input image")
         elif source is not None and source.kind is JobKind.translation:
-            condition = _read_stored(storage.upload_dir(source.id) / INPUT_FILE, settings, source)
+            gone = f"The files of job {source.id} are no longer stored."
+            condition = _read_stored(storage, upload_key(source.id), settings, gone)
         else:
             raise ApiError(
                 422,
@@ -144,18 +182,7 @@ def create_inspection(
             422, "invalid_field", f"The field 'input' is for pix2pix models, not {info.family}."
         )
     job = jobs.new(JobKind.inspection, info.ref, info.digest, webhook)
-    folder = storage.upload_dir(job.id)
-    width, height = store_png(picture, folder / IMAGE_FILE)
-    params = {"image": str((folder / IMAGE_FILE).resolve()), "width": width, "height": height}
-    if condition is not None:
-        if store_png(condition, folder / INPUT_FILE) != (width, height):
-            shutil.rmtree(folder, ignore_errors=True)
-            raise ApiError(
-                422,
-                "size_mismatch",
-                f"The input image must have the size of the image ({width}x{height}).",
-            )
-        params["input"] = str((folder / INPUT_FILE).resolve())
+    params = _store_uploads(storage, job, picture, condition, spool)
     if class_label is None and source is not None and source.kind is JobKind.sample:
         # judge a sample as the class it was drawn as, when the judging model has that class
         drawn_as = source.params.get("class_label")
@@ -166,4 +193,4 @@ def create_inspection(
     if source is not None:
         params["source_job"] = source.id
         params["source_image"] = source_image
-    return jobs.submit(job, InspectionParams(**params), folder)
+    return jobs.submit(job, InspectionParams(**params), uploaded=True)

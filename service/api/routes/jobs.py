@@ -5,22 +5,23 @@ from __future__ import annotations
 import base64
 import json
 import re
-import shutil
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator
 
 from core.jobs import Job, JobKind, JobNotFound, JobStatus, JobStore
 from core.public_jobs import public_job
+from core.storage import result_key, run_key, upload_key
 from service.api.deps import JobChangesDep, OwnerDep, SettingsDep, StorageDep, StoreDep
 from service.errors import ApiError
 from service.job_changes import JobChanges
 from service.schemas import JobList, JobOut, error_responses
+from service.stored_files import PRESIGNED_REDIRECT, result_file
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -178,22 +179,28 @@ async def _job_stream(
 
 @router.get(
     "/{job_id}/images/{k}",
-    response_class=FileResponse,
-    responses={200: {"content": {"image/png": {}}}, **error_responses(401, 404)},
+    response_class=Response,
+    responses={
+        200: {"content": {"image/png": {}}},
+        **PRESIGNED_REDIRECT,
+        **error_responses(401, 404),
+    },
 )
 def get_job_image(
     job_id: str,
     k: Annotated[int, Path(ge=0, description="Index of the result image, from 0.")],
+    request: Request,
     store: StoreDep,
     storage: StorageDep,
+    settings: SettingsDep,
     owner: OwnerDep,
-) -> FileResponse:
-    """Result image k of a job, as PNG."""
+) -> Response:
+    """Result image k of a job, as PNG (with GANSERVE_RESULT_LINKS=presigned and an S3 store,
+    a 307 to a presigned URL of it)."""
     owned_job(store, job_id, owner)
-    path = storage.result_dir(job_id) / f"{k}.png"
-    if not path.is_file():
-        raise ApiError(404, "image_not_found", f"The job has no result image {k}.")
-    return FileResponse(path, media_type="image/png")
+    missing = ApiError(404, "image_not_found", f"The job has no result image {k}.")
+    key = result_key(job_id, f"{k}.png")
+    return result_file(request, storage.objects, settings, key, "image/png", missing)
 
 
 @router.post(
@@ -239,6 +246,6 @@ def delete_job(
             "then delete it once it has ended.",
         )
     store.delete(job.id)
-    for folder in (storage.upload_dir(job.id), storage.result_dir(job.id), storage.run_dir(job.id)):
-        shutil.rmtree(folder, ignore_errors=True)
+    for prefix in (upload_key(job.id, ""), result_key(job.id, ""), run_key(job.id)):
+        storage.objects.delete_prefix(prefix)
     return Response(status_code=204)

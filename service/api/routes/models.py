@@ -68,7 +68,7 @@ def import_model(
     upload_dir = storage.upload_dir(job.id)
     store_import(upload_dir, kind, file, discriminator, settings.max_model_bytes)
     params = import_params(kind, model_id, given, file, discriminator, name, description)
-    return jobs.submit(job, params, upload_dir)
+    return jobs.submit(job, params, uploaded=True)
 
 
 @router.get("/{model_id}", responses=error_responses(401, 404))

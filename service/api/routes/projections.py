@@ -16,8 +16,8 @@ from core.params import (
     ProjectionParams,
     random_seed,
 )
-from core.storage import INPUT_FILE
-from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
+from core.storage import upload_key
+from service.api.deps import CallerDep, JobQueueDep, SettingsDep, SpoolDep, StorageDep
 from service.catalog import check_class_label, require_discriminator, require_model
 from service.schemas import JobOut, error_responses
 from service.uploads import read_image, store_png
@@ -45,6 +45,7 @@ def create_projection(
     jobs: JobQueueDep,
     webhook: WebhookFormDep,
     caller: CallerDep,
+    spool: SpoolDep,
     steps: Annotated[
         int,
         Form(
@@ -85,12 +86,12 @@ def create_projection(
     check_class_label(info, class_label)
     if discriminator_loss == "on":
         require_discriminator(info, "use its feature loss")
-    picture = read_image(image, settings)
+    picture = read_image(image, settings, spool)
     job = jobs.new(JobKind.projection, info.ref, info.digest, webhook)
-    folder = storage.upload_dir(job.id)
-    width, height = store_png(picture, folder / INPUT_FILE)
+    key = upload_key(job.id)
+    width, height = store_png(picture, storage.objects, key, spool)
     params = {
-        "image": str((folder / INPUT_FILE).resolve()),
+        "image": key,
         "width": width,
         "height": height,
         "steps": steps,
@@ -99,4 +100,4 @@ def create_projection(
     }
     if class_label is not None:
         params["class_label"] = class_label
-    return jobs.submit(job, ProjectionParams(**params), folder)
+    return jobs.submit(job, ProjectionParams(**params), uploaded=True)

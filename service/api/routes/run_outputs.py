@@ -13,18 +13,18 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Query, Request, Response
 from obstore.exceptions import BaseError as StoreError
 from pydantic import BaseModel
 
 from core.jobs import Job, JobKind
-from core.storage import PROJECTION_PREVIEW_FILE, RUN_STATS_FILE, Storage, run_key
+from core.storage import PROJECTION_PREVIEW_FILE, RUN_STATS_FILE, Storage, run_key, upload_key
 from service.api.deps import OwnerDep, StorageDep, StoreDep
 from service.api.routes.jobs import owned_job
 from service.datasets import storage_unavailable
 from service.errors import ApiError
 from service.schemas import error_responses
+from service.stored_files import stored_file
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def _read(storage: Storage, key: str) -> bytes | None:
 )
 def get_run_preview(
     job_id: str,
+    request: Request,
     store: StoreDep,
     storage: StorageDep,
     owner: OwnerDep,
@@ -71,10 +72,9 @@ def get_run_preview(
     current reconstruction (`step` is ignored; `progress_detail.step` says which)."""
     job = owned_job(store, job_id, owner)
     if job.kind is JobKind.projection:
-        path = storage.upload_dir(job.id) / PROJECTION_PREVIEW_FILE
-        if not path.is_file():
-            raise ApiError(404, "no_preview", "The projection has not reported a step yet.")
-        return FileResponse(path, media_type="image/png")
+        missing = ApiError(404, "no_preview", "The projection has not reported a step yet.")
+        key = upload_key(job.id, PROJECTION_PREVIEW_FILE)
+        return stored_file(request, storage.objects, key, "image/png", missing)
     _training_run(job)
     try:
         steps = storage.sample_grids(job.id)

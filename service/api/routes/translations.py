@@ -8,8 +8,8 @@ from fastapi import APIRouter, File, Form, UploadFile
 
 from core.jobs import JobKind
 from core.params import MAX_SEED, TranslationMode, TranslationParams, random_seed
-from core.storage import INPUT_FILE
-from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
+from core.storage import upload_key
+from service.api.deps import CallerDep, JobQueueDep, SettingsDep, SpoolDep, StorageDep
 from service.catalog import require_model
 from service.schemas import JobOut, error_responses
 from service.uploads import read_image, store_png
@@ -37,6 +37,7 @@ def create_translation(
     jobs: JobQueueDep,
     webhook: WebhookFormDep,
     caller: CallerDep,
+    spool: SpoolDep,
     seed: Annotated[
         int | None,
         Form(ge=0, le=MAX_SEED, description="Seed of the dropout noise (random if omitted)."),
@@ -52,11 +53,9 @@ def create_translation(
 ) -> JobOut:
     """Queue the translation of an uploaded image; the result keeps the input's size."""
     info = require_model(storage, model, "translate", caller)
-    picture = read_image(image, settings)
+    picture = read_image(image, settings, spool)
     job = jobs.new(JobKind.translation, info.ref, info.digest, webhook)
-    path = storage.upload_dir(job.id) / INPUT_FILE
-    width, height = store_png(picture, path)
+    width, height = store_png(picture, storage.objects, upload_key(job.id), spool)
     seed = random_seed() if seed is None else seed
-    return jobs.submit(
-        job, TranslationParams(seed=seed, mode=mode, width=width, height=height), path.parent
-    )
+    params = TranslationParams(seed=seed, mode=mode, width=width, height=height)
+    return jobs.submit(job, params, uploaded=True)

@@ -83,7 +83,7 @@ def test_an_upload_is_queued_with_its_image_stored(client, server):
     assert given(job["params"]) == {"width": 40, "height": 30}  # no storage path
     assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     record = server.store().get(job["id"])
-    assert Image.open(record.params["image"]).size == (40, 30)
+    assert Image.open(server.data_dir / record.params["image"]).size == (40, 30)
     assert queue_length(server.redis(), "infer") == before + 1
 
 
@@ -99,7 +99,7 @@ def test_pix2pix_needs_its_input_of_the_same_size(client, server):
     )
     assert response.status_code == 202, response.text
     record = server.store().get(response.json()["id"])
-    assert Image.open(record.params["input"]).size == (32, 24)
+    assert Image.open(server.data_dir / record.params["input"]).size == (32, 24)
 
 
 def test_a_model_without_a_discriminator_is_409(client):
@@ -179,9 +179,10 @@ def test_a_translation_result_is_inspected_with_its_own_input(server):
         "source_image": 0,
     }
     record = server.store().get(job["id"])
-    image = Image.open(record.params["image"]).convert("RGB")
+    image = Image.open(server.data_dir / record.params["image"]).convert("RGB")
     assert image.getpixel((0, 0)) == (0, 128, 0)  # the translation's result
-    assert Image.open(record.params["input"]).size == (20, 16)  # the translation's input
+    input_image = Image.open(server.data_dir / record.params["input"])
+    assert input_image.size == (20, 16)  # the translation's input
 
 
 def test_a_sample_is_judged_as_the_class_it_was_drawn_as(server, client):
