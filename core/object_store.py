@@ -85,10 +85,22 @@ def _info(meta: Any) -> ObjectInfo:
 class ObjectStore:
     """Objects under one root (see the module docstring)."""
 
-    def __init__(self, store: LocalStore | S3Store, url: str, local_root: Path | None) -> None:
-        self._store = store
+    def __init__(
+        self, store: LocalStore | S3Store | None, url: str, local_root: Path | None
+    ) -> None:
+        self._opened = store  # None for a local folder until first used
         self.url = url
         self.local_root = local_root
+
+    @property
+    def _store(self) -> LocalStore | S3Store:
+        """The obstore store; a local folder is created (and opened) at its first use, so that
+        naming a store has no side effect."""
+        if self._opened is None:
+            assert self.local_root is not None
+            self.local_root.mkdir(parents=True, exist_ok=True)
+            self._opened = LocalStore(self.local_root)
+        return self._opened
 
     @classmethod
     def open(cls, url: str | None, data_dir: Path) -> ObjectStore:
@@ -111,10 +123,9 @@ class ObjectStore:
 
     @classmethod
     def local(cls, root: Path) -> ObjectStore:
-        """A store on the local folder `root` (created when missing)."""
+        """A store on the local folder `root` (created at the first use when missing)."""
         root = Path(root).expanduser().resolve()
-        root.mkdir(parents=True, exist_ok=True)
-        return cls(LocalStore(root), root.as_uri(), root)
+        return cls(None, root.as_uri(), root)
 
     @property
     def is_local(self) -> bool:

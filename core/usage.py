@@ -83,12 +83,9 @@ def _dataset_owner_in(raw: bytes | None) -> str | None:
     return owner if isinstance(owner, str) else None
 
 
-def dataset_owner(folder: Path) -> str | None:
-    """The owner recorded in a local dataset folder's `dataset.json`, None when unreadable."""
-    try:
-        return _dataset_owner_in((folder / DATASET_FILE).read_bytes())
-    except OSError:
-        return None
+def dataset_owner(objects: ObjectStore, dataset_id: str) -> str | None:
+    """The owner a stored dataset's `dataset.json` records, None when missing or unreadable."""
+    return _dataset_owner_in(objects.read(f"datasets/{dataset_id}/{DATASET_FILE}"))
 
 
 def _read_object(objects: ObjectStore, key: str) -> dict[str, Any] | None:
@@ -138,10 +135,7 @@ def _owners(storage: Storage) -> tuple[dict[str, str], dict[str, str], _Stored, 
     """Owners of the stored datasets and models by id, and the two areas' listings."""
     objects = storage.objects
     datasets, models = _Stored(objects, "datasets"), _Stored(objects, "models")
-    dataset_owners = {
-        entry: _dataset_owner_in(objects.read(f"datasets/{entry}/{DATASET_FILE}"))
-        for entry in datasets.keys
-    }
+    dataset_owners = {entry: dataset_owner(objects, entry) for entry in datasets.keys}
     model_owners = {entry: model_owner(objects, entry, keys) for entry, keys in models.keys.items()}
     return (
         {entry: owner for entry, owner in dataset_owners.items() if owner is not None},

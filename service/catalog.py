@@ -186,13 +186,12 @@ def _describe(
         direction = training.get("direction", "AtoB") if isinstance(training, dict) else "AtoB"
         direction = direction if direction in ("AtoB", "BtoA") else "AtoB"
         dataset = dataset if dataset is not None and SAFE_ID.match(dataset) else None
-        datasets = storage.datasets
         # a flat folder's card is only its word: it names a dataset of the model's owner, or none
-        if record.flat and dataset and dataset_owner(datasets / dataset) != record.owner:
+        if record.flat and dataset and dataset_owner(storage.objects, dataset) != record.owner:
             dataset = None
         examples = 0
         if dataset is not None and card["task"] == "translate":
-            examples = len(example_sources(datasets / dataset, direction))
+            examples = len(example_sources(storage.objects, dataset, direction))
         provenance_name = _text((card.get("provenance") or {}).get("name")) if record.flat else None
         return ModelInfo(
             id=record.id,

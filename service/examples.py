@@ -11,45 +11,52 @@ only, no torch.
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from pathlib import PurePosixPath
 
 from PIL import Image
 
 from core.datasets import HELD_OUT_SPLITS
+from core.object_store import ObjectStore
 
 # the formats a browser shows (the page offers the examples as they are stored)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 MAX_EXAMPLES = 6
 
 
-def _images(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+def _images(objects: ObjectStore, prefix: str) -> list[str]:
+    """Keys of the browser-viewable images directly under `prefix/`, sorted."""
+    names = objects.children(prefix)
+    return [
+        f"{prefix}/{name}"
+        for name in names
+        if not name.startswith(".") and PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES
+    ]
 
 
-def example_sources(dataset_root: Path, direction: str) -> list[tuple[Path, str]]:
-    """Up to MAX_EXAMPLES (file, part) pairs, part "left", "right" or "whole"."""
+def example_sources(objects: ObjectStore, dataset_id: str, direction: str) -> list[tuple[str, str]]:
+    """Up to MAX_EXAMPLES (key, part) pairs of a stored dataset, part "left", "right" or
+    "whole"."""
     side = "B" if direction == "BtoA" else "A"
+    root = f"datasets/{dataset_id}"
     for split in HELD_OUT_SPLITS:
-        for folder in (dataset_root / side / split, dataset_root / split / side):
-            files = _images(folder)
+        for folder in (f"{root}/{side}/{split}", f"{root}/{split}/{side}"):
+            files = _images(objects, folder)
             if files:
-                return [(p, "whole") for p in files[:MAX_EXAMPLES]]
-        files = _images(dataset_root / split)
+                return [(key, "whole") for key in files[:MAX_EXAMPLES]]
+        files = _images(objects, f"{root}/{split}")
         if files:
             part = "right" if direction == "BtoA" else "left"
-            return [(p, part) for p in files[:MAX_EXAMPLES]]
+            return [(key, part) for key in files[:MAX_EXAMPLES]]
     return []
 
 
-def example_png(path: Path, part: str) -> bytes:
-    """The example as PNG bytes: the whole image, or its left or right half."""
-    with Image.open(path) as img:
+def example_png(objects: ObjectStore, key: str, part: str) -> bytes:
+    """The example as PNG bytes: the whole image, or its left or right half;
+    FileNotFoundError when it is gone."""
+    stored = objects.read(key)
+    if stored is None:
+        raise FileNotFoundError(key)
+    with Image.open(io.BytesIO(stored)) as img:
         img.load()
         if part != "whole":
             half = img.width // 2

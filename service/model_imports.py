@@ -29,10 +29,11 @@ from core.model_archive import (
 )
 from core.model_folder import ModelFolderError, check_card_json
 from core.model_registry import ModelRegistry
+from core.object_store import ObjectStore
 from core.params import ImportParams
-from core.storage import SAFE_ID, Storage
+from core.storage import SAFE_ID, Storage, upload_key
 from service.errors import ApiError
-from service.uploads import check_size, copy_limited
+from service.uploads import check_size, spool_limited
 
 _NOT_ID = re.compile(r"[^A-Za-z0-9._-]+")
 _REFERENCE_SUFFIX = re.compile(r"_net_[GD]$")
@@ -127,20 +128,27 @@ def choose_id(
 
 
 def store_import(
-    upload_dir: Path,
+    objects: ObjectStore,
+    job_id: str,
+    spool: Path,
     kind: str,
     file: UploadFile,
     discriminator: UploadFile | None,
     max_bytes: int,
 ) -> None:
-    """Write the upload's files into the job's upload folder under the names the worker reads."""
-    upload_dir.mkdir(parents=True, exist_ok=True)
+    """Store the upload's files as the job's uploads under the names the worker reads: each is
+    spooled (size-limited) into the request's spool folder, then streamed to the store."""
     first = UPLOADED_FOLDER if kind == "folder" else UPLOADED_GENERATOR
-    with open(upload_dir / first, "wb") as out:
-        copy_limited(file, out, max_bytes, what="model file")
+    spooled = [(first, spool_limited(file, spool, max_bytes, what="model file"))]
     if discriminator is not None:
-        with open(upload_dir / UPLOADED_DISCRIMINATOR, "wb") as out:
-            copy_limited(discriminator, out, max_bytes, what="discriminator file")
+        spooled.append(
+            (
+                UPLOADED_DISCRIMINATOR,
+                spool_limited(discriminator, spool, max_bytes, what="discriminator file"),
+            )
+        )
+    for name, path in spooled:
+        objects.upload_file(upload_key(job_id, name), path)
 
 
 def import_params(

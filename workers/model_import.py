@@ -26,6 +26,9 @@ job and owner); nothing the service acts on is read from it.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +53,7 @@ from core.model_folder import (
 )
 from core.model_registry import ModelRegistry, ModelTaken
 from core.params import ImportParams
-from core.storage import staging_folder
+from core.storage import staging_folder, upload_key
 from models.pix2pix_reference import (
     ReferenceCheckpointError,
     UnsafeCheckpoint,
@@ -152,13 +155,30 @@ def _claim_id(registry: ModelRegistry, params: ImportParams, owner: str) -> str:
             n += 1
 
 
+@contextmanager
+def _uploads(ctx: JobContext) -> Iterator[Path]:
+    """The job's uploaded files, downloaded from the store into a local folder for the block
+    (hidden, beside the models' staging folders, so a killed worker's leftover is swept)."""
+    ctx.storage.models.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ctx.storage.models, prefix=".import-") as folder:
+        try:
+            ctx.storage.objects.download_folder(upload_key(ctx.job_id, ""), Path(folder))
+        except OSError:
+            raise JobFailure(
+                "storage_unavailable", "the uploaded model could not be read from storage"
+            ) from None
+        yield Path(folder)
+
+
 def import_model(ctx: JobContext) -> Outcome:
     """Register the job's uploaded model; the result names the new model's id."""
     params = job_params(ctx)
     assert isinstance(params, ImportParams)
     configure_torch()
-    upload_dir = ctx.storage.upload_dir(ctx.job_id)
-    with staging_folder(ctx.storage.models / params.model_id) as staging:
+    with (
+        staging_folder(ctx.storage.models / params.model_id) as staging,
+        _uploads(ctx) as upload_dir,
+    ):
         origin: dict[str, Any] = {}
         if params.source == "folder":
             origin = _from_folder_zip(

@@ -1,7 +1,6 @@
 """core.object_store on both backends: a local folder and a real S3 server (SeaweedFS)."""
 
 import threading
-from pathlib import Path
 
 import httpx
 import pytest
@@ -154,5 +153,7 @@ def test_unsupported_storage_urls_are_refused_clearly(url, tmp_path):
 def test_local_urls_and_the_default(tmp_path):
     assert ObjectStore.open(None, tmp_path / "a").local_root == (tmp_path / "a").resolve()
     assert ObjectStore.open(f"file://{tmp_path}/b", tmp_path).local_root == tmp_path / "b"
-    assert ObjectStore.open(str(tmp_path / "c"), tmp_path).local_root == tmp_path / "c"
-    assert Path(tmp_path / "c").is_dir()
+    named = ObjectStore.open(str(tmp_path / "c"), tmp_path)
+    assert named.local_root == tmp_path / "c" and not (tmp_path / "c").exists()  # no side effect
+    named.put("x/y", b"1")  # the folder is made at the first use
+    assert (tmp_path / "c" / "x" / "y").read_bytes() == b"1"

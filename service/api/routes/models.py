@@ -9,7 +9,14 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from core.jobs import JobKind
 from core.model_registry import parse_ref
 from service import catalog, model_admin
-from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep, StoreDep
+from service.api.deps import (
+    CallerDep,
+    JobQueueDep,
+    SettingsDep,
+    SpoolDep,
+    StorageDep,
+    StoreDep,
+)
 from service.catalog import ModelInfo, find_model, record_for, resolve_model
 from service.errors import ApiError
 from service.examples import example_png, example_sources
@@ -46,6 +53,7 @@ def import_model(
     storage: StorageDep,
     jobs: JobQueueDep,
     webhook: WebhookFormDep,
+    spool: SpoolDep,
     discriminator: Annotated[
         UploadFile | None,
         File(description="With a reference *_net_G.pth: its *_net_D.pth (PatchGAN), optional."),
@@ -65,8 +73,9 @@ def import_model(
     kind, _ = check_upload(file, discriminator, settings.max_model_bytes)
     model_id, given = choose_id(storage, id, name, file.filename, jobs.owner)
     job = jobs.new(JobKind.model_import, model_id, webhook=webhook)
-    upload_dir = storage.upload_dir(job.id)
-    store_import(upload_dir, kind, file, discriminator, settings.max_model_bytes)
+    store_import(
+        storage.objects, job.id, spool, kind, file, discriminator, settings.max_model_bytes
+    )
     params = import_params(kind, model_id, given, file, discriminator, name, description)
     return jobs.submit(job, params, uploaded=True)
 
@@ -118,7 +127,7 @@ def _sources(model_id: str, storage: StorageDep, caller: CallerDep) -> tuple[Mod
     info = find_model(storage, model_id, caller)
     if info.dataset is None:
         return info, []
-    return info, example_sources(storage.datasets / info.dataset, info.direction)
+    return info, example_sources(storage.objects, info.dataset, info.direction)
 
 
 @router.get("/{model_id}/examples", responses=error_responses(401, 404))
@@ -140,4 +149,8 @@ def get_model_example(
     _, sources = _sources(model_id, storage, caller)
     if not 0 <= index < len(sources):
         raise ApiError(404, "not_found", f"Model {model_id!r} has no example {index}.")
-    return Response(example_png(*sources[index]), media_type="image/png")
+    try:
+        picture = example_png(storage.objects, *sources[index])
+    except (FileNotFoundError, OSError):  # removed since it was listed, or unreadable
+        raise ApiError(404, "not_found", f"Model {model_id!r} has no example {index}.") from None
+    return Response(picture, media_type="image/png")
