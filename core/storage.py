@@ -61,6 +61,7 @@ PNG_COMPRESS_LEVEL = 1
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+STORE_AREAS = ("models", "datasets", "uploads", "results", "runs")  # the store's top-level keys
 CACHE_DIR = "cache"  # under the data directory: downloads of stored folders (S3 only)
 WORK_DIR = "work"  # under the data directory: training runs' working copies (workers.run_sync)
 DEFAULT_CACHE_BYTES = 20 * 1024**3
@@ -147,15 +148,13 @@ class Storage:
         return grids
 
     def ensure(self) -> None:
-        """Create the top-level folders."""
-        for path in (
-            self.models,
-            self.datasets,
-            self.root / "uploads",
-            self.root / "results",
-            self.root / "runs",
-        ):
-            path.mkdir(parents=True, exist_ok=True)
+        """Create the data directory and, for a local store, its top-level folders (an S3 store
+        has no folders: a host then keeps only its cache and working copies here)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        store_root = self.objects.local_path("")
+        if store_root is not None:
+            for area in STORE_AREAS:
+                (store_root / area).mkdir(parents=True, exist_ok=True)
 
 
 @contextmanager

@@ -15,6 +15,8 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -27,6 +29,7 @@ import redis
 from PIL import Image
 
 import models
+from core.jobs import JobStore
 from core.object_store import ObjectStore
 from core.settings import Settings
 from ganserve.embedded_redis import EmbeddedRedis, free_port
@@ -51,6 +54,8 @@ class Deployment:
     redis: redis.Redis
     data_dirs: dict[str, Path]
     start: dict[str, object]
+    host_command: object  # (host, command) -> the command run in that host's namespace
+    env: dict[str, str]  # what every host's processes get (the store, Redis)
 
     def run(self, host: str) -> None:
         self.start[host]()  # type: ignore[operator]
@@ -113,7 +118,14 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         )
         _wait_ready(client, stack)
         yield Deployment(
-            stack, client, objects, redis.Redis.from_url(redis_server.url), data_dirs, start
+            stack,
+            client,
+            objects,
+            redis.Redis.from_url(redis_server.url),
+            data_dirs,
+            start,
+            network.command,
+            base,
         )
 
 
@@ -186,7 +198,8 @@ def test_every_inference_kind_runs_on_hosts_that_share_only_redis_and_the_store(
     assert _image(client, projected["result"]["images"][0]).size == (32, 32)
     # infer-a downloaded each model version it used into its own cache, once; nobody else did
     assert len(_cached_versions(deployment.data_dirs["infer-a"])) == 2
-    assert not (deployment.data_dirs["gateway"] / "models").exists()
+    assert _cached_versions(deployment.data_dirs["gateway"]) == []
+    assert sorted(p.name for p in deployment.data_dirs["gateway"].iterdir()) == []
 
     deployment.kill("infer-a")  # another inference host takes over, its cache empty
     deployment.run("infer-b")
@@ -200,6 +213,35 @@ def test_every_inference_kind_runs_on_hosts_that_share_only_redis_and_the_store(
     )
     assert _image(client, again["result"]["images"][0]).size == (16, 16)
     assert len(_cached_versions(deployment.data_dirs["infer-b"])) == 1
+
+
+def test_the_sweep_removes_an_expired_jobs_objects_from_the_store(deployment, tmp_path):
+    client = deployment.client
+    jobs = [
+        _ended(
+            client,
+            client.post(
+                "/v1/translations",
+                files={"image": ("in.png", png(16, 16, seed), "image/png")},
+                data={"model": "p2p"},
+            ),
+        )
+        for seed in (1, 2)
+    ]
+    expired, kept = jobs
+    JobStore(deployment.redis).delete(expired["id"])  # its record expired (GANSERVE_RESULT_TTL)
+    command = [sys.executable, "-m", "ganserve", "sweep", "--grace", "0"]
+    swept = subprocess.run(
+        deployment.host_command("gateway", command),  # type: ignore[operator]
+        env={**deployment.env, "GANSERVE_DATA_DIR": str(tmp_path / "sweeping-host")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert swept.returncode == 0, swept.stdout + swept.stderr
+    for area in ("results", "uploads"):
+        assert deployment.keys(f"{area}/{expired['id']}") == []
+        assert deployment.keys(f"{area}/{kept['id']}")
 
 
 def test_imported_models_are_exported_and_deleted_with_their_objects(deployment, tmp_path):
@@ -228,8 +270,11 @@ def test_a_killed_training_run_resumes_on_another_host_and_its_model_serves(depl
     data = build_demo("digits", tmp_path / "digits", size=16, count=16)
     dataset = upload_dataset(client, data, "digits", "labeled")
     assert deployment.keys(f"datasets/{dataset['id']}")
-    steps = 1000  # a checkpoint every 100 steps (workers/training_jobs.py cadence)
-    config = {"width": 4, "latent_dim": 8, "batch_size": 4, "steps": steps, "metrics_images": 16}
+    steps = 240
+    config = {
+        **{"width": 4, "latent_dim": 8, "batch_size": 4, "metrics_images": 16},
+        **{"steps": steps, "checkpoint_every": 20, "sample_every": 20, "log_every": 5},
+    }
     run = client.post(
         "/v1/training-runs",
         json={"family": "unetgan", "dataset": dataset["id"], "name": "hosts", "config": config},
@@ -237,18 +282,18 @@ def test_a_killed_training_run_resumes_on_another_host_and_its_model_serves(depl
     assert run.status_code == 202, run.text
     job_id = run.json()["id"]
     deadline = time.monotonic() + 300
-    while not any("checkpoint" in k for k in deployment.keys(f"runs/{job_id}")):
+    while not deployment.objects.exists(f"runs/{job_id}/training_state.pt"):
         assert time.monotonic() < deadline, "no checkpoint reached the store"
-        time.sleep(0.5)
+        time.sleep(0.2)
     deployment.kill("train-a")  # mid-run, after a checkpoint
-    step_killed = client.get(f"/v1/jobs/{job_id}").json()["progress_detail"]["step"]
-    assert step_killed < steps
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] != "succeeded"
     deployment.run("train-b")  # a host that has never seen the run: it downloads it
     job = wait_job(client, job_id, timeout=600)
     assert job["status"] == "succeeded", job
     stats = (deployment.objects.read(f"runs/{job_id}/stats.jsonl") or b"").decode().splitlines()
     logged = [json.loads(line)["step"] for line in stats]
-    assert logged == sorted(set(logged)) and logged[-1] == steps  # resumed, not started again
+    assert logged == sorted(logged) and set(logged) == set(range(5, steps + 1, 5))  # no restart
     model = job["result"]["model"]
     sampled = _ended(client, client.post("/v1/samples", json={"model": model, "count": 1}))
-    assert _image(client, sampled["result"]["images"][0]).size == (16, 16)
+    side = client.get(f"/v1/models/{model}").json()["image_size"]
+    assert _image(client, sampled["result"]["images"][0]).size == (side, side)
