@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import sys
 import tempfile
 import time
@@ -27,8 +28,10 @@ from PIL import Image
 from timing import percentiles
 
 import models
-from core.object_store import ObjectStore
+from core.model_registry import ModelRegistry
+from core.owners import ANONYMOUS
 from core.settings import Settings
+from core.storage import Storage
 from ganserve.client import Client
 from ganserve.embedded_redis import free_port
 from ganserve.launcher import local_stack
@@ -71,8 +74,12 @@ def main() -> None:
         models.save(generator, folder)
         url = "s3://ganserve-bench/storage"
         for backend, storage_url in (("local", None), ("s3", url)):
-            objects = ObjectStore.open(storage_url, root / backend)
-            objects.upload_folder(f"models/{MODEL}", folder, last=["config.json"])
+            settings = Settings(data_dir=root / backend, storage_url=storage_url)
+            registry = ModelRegistry.of(Storage.from_settings(settings))
+            registry.claim(MODEL, ANONYMOUS)
+            staging = root / f"staging-{backend}"
+            shutil.copytree(folder, staging)
+            registry.add_version(MODEL, ANONYMOUS, staging, {"kind": "benchmark"})
         clients = {}
         threads = str(max(1, torch.get_num_threads() // 2))
         for backend, storage_url in (("local", None), ("s3", url)):
