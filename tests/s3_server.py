@@ -32,21 +32,33 @@ def weed_binary() -> str:
     return found
 
 
-def _free_port_pair() -> int:
-    """A loopback port free both itself and at + GRPC_OFFSET."""
-    for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
+def _free_ports(count: int, ip: str) -> list[int]:
+    """`count` distinct ports on `ip`, each free itself and at + GRPC_OFFSET: every probe stays
+    bound until all are chosen, so no two can be the same."""
+    held: list[socket.socket] = []
+    ports: list[int] = []
+    try:
+        while len(ports) < count:
+            if len(held) > 400:
+                raise RuntimeError("no free loopback ports for SeaweedFS")
+            probe = socket.socket()
+            probe.bind((ip, 0))
+            held.append(probe)
             port = probe.getsockname()[1]
-        if port + GRPC_OFFSET > 65535:
-            continue
-        with socket.socket() as other:
-            try:
-                other.bind(("127.0.0.1", port + GRPC_OFFSET))
-            except OSError:
+            if port + GRPC_OFFSET > 65535:
                 continue
-        return port
-    raise RuntimeError("no free pair of loopback ports")
+            other = socket.socket()
+            try:
+                other.bind((ip, port + GRPC_OFFSET))
+            except OSError:
+                other.close()
+                continue
+            held.append(other)
+            ports.append(port)
+        return ports
+    finally:
+        for bound in held:
+            bound.close()
 
 
 @dataclass(frozen=True)
@@ -79,8 +91,8 @@ def seaweedfs(folder: Path, ip: str = "127.0.0.1") -> Iterator[S3Server]:
         ]
     }
     (folder / "s3.json").write_text(json.dumps(identities))
-    ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
-    extra = {name: _free_port_pair() for name in ("iceberg", "lance")}
+    names = ("master", "volume", "filer", "s3", "iceberg", "lance")
+    ports = dict(zip(names, _free_ports(len(names), ip), strict=True))
     command = [
         weed_binary(),
         "server",
@@ -95,8 +107,8 @@ def seaweedfs(folder: Path, ip: str = "127.0.0.1") -> Iterator[S3Server]:
         f"-filer.port={ports['filer']}",
         "-s3",
         f"-s3.port={ports['s3']}",
-        f"-s3.port.iceberg={extra['iceberg']}",
-        f"-s3.port.lance={extra['lance']}",
+        f"-s3.port.iceberg={ports['iceberg']}",
+        f"-s3.port.lance={ports['lance']}",
         f"-s3.config={folder / 's3.json'}",
     ]
     log = open(folder / "weed.log", "wb")  # noqa: SIM115 (closed below, after the process)
