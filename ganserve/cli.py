@@ -190,9 +190,10 @@ def info() -> None:
     typer.echo(f"models in {registry.objects.url} ({len(ids)}):")
     for model_id in ids:
         record, found = registry.record(model_id), registry.versions(model_id)
-        if record is None or not found:
-            state = "not a model folder" if record is None else "deleted" if record.deleted else ""
-            typer.echo(f"  {model_id:24} {state or 'no version yet'}")
+        if record is None:  # removed since it was listed
+            continue
+        if not found:
+            typer.echo(f"  {model_id:24} {'deleted' if record.deleted else 'no version yet'}")
             continue
         newest = found[-1]
         label = f"{model_id}@{newest.version}"

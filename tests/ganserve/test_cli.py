@@ -18,7 +18,8 @@ def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
 def test_info_lists_architectures_and_model_folders(tmp_path):
     g = models.create("pix2pix-generator", image_size=32, base_width=4)
     models.save(g, tmp_path / "models" / "edges2photo")
-    (tmp_path / "models" / "broken").mkdir()
+    (tmp_path / "models" / "broken").mkdir()  # a stored entry with no model in it
+    (tmp_path / "models" / "broken" / "notes.txt").write_text("not a model")
     result = run_cli("info", data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
     assert str(tmp_path) in result.stdout
@@ -26,7 +27,7 @@ def test_info_lists_architectures_and_model_folders(tmp_path):
         assert name in result.stdout
     assert "edges2photo" in result.stdout and "pix2pix-generator 32px" in result.stdout
     assert "edges2photo@1" in result.stdout  # an installed folder: version 1 of its model
-    assert "broken                   not a model folder" in result.stdout
+    assert "broken" not in result.stdout  # a stored entry without a model is no model
 
 
 def test_help():

@@ -134,7 +134,7 @@ def test_presigned_urls_expire(s3_url, tmp_path):
     that an expired signature is refused."""
     objects = ObjectStore.open(s3_url, tmp_path)
     objects.put(KEY, DATA)
-    url = objects.presigned_url(KEY, 1)
-    assert httpx.get(url).status_code == 200
+    short = objects.presigned_url(KEY, 1)
+    assert httpx.get(objects.presigned_url(KEY, 60)).content == DATA  # a live one is accepted
     time.sleep(2.5)
-    assert httpx.get(url).status_code == 403
+    assert httpx.get(short).status_code == 403

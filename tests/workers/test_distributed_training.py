@@ -194,7 +194,7 @@ def test_a_background_run_registers_each_checkpoint_while_rank_0_waits(make_cont
         background=True,
         devices=2,
     )
-    registry = ModelRegistry(ctx.storage.models)
+    registry = ModelRegistry.of(ctx.storage)
     model_id = f"unetgan-{ctx.job_id[:8]}"
     report = ctx.report
 
@@ -210,7 +210,8 @@ def test_a_background_run_registers_each_checkpoint_while_rank_0_waits(make_cont
     steps = [version.source["step"] for version in versions]
     assert all(step % 3 == 0 for step in steps[:-1]) and steps[-1] == outcome.result["step"]
     for version in versions:  # each the checkpoint it was registered for: rank 0 waited
-        assert models.read_card(version.folder).provenance["step"] == version.source["step"]
+        card = models.read_card(registry.local_folder(version))
+        assert card.provenance["step"] == version.source["step"]
     assert wait_gone(ctx.job_id) == []
 
 
