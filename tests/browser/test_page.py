@@ -142,40 +142,49 @@ def test_train_watch_progress_and_cancel(page, stack, tmp_path):
     page.fill("#train-opt-log_every", "1")
     page.fill("#train-opt-sample_every", "3")
     page.click("#train-form button[type=submit]")
-    progress = page.locator("#train-progress")
-    expect(progress).to_be_visible()
-    page.wait_for_function(
-        "() => document.querySelector('#train-progress').value > 0", timeout=JOB_TIMEOUT_MS
-    )
-    before = float(progress.evaluate("bar => bar.value"))
-    page.wait_for_function(
-        "v => document.querySelector('#train-progress').value > v",
-        arg=before,
-        timeout=JOB_TIMEOUT_MS,
-    )  # the bar moves
-    expect(page.locator("#train-preview")).to_be_visible(timeout=JOB_TIMEOUT_MS)
-    expect(page.locator("#train-curves polyline").first).to_be_attached()
-    expect(page.locator("#train-detail")).to_contain_text("G_")
-    page.screenshot(path=artifacts_dir() / "train-running.png", full_page=True)
+    try:
+        progress = page.locator("#train-progress")
+        expect(progress).to_be_visible()
+        page.wait_for_function(
+            "() => document.querySelector('#train-progress').value > 0", timeout=JOB_TIMEOUT_MS
+        )
+        before = float(progress.evaluate("bar => bar.value"))
+        page.wait_for_function(
+            "v => document.querySelector('#train-progress').value > v",
+            arg=before,
+            timeout=JOB_TIMEOUT_MS,
+        )  # the bar moves
+        expect(page.locator("#train-preview")).to_be_visible(timeout=JOB_TIMEOUT_MS)
+        expect(page.locator("#train-curves polyline").first).to_be_attached()
+        expect(page.locator("#train-detail")).to_contain_text("G_")
+        page.screenshot(path=artifacts_dir() / "train-running.png", full_page=True)
 
-    job_id = re.search(r"Job (\w+)", page.locator("#train-detail").inner_text()).group(1)
-    config = client.get(f"/v1/jobs/{job_id}").json()["params"]["config"]
-    # the fields left empty keep their defaults: only what was set is sent
-    assert config == {
-        "steps": 100000,
-        "image_size": 32,
-        "batch_size": 2,
-        "width": 4,
-        "log_every": 1,
-        "sample_every": 3,
-    }
-    page.click("#train-cancel")
-    expect(page.locator("#train-error")).to_contain_text(
-        f"Job {job_id} was cancelled", timeout=60_000
-    )
-    expect(page.locator("#train-cancel")).to_be_disabled()
-    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
-    expect(page.locator("#error")).to_be_hidden()
+        job_id = re.search(r"Job (\w+)", page.locator("#train-detail").inner_text()).group(1)
+        config = client.get(f"/v1/jobs/{job_id}").json()["params"]["config"]
+        # the fields left empty keep their defaults: only what was set is sent
+        assert config == {
+            "steps": 100000,
+            "image_size": 32,
+            "batch_size": 2,
+            "width": 4,
+            "log_every": 1,
+            "sample_every": 3,
+        }
+        page.click("#train-cancel")
+        expect(page.locator("#train-error")).to_contain_text(
+            f"Job {job_id} was cancelled", timeout=60_000
+        )
+        expect(page.locator("#train-cancel")).to_be_disabled()
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+        expect(page.locator("#error")).to_be_hidden()
+    finally:  # a failure above must not leave a 100000-step run taking a core from the suite
+        _cancel_training_runs(client)
+
+
+def _cancel_training_runs(client) -> None:
+    for job in client.get("/v1/jobs", params={"kind": "training"}).json()["jobs"]:
+        if job["status"] in ("queued", "running"):
+            client.post(f"/v1/jobs/{job['id']}/cancel")
 
 
 def test_bad_uploads_show_their_error(page):

@@ -26,7 +26,10 @@ def running_stack(data_dir: Path, **env_overrides: str) -> Iterator[tuple[httpx.
     """Yield an HTTP client on a fresh stack and the stack (to kill workers); stop it after."""
     settings = Settings(data_dir=data_dir, port=free_port(), redis_url=None)
     with local_stack(settings, env_overrides) as running:
-        client = httpx.Client(base_url=running.url, timeout=60)
+        # idle connections dropped after 2 s, before uvicorn closes them (5 s): a request on a
+        # connection the server is closing at that instant fails "Server disconnected"
+        keepalive = httpx.Limits(keepalive_expiry=2)
+        client = httpx.Client(base_url=running.url, timeout=60, limits=keepalive)
         wait_ready(client, running.stack)
         yield client, running.stack
 
