@@ -14,7 +14,6 @@ rounds so both see the same machine load, and the p50/p95 and their ratio are pr
 from __future__ import annotations
 
 import argparse
-import io
 import shutil
 import sys
 import tempfile
@@ -22,9 +21,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
+from cli_throughput import photo_png
 from timing import percentiles
 
 import models
@@ -42,14 +40,6 @@ from tests.s3_server import aws_environment, seaweedfs
 MODEL = "bench-p2p"
 
 
-def photo_png(size: int = 256) -> bytes:
-    """A photo-like PNG (a smooth random field)."""
-    small = np.random.default_rng(0).integers(0, 256, (size // 16, size // 16, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 def timed_translation(client: Client, payload: bytes) -> float:
     """Seconds from upload to the decoded result image in hand (the Python client's path)."""
     start = time.perf_counter()
@@ -63,7 +53,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=64, help="pix2pix base width (64: paper)")
     parser.add_argument("--requests", type=int, default=40, help="translations per backend")
     args = parser.parse_args()
-    payload = photo_png()
+    payload = photo_png(0)
     timings: dict[str, list[float]] = {"local": [], "s3": []}
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stacks:
         root = Path(tmp)

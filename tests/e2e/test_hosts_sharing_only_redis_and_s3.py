@@ -36,7 +36,14 @@ from ganserve.embedded_redis import EmbeddedRedis, free_port
 from ganserve.launcher import Stack
 from ganserve.processes import gateway_command, worker_command
 from tests.e2e.hosts import isolated_hosts
-from tests.e2e.stack import png, save_tiny_models, upload_dataset, wait_job, zip_folder
+from tests.e2e.stack import (
+    png,
+    save_tiny_models,
+    upload_dataset,
+    wait_job,
+    wait_ready,
+    zip_folder,
+)
 from tests.s3_server import aws_environment, seaweedfs
 from training.demo import build_demo
 
@@ -116,7 +123,7 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         client = cleanup.enter_context(
             httpx.Client(base_url=f"http://{network.ip('gateway')}:{port}", timeout=60)
         )
-        _wait_ready(client, stack)
+        wait_ready(client, stack, timeout=120)
         yield Deployment(
             stack,
             client,
@@ -129,25 +136,23 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
         )
 
 
-def _wait_ready(client: httpx.Client, stack: Stack, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (name := stack.failed()) is not None:
-            raise RuntimeError(f"{name} exited during start-up")
-        try:
-            if client.get("/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the hosts did not become ready")
-
-
 def _ended(client: httpx.Client, response: httpx.Response) -> dict:
     assert response.status_code in (201, 202), response.text
     job = wait_job(client, response.json()["id"])
     assert job["status"] == "succeeded", job
     return job
+
+
+def _translated(client: httpx.Client, picture: bytes) -> dict:
+    """A translation of `picture` by the seeded pix2pix model, ended successfully."""
+    return _ended(
+        client,
+        client.post(
+            "/v1/translations",
+            files={"image": ("in.png", picture, "image/png")},
+            data={"model": "p2p"},
+        ),
+    )
 
 
 def _image(client: httpx.Client, url: str) -> Image.Image:
@@ -162,14 +167,7 @@ def _cached_versions(data_dir: Path) -> list[str]:
 
 def test_every_inference_kind_runs_on_hosts_that_share_only_redis_and_the_store(deployment):
     client = deployment.client
-    translated = _ended(
-        client,
-        client.post(
-            "/v1/translations",
-            files={"image": ("in.png", png(40, 24), "image/png")},
-            data={"model": "p2p"},
-        ),
-    )
+    translated = _translated(client, png(40, 24))
     assert _image(client, translated["result"]["images"][0]).size == (40, 24)
     assert deployment.keys(f"results/{translated['id']}")  # the result is in the store
     assert deployment.keys(f"uploads/{translated['id']}")
@@ -203,31 +201,14 @@ def test_every_inference_kind_runs_on_hosts_that_share_only_redis_and_the_store(
 
     deployment.kill("infer-a")  # another inference host takes over, its cache empty
     deployment.run("infer-b")
-    again = _ended(
-        client,
-        client.post(
-            "/v1/translations",
-            files={"image": ("in.png", png(16, 16), "image/png")},
-            data={"model": "p2p"},
-        ),
-    )
+    again = _translated(client, png(16, 16))
     assert _image(client, again["result"]["images"][0]).size == (16, 16)
     assert len(_cached_versions(deployment.data_dirs["infer-b"])) == 1
 
 
 def test_the_sweep_removes_an_expired_jobs_objects_from_the_store(deployment, tmp_path):
     client = deployment.client
-    jobs = [
-        _ended(
-            client,
-            client.post(
-                "/v1/translations",
-                files={"image": ("in.png", png(16, 16, seed), "image/png")},
-                data={"model": "p2p"},
-            ),
-        )
-        for seed in (1, 2)
-    ]
+    jobs = [_translated(client, png(16, 16, seed)) for seed in (1, 2)]
     expired, kept = jobs
     JobStore(deployment.redis).delete(expired["id"])  # its record expired (GANSERVE_RESULT_TTL)
     command = [sys.executable, "-m", "ganserve", "sweep", "--grace", "0"]
