@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -217,6 +218,8 @@ class JobStore:
     def __init__(self, client: redis.Redis, ttl: int = JOB_TTL_SECONDS) -> None:
         self.redis = client
         self.ttl = ttl
+        self._acquire_leases = client.register_script(_ACQUIRE_LEASES)
+        self._release_leases = client.register_script(_RELEASE_LEASES)
 
     def record_ttl(self, job: Job) -> int:
         """Seconds the record of `job` lives after this write: `ttl` once it ended, else at least
@@ -413,32 +416,65 @@ class JobStore:
     def update(self, job_id: str, **fields: Any) -> Job:
         """Change fields of a record atomically (optimistic locking) and announce the change on
         its `event_channel`; returns the new record."""
-        key = self._key(job_id)
+        changed = self.update_many([job_id], lambda _: fields)
+        if job_id not in changed:
+            raise JobNotFound(job_id)
+        return changed[job_id]
+
+    def update_many(
+        self, job_ids: list[str], change: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Job]:
+        """Change several records in one transaction (optimistic locking on all of them): `change`
+        gets each record as stored and returns the fields to change, or None to leave it (it may
+        be called again if another writer got in first, so it must not have side effects). Each
+        change is announced on its job's `event_channel`. Returns the changed records by id;
+        records that are gone are left out."""
+        if not job_ids:
+            return {}
+        keys = [self._key(i) for i in job_ids]
         with self.redis.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    if raw is None:
-                        raise JobNotFound(job_id)
-                    record = json.loads(raw)
-                    revision = int(record.get("revision", 0)) + 1
-                    job = Job.model_validate({**record, **fields, "revision": revision})
-                    events = self._webhook_events(pipe, record, job)
+                    pipe.watch(*keys)
+                    staged = []
+                    for raw in pipe.mget(keys):
+                        if raw is None:
+                            continue
+                        record = json.loads(raw)
+                        fields = change(record)
+                        if fields is not None:
+                            staged.append(self._changed(pipe, record, fields))
+                    if not staged:
+                        pipe.reset()
+                        return {}
                     pipe.multi()
-                    pipe.set(key, job.model_dump_json(), ex=self.record_ttl(job))
-                    if job.status.ended:
-                        pipe.zrem(self.ACTIVE_KEY, job_id)
-                    if job.status.value != record.get("status"):
-                        self._index_queued(pipe, job)
-                        self._index_running(pipe, job)
-                    if events is not None:
-                        add_events(pipe, job.id, job.owner, *events)
-                    pipe.publish(event_channel(job_id), job.status.value)  # wakes waiters
+                    for record, job, events in staged:
+                        self._write_change(pipe, record, job, events)
                     pipe.execute()
-                    return job
+                    return {job.id: job for _, job, _ in staged}
                 except redis.WatchError:
                     continue
+
+    def _changed(
+        self, pipe: Any, record: dict[str, Any], fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], Job, Any]:
+        """The record `fields` make of `record` (next revision), with the webhook events of the
+        change (read on the watching `pipe`)."""
+        revision = int(record.get("revision", 0)) + 1
+        job = Job.model_validate({**record, **fields, "revision": revision})
+        return record, job, self._webhook_events(pipe, record, job)
+
+    def _write_change(self, pipe: Any, record: dict[str, Any], job: Job, events: Any) -> None:
+        """Queue the writes of one change on a transaction's `pipe` (see `_changed`)."""
+        pipe.set(self._key(job.id), job.model_dump_json(), ex=self.record_ttl(job))
+        if job.status.ended:
+            pipe.zrem(self.ACTIVE_KEY, job.id)
+        if job.status.value != record.get("status"):
+            self._index_queued(pipe, job)
+            self._index_running(pipe, job)
+        if events is not None:
+            add_events(pipe, job.id, job.owner, *events)
+        pipe.publish(event_channel(job.id), job.status.value)  # wakes waiters
 
     def _webhook_events(
         self, pipe: Any, record: dict[str, Any], job: Job
@@ -504,30 +540,75 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> None:
         """Raise the cooperative cancellation flag that workers check."""
-        self.redis.set(f"{_PREFIX}cancel:{job_id}", "1", ex=JOB_TTL_SECONDS)
+        self.redis.set(_cancel_key(job_id), "1", ex=JOB_TTL_SECONDS)
 
     def cancel_requested(self, job_id: str) -> bool:
         """Whether someone asked to cancel the job."""
-        return bool(self.redis.exists(f"{_PREFIX}cancel:{job_id}"))
+        return bool(self.redis.exists(_cancel_key(job_id)))
+
+    def cancels_requested(self, job_ids: list[str]) -> set[str]:
+        """Those of `job_ids` whose cancellation was asked for, in one round trip."""
+        if not job_ids:
+            return set()
+        flags = self.redis.mget([_cancel_key(i) for i in job_ids])
+        return {job_id for job_id, flag in zip(job_ids, flags, strict=True) if flag is not None}
 
     def acquire_lease(self, job_id: str, holder: str, seconds: int) -> bool:
         """Take (or renew, by the same holder) the exclusive lease on a job."""
-        key = f"{_PREFIX}lease:{job_id}"
-        if self.redis.set(key, holder, nx=True, ex=seconds):
-            return True
-        current = self.redis.get(key)
-        if current is not None and current.decode() == holder:
-            self.redis.expire(key, seconds)
-            return True
-        return False
+        return job_id in self.acquire_leases([job_id], holder, seconds)
+
+    def acquire_leases(self, job_ids: list[str], holder: str, seconds: int) -> set[str]:
+        """Take (or renew, by the same holder) the leases of `job_ids` in one round trip; the
+        ids whose lease `holder` has now."""
+        if not job_ids:
+            return set()
+        held = self._acquire_leases(keys=[_lease_key(i) for i in job_ids], args=[holder, seconds])
+        return {job_id for job_id, got in zip(job_ids, held, strict=True) if got}
 
     def lease_held(self, job_id: str) -> bool:
         """Whether some worker holds the job's lease right now."""
-        return bool(self.redis.exists(f"{_PREFIX}lease:{job_id}"))
+        return bool(self.redis.exists(_lease_key(job_id)))
 
     def release_lease(self, job_id: str, holder: str) -> None:
         """Give the lease back if this holder has it."""
-        key = f"{_PREFIX}lease:{job_id}"
-        current = self.redis.get(key)
-        if current is not None and current.decode() == holder:
-            self.redis.delete(key)
+        self.release_leases([job_id], holder)
+
+    def release_leases(self, job_ids: list[str], holder: str) -> None:
+        """Give back those of the leases of `job_ids` that `holder` has, in one round trip."""
+        if job_ids:
+            self._release_leases(keys=[_lease_key(i) for i in job_ids], args=[holder])
+
+
+def _cancel_key(job_id: str) -> str:
+    return f"{_PREFIX}cancel:{job_id}"
+
+
+def _lease_key(job_id: str) -> str:
+    return f"{_PREFIX}lease:{job_id}"
+
+
+# KEYS: lease keys; ARGV: holder, seconds. Each lease taken if free, renewed if the holder's.
+_ACQUIRE_LEASES = """
+local held = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('SET', key, ARGV[1], 'NX', 'EX', ARGV[2]) then
+    held[i] = 1
+  elseif redis.call('GET', key) == ARGV[1] then
+    redis.call('EXPIRE', key, ARGV[2])
+    held[i] = 1
+  else
+    held[i] = 0
+  end
+end
+return held
+"""
+
+# KEYS: lease keys; ARGV: holder. Each lease the holder has is deleted.
+_RELEASE_LEASES = """
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+  end
+end
+return 0
+"""

@@ -55,3 +55,45 @@ def waiting_job_ids(client: redis.Redis, queue: str) -> list[str]:
         if isinstance(task_id, str):
             ids.append(task_id)
     return ids
+
+
+# KEYS: a queue's lists; ARGV: window, then job ids. Removes, from the last `window` messages of
+# each list (the next to be delivered: kombu pushes on the left and pops on the right), every
+# message whose task id is one of the ids; returns the ids whose message it removed.
+_REMOVE_MESSAGES = """
+local wanted = {}
+for i = 2, #ARGV do wanted[ARGV[i]] = true end
+local removed = {}
+for _, key in ipairs(KEYS) do
+  for _, message in ipairs(redis.call('LRANGE', key, -tonumber(ARGV[1]), -1)) do
+    for i = 2, #ARGV do
+      if string.find(message, ARGV[i], 1, true) then
+        local ok, decoded = pcall(cjson.decode, message)
+        local id = ok and type(decoded) == 'table' and type(decoded.headers) == 'table'
+          and decoded.headers.id
+        if id and wanted[id] then
+          redis.call('LREM', key, -1, message)
+          removed[#removed + 1] = id
+        end
+        break
+      end
+    end
+  end
+end
+return removed
+"""
+
+REMOVE_WINDOW = 512  # messages looked at per priority list
+
+
+def remove_waiting(
+    client: redis.Redis, queue: str, job_ids: list[str], window: int = REMOVE_WINDOW
+) -> set[str]:
+    """Remove the waiting messages of `job_ids` from a Celery queue (all priority lists), looking
+    at the `window` messages of each list that are delivered next; the ids whose message was
+    removed. A job a worker took from its batch list this way costs no delivery later
+    (`workers.batching`); one whose message lies deeper is delivered and finds itself ended."""
+    if not job_ids:
+        return set()
+    found = client.eval(_REMOVE_MESSAGES, len(_lists(queue)), *_lists(queue), window, *job_ids)
+    return {i.decode() if isinstance(i, bytes) else i for i in found}

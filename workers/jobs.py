@@ -203,12 +203,14 @@ class Heartbeat:
 
     def _run(self) -> None:
         while not self._stop.wait(lease_seconds() / 3):
+            try:
+                held = self.store.acquire_leases(self.job_ids, self.holder, lease_seconds())
+            except redis.RedisError as exc:
+                log.warning("could not renew the leases of %s: %s", self.job_ids, exc)
+                continue
             for job_id in self.job_ids:
-                try:
-                    if not self.store.acquire_lease(job_id, self.holder, lease_seconds()):
-                        log.warning("job %s: the lease is held by another worker now", job_id)
-                except redis.RedisError as exc:
-                    log.warning("job %s: could not renew the lease: %s", job_id, exc)
+                if job_id not in held:
+                    log.warning("job %s: the lease is held by another worker now", job_id)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -359,24 +361,48 @@ def begin_attempt(store: JobStore, job_id: str, max_attempts: int) -> Job | None
 
 def record_failure(store: JobStore, job_id: str, exc: Exception) -> None:
     """End the job `failed` with a readable error, unless another copy ended it meanwhile."""
-    if isinstance(exc, JobFailure):
-        log.info("job %s failed: %s", job_id, exc.message)
-    else:
-        log.error("job %s failed unexpectedly", job_id, exc_info=exc)
-    if store.get(job_id).status.ended:  # another copy ended it meanwhile: its end stands
-        return
-    _end(store, job_id, JobStatus.failed, error=describe(exc))
+    record_ends(store, {job_id: exc})
 
 
 def record_outcome(store: JobStore, job_id: str, outcome: Outcome) -> None:
     """End the job as its work says, unless someone ended it meanwhile (e.g. cancelled it)."""
-    current = store.get(job_id)
-    if current.status.ended:
-        log.info("job %s was %s while it ran", job_id, current.status.value)
-        return
-    progress = 1.0 if outcome.status == JobStatus.succeeded else current.progress
-    _end(store, job_id, outcome.status, result=outcome.result, progress=progress)
-    log.info("job %s %s", job_id, outcome.status.value)
+    record_ends(store, {job_id: outcome})
+
+
+def record_ends(store: JobStore, ends: dict[str, Outcome | Exception]) -> None:
+    """End jobs in one transaction: each as its work's Outcome says, or `failed` with a readable
+    error for an exception (`workers.errors.describe`); a job that someone ended meanwhile
+    (another copy, a cancellation) keeps its end."""
+    for job_id, end in ends.items():
+        if isinstance(end, JobFailure):
+            log.info("job %s failed: %s", job_id, end.message)
+        elif isinstance(end, Exception):
+            log.error("job %s failed unexpectedly", job_id, exc_info=end)
+    now = time.time()
+
+    def end_fields(record: dict[str, Any]) -> dict[str, Any] | None:
+        if JobStatus(record["status"]).ended:
+            return None
+        end = ends[record["id"]]
+        if isinstance(end, Exception):
+            return {"status": JobStatus.failed, "finished_at": now, "error": describe(end)}
+        progress = 1.0 if end.status == JobStatus.succeeded else record.get("progress", 0.0)
+        return {
+            "status": end.status,
+            "finished_at": now,
+            "result": end.result,
+            "progress": progress,
+        }
+
+    changed = store.update_many(list(ends), end_fields)
+    for job_id, end in ends.items():
+        job = changed.get(job_id)
+        if job is None:
+            log.info("job %s had ended while it ran; its end stands", job_id)
+            continue
+        metrics.job_ended(job)
+        if isinstance(end, Outcome):
+            log.info("job %s %s", job_id, end.status.value)
 
 
 def _leave_batch_list(store: JobStore, job: Job) -> None:

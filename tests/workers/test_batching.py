@@ -8,13 +8,15 @@ before the worker starts, so its first job finds the others waiting.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from core.jobs import Job, JobKind, JobStatus, task_message
+from core.jobs import QUEUE_INFER, Job, JobKind, JobStatus, task_message
+from core.queues import queue_length
 from core.storage import INPUT_FILE
 from tests.workers.processes import WorkerSetting, client, ended, logged, wait_for
 from tests.workers.tiny import save_tiny_discriminator, save_tiny_model
@@ -137,3 +139,18 @@ def test_a_worker_killed_mid_batch_loses_no_job_and_runs_none_twice(setting):
     assert sorted(p.name for p in (setting.storage.root / "results").iterdir()) == sorted(
         job.id for job in jobs
     )  # no temporary folder left
+
+
+def test_a_taken_mate_costs_no_delivery_of_its_own(setting):
+    jobs = [setting.queue(JobKind.sample, "digits", k) for k in range(BATCH)]
+    worker = setting.worker("once")
+    for job in jobs:
+        done = wait_for(setting.store, job.id, ended, timeout=120)
+        assert done.status == JobStatus.succeeded and done.attempts == 1, done.error
+    log = logged([worker], f"job {jobs[-1].id} succeeded")
+    assert f"batched with {BATCH - 1} waiting jobs" in log
+    # only the leader's message was delivered (the test's 4 s visibility timeout may deliver it
+    # twice): the mates' messages were taken off the queue with them
+    received = set(re.findall(r"ganserve\.sample\[(\w+)\] received", log))
+    assert len(received) == 1, log[-3000:]
+    assert queue_length(setting.store.redis, QUEUE_INFER) == 0
