@@ -77,8 +77,8 @@ from workers.latents import kept_latents, labels_tensor, latent_result, latents_
 from workers.model_cache import LoadedModel, configure_torch, fast_path, get_cache
 
 CPU_TILE_PIXELS, CUDA_TILE_PIXELS = 2048 * 2048, 4096 * 4096
-# libwebp's effort (0-6): 0 encoded a 256x256 photo-like result 2-3x faster than Pillow's default
-# 4, for 1-5% more bytes (benchmarks/result_formats.py).
+# libwebp's effort (0-6): 0 encoded 256x256 photo-like results 2-3x faster than Pillow's default
+# 4, for 2-7% more bytes (docs/performance.md#result-formats).
 WEBP_METHOD = 0
 
 
