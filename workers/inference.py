@@ -24,8 +24,8 @@ PNG by default, WebP or JPEG at `quality`; `encode_image`), each encoded in memo
 small) and written with one atomic `put`, and record how many (`count`) and their `format` and
 `quality` only once all are stored, from which the gateway derives the image URLs and serves
 them: a reader never sees half a result, and a job run again after its worker died writes the
-same keys again. Parameters are parsed with the typed
-models of `core.params`; jobs without a seed get a random one, recorded in the result.
+same keys again. Parameters are parsed with the typed models of `core.params`; jobs without a
+seed get a random one, recorded in the result.
 """
 
 from __future__ import annotations
