@@ -20,8 +20,11 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from core.families import FamilyName
 from core.jobs import JobKind
@@ -58,6 +61,12 @@ MIN_KEEP = MAX_SAMPLES / MAX_FILTER_CANDIDATES  # 1/256: 64 images from 16384 ca
 MAX_BURN_IN = 4096
 MIN_BURN_IN = 8
 MAX_PIXEL_WEIGHT = 10.0
+# Result images (translations, samples): PNG by default (lossless, what every older record
+# holds); WebP and JPEG at a quality of 1..100, 90 unless asked (docs/api/translations-samples.md).
+ResultFormat = Literal["png", "webp", "jpeg"]
+LOSSY_FORMATS = ("webp", "jpeg")
+MIN_QUALITY, MAX_QUALITY = 1, 100
+DEFAULT_QUALITY = 90
 
 
 def random_seed() -> int:
@@ -101,7 +110,46 @@ class JobParams(BaseModel):
 TranslationMode = Literal["native", "resize"]
 
 
-class TranslationParams(JobParams):
+def quality_error(format: str | None, quality: int | None) -> str | None:
+    """Why `quality` does not go with `format` (None when it does): only a lossy format has a
+    quality."""
+    if quality is not None and (format or "png") not in LOSSY_FORMATS:
+        return "quality is for webp and jpeg; png is lossless (leave quality out)"
+    return None
+
+
+class ResultImageParams(JobParams):
+    """How a job's result images are encoded: `format`, and `quality` for the lossy ones."""
+
+    format: ResultFormat | None = Field(
+        default=None,
+        description="Format of the result images: png (lossless; the default, also when "
+        "absent or null), webp or jpeg (smaller, lossy, at `quality`).",
+    )
+    quality: int | None = Field(
+        default=None,
+        ge=MIN_QUALITY,
+        le=MAX_QUALITY,
+        description=f"Quality of webp and jpeg results, {MIN_QUALITY}-{MAX_QUALITY} (higher: "
+        f"larger, closer to the PNG); {DEFAULT_QUALITY} if omitted. Not for png.",
+    )
+
+    @field_validator("quality")
+    @classmethod
+    def _lossy_only(cls, quality: int | None, info: ValidationInfo) -> int | None:
+        if "format" in info.data and (error := quality_error(info.data["format"], quality)):
+            raise PydanticCustomError("quality_not_lossy", error)
+        return quality
+
+    def encoding(self) -> tuple[str, int | None]:
+        """The result images' format and quality as they are written (None for png)."""
+        format = self.format or "png"
+        if format not in LOSSY_FORMATS:
+            return format, None
+        return format, DEFAULT_QUALITY if self.quality is None else self.quality
+
+
+class TranslationParams(ResultImageParams):
     """A translation: the dropout seed, the resolution mode, and the stored upload's size
     (informational)."""
 
@@ -204,9 +252,9 @@ class DrsFilter(BaseModel):
 SampleFilter = Annotated[TopFilter | DrsFilter, Field(discriminator="method")]
 
 
-class SampleParams(JobParams):
+class SampleParams(ResultImageParams):
     """A sampling job: how many images, from which seed (or which latents), of which class, how
-    truncated, and how a discriminator filters them."""
+    truncated, how a discriminator filters them, and how its images are encoded."""
 
     count: int = Field(default=1, ge=1, le=MAX_SAMPLES, description="How many images (1-64).")
     seed: int | None = SEED

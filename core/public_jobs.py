@@ -33,8 +33,10 @@ from core.params import (
     MAX_CLASS_LABEL,
     MAX_IMAGE_SIDE,
     MAX_PROJECTION_STEPS,
+    MAX_QUALITY,
     MAX_SAMPLES,
     MAX_SEED,
+    MIN_QUALITY,
     DrsFilter,
     ExportFormat,
     ExportParams,
@@ -44,6 +46,7 @@ from core.params import (
     JobParams,
     LatentEndpoint,
     LatentsOfJob,
+    ResultFormat,
     SampleParams,
     TopFilter,
     TrainingParams,
@@ -87,11 +90,29 @@ class NoProgressDetail(BaseModel):
 
 
 class ImagesResult(BaseModel):
-    """Result images: how many, and their URLs (`GET /v1/jobs/{id}/images/{k}`, PNG)."""
+    """Result images: how many, and their URLs (`GET /v1/jobs/{id}/images/{k}`, PNG unless the
+    result's `format` says otherwise)."""
 
     count: int = Field(ge=0, description="How many result images the job wrote.")
     images: list[str] = Field(
-        description="URLs of the result images, in order (`/v1/jobs/{id}/images/{k}`, PNG)."
+        description="URLs of the result images, in order (`/v1/jobs/{id}/images/{k}`; PNG "
+        "unless the result's `format` says otherwise)."
+    )
+
+
+class EncodedImagesResult(ImagesResult):
+    """Result images in the format the job asked for (translations, samples)."""
+
+    format: ResultFormat | None = Field(
+        default=None,
+        description="Format of the result images: png, webp or jpeg (null in records written "
+        "before result formats: png).",
+    )
+    quality: int | None = Field(
+        default=None,
+        ge=MIN_QUALITY,
+        le=MAX_QUALITY,
+        description="Quality the webp or jpeg images were encoded at; null for png.",
     )
 
 
@@ -131,7 +152,7 @@ class TranslationJobParams(TranslationParams):
     )
 
 
-class TranslationResult(ImagesResult):
+class TranslationResult(EncodedImagesResult):
     """A translation's result (`workers.inference.TranslationWork.finish`): one image of the
     input's size."""
 
@@ -192,7 +213,7 @@ class DrsFilterReport(DrsFilter):
 FilterReport = Annotated[TopFilterReport | DrsFilterReport, Field(discriminator="method")]
 
 
-class SampleResult(LatentsResult, ImagesResult):
+class SampleResult(LatentsResult, EncodedImagesResult):
     """A sampling job's result (`workers.inference.SampleWork.finish`): `count` images and
     their latents."""
 

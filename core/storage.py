@@ -4,7 +4,8 @@ shared by gateway and workers. Keys, and on the local backend the same paths und
 models/<model id>/            model folders (models checkpoint format)
 datasets/<dataset id>/        extracted dataset archives, with dataset.json
 uploads/<job id>/input.png    images uploaded for jobs
-results/<job id>/<k>.png      result images of jobs
+results/<job id>/<k>.png      result images of jobs (`<k>.webp`, `<k>.jpg` in the format asked
+                              for: the result's `format`, `result_image_name`)
 runs/<job id>/                training run folders (training.run_files layout), whose sample
                               grids `samples/step_<n>.png` the gateway serves as previews
 
@@ -23,11 +24,11 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from core.folder_cache import FolderCache
 from core.object_store import ObjectStore
@@ -57,6 +58,12 @@ LATENTS_FILE = "latents.npy"  # a job's latents, float32 (N, latent_dim), in res
 # took 35 ms to encode a smooth 256x256 photo on one core, level 1 took 4.7 ms for 16% more bytes,
 # which was most of a translation's overhead through the stack.
 PNG_COMPRESS_LEVEL = 1
+# A result image format (`core.params.ResultFormat`): its file extension and media type.
+RESULT_IMAGE_TYPES = {
+    "png": ("png", "image/png"),
+    "webp": ("webp", "image/webp"),
+    "jpeg": ("jpg", "image/jpeg"),
+}
 # A model or dataset id: a plain folder name (no separators, no leading dot).
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -76,6 +83,18 @@ def result_key(job_id: str, name: str) -> str:
     """The key of a job's result file (`0.png`, `latents.npy`, ...; the prefix of them all
     when `name` is empty)."""
     return f"results/{job_id}/{name}" if name else f"results/{job_id}"
+
+
+def result_image_format(result: Mapping[str, Any] | None) -> str:
+    """The format of a job's result images as its result records it: png when it records
+    none (every job before formats, and the kinds that always write PNG)."""
+    format = (result or {}).get("format")
+    return format if format in RESULT_IMAGE_TYPES else "png"
+
+
+def result_image_name(index: int, format: str = "png") -> str:
+    """The file name of result image `index` in `format` (`0.png`, `3.webp`, `1.jpg`)."""
+    return f"{index}.{RESULT_IMAGE_TYPES[format][0]}"
 
 
 def dataset_key(dataset_id: str, name: str = "") -> str:

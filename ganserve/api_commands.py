@@ -50,6 +50,7 @@ from ganserve.client.config import DEFAULT_URL, KEY_VARIABLE, URL_VARIABLE
 from ganserve.client.jobs import JobView
 from ganserve.file_translation import (
     DEFAULT_CONCURRENCY,
+    OUTPUT_SUFFIXES,
     STDIN,
     Aborted,
     Failure,
@@ -101,6 +102,24 @@ Model = Annotated[
     ),
 ]
 
+ResultFormat = Annotated[
+    Literal["png", "webp", "jpeg"],
+    typer.Option(
+        "--format",
+        help="Format of the result images: png (lossless), webp or jpeg (smaller, lossy: see "
+        "--quality).",
+    ),
+]
+Quality = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=100,
+        help="Quality of webp or jpeg results, 1-100 (90 if omitted); not for png.",
+        show_default=False,
+    ),
+]
+
 stderr = Console(stderr=True, highlight=False)
 
 
@@ -128,6 +147,16 @@ def error_sentence(error: GanserveError, url: str) -> str:
     if isinstance(error, Unauthorized):
         sentence += f" Give a key with --api-key or {KEY_VARIABLE}."
     return sentence
+
+
+def result_format(format: str, quality: int | None) -> dict[str, Any]:
+    """The `format` and `quality` options of a translation or sample (a usage error for a
+    quality with png, which is lossless)."""
+    if quality is not None and format == "png":
+        raise typer.BadParameter(
+            "--quality is for webp and jpeg results; png is lossless.", param_hint="'--quality'"
+        )
+    return {"format": format, "quality": quality}
 
 
 def api_command(function: Callable[P, R]) -> Callable[P, R]:
@@ -192,7 +221,7 @@ def translate(
         typer.Argument(
             metavar="INPUT...",
             help="Image files, folders (their .png .jpg .jpeg .webp .bmp files, recursively) "
-            "or '-' (one image on stdin, the PNG on stdout).",
+            "or '-' (one image on stdin, the result on stdout).",
             show_default=False,
         ),
     ],
@@ -203,7 +232,8 @@ def translate(
             "--out",
             "-o",
             help="Folder of the outputs: <out>/<input's name>.png for a file, "
-            "<out>/<path inside the folder>.png for a folder's images.  \\[default: translated]",
+            "<out>/<path inside the folder>.png for a folder's images (.webp, .jpg with "
+            "--format).  \\[default: translated]",
             show_default=False,
         ),
     ] = None,
@@ -222,6 +252,8 @@ def translate(
             show_default=False,
         ),
     ] = None,
+    format: ResultFormat = "png",
+    quality: Quality = None,
     concurrency: Annotated[
         int,
         typer.Option(
@@ -250,30 +282,34 @@ def translate(
 ) -> None:
     """Translate image files and folders with a pix2pix model, several at a time.
 
-    Outputs are PNGs named after their inputs, the input's size; an output that exists already
-    is skipped, so running the same command again after an interruption translates only the
-    rest. Files that fail are listed with the reason at the end (exit code 1).
+    Outputs are PNGs (or WebP, JPEG with --format) named after their inputs, the input's size;
+    an output that exists already is skipped, so running the same command again after an
+    interruption translates only the rest. Files that fail are listed with the reason at the
+    end (exit code 1).
 
     \b
       ganserve translate photos/ --model facades --out facades-out
       ganserve translate a.jpg b.png -m edges2shoes@2 --seed 3
+      ganserve translate photos/ -m facades --format jpeg --quality 85
       ganserve translate - -m edges2shoes < edges.png > shoe.png
     """
+    options = {"seed": seed, "mode": mode, **result_format(format, quality)}
     if STDIN in inputs:
         if len(inputs) > 1 or out is not None:
             raise typer.BadParameter(
-                "'-' reads one image from stdin and writes its PNG to stdout: give it alone, "
-                "without --out.",
+                "'-' reads one image from stdin and writes its result to stdout: give it "
+                "alone, without --out.",
                 param_hint="'INPUT...'",
             )
-        _translate_stdin(model, mode, seed, url, api_key)
+        _translate_stdin(model, options, url, api_key)
         return
+    folder = out if out is not None else Path("translated")
     try:
-        todo = plan(inputs, out if out is not None else Path("translated"), overwrite=overwrite)
+        todo = plan(inputs, folder, overwrite=overwrite, suffix=OUTPUT_SUFFIXES[format])
     except PlanError as exc:
         raise typer.BadParameter(str(exc), param_hint="'INPUT...'") from None
     started = time.perf_counter()
-    failures = _translate_files(todo.items, model, mode, seed, concurrency, quiet, url, api_key)
+    failures = _translate_files(todo.items, model, options, concurrency, quiet, url, api_key)
     if not quiet:
         note(summary(len(todo.items) - len(failures), todo, failures, started))
     if failures:
@@ -299,15 +335,15 @@ def summary(written: int, todo: Plan, failures: list[Failure], started: float) -
 def _translate_files(
     items: list[Item],
     model: str,
-    mode: str,
-    seed: int | None,
+    options: dict[str, Any],
     concurrency: int,
     quiet: bool,
     url: str,
     api_key: str | None,
 ) -> list[Failure]:
-    """Translate the files with a progress bar; the failures (exit on an error that stops the
-    run, or on Ctrl-C after cancelling the jobs in flight)."""
+    """Translate the files with the translation `options` (`seed`, `mode`, `format`,
+    `quality`) and a progress bar; the failures (exit on an error that stops the run, or on
+    Ctrl-C after cancelling the jobs in flight)."""
     if not items:
         return []
     try:
@@ -329,8 +365,7 @@ def _translate_files(
                 client,
                 items,
                 model,
-                seed=seed,
-                mode=mode,
+                **options,
                 concurrency=concurrency,
                 run=run,
                 on_done=done,
@@ -358,23 +393,23 @@ def _cancel_in_flight(url: str, api_key: str | None, run: Run) -> None:
         cancel_jobs(url, api_key, sorted(run.in_flight), CANCEL_TIMEOUT_S)
 
 
-def _translate_stdin(
-    model: str, mode: str, seed: int | None, url: str, api_key: str | None
-) -> None:
-    """Translate the image on stdin and write the PNG to stdout."""
+def _translate_stdin(model: str, options: dict[str, Any], url: str, api_key: str | None) -> None:
+    """Translate the image on stdin with the translation `options` and write the result image
+    to stdout."""
     if sys.stdout.isatty():
+        suffix = OUTPUT_SUFFIXES[options["format"]]
         raise typer.BadParameter(
-            "'-' writes a PNG to stdout, which is a terminal: redirect it (> out.png).",
+            f"'-' writes an image to stdout, which is a terminal: redirect it (> out{suffix}).",
             param_hint="'INPUT...'",
         )
     content = sys.stdin.buffer.read()
     if not content:
         raise typer.BadParameter("Nothing came on stdin.", param_hint="'INPUT...'")
     with connect(url, api_key) as client:
-        job = client.submit_translation(content, model, seed=seed, mode=mode)
+        job = client.submit_translation(content, model, **options)
         result = job.result()
-        png = client.download(result["images"][0])
-    sys.stdout.buffer.write(png)
+        picture = client.download(result["images"][0])
+    sys.stdout.buffer.write(picture)
     sys.stdout.buffer.flush()
 
 
@@ -413,24 +448,29 @@ def sample(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the images.")] = Path(
         "samples"
     ),
+    format: ResultFormat = "png",
+    quality: Quality = None,
     url: Url = DEFAULT_URL,
     api_key: ApiKey = None,
 ) -> None:
     """Draw new images from a sampling model (U-Net GAN, Progressive GAN) and write them as
-    PNGs: <out>/<model>-seed<seed>[-class<c>][-t<truncation>]-<k>.png (printed, one a line).
+    PNGs (or WebP, JPEG with --format):
+    <out>/<model>-seed<seed>[-class<c>][-t<truncation>]-<k>.png (printed, one a line).
 
     \b
       ganserve sample --model digits --count 8 --seed 7 --class-label 3 --out threes
+      ganserve sample --model faces --count 64 --format webp
     """
+    encoding = result_format(format, quality)
     with connect(url, api_key) as client:
         job = client.submit_sample(
-            model, count, seed=seed, class_label=class_label, truncation=truncation
+            model, count, seed=seed, class_label=class_label, truncation=truncation, **encoding
         )
         with stderr.status("sampling", spinner="dots"):
             result = job.result()
         stem = _sample_stem(model, result, class_label, truncation)
         for k, image_url in enumerate(result.get("images") or []):
-            path = out / f"{stem}-{k:03d}.png"
+            path = out / f"{stem}-{k:03d}{OUTPUT_SUFFIXES[format]}"
             client.download(image_url, path)
             typer.echo(str(path))
 

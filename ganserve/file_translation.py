@@ -3,10 +3,11 @@ their outputs go, and running them with bounded concurrency (torch-free: only th
 
 `plan()` turns the command's inputs into `Item`s: a file is translated into `<out>/<its name,
 .png>`, a folder's images (recursively, by extension, hidden files and folders left out) into
-`<out>/<their path inside the folder, .png>`, so sub-folders are mirrored. An output that exists
+`<out>/<their path inside the folder, .png>`, so sub-folders are mirrored (`.webp` or `.jpg`
+instead when the results are asked for in that format: `OUTPUT_SUFFIXES`). An output that exists
 already is skipped unless `overwrite`: running the same command again after an interruption
 translates only what is missing. Outputs are written under a temporary name and renamed when
-complete (`ganserve.client`'s downloads), so an interrupted run never leaves half a PNG.
+complete (`ganserve.client`'s downloads), so an interrupted run never leaves half an image.
 
 `translate_all()` keeps at most `concurrency` translations in flight (uploaded, queued or
 running, or their result downloading) so that the server's infer worker can batch them. A
@@ -22,6 +23,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ganserve.client import (
     AsyncClient,
@@ -38,6 +40,7 @@ from ganserve.client import (
 )
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
+OUTPUT_SUFFIXES = {"png": ".png", "webp": ".webp", "jpeg": ".jpg"}  # by result format
 DEFAULT_CONCURRENCY = 16  # in flight: two CPU batches (GANSERVE_MAX_BATCH 8), see performance.md
 STDIN = "-"
 
@@ -102,9 +105,12 @@ def folder_images(folder: Path, skip: Path | None = None) -> Iterable[Path]:
                 yield path
 
 
-def plan(inputs: Sequence[str], out: Path, *, overwrite: bool = False) -> Plan:
-    """The files of the inputs (paths of files or folders) and their outputs under `out`
-    (`PlanError` for a missing path, two inputs with one output, or no image found)."""
+def plan(
+    inputs: Sequence[str], out: Path, *, overwrite: bool = False, suffix: str = ".png"
+) -> Plan:
+    """The files of the inputs (paths of files or folders) and their outputs under `out`, named
+    with `suffix` (`PlanError` for a missing path, two inputs with one output, or no image
+    found)."""
     resolved_out = out.resolve()
     found: list[Item] = []
     for given in inputs:
@@ -112,9 +118,9 @@ def plan(inputs: Sequence[str], out: Path, *, overwrite: bool = False) -> Plan:
         if path.is_dir():
             for image in folder_images(path, skip=resolved_out):
                 relative = image.relative_to(path)
-                found.append(Item(image, out / relative.with_suffix(".png"), str(image)))
+                found.append(Item(image, out / relative.with_suffix(suffix), str(image)))
         elif path.is_file():
-            found.append(Item(path, out / Path(path.name).with_suffix(".png"), given))
+            found.append(Item(path, out / Path(path.name).with_suffix(suffix), given))
         else:
             raise PlanError(f"{given}: no such file or folder.")
     if not found:
@@ -173,11 +179,12 @@ HOLD_S = 30  # how long the server may hold a submission's answer (`Prefer: wait
 
 
 async def translate_one(
-    client: AsyncClient, item: Item, model: str, seed: int | None, mode: str, run: Run
+    client: AsyncClient, item: Item, model: str, options: dict[str, Any], run: Run
 ) -> None:
-    """Translate one file and write its output (temporary name, then renamed). The server
-    holds the submission's answer until the job ends (`wait`): one request instead of two."""
-    job = await client.submit_translation(item.source, model, seed=seed, mode=mode, wait=HOLD_S)
+    """Translate one file with the translation `options` (`seed`, `mode`, `format`,
+    `quality`) and write its output (temporary name, then renamed). The server holds the
+    submission's answer until the job ends (`wait`): one request instead of two."""
+    job = await client.submit_translation(item.source, model, **options, wait=HOLD_S)
     run.in_flight.add(job.id)
     try:
         result = await job.result()
@@ -196,6 +203,8 @@ async def translate_all(
     *,
     seed: int | None = None,
     mode: str = "native",
+    format: str | None = None,
+    quality: int | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     run: Run,
     on_done: Callable[[Item, Failure | None], None] = lambda item, failure: None,
@@ -203,13 +212,14 @@ async def translate_all(
     """Translate `items` with at most `concurrency` in flight, recording the failures in `run`
     (`Aborted` for an error that stops the run; the other tasks are cancelled)."""
     queue = list(reversed(items))
+    options = {"seed": seed, "mode": mode, "format": format, "quality": quality}
 
     async def worker() -> None:
         while queue:
             item = queue.pop()
             failure = None
             try:
-                await translate_one(client, item, model, seed, mode, run)
+                await translate_one(client, item, model, options, run)
                 run.written += 1
             except GanserveError as exc:
                 if stops_the_run(exc):

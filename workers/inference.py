@@ -18,12 +18,14 @@ by the model's discriminator (`workers.filtering`). Every sampling job keeps its
 (`latents.npy`, and inline in the result when small).
 
 Both run through `workers.batching`: waiting jobs of the same model share forward passes, under
-the fast path of `workers.fast_path` (bf16 autocast where the hardware has it). Both store PNGs
-`results/<job>/<k>.png` in the object store, each encoded in memory (results are small) and
-written with one atomic `put`, and record how many (`count`) only once all are stored, from
-which the gateway derives the image URLs: a reader never sees half a result, and a job run
-again after its worker died writes the same keys again. Parameters are parsed with the typed
-models of `core.params`; jobs without a seed get a random one, recorded in the result.
+the fast path of `workers.fast_path` (bf16 autocast where the hardware has it). Both store their
+images `results/<job>/<k>.<ext>` in the object store in the format the job asked for (`format`:
+PNG by default, WebP or JPEG at `quality`; `encode_image`), each encoded in memory (results are
+small) and written with one atomic `put`, and record how many (`count`) and their `format` and
+`quality` only once all are stored, from which the gateway derives the image URLs and serves
+them: a reader never sees half a result, and a job run again after its worker died writes the
+same keys again. Parameters are parsed with the typed models of `core.params`; jobs without a
+seed get a random one, recorded in the result.
 """
 
 from __future__ import annotations
@@ -43,11 +45,18 @@ from core.params import (
     InvalidParams,
     JobParams,
     LatentsOfJob,
+    ResultImageParams,
     SampleParams,
     parse_params,
     random_seed,
 )
-from core.storage import LATENTS_FILE, PNG_COMPRESS_LEVEL, result_key, upload_key
+from core.storage import (
+    LATENTS_FILE,
+    PNG_COMPRESS_LEVEL,
+    result_image_name,
+    result_key,
+    upload_key,
+)
 from models import test_time
 from models.sampling import generate, sample_inputs
 from models.test_time import (
@@ -68,6 +77,9 @@ from workers.latents import kept_latents, labels_tensor, latent_result, latents_
 from workers.model_cache import LoadedModel, configure_torch, fast_path, get_cache
 
 CPU_TILE_PIXELS, CUDA_TILE_PIXELS = 2048 * 2048, 4096 * 4096
+# libwebp's effort (0-6): 0 encoded 256x256 photo-like results 2-3x faster than Pillow's default
+# 4, for 2-7% more bytes (docs/performance.md#result-formats).
+WEBP_METHOD = 0
 
 
 def job_params(ctx: JobContext) -> JobParams:
@@ -99,24 +111,53 @@ def model_for(ctx: JobContext, task: str) -> LoadedModel:
 
 def png_bytes(image: Image.Image) -> bytes:
     """`image` encoded as PNG (at the service's fast compression level)."""
+    return encode_image(image)
+
+
+def encode_image(image: Image.Image, format: str = "png", quality: int | None = None) -> bytes:
+    """`image` (grey "L" or "RGB", as the generators give them) encoded as `format`: PNG at
+    the service's fast compression level, WebP or JPEG at `quality` (transparency, which JPEG
+    cannot hold, flattened on white)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    if format == "png":
+        image.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    elif format == "webp":
+        image.save(buffer, format="WEBP", quality=quality, method=WEBP_METHOD)
+    elif format == "jpeg":
+        if image.mode not in ("L", "RGB"):
+            image = flatten_alpha(image).convert("RGB")
+        image.save(buffer, format="JPEG", quality=quality)
+    else:
+        raise ValueError(f"unknown result image format {format!r}")
     return buffer.getvalue()
 
 
+def result_encoding(ctx: JobContext) -> tuple[str, int | None]:
+    """The format and quality a translation or sample job's images are written in."""
+    params = job_params(ctx)
+    assert isinstance(params, ResultImageParams)
+    return params.encoding()
+
+
 def write_results(
-    ctx: JobContext, images: list[Image.Image], extra: Mapping[str, bytes] | None = None
+    ctx: JobContext,
+    images: list[Image.Image],
+    extra: Mapping[str, bytes] | None = None,
+    encoding: tuple[str, int | None] = ("png", None),
 ) -> None:
-    """Store `images` as `results/<job>/<k>.png` (the gateway serves them at
-    `/v1/jobs/<job>/images/<k>` from the result's `count`, recorded after this) and the `extra`
-    files (name: bytes) beside them, each with one atomic `put`. When one cannot be written (a
-    full volume), those already written are removed, so nothing of the attempt stays."""
+    """Store `images` as `results/<job>/<k>.<ext>` in `encoding` (format, quality; the gateway
+    serves them at `/v1/jobs/<job>/images/<k>` from the result's `count` and `format`, recorded
+    after this) and the `extra` files (name: bytes) beside them, each with one atomic `put`.
+    When one cannot be written (a full volume), those already written are removed, so nothing
+    of the attempt stays."""
     objects = ctx.storage.objects
+    format, quality = encoding
     try:
         for name, data in (extra or {}).items():
             objects.put(result_key(ctx.job_id, name), data)
         for k, image in enumerate(images):
-            objects.put(result_key(ctx.job_id, f"{k}.png"), png_bytes(image))
+            data = encode_image(image, format, quality)
+            objects.put(result_key(ctx.job_id, result_image_name(k, format)), data)
     except BaseException:
         with contextlib.suppress(Exception):
             objects.delete_prefix(result_key(ctx.job_id, ""))
@@ -307,7 +348,9 @@ class TranslationWork:
 
     def finish(self, prepared: Prepared, output: Image.Image) -> Outcome:
         ctx, item = prepared.ctx, prepared.data
-        write_results(ctx, [output])
+        encoding = result_encoding(ctx)
+        write_results(ctx, [output], encoding=encoding)
+        format, quality = encoding
         result = {
             "count": 1,
             "model": ctx.job.model,
@@ -317,12 +360,14 @@ class TranslationWork:
             "precision": fast_path().precision if item.tiled else fast_path().name,
             "width": output.width,
             "height": output.height,
+            "format": format,
+            "quality": quality,
         }
         return Outcome(JobStatus.succeeded, result)
 
 
 def translate(ctx: JobContext) -> Outcome:
-    """Run a translation job (with any waiting batch-mates): one PNG of the input's size."""
+    """Run a translation job (with any waiting batch-mates): one image of the input's size."""
     return run_batched(ctx, TranslationWork())
 
 
@@ -434,12 +479,16 @@ class SampleWork:
 
     def finish(self, prepared: Prepared, output: SampleOutput) -> Outcome:
         ctx, draw = prepared.ctx, prepared.data
-        write_results(ctx, output.images, {LATENTS_FILE: latents_npy(output.z)})
         params = draw.params
+        format, quality = params.encoding()
+        extra = {LATENTS_FILE: latents_npy(output.z)}
+        write_results(ctx, output.images, extra, (format, quality))
         result = {
             "model": ctx.job.model,
             "seed": draw.seed,
             "count": len(output.images),
+            "format": format,
+            "quality": quality,
             "class_label": params.class_label,
             "truncation": params.truncation,
             "precision": fast_path().name,
@@ -453,7 +502,7 @@ class SampleWork:
 
 
 def sample(ctx: JobContext) -> Outcome:
-    """Run a sampling job (with any waiting batch-mates): `count` PNGs from the model."""
+    """Run a sampling job (with any waiting batch-mates): `count` images from the model."""
     return run_batched(ctx, SampleWork())
 
 

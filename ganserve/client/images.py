@@ -1,5 +1,5 @@
 """Images in and out: what the client accepts as an image, how it is uploaded, and how a
-result PNG becomes a PIL image.
+result image (PNG, WebP or JPEG) becomes a PIL image.
 
 An image argument may be a path (`str` or `os.PathLike`) of an image file, its bytes, a binary
 file object opened for reading, or a `PIL.Image.Image` (sent as a lossless PNG). The server
@@ -79,7 +79,7 @@ def image_upload(image: ImageInput, field: str = "image") -> Upload:
 
 
 def decode_image(content: bytes) -> Image.Image:
-    """A result image (PNG bytes) as a loaded PIL image."""
+    """A result image (PNG, WebP or JPEG bytes) as a loaded PIL image."""
     image = Image.open(io.BytesIO(content))
     image.load()
     return image

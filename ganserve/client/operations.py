@@ -3,9 +3,10 @@
 
 The routes are those of the API reference (docs/api): jobs are created by a POST that answers
 202 with the job, and followed with `GET /v1/jobs/{id}?wait=` (a long poll of at most 30 s) until
-they end; their result images are PNGs at the URLs of `result.images`. The blocking methods send
-their POST with `Prefer: wait=30` (`held`): a job that ends within that time comes back in the
-POST's own answer (201), with no long poll after it.
+they end; their result images are at the URLs of `result.images` (PNG, or the WebP or JPEG a
+translation or sample asked for with `format`). The blocking methods send their POST with
+`Prefer: wait=30` (`held`): a job that ends within that time comes back in the POST's own answer
+(201), with no long poll after it.
 """
 
 from __future__ import annotations
@@ -44,23 +45,33 @@ Endpoint = int | Sequence[float] | Mapping[str, Any]
 (`{"seed"|"latent"|"job": ..., "index": ..., "class_label": ...}`)."""
 
 
+ResultFormat = Literal["png", "webp", "jpeg"]
+
+
 class TranslationOptions(TypedDict, total=False):
     """Options of a translation: `seed` of the dropout noise (random if omitted); `mode`
-    `native` (the image's own resolution, tiled when large; the default) or `resize`."""
+    `native` (the image's own resolution, tiled when large; the default) or `resize`;
+    `format` of the result (`png`, the default, `webp` or `jpeg`) and the `quality` (1-100,
+    90 if omitted) of a webp or jpeg one."""
 
     seed: int | None
     mode: Literal["native", "resize"]
+    format: ResultFormat | None
+    quality: int | None
 
 
 class SampleOptions(TypedDict, total=False):
     """Options of a sample: `seed` (random if omitted; the same seed gives the same images),
-    `class_label` (class-conditional models), `truncation` of the latents, and `filter`
-    (discriminator-guided: `{"method": "top", "keep": 0.5}` or `{"method": "drs"}`)."""
+    `class_label` (class-conditional models), `truncation` of the latents, `filter`
+    (discriminator-guided: `{"method": "top", "keep": 0.5}` or `{"method": "drs"}`), and the
+    images' `format` and `quality` (as a translation's)."""
 
     seed: int | None
     class_label: int | None
     truncation: float | None
     filter: Mapping[str, Any] | None
+    format: ResultFormat | None
+    quality: int | None
 
 
 class InspectionOptions(TypedDict, total=False):
@@ -140,13 +151,19 @@ def _json(**fields: Any) -> dict[str, Any]:
 
 
 def translation_call(
-    image: ImageInput, model: str, *, seed: int | None = None, mode: str = "native"
+    image: ImageInput,
+    model: str,
+    *,
+    seed: int | None = None,
+    mode: str = "native",
+    format: str | None = None,
+    quality: int | None = None,
 ) -> Call:
     """`POST /v1/translations` (multipart: the image and the form fields)."""
     return Call(
         "POST",
         "/v1/translations",
-        data={"model": model, "seed": seed, "mode": mode},
+        data={"model": model, "seed": seed, "mode": mode, "format": format, "quality": quality},
         files={"image": image_upload(image)},
     )
 
@@ -159,9 +176,13 @@ def sample_call(
     class_label: int | None = None,
     truncation: float | None = None,
     filter: Mapping[str, Any] | None = None,
+    format: str | None = None,
+    quality: int | None = None,
 ) -> Call:
     """`POST /v1/samples` (JSON)."""
-    body = _json(seed=seed, class_label=class_label, truncation=truncation)
+    body = _json(
+        seed=seed, class_label=class_label, truncation=truncation, format=format, quality=quality
+    )
     if filter is not None:
         body["filter"] = dict(filter)
     return Call("POST", "/v1/samples", json={"model": model, "count": count, **body})

@@ -136,9 +136,10 @@ class Client(ClientBase):
         **options: Unpack[ops.TranslationOptions],
     ) -> Job:
         """Queue a translation of `image` (a path, bytes, a binary file or a PIL image) by the
-        pix2pix model `model` (`<id>` or `<id>@<version>`); options: `seed`, `mode`. With
-        `wait` (seconds, at most 60; every `submit_*` takes it) the server answers once the job
-        has ended, if it ends within that time (`Prefer: wait`): the job comes back ended."""
+        pix2pix model `model` (`<id>` or `<id>@<version>`); options: `seed`, `mode`, `format`
+        (`png`, `webp`, `jpeg`) and `quality`. With `wait` (seconds, at most 60; every
+        `submit_*` takes it) the server answers once the job has ended, if it ends within that
+        time (`Prefer: wait`): the job comes back ended."""
         return self._submit(ops.translation_call(image, model, **options), wait)
 
     def translate(
@@ -151,7 +152,7 @@ class Client(ClientBase):
         self, model: str, count: int = 1, *, wait: float = 0, **options: Unpack[ops.SampleOptions]
     ) -> Job:
         """Queue `count` new images of a sampling model; options: `seed`, `class_label`,
-        `truncation`, `filter`."""
+        `truncation`, `filter`, `format` (`png`, `webp`, `jpeg`) and `quality`."""
         return self._submit(ops.sample_call(model, count, **options), wait)
 
     def sample(

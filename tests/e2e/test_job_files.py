@@ -4,7 +4,8 @@ GANSERVE_RESULT_LINKS=presigned.
 
 - a translation, a sample, an inspection (of an upload and of a source job), an interpolation
   and a projection succeed; their uploads and results are objects of the store that decode with
-  Pillow (NumPy for latents), and the result URLs give the same bytes;
+  Pillow (NumPy for latents), and the result URLs give the same bytes; results asked for as
+  WebP or JPEG are `<k>.webp`, `<k>.jpg` objects, served with their own Content-Type;
 - on S3 a result URL answers 307 to a presigned URL of the store, which gives the file without
   any key and carries its expiry (GANSERVE_PRESIGNED_URL_SECONDS); a local store serves through
   the gateway; the projection's live preview always streams through the gateway;
@@ -219,6 +220,44 @@ def test_a_projection_writes_its_preview_and_results(setup):
     reconstruction, target = check_images(setup, job)
     assert reconstruction.size == target.size == (32, 32)
     assert check_latents(setup, job).tolist() == [job["result"]["latent"]]
+
+
+def test_webp_and_jpeg_results_are_objects_of_their_own_type(setup):
+    translation = succeeded(
+        setup,
+        setup.http.post(
+            "/v1/translations",
+            data={"model": "tiny-p2p", "format": "webp", "quality": "75"},
+            files={"image": ("a.png", png(36, 20, seed=8), "image/png")},
+        ),
+    )
+    sample = succeeded(
+        setup,
+        setup.http.post(
+            "/v1/samples", json={"model": "tiny-u", "count": 2, "seed": 4, "format": "jpeg"}
+        ),
+    )
+    for job, name, media_type, size in (
+        (translation, "0.webp", "image/webp", (36, 20)),
+        (sample, "1.jpg", "image/jpeg", (32, 32)),
+    ):
+        data = setup.objects.read(f"results/{job['id']}/{name}")
+        assert data is not None
+        answer = fetch(setup, job["result"]["images"][int(name[0])])
+        assert answer.headers["content-type"] == media_type  # the store's own, on S3
+        assert answer.content == data
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.get_format_mimetype() == media_type and image.size == size
+    assert setup.objects.read(f"results/{translation['id']}/0.png") is None
+    inspection = succeeded(  # of the sample's JPEG image 1
+        setup,
+        setup.http.post(
+            "/v1/inspections",
+            data={"model": "tiny-u", "source_job": sample["id"], "source_image": "1"},
+        ),
+    )
+    stored_png(setup, f"uploads/{inspection['id']}/image.png")
+    assert check_images(setup, inspection)[0].size == (32, 32)
 
 
 def test_the_client_follows_result_links(setup):

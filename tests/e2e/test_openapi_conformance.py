@@ -9,7 +9,7 @@ least once successfully and provokes the errors that are practical (401 without 
 unknown ids, 422 bad fields, 409 conflicts, 400/413/415 bad uploads). Every response is validated
 with openapi-core against the live document, made strict: an object schema that does not say
 otherwise allows no undocumented property, so a field the server adds without documenting it
-fails too. Status, `Content-Type` (binary bodies: PNG, WebP, GIF, zip, npy, SSE included) and
+fails too. Status, `Content-Type` (binary bodies: PNG, WebP, JPEG, GIF, zip, npy, SSE included) and
 body are checked, and every request the tests send for a success is validated as well (the
 document describes what a client must send; of a multipart request, its parameters and
 credentials: see `Validators`). Server-sent events are parsed and each event's job
@@ -113,7 +113,14 @@ BODY_READERS = {
     PROBLEM: json_loads,
     "text/event-stream": plain_loads,
     **dict.fromkeys(
-        ["image/png", "image/webp", "image/gif", "application/zip", "application/octet-stream"],
+        [
+            "image/png",
+            "image/webp",
+            "image/jpeg",
+            "image/gif",
+            "application/zip",
+            "application/octet-stream",
+        ],
         _octets,
     ),
 }
@@ -549,6 +556,21 @@ def create_translation(w: World) -> None:
     )
     assert [e["field"] for e in invalid.json()["errors"]] == ["seed"]
     w.api.call("POST", path, 422, data=form)  # no image
+    webp = w.api.call(  # a result format: the image answers as the document says
+        "POST",
+        path,
+        201,
+        files={"image": png_file(seed=7)},
+        data={**form, "format": "webp", "quality": "80"},
+        headers={"Prefer": "wait=30"},
+    ).json()
+    assert (webp["result"]["format"], webp["result"]["quality"]) == ("webp", 80)
+    image = w.api.call("GET", webp["result"]["images"][0], 200)
+    assert Image.open(io.BytesIO(image.content)).format == "WEBP"
+    lossless = w.api.call(
+        "POST", path, 422, files={"image": png_file()}, data={**form, "quality": "80"}
+    )
+    assert [e["field"] for e in lossless.json()["errors"]] == ["quality"]
 
 
 def create_sample(w: World) -> None:
@@ -559,6 +581,17 @@ def create_sample(w: World) -> None:
     assert invalid.json()["errors"][0]["field"] == "count"
     w.api.call("POST", "/v1/samples", 422, json={"model": TRANSLATOR, "count": 1})  # translates
     w.api.call("POST", "/v1/samples", 401, who=None, json={"model": SAMPLER, "count": 1})
+    jpeg = w.api.call(
+        "POST",
+        "/v1/samples",
+        201,
+        json={"model": SAMPLER, "format": "jpeg", "quality": 70},
+        headers={"Prefer": "wait=30"},
+    ).json()
+    image = w.api.call("GET", jpeg["result"]["images"][0], 200)
+    assert Image.open(io.BytesIO(image.content)).format == "JPEG"
+    invalid = w.api.call("POST", "/v1/samples", 422, json={"model": SAMPLER, "format": "gif"})
+    assert [e["field"] for e in invalid.json()["errors"]] == ["format"]
 
 
 def create_interpolation(w: World) -> None:
@@ -948,7 +981,7 @@ def test_the_validation_refuses_what_the_document_does_not_describe(world):
     image = world.api.http.build_request("GET", job["result"]["images"][0])
     with pytest.raises(AssertionError, match="does not describe"):
         world.api.check(
-            httpx.Response(200, content=b"x", headers={"content-type": "image/jpeg"}, request=image)
+            httpx.Response(200, content=b"x", headers={"content-type": "image/bmp"}, request=image)
         )
     old_error = {"error": {"code": "job_not_found", "message": "There is no such job."}}
     with pytest.raises(AssertionError, match="does not describe"):

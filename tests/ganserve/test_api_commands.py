@@ -185,6 +185,50 @@ def test_sample_writes_pngs(stack, tmp_path):
     assert too_many.returncode == 1 and "count" in too_many.stderr
 
 
+def test_a_folder_translated_to_jpeg_and_samples_to_webp(stack, client, tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    (photos / "a.png").write_bytes(picture(30, 20, "PNG", seed=1))
+    (photos / "sub" / "b.jpg").write_bytes(picture(17, 23, "JPEG", seed=2))
+    done = ganserve(
+        "translate", "photos", "-m", "tiny-p2p", "--format", "jpeg", "--quality", "80",
+        url=stack, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "translated"
+    assert images_in(out) == ["a.jpg", "sub/b.jpg"]
+    for name, size in (("a.jpg", (30, 20)), ("sub/b.jpg", (17, 23))):
+        with Image.open(out / name) as result:
+            result.load()
+            assert result.format == "JPEG" and result.size == size
+    again = ganserve("translate", "photos", "-m", "tiny-p2p", "--format", "jpeg", url=stack,
+                     cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0 and "2 skipped" in again.stderr  # the .jpg outputs are there
+    job = next(iter(client.jobs(kind="translation")))
+    assert (job.data["result"]["format"], job.data["result"]["quality"]) == ("jpeg", 80)
+
+    sampled = ganserve("sample", "-m", "tiny-ugan", "-n", "2", "--seed", "4", "--format", "webp",
+                       url=stack, cwd=tmp_path)  # fmt: skip
+    assert sampled.returncode == 0, sampled.stderr
+    paths = sampled.stdout.decode().split()
+    assert paths == [f"samples/tiny-ugan-seed4-{k:03d}.webp" for k in range(2)]
+    for path in paths:
+        with Image.open(tmp_path / path) as result:
+            result.load()
+            assert result.format == "WEBP" and result.size == (32, 32)
+
+
+def test_a_quality_for_png_is_a_usage_error(stack, tmp_path):
+    (tmp_path / "in.png").write_bytes(png(8, 8))
+    for command in (["translate", "in.png", "-m", "tiny-p2p"], ["sample", "-m", "tiny-ugan"]):
+        done = ganserve(*command, "--quality", "80", url=stack, cwd=tmp_path)
+        flat = " ".join(done.stderr.replace("│", " ").split())  # rich's error box, unwrapped
+        assert done.returncode == 2 and "png is lossless" in flat, done.stderr
+        wrong = ganserve(*command, "--format", "gif", url=stack, cwd=tmp_path)
+        assert wrong.returncode == 2 and "--format" in wrong.stderr, wrong.stderr
+    assert not (tmp_path / "translated").exists() and not (tmp_path / "samples").exists()
+
+
 def test_train_follow_then_the_tables(stack, client, tmp_path):
     build_demo("edges2photo", tmp_path / "pairs", size=32, count=4)
     settings = ["--set", "image_size=32", "--set", "batch_size=2", "--set", "width=4"]

@@ -46,6 +46,21 @@ def test_files_go_to_out_by_name_and_existing_outputs_are_skipped(tmp_path):
     assert len(again.items) == 2 and not again.skipped
 
 
+def test_outputs_take_the_suffix_of_the_result_format(tmp_path):
+    photos = tmp_path / "photos"
+    for name in ("a.png", "sub/b.webp"):
+        touch(photos / name)
+    out = tmp_path / "out"
+    touch(out / "a.png")  # a PNG output of another run: not a WebP one, so not skipped
+    todo = plan([str(photos)], out, suffix=".webp")
+    assert sorted(i.output.relative_to(out).as_posix() for i in todo.items) == [
+        "a.webp",
+        "sub/b.webp",
+    ]
+    with pytest.raises(PlanError, match="overwritten by its own translation"):
+        plan([str(photos / "sub" / "b.webp")], photos / "sub", suffix=".webp")
+
+
 def test_an_output_folder_inside_the_input_folder_is_not_read_again(tmp_path):
     photos = tmp_path / "photos"
     touch(photos / "a.png")

@@ -19,7 +19,14 @@ from PIL import Image
 from core.jobs import Job, JobKind, JobStatus
 from core.params import MAX_CLASS_LABEL, MAX_SAMPLES, InspectionParams
 from core.settings import Settings
-from core.storage import INPUT_FILE, Storage, result_key, upload_key
+from core.storage import (
+    INPUT_FILE,
+    Storage,
+    result_image_format,
+    result_image_name,
+    result_key,
+    upload_key,
+)
 from service.api.deps import (
     CallerDep,
     JobQueueDep,
@@ -54,7 +61,7 @@ def _source_image(source: Job, index: int) -> str:
         raise ApiError(
             409, "source_not_ready", f"The job {source.id} is {source.status}, not succeeded."
         )
-    return result_key(source.id, f"{index}.png")
+    return result_key(source.id, result_image_name(index, result_image_format(source.result)))
 
 
 def _read_stored(storage: Storage, key: str, settings: Settings, missing: str) -> Image.Image:

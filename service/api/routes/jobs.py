@@ -16,7 +16,14 @@ from pydantic import BeforeValidator
 
 from core.jobs import Job, JobKind, JobNotFound, JobStatus, JobStore
 from core.public_jobs import public_job
-from core.storage import result_key, run_key, upload_key
+from core.storage import (
+    RESULT_IMAGE_TYPES,
+    result_image_format,
+    result_image_name,
+    result_key,
+    run_key,
+    upload_key,
+)
 from service.api.deps import JobChangesDep, OwnerDep, SettingsDep, StorageDep, StoreDep
 from service.errors import ApiError
 from service.job_changes import JobChanges
@@ -181,7 +188,11 @@ async def _job_stream(
     "/{job_id}/images/{k}",
     response_class=Response,
     responses={
-        200: {"content": {"image/png": {}}},
+        200: {
+            "description": "The image, in the format of the job's result (`result.format`; "
+            "PNG when it records none).",
+            "content": {media_type: {} for _, media_type in RESULT_IMAGE_TYPES.values()},
+        },
         **PRESIGNED_REDIRECT,
         **error_responses(401, 404),
     },
@@ -195,12 +206,15 @@ def get_job_image(
     settings: SettingsDep,
     owner: OwnerDep,
 ) -> Response:
-    """Result image k of a job, as PNG (with GANSERVE_RESULT_LINKS=presigned and an S3 store,
-    a 307 to a presigned URL of it)."""
-    owned_job(store, job_id, owner)
+    """Result image k of a job, in the format the job asked for: PNG (the default), WebP or
+    JPEG (with GANSERVE_RESULT_LINKS=presigned and an S3 store, a 307 to a presigned URL of
+    it)."""
+    job = owned_job(store, job_id, owner)
     missing = ApiError(404, "image_not_found", f"The job has no result image {k}.")
-    key = result_key(job_id, f"{k}.png")
-    return result_file(request, storage.objects, settings, key, "image/png", missing)
+    format = result_image_format(job.result)
+    key = result_key(job_id, result_image_name(k, format))
+    media_type = RESULT_IMAGE_TYPES[format][1]
+    return result_file(request, storage.objects, settings, key, media_type, missing)
 
 
 @router.post(

@@ -5,9 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.exceptions import RequestValidationError
 
 from core.jobs import JobKind
-from core.params import MAX_SEED, TranslationMode, TranslationParams, random_seed
+from core.params import (
+    DEFAULT_QUALITY,
+    MAX_QUALITY,
+    MAX_SEED,
+    MIN_QUALITY,
+    ResultFormat,
+    TranslationMode,
+    TranslationParams,
+    quality_error,
+    random_seed,
+)
 from core.storage import upload_key
 from service.api.deps import CallerDep, JobQueueDep, SettingsDep, SpoolDep, StorageDep
 from service.catalog import require_model
@@ -50,12 +61,38 @@ def create_translation(
             "model's square size and the output stretched back."
         ),
     ] = "native",
+    format: Annotated[
+        ResultFormat | None,
+        Form(
+            description="Format of the result image: png (lossless; the default), webp or "
+            "jpeg (smaller, lossy, at `quality`)."
+        ),
+    ] = None,
+    quality: Annotated[
+        int | None,
+        Form(
+            ge=MIN_QUALITY,
+            le=MAX_QUALITY,
+            description=f"Quality of a webp or jpeg result, {MIN_QUALITY}-{MAX_QUALITY} "
+            f"({DEFAULT_QUALITY} if omitted); not for png.",
+        ),
+    ] = None,
 ) -> JobOut:
     """Queue the translation of an uploaded image; the result keeps the input's size."""
+    _check_quality(format, quality)
     info = require_model(storage, model, "translate", caller)
     picture = read_image(image, settings, spool)
     job = jobs.new(JobKind.translation, info.ref, info.digest, webhook)
     width, height = store_png(picture, storage.objects, upload_key(job.id), spool)
     seed = random_seed() if seed is None else seed
-    params = TranslationParams(seed=seed, mode=mode, width=width, height=height)
+    params = TranslationParams(
+        seed=seed, mode=mode, width=width, height=height, format=format, quality=quality
+    )
     return jobs.submit(job, params, uploaded=True)
+
+
+def _check_quality(format: str | None, quality: int | None) -> None:
+    """A 422 naming `quality` (as every invalid field) when it is given for png."""
+    if error := quality_error(format, quality):
+        loc = ("body", "quality")
+        raise RequestValidationError([{"type": "value_error", "loc": loc, "msg": error}])

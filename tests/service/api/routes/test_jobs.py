@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from core.jobs import JobStatus
-from tests.service.factories import sample_result
+from tests.service.factories import expect_error, sample_result
 
 
 @pytest.fixture
@@ -178,3 +178,47 @@ def test_cancel_a_running_job(client, gateway, job):
     assert response.status_code == 202
     assert response.json()["status"] == "running"  # the worker ends it cancelled
     assert store.cancel_requested(job["id"])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "media_type", "pillow"),
+    [("webp", "0.webp", "image/webp", "WEBP"), ("jpeg", "0.jpg", "image/jpeg", "JPEG")],
+)
+def test_a_result_image_is_served_in_its_format(
+    client, gateway, job, fmt, name, media_type, pillow
+):
+    results = gateway.data_dir / "results" / job["id"]
+    results.mkdir(parents=True)
+    Image.new("RGB", (64, 48), (30, 160, 90)).save(results / name, format=pillow, quality=90)
+    result = sample_result(1) | {"format": fmt, "quality": 90}
+    gateway.store().update(
+        job["id"], status=JobStatus.succeeded, finished_at=time.time(), result=result
+    )
+    done = client.get(f"/v1/jobs/{job['id']}").json()
+    assert (done["result"]["format"], done["result"]["quality"]) == (fmt, 90)
+    url = done["result"]["images"][0]
+    assert url == f"/v1/jobs/{job['id']}/images/0"  # the same URL whatever the format
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media_type
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert (image.format, image.size) == (pillow, (64, 48))
+    etag = response.headers["etag"]
+    part = client.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert part.status_code == 206 and part.content == response.content[:10]
+    assert part.headers["content-type"] == media_type
+    expect_error(client.get(f"/v1/jobs/{job['id']}/images/1"), 404, "image_not_found")
+
+
+def test_a_result_that_records_no_format_is_png(client, gateway, job):
+    results = gateway.data_dir / "results" / job["id"]
+    results.mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(results / "0.png")
+    Image.new("RGB", (8, 8)).save(results / "0.webp")  # not this job's format: never served
+    gateway.store().update(
+        job["id"], status=JobStatus.succeeded, finished_at=time.time(), result=sample_result(1)
+    )
+    assert client.get(f"/v1/jobs/{job['id']}").json()["result"].get("format") is None
+    response = client.get(f"/v1/jobs/{job['id']}/images/0")
+    assert response.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(response.content)).format == "PNG"

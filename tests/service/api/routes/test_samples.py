@@ -60,3 +60,39 @@ def test_unknown_model_is_404(client):
     response = client.post("/v1/samples", json={"model": "nope"})
     assert response.status_code == 404
     assert response.json()["code"] == "model_not_found"
+
+
+def test_the_result_format_asked_for_is_recorded(client):
+    body = {"model": "faces", "count": 2, "seed": 1, "format": "jpeg", "quality": 55}
+    response = client.post("/v1/samples", json=body)
+    assert response.status_code == 202, response.text
+    assert given(response.json()["params"]) == {
+        "count": 2,
+        "seed": 1,
+        "format": "jpeg",
+        "quality": 55,
+    }
+    latents = client.post(
+        "/v1/samples", json={"model": "faces", "latents": [[0.0] * 8], "format": "webp"}
+    )
+    assert latents.status_code == 202, latents.text
+    assert latents.json()["params"]["format"] == "webp"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "needle"),
+    [
+        ({"format": "gif"}, "format", "'png', 'webp' or 'jpeg'"),
+        ({"format": "webp", "quality": 0}, "quality", "greater than or equal to 1"),
+        ({"format": "jpeg", "quality": 100.5}, "quality", "valid integer"),
+        ({"format": "png", "quality": 80}, "quality", "png is lossless"),
+        ({"quality": 80}, "quality", "png is lossless"),
+    ],
+)
+def test_a_bad_format_or_quality_is_422(client, fields, field, needle):
+    response = client.post("/v1/samples", json={"model": "faces", **fields})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["code"] == "invalid_field"
+    assert [error["field"] for error in problem["errors"]] == [field]
+    assert needle in problem["detail"]

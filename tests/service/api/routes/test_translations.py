@@ -134,3 +134,39 @@ def test_stored_input_keeps_grey_images_grey(client, gateway):
     assert response.status_code == 202
     stored = gateway.data_dir / "uploads" / response.json()["id"] / "input.png"
     assert Image.open(io.BytesIO(stored.read_bytes())).mode == "L"
+
+
+def test_the_result_format_asked_for_is_recorded(client, gateway):
+    webp = translate(client, image_bytes(), format="webp", quality="70").json()
+    assert given(webp["params"]) | {"seed": 0} == {
+        "seed": 0,
+        "mode": "native",
+        "width": 32,
+        "height": 24,
+        "format": "webp",
+        "quality": 70,
+    }
+    jpeg = translate(client, image_bytes(), format="jpeg").json()  # the quality: 90 (the worker)
+    assert (jpeg["params"]["format"], jpeg["params"]["quality"]) == ("jpeg", None)
+    assert gateway.store().get(jpeg["id"]).params["format"] == "jpeg"
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "needle"),
+    [
+        ({"format": "gif"}, "format", "'png', 'webp' or 'jpeg'"),
+        ({"format": "jpg"}, "format", "'png', 'webp' or 'jpeg'"),
+        ({"format": "webp", "quality": "0"}, "quality", "greater than or equal to 1"),
+        ({"format": "jpeg", "quality": "101"}, "quality", "less than or equal to 100"),
+        ({"format": "jpeg", "quality": "high"}, "quality", "valid integer"),
+        ({"format": "png", "quality": "80"}, "quality", "png is lossless"),
+        ({"quality": "80"}, "quality", "png is lossless"),
+    ],
+)
+def test_a_bad_format_or_quality_is_422_and_nothing_is_queued(client, gateway, form, field, needle):
+    before = queue_length(gateway.redis(), "infer")
+    response = translate(client, image_bytes(), **form)
+    message = expect_error(response, 422, "invalid_field")
+    assert f"'{field}'" in message and needle in message
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+    assert queue_length(gateway.redis(), "infer") == before
