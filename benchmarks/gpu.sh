@@ -70,7 +70,7 @@ if [[ $SECTIONS == *" stack "* ]]; then
     step 150 "unet_256 through the stack, 256 clients" "$PYTHON" benchmarks/service.py \
         --requests 20 --clients 256 --concurrent 2048 --infer-concurrency 1 2 --no-unbatched
     step 100 "the stack's own cost per job" "$PYTHON" benchmarks/stack_overhead.py \
-        --seconds 10 --clients 128 --sequential 20
+        --seconds 10 --clients 128 --sequential 20 --env GANSERVE_MAX_QUEUED_JOBS=1000
 fi
 if [[ $SECTIONS == *" train "* ]]; then
     step 120 "training steps at the papers' sizes" "$PYTHON" benchmarks/train_step.py --paper
