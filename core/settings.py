@@ -248,10 +248,22 @@ class Settings(BaseSettings):
         description="Inference precision: auto = bf16 autocast on CUDA and on CPUs with native "
         "bf16 (AMX or AVX512-BF16), else fp32; fp32 turns the fast path off.",
     )
-    compile: bool | None = Field(
+    compile: Literal["default", "reduce-overhead"] | None = Field(
         default=None,
-        description="torch.compile the inference networks (per batch-size bucket); unset: off "
-        "(on the CPU it measured no faster than bf16 eager; on CUDA not yet measured).",
+        description="torch.compile the inference networks, one graph per power-of-two batch "
+        "bucket: `1` (or `default`) in torch.compile's default mode; `reduce-overhead` adds CUDA "
+        "graphs on CUDA (translations at the model's own size, and samples; other sizes "
+        "compiled without them; on a CPU the same as `1`); unset or `0`: off (on the CPU it "
+        "measured no faster than bf16 eager; on CUDA `benchmarks/gpu.sh` measures all three).",
+    )
+    infer_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Pool processes of an infer worker, each with its own copy of the models "
+        "taking its own batches, so that one's bookkeeping and PNG coding overlap another's "
+        "pass on the device (unset: 2 on a host with an NVIDIA GPU, 1 without; a worker started "
+        "with `--concurrency` keeps that). Other queues' workers run 1 unless told otherwise.",
     )
     max_tile_pixels: int | None = Field(
         default=None,
@@ -301,6 +313,7 @@ class Settings(BaseSettings):
         "max_batch",
         "batch_wait_ms",
         "compile",
+        "infer_concurrency",
         "max_tile_pixels",
         "max_queued_jobs_per_key",
         "key_requests_per_second",
@@ -313,6 +326,18 @@ class Settings(BaseSettings):
         """An empty variable (`GANSERVE_TORCH_THREADS=` in .env, `${VAR:-}` in Compose) means
         unset, as it always has."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_mode(cls, value: object) -> object:
+        """`1`/`true`/`on` (as before: torch.compile's default mode) and `0`/`false`/`off`."""
+        if isinstance(value, str):
+            value = value.strip().lower()
+        if value in (True, "1", "true", "yes", "on"):
+            return "default"
+        if value in (False, "0", "false", "no", "off"):
+            return None
+        return value
 
     @field_validator("api_keys", "operator_keys")
     @classmethod

@@ -50,4 +50,4 @@ USER 10001:10001
 
 ENTRYPOINT ["tini", "-g", "--"]
 # ganserve.processes.worker_command("infer"); compose.yaml runs the "train" one too.
-CMD ["python", "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker", "--queues", "infer", "--concurrency", "1", "--hostname", "infer@%h", "--loglevel", "INFO"]
+CMD ["python", "-m", "celery", "-A", "workers.celery_app", "--quiet", "worker", "--queues", "infer", "--hostname", "infer@%h", "--loglevel", "INFO"]

@@ -107,7 +107,13 @@ def gateway() -> None:
 @app.command()
 def worker(
     queue: str = typer.Option(..., help="the queue to serve: infer or train"),
-    concurrency: int = typer.Option(1, help="tasks run at once"),
+    concurrency: int | None = typer.Option(
+        None,
+        min=1,
+        help="pool processes (tasks run at once)",
+        show_default="infer: GANSERVE_INFER_CONCURRENCY, else 2 with an NVIDIA GPU and 1 "
+        "without; train: 1",
+    ),
 ) -> None:
     """Run one Celery worker on a queue (needs GANSERVE_REDIS_URL)."""
     from ganserve.processes import worker_command

@@ -1,9 +1,11 @@
 """The command lines of ganserve's processes, shared by `ganserve up`, Docker Compose and the
 Kubernetes manifests (deploy/kubernetes).
 
-Gateway: uvicorn serving `service.app:create_app`; workers: Celery on one queue each, one task at
-a time (`--concurrency 1`, prefetch 1), with the prefork pool so CUDA is initialised only in the
-forked child that runs the task; a worker's health check: `workers.liveness` pinging it.
+Gateway: uvicorn serving `service.app:create_app`; workers: Celery on one queue each, prefetch
+1, with the prefork pool so CUDA is initialised only in the forked children that run the tasks;
+as many pool processes as `workers.concurrency` decides when the worker starts (an infer worker:
+2 on a host with an NVIDIA GPU, 1 without, `GANSERVE_INFER_CONCURRENCY`; a train worker: 1)
+unless `concurrency` is given; a worker's health check: `workers.liveness` pinging it.
 """
 
 from __future__ import annotations
@@ -35,10 +37,16 @@ def worker_node(queue: str, name: str | None = None) -> str:
     return f"{name or queue}@%h"
 
 
-def worker_command(queue: str, concurrency: int = 1, *, name: str | None = None) -> list[str]:
-    """A Celery worker consuming one queue, named `<name>@<host>` (`name` defaults to the queue)."""
+def worker_command(
+    queue: str, concurrency: int | None = None, *, name: str | None = None
+) -> list[str]:
+    """A Celery worker consuming one queue, named `<name>@<host>` (`name` defaults to the queue),
+    with `concurrency` pool processes (None: the worker decides, `workers.concurrency`)."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}; choose one of {', '.join(QUEUES)}")
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"a worker runs at least 1 pool process, not {concurrency}")
+    pool = [] if concurrency is None else ["--concurrency", str(concurrency)]
     return [
         sys.executable,
         "-m",
@@ -49,8 +57,7 @@ def worker_command(queue: str, concurrency: int = 1, *, name: str | None = None)
         "worker",
         "--queues",
         queue,
-        "--concurrency",
-        str(concurrency),
+        *pool,
         "--hostname",
         worker_node(queue, name),
         "--loglevel",

@@ -2,14 +2,17 @@
 
 Start one worker process per queue (a long training run never blocks a translation):
 
-    celery -A workers.celery_app worker -Q infer -c 1 -n infer@%h   # translate, sample, inspect
-    celery -A workers.celery_app worker -Q train -c 1 -n train@%h   # training runs
+    celery -A workers.celery_app worker -Q infer -n infer@%h   # translate, sample, inspect
+    celery -A workers.celery_app worker -Q train -n train@%h   # training runs
 
 The default prefork pool is the one to use: this module and `workers.tasks` import neither torch
 nor the `models`/`training` packages, so the pool's child processes fork from a parent that never
 touched CUDA, and each child initialises CUDA itself at its first job (`--pool solo` works too;
-thread pools do not, since a loaded model is used by one job at a time). Add inference workers
-with `-c N` or more processes on other hosts pointing at the same Redis and storage root.
+thread pools do not, since a loaded model is used by one job at a time). Without `-c`, a worker
+runs the pool processes `workers.concurrency` decides (an infer worker: 2 on a host with an
+NVIDIA GPU, 1 without, `GANSERVE_INFER_CONCURRENCY`; any other: 1), not Celery's one per CPU
+core. Add inference workers with `-c N` or more processes on other hosts pointing at the same
+Redis and storage root.
 
 No job is lost when a worker dies: messages are acknowledged after the task returns
 (`task_acks_late`), a pool child that dies mid-task gets its message requeued
@@ -48,6 +51,7 @@ from celery.signals import celeryd_init, setup_logging
 from core.jobs import QUEUE_INFER, QUEUE_OF_KIND, TASK_OF_KIND, JobKind
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
+from workers.concurrency import pool_size
 
 celery_app = Celery(
     "ganserve", include=["workers.tasks", "workers.reconciler", "workers.webhook_sender"]
@@ -134,3 +138,11 @@ def _require_redis(**_: object) -> None:
             "to the Redis the gateway uses, or start the whole stack with `ganserve up`, which "
             "runs an embedded Redis."
         )
+
+
+@celeryd_init.connect
+def _pool_size(conf: Any, options: dict[str, Any], **_: object) -> None:
+    """A worker started without `--concurrency` runs `workers.concurrency.pool_size` pool
+    processes (read by the worker right after this signal)."""
+    if not options.get("concurrency"):
+        conf.worker_concurrency = pool_size(options.get("queues"), get_settings())

@@ -70,7 +70,7 @@ from models.test_time import (
 from training.images import from_pil, to_pil
 from workers.batching import Prepared, run_batched, should_stop
 from workers.errors import JobFailure, exception_text
-from workers.fast_path import FastPath, bucket
+from workers.fast_path import FastPath, bucket, pad_rows_to
 from workers.filtering import filtered_samples
 from workers.jobs import JobContext, Outcome
 from workers.latents import kept_latents, labels_tensor, latent_result, latents_npy, vectors
@@ -278,7 +278,7 @@ def translate_inputs(
             x = only.x.to(loaded.device)
             y = translate_native(generator, x, only.seed, max_tile_pixels, should_stop)
             return [to_pil(y[0].cpu())]
-        x = torch.cat([i.x for i in inputs]).to(loaded.device)  # (B, C, H', W')
+        x = fast.io.batch_to_device([i.x for i in inputs])  # (B, C, H', W')
         y = translate_batch(generator, x, [i.seed for i in inputs], fast)  # (B, C_out, H', W')
     pictures = []
     for item, out in zip(inputs, y, strict=True):
@@ -306,22 +306,23 @@ def translate_image(
 def translate_batch(
     generator: torch.nn.Module, x: torch.Tensor, seeds: list[int], fast: FastPath
 ) -> torch.Tensor:
-    """`models.test_time.translate_batch` on the fast path (compiled per batch bucket when it
-    compiles): (B, C, H, W) -> (B, C_out, H, W) float32 on the CPU."""
-    if not fast.compile:
-        return test_time.translate_batch(generator, x, seeds).cpu()
-    rows = x.shape[0]
-    padded = bucket(rows)
-    seeds = seeds + [seeds[0]] * (padded - rows)
-    x = torch.cat([x, x[:1].expand(padded - rows, *x.shape[1:])])
-    size = (x.shape[-2], x.shape[-1])
-    masks = test_time.draw_masks(generator, seeds, size)
-    run = fast.compiled(
-        generator,
-        "translate",
-        lambda x, masks: test_time.forward(generator, x, TestTimeRun(size, masks)),
-    )
-    return run(x, masks)[:rows].float().clamp(-1, 1).cpu()
+    """`models.test_time.translate_batch` on the fast path: (B, C, H, W) on the device ->
+    (B, C_out, H, W) float32 on the CPU. When the path compiles, the batch runs padded to its
+    power-of-two bucket, with CUDA graphs at the model's own size under reduce-overhead; the
+    dropout masks are inputs of the compiled function, copied to the device as `x` was."""
+    rows, size = x.shape[0], (x.shape[-2], x.shape[-1])
+    if fast.compile:
+        padded = bucket(rows)
+        seeds = seeds + [seeds[0]] * (padded - rows)
+        x = pad_rows_to(x, padded)
+    masks = fast.io.to_device(*test_time.draw_masks(generator, seeds, size))
+
+    def run(x: torch.Tensor, masks: list[torch.Tensor]) -> torch.Tensor:
+        return test_time.forward(generator, x, TestTimeRun((x.shape[-2], x.shape[-1]), masks))
+
+    square = generator.config.image_size
+    run = fast.compiled(generator, "translate", run, graphs=size == (square, square))
+    return fast.io.to_host(run(x, masks)[:rows].float().clamp(-1, 1))
 
 
 class TranslationWork:
@@ -416,7 +417,7 @@ def generate_images(
     y = None if labels[0] is None else torch.cat(labels)  # (N,)
     extra = {} if embeddings is None else {"class_embedding": torch.cat(embeddings)}  # (N, E)
     fast = fast_path(loaded.device)
-    network = fast.compiled(loaded.model, "sample", loaded.model)
+    network = fast.sampler(loaded.model)
     with torch.no_grad(), fast.autocast():
         batch = generate(network, z, y, should_stop=should_stop, **extra)  # (N, C, H, W)
     pictures, start = [], 0

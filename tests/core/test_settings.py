@@ -1,5 +1,7 @@
 """Settings come from GANSERVE_* environment variables."""
 
+import pytest
+
 from core.settings import Settings, get_settings
 
 
@@ -28,3 +30,23 @@ def test_an_empty_variable_means_unset(monkeypatch):
     settings = Settings()
     assert settings.torch_threads is None and settings.inception_weights is None
     assert settings.redis_url is None
+
+
+def test_compile_takes_a_mode_or_a_switch(monkeypatch):
+    """GANSERVE_COMPILE: 1/true/on as before (torch.compile's default mode), reduce-overhead
+    (CUDA graphs), 0/false/off or empty: off; anything else is refused."""
+    for value, mode in [
+        ("1", "default"),
+        ("true", "default"),
+        ("default", "default"),
+        ("reduce-overhead", "reduce-overhead"),
+        (" Reduce-Overhead ", "reduce-overhead"),
+        ("0", None),
+        ("off", None),
+        ("", None),
+    ]:
+        monkeypatch.setenv("GANSERVE_COMPILE", value)
+        assert Settings().compile == mode, value
+    monkeypatch.setenv("GANSERVE_COMPILE", "max-autotune")
+    with pytest.raises(ValueError, match="reduce-overhead"):
+        Settings()

@@ -33,6 +33,7 @@ from tests.deploy.compose import (
     load,
     variables,
 )
+from workers.concurrency import CUDA_INFER_CONCURRENCY
 
 GANSERVE_SERVICES = {"gateway": None, "worker-infer": QUEUE_INFER, "worker-train": QUEUE_TRAIN}
 # The object store's variables, as the AWS SDKs name them: the gateway and the workers pass them
@@ -193,6 +194,13 @@ def test_every_service_has_a_memory_limit(compose: dict) -> None:
     pool_limit = Settings().worker_max_memory_mb * 1024**2
     for name in WORKERS:
         assert memory_bytes(compose["services"][name]["mem_limit"]) >= 1.5 * pool_limit, name
+
+
+def test_infer_memory_above_the_pool_limit_of_each_gpu_process(compose: dict) -> None:
+    """The infer worker runs CUDA_INFER_CONCURRENCY pool processes on a GPU host."""
+    pool_limit = Settings().worker_max_memory_mb * 1024**2
+    limit = memory_bytes(compose["services"]["worker-infer"]["mem_limit"])
+    assert limit >= 1.5 * CUDA_INFER_CONCURRENCY * pool_limit
 
 
 def test_object_storage_profile(compose: dict) -> None:

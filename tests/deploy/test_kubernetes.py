@@ -39,6 +39,7 @@ from tests.deploy.kubernetes import (
 )
 from tests.service.conftest import start_gateway
 from tests.workers.processes import client as celery_client
+from workers.concurrency import CUDA_INFER_CONCURRENCY
 
 NAMESPACE = "ganserve"
 WORKERS = {"worker-infer": QUEUE_INFER, "worker-train": QUEUE_TRAIN}
@@ -245,6 +246,13 @@ def test_worker_memory_above_the_pool_limit(objects) -> None:
         assert limit.endswith("Gi"), limit
         pool_mb = int(environment(objects, name)["GANSERVE_WORKER_MAX_MEMORY_MB"])
         assert int(limit[:-2]) * 1024 >= 1.5 * pool_mb, name
+
+
+def test_infer_memory_above_the_pool_limit_of_each_gpu_process(objects) -> None:
+    """The infer worker runs CUDA_INFER_CONCURRENCY pool processes on a GPU node."""
+    limit = container(objects, "worker-infer")["resources"]["limits"]["memory"]
+    pool_mb = int(environment(objects, "worker-infer")["GANSERVE_WORKER_MAX_MEMORY_MB"])
+    assert int(limit[:-2]) * 1024 >= 1.5 * CUDA_INFER_CONCURRENCY * pool_mb, limit
 
 
 def test_nothing_published_outside_the_cluster(objects) -> None:
