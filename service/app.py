@@ -18,7 +18,7 @@ from importlib import metadata
 import redis
 import redis.asyncio
 from celery import Celery
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
@@ -160,7 +160,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
 
     app.include_router(health.router)
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_owner)])
     for module in (
         models,
         model_exports,
@@ -178,8 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage,
         webhooks,
     ):
-        v1.include_router(module.router)
-    app.include_router(v1)
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(get_owner)])
     app.include_router(web.router)  # the web page at / (outside /v1: no API key needed)
     install_api_docs(app)  # before /static, which would shadow its assets
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import UploadFile
+from fastapi.concurrency import run_in_threadpool
 from PIL import ExifTags, Image, ImageOps
 
 from core.object_store import ObjectStore
@@ -59,11 +61,15 @@ def check_size(upload: UploadFile, limit: int, *, what: str) -> None:
     upload.file.seek(0)
 
 
-def spool_folder() -> Iterator[Path]:
+async def spool_folder() -> AsyncIterator[Path]:
     """A request's spool folder for its uploads (a FastAPI dependency): removed with what it
-    holds once the request has been answered, whatever the answer."""
-    with tempfile.TemporaryDirectory(prefix="ganserve-spool-") as folder:
-        yield Path(folder)
+    holds once the request has been answered, whatever the answer (in the thread pool: it may
+    hold a large upload)."""
+    folder = Path(tempfile.mkdtemp(prefix="ganserve-spool-"))
+    try:
+        yield folder
+    finally:
+        await run_in_threadpool(shutil.rmtree, folder, ignore_errors=True)
 
 
 def spool_limited(upload: UploadFile, spool: Path, limit: int, *, what: str = "image") -> Path:
