@@ -23,7 +23,7 @@ from core.storage import Storage
 from service.job_changes import JobChanges
 from service.jobs import JobQueue
 from service.security import Caller, authenticate, caller
-from service.uploads import spool_folder
+from service.uploads import request_spool
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -110,4 +110,4 @@ JobChangesDep = Annotated[JobChanges, Depends(get_job_changes)]
 OwnerDep = Annotated[str, Depends(get_owner)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
-SpoolDep = Annotated[Path, Depends(spool_folder)]  # the request's spool folder for uploads
+SpoolDep = Annotated[Path, Depends(request_spool)]  # the request's spool folder for uploads
