@@ -303,6 +303,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "redis_url",
+        "gateway_processes",
         "inception_weights",
         "torch_threads",
         "worker_metrics_port",

@@ -5,10 +5,12 @@ store); each version is a model folder holding `config.json` and `model.safetens
 `discriminator.safetensors` when it carries its trained discriminator (recorded under
 `discriminator` in `config.json`), which realness maps (`POST /v1/inspections`) need. The gateway
 never loads weights: it reads JSON only (`config.json`, read from the store), so it needs neither
-torch nor the `models` package. A request names `<id>` (the newest version) or `<id>@<n>`; what it
-resolves to carries the pinned `ref` and the version's content `digest`, which the job records. A
-model whose card cannot be read is skipped (and logged), never failing the list; its owner or an
-operator can still delete it.
+torch nor the `models` package. A version's card is read once per content digest (which covers
+the card and the weights) and kept; the model's record and the version's marker are read at
+every request, so a deleted model or version is unknown at once. A request names `<id>` (the
+newest version) or `<id>@<n>`; what it resolves to carries the pinned `ref` and the version's
+content `digest`, which the job records. A model whose card cannot be read is skipped (and
+logged), never failing the list; its owner or an operator can still delete it.
 
 A model's owner is its record's (`model.json`), fixed for its life; a caller sees the models
 `service.security.Caller.sees` allows, and any other id is unknown to it (404). The name and
