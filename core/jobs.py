@@ -197,6 +197,22 @@ class JobNotFound(KeyError):
     """No job with that id (or not visible to that owner)."""
 
 
+def job_key(job_id: str) -> str:
+    """The Redis key of a job's record (JSON of `Job`)."""
+    return f"{_PREFIX}job:{job_id}"
+
+
+def job_from_record(raw: bytes | str | None, job_id: str, owner: str | None = None) -> Job:
+    """The job a record read from `job_key(job_id)` holds; JobNotFound when there was none or,
+    `owner` given, when it is another owner's (as for unknown ids)."""
+    if raw is None:
+        raise JobNotFound(job_id)
+    job = Job.model_validate_json(raw)
+    if owner is not None and job.owner != owner:
+        raise JobNotFound(job_id)
+    return job
+
+
 class JobStore:
     """Job records, their owners' indexes, cancellation flags and leases in Redis.
 
@@ -228,7 +244,7 @@ class JobStore:
 
     @staticmethod
     def _key(job_id: str) -> str:
-        return f"{_PREFIX}job:{job_id}"
+        return job_key(job_id)
 
     @staticmethod
     def _owner_key(owner: str) -> str:
@@ -284,9 +300,14 @@ class JobStore:
     def queued_count(self, owner: str, queue: str) -> int:
         """How many of `owner`'s jobs wait in `queue`. The index follows every status change
         (`create`, `update`, `delete`); its oldest entries are checked against their records
-        each time, so an entry a lost write left behind is dropped."""
+        each time, so an entry a lost write left behind is dropped. One round trip to Redis when
+        none is waiting, two when some are (three when a stale entry is dropped)."""
         key = self._queued_key(owner, queue)
-        oldest = [i.decode() if isinstance(i, bytes) else i for i in self.redis.zrange(key, 0, 15)]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zrange(key, 0, 15)
+        pipe.zcard(key)
+        found, count = pipe.execute()
+        oldest = [i.decode() if isinstance(i, bytes) else i for i in found]
         if oldest:
             stale = []
             for job_id, raw in zip(
@@ -295,8 +316,8 @@ class JobStore:
                 if raw is None or json.loads(raw).get("status") != JobStatus.queued.value:
                     stale.append(job_id)
             if stale:
-                self.redis.zrem(key, *stale)
-        return int(self.redis.zcard(key))
+                count -= self.redis.zrem(key, *stale)
+        return max(0, int(count))
 
     def fair_priority_again(self, job: Job) -> int:
         """The fair priority (`fair_priority`) of a queued job whose task is sent again: counted
@@ -405,13 +426,7 @@ class JobStore:
 
     def get(self, job_id: str, owner: str | None = None) -> Job:
         """The job's record; `owner` given and different -> JobNotFound, as for unknown ids."""
-        raw = self.redis.get(self._key(job_id))
-        if raw is None:
-            raise JobNotFound(job_id)
-        job = Job.model_validate_json(raw)
-        if owner is not None and job.owner != owner:
-            raise JobNotFound(job_id)
-        return job
+        return job_from_record(self.redis.get(self._key(job_id)), job_id, owner)
 
     def update(self, job_id: str, **fields: Any) -> Job:
         """Change fields of a record atomically (optimistic locking) and announce the change on

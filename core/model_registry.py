@@ -347,25 +347,33 @@ class ModelRegistry:
 
     def resolve(self, ref: ModelRef) -> tuple[ModelRecord, VersionRecord]:
         """The model and the version a reference names (its newest when unpinned); ModelMissing
-        when either is gone. A pinned reference reads just that version's marker."""
+        when either is gone. A pinned reference reads just that version's marker, an unpinned
+        one the markers from the newest down to the first complete one."""
         record = self.record(ref.id)
         if record is None or record.deleted:
             raise ModelMissing(f"there is no model called {ref.id!r}")
-        if ref.version is not None and not record.flat:
-            prefix = self.version_prefix(ref.id, ref.version)
+        if record.flat:
+            return record, self._resolve_flat(ref)
+        numbers = [ref.version] if ref.version is not None else self._numbers(ref.id)[1][::-1]
+        for number in numbers:
+            prefix = self.version_prefix(ref.id, number)
             raw = _parse_json(self.objects.read(f"{prefix}/{VERSION_RECORD}"))
-            if raw is None:
-                raise ModelMissing(f"the model {ref.id!r} has no version {ref.version}")
-            return record, _version_from_json(ref.version, prefix, raw)
-        versions = self.versions(ref.id)
+            if raw is not None:
+                return record, _version_from_json(number, prefix, raw)
         if ref.version is None:
-            if versions:
-                return record, versions[-1]
             raise ModelMissing(f"the model {ref.id!r} has no version yet")
-        for version in versions:
-            if version.version == ref.version:
-                return record, version
         raise ModelMissing(f"the model {ref.id!r} has no version {ref.version}")
+
+    def _resolve_flat(self, ref: ModelRef) -> VersionRecord:
+        """The version a reference names of a model read as a flat folder (its only one, 1)."""
+        flat = self._flat_version(ref.id)
+        if flat is None:  # converted to versions meanwhile: read it again
+            if not self._has_record(ref.id):
+                raise ModelMissing(f"the model {ref.id!r} has no version yet")
+            return self.resolve(ref)[1]
+        if ref.version not in (None, flat.version):
+            raise ModelMissing(f"the model {ref.id!r} has no version {ref.version}")
+        return flat
 
     def version_digest(self, version: VersionRecord) -> str:
         """A version's content digest (recorded at registration; computed for a flat folder,

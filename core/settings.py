@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address the gateway binds to.")
     port: int = Field(default=8000, description="Port of the gateway.")
+    gateway_processes: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Processes of the gateway, sharing its port (uvicorn's workers); unset: one "
+        "per two usable CPU cores, at most 8, so 1 on a machine of 2 or 3 cores. In a container "
+        "limited by a CPU quota, set it (the Kubernetes manifests set 1 and scale pods instead).",
+    )
     api_keys: str = Field(
         default="",
         description="Comma-separated API keys; when set every /v1 route needs "
@@ -307,6 +315,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "redis_url",
+        "gateway_processes",
         "inception_weights",
         "torch_threads",
         "worker_metrics_port",

@@ -35,5 +35,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"]
 
-# ganserve.processes.gateway_command, listening on every interface of the container.
-CMD ["python", "-m", "uvicorn", "--factory", "service.app:serve", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]
+# ganserve.processes.gateway_command, listening on every interface of the container, in
+# GANSERVE_GATEWAY_PROCESSES processes (service/uvicorn_server.py).
+CMD ["python", "-m", "service.uvicorn_server", "--factory", "service.app:serve", "--host", "0.0.0.0", "--port", "8000", "--no-access-log"]

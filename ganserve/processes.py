@@ -1,11 +1,12 @@
 """The command lines of ganserve's processes, shared by `ganserve up`, Docker Compose and the
 Kubernetes manifests (deploy/kubernetes).
 
-Gateway: uvicorn serving `service.app:create_app`; workers: Celery on one queue each, prefetch
-1, with the prefork pool so CUDA is initialised only in the forked children that run the tasks;
-as many pool processes as `workers.concurrency` decides when the worker starts (an infer worker:
-2 on a host with an NVIDIA GPU, 1 without, `GANSERVE_INFER_CONCURRENCY`; a train worker: 1)
-unless `concurrency` is given; a worker's health check: `workers.liveness` pinging it.
+Gateway: uvicorn serving `service.app:serve`, in one process or several (`service.uvicorn_server`,
+GANSERVE_GATEWAY_PROCESSES); workers: Celery on one queue each, prefetch 1, with the prefork pool
+so CUDA is initialised only in the forked children that run the tasks; as many pool processes as
+`workers.concurrency` decides when the worker starts (an infer worker: 2 on a host with an NVIDIA
+GPU, 1 without, `GANSERVE_INFER_CONCURRENCY`; a train worker: 1) unless `concurrency` is given; a
+worker's health check: `workers.liveness` pinging it.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from core.settings import Settings
 
 
 def gateway_command(settings: Settings) -> list[str]:
-    """uvicorn serving the gateway on the configured address."""
+    """uvicorn serving the gateway on the configured address, in the processes its environment's
+    GANSERVE_GATEWAY_PROCESSES asks for (`service.uvicorn_server`)."""
     return [
         sys.executable,
         "-m",
-        "uvicorn",
+        "service.uvicorn_server",
         "--factory",
         "service.app:serve",
         "--host",

@@ -11,6 +11,7 @@ Celery app only names tasks) and writes nothing; the storage folders are created
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
@@ -18,11 +19,11 @@ from importlib import metadata
 import redis
 import redis.asyncio
 from celery import Celery
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_fastapi_instrumentator import Instrumentator
-from pydantic import ValidationError
 
 from core.jobs import JobStore
 from core.logs import configure_logging
@@ -58,6 +59,7 @@ from service.prefer_wait import PreferWait
 from service.rate_limits import RateLimits
 from service.request_log import RequestLog
 from service.security import ANONYMOUS
+from service.uvicorn_server import METRICS_VARIABLE, settings_or_exit
 from service.web import routes as web
 
 log = logging.getLogger(__name__)
@@ -104,12 +106,21 @@ def _celery_app(broker_url: str) -> Celery:
 
 def _add_metrics(app: FastAPI, store: JobStore) -> None:
     """Prometheus metrics at /metrics (a registry per app, so several apps can share a process):
-    the HTTP requests, and the queues' depths and running jobs read from Redis at each scrape."""
+    the HTTP requests, and the queues' depths and running jobs read from Redis at each scrape.
+
+    Under several gateway processes (`service.uvicorn_server` sets PROMETHEUS_MULTIPROC_DIR),
+    each process writes its HTTP metrics to that folder and every scrape adds up all of them."""
     registry = CollectorRegistry()
     registry.register(QueueCollector(store))
-    Instrumentator(registry=registry, excluded_handlers=["/metrics"]).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    counted = registry
+    if METRICS_VARIABLE in os.environ:
+        MultiProcessCollector(registry)
+        counted = CollectorRegistry()  # this process's own values: in the folder already
+    Instrumentator(registry=counted, excluded_handlers=["/metrics"]).instrument(app)
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -160,7 +171,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openapi(app)
 
     app.include_router(health.router)
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(get_owner)])
     for module in (
         models,
         model_exports,
@@ -178,8 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage,
         webhooks,
     ):
-        v1.include_router(module.router)
-    app.include_router(v1)
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(get_owner)])
     app.include_router(web.router)  # the web page at / (outside /v1: no API key needed)
     install_api_docs(app)  # before /static, which would shadow its assets
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
@@ -229,13 +238,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def serve() -> FastAPI:
-    """The app as `ganserve gateway` and Compose serve it (uvicorn's factory): the process logs
-    in ganserve's format (`core.logs`) first."""
+    """The app as `ganserve gateway` and Compose serve it (uvicorn's factory, in each gateway
+    process: `service.uvicorn_server`): the process logs in ganserve's format (`core.logs`)
+    first."""
     configure_logging()
-    try:
-        get_settings()
-    except ValidationError as exc:  # one readable line, not a traceback
-        first = exc.errors()[0]
-        log.error("invalid setting GANSERVE_%s: %s", str(first["loc"][0]).upper(), first["msg"])
-        raise SystemExit(1) from None
+    settings_or_exit()
     return create_app()

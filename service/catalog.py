@@ -5,10 +5,12 @@ store); each version is a model folder holding `config.json` and `model.safetens
 `discriminator.safetensors` when it carries its trained discriminator (recorded under
 `discriminator` in `config.json`), which realness maps (`POST /v1/inspections`) need. The gateway
 never loads weights: it reads JSON only (`config.json`, read from the store), so it needs neither
-torch nor the `models` package. A request names `<id>` (the newest version) or `<id>@<n>`; what it
-resolves to carries the pinned `ref` and the version's content `digest`, which the job records. A
-model whose card cannot be read is skipped (and logged), never failing the list; its owner or an
-operator can still delete it.
+torch nor the `models` package. A version's card is read once per content digest (which covers
+the card and the weights) and kept; the model's record and the version's marker are read at
+every request, so a deleted model or version is unknown at once. A request names `<id>` (the
+newest version) or `<id>@<n>`; what it resolves to carries the pinned `ref` and the version's
+content `digest`, which the job records. A model whose card cannot be read is skipped (and
+logged), never failing the list; its owner or an operator can still delete it.
 
 A model's owner is its record's (`model.json`), fixed for its life; a caller sees the models
 `service.security.Caller.sees` allows, and any other id is unknown to it (404). The name and
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -173,12 +176,42 @@ def _has_discriminator(registry: ModelRegistry, version: VersionRecord, card: di
     return listed and registry.objects.exists(version.key(DISCRIMINATOR_FILE))
 
 
-def _describe(
-    storage: Storage, registry: ModelRegistry, record: ModelRecord, version: VersionRecord
-) -> ModelInfo | None:
-    """The model at `version`, or None (logged) when its card cannot be read."""
-    try:
+_CARDS: dict[str, tuple[dict[str, Any], bool]] = {}
+_CARDS_LOCK = threading.Lock()
+MAX_CACHED_CARDS = 256
+
+
+def _card_and_discriminator(
+    registry: ModelRegistry, version: VersionRecord, digest: str
+) -> tuple[dict[str, Any], bool]:
+    """The checked card of a version with the content `digest`, and whether it carries a
+    discriminator; read once per digest. The digest covers the card and both weights files
+    (`core.model_registry`), so it names their content: what is kept for it never goes stale."""
+    with _CARDS_LOCK:
+        cached = _CARDS.get(digest)
+    if cached is None:
         card = read_card(registry, version)
+        cached = (card, _has_discriminator(registry, version, card))
+        with _CARDS_LOCK:
+            if len(_CARDS) >= MAX_CACHED_CARDS:
+                del _CARDS[next(iter(_CARDS))]  # the oldest
+            _CARDS[digest] = cached
+    return cached
+
+
+def _describe(
+    storage: Storage,
+    registry: ModelRegistry,
+    record: ModelRecord,
+    version: VersionRecord,
+    *,
+    examples: bool = True,
+) -> ModelInfo | None:
+    """The model at `version`, or None (logged) when its card cannot be read; `examples`:
+    count its example inputs (a listing of its dataset, which a job does not need)."""
+    try:
+        digest = registry.version_digest(version)
+        card, discriminator = _card_and_discriminator(registry, version, digest)
         source = _source(version, card, record.flat)
         run = source.get("run")
         dataset = _text(source.get("dataset"))
@@ -189,15 +222,15 @@ def _describe(
         # a flat folder's card is only its word: it names a dataset of the model's owner, or none
         if record.flat and dataset and dataset_owner(storage.objects, dataset) != record.owner:
             dataset = None
-        examples = 0
-        if dataset is not None and card["task"] == "translate":
-            examples = len(example_sources(storage.objects, dataset, direction))
+        count = 0
+        if examples and dataset is not None and card["task"] == "translate":
+            count = len(example_sources(storage.objects, dataset, direction))
         provenance_name = _text((card.get("provenance") or {}).get("name")) if record.flat else None
         return ModelInfo(
             id=record.id,
             version=version.version,
             ref=str(version.ref(record.id)),
-            digest=registry.version_digest(version),
+            digest=digest,
             name=_text(record.listing.get("name")) or provenance_name or record.id,
             description=_text(record.listing.get("description")) or "",
             family=str(card["family"]),
@@ -211,10 +244,10 @@ def _describe(
             metrics=_finite_metrics(card.get("metrics")),
             run=str(run) if isinstance(run, str) else None,
             created_at=iso_time(version.created) or "",
-            discriminator=_has_discriminator(registry, version, card),
+            discriminator=discriminator,
             dataset=dataset,
             direction=str(direction),
-            examples=examples,
+            examples=count,
             owner=record.owner,
             training_job=record.training_job,
             prefix=version.prefix,
@@ -225,10 +258,16 @@ def _describe(
 
 
 def resolve_model(
-    storage: Storage, ref: ModelRef, caller: Caller | None = None, *, all_versions: bool = False
+    storage: Storage,
+    ref: ModelRef,
+    caller: Caller | None = None,
+    *,
+    all_versions: bool = False,
+    examples: bool = True,
 ) -> ModelInfo | None:
     """The model version `ref` names, or None when there is none (or, given a `caller`, none it
-    may see); `all_versions` lists the model's versions too."""
+    may see); `all_versions` lists the model's versions too; `examples`: count its example
+    inputs (else `examples` is 0)."""
     registry = ModelRegistry.of(storage)
     try:
         record, version = registry.resolve(ref)
@@ -236,7 +275,7 @@ def resolve_model(
         return None
     if caller is not None and not caller.sees(record.owner):
         return None
-    info = _describe(storage, registry, record, version)
+    info = _describe(storage, registry, record, version, examples=examples)
     if info is None:
         return None
     if caller is not None:
@@ -249,10 +288,12 @@ def resolve_model(
     return info
 
 
-def read_model(storage: Storage, model_id: str, caller: Caller | None = None) -> ModelInfo | None:
+def read_model(
+    storage: Storage, model_id: str, caller: Caller | None = None, *, examples: bool = True
+) -> ModelInfo | None:
     """The newest version of the model `model_id` (`<id>` or `<id>@<n>`), or None."""
     ref = parse_ref(model_id)
-    return None if ref is None else resolve_model(storage, ref, caller)
+    return None if ref is None else resolve_model(storage, ref, caller, examples=examples)
 
 
 def list_models(storage: Storage, caller: Caller | None = None) -> list[ModelInfo]:
@@ -276,18 +317,22 @@ def record_for(storage: Storage, model_id: str, caller: Caller) -> ModelRecord:
     return record
 
 
-def find_model(storage: Storage, model_id: str, caller: Caller) -> ModelInfo:
+def find_model(
+    storage: Storage, model_id: str, caller: Caller, *, examples: bool = True
+) -> ModelInfo:
     """A model version the caller may see (`<id>`: the newest; `<id>@<n>`: that one); 404
-    `model_not_found` for unknown ids, versions and others' models."""
-    info = read_model(storage, model_id, caller)
+    `model_not_found` for unknown ids, versions and others' models. `examples`: count its
+    example inputs (else `examples` is 0)."""
+    info = read_model(storage, model_id, caller, examples=examples)
     if info is None:
         raise ApiError(404, "model_not_found", f"There is no model {model_id!r}.")
     return info
 
 
 def require_model(storage: Storage, model_id: str, task: str, caller: Caller) -> ModelInfo:
-    """The model for a job: 404 `model_not_found`, 422 `wrong_model_task` if it cannot do `task`."""
-    info = find_model(storage, model_id, caller)
+    """The model for a job: 404 `model_not_found`, 422 `wrong_model_task` if it cannot do `task`
+    (its example inputs are not counted: `examples` is 0)."""
+    info = find_model(storage, model_id, caller, examples=False)
     if info.task != task:
         raise ApiError(
             422,
@@ -300,7 +345,7 @@ def require_model(storage: Storage, model_id: str, task: str, caller: Caller) ->
 def require_inspectable(storage: Storage, model_id: str, caller: Caller) -> ModelInfo:
     """A model whose discriminator can draw a realness map: 404 `model_not_found`, 422
     `not_inspectable` (Progressive GAN), 409 `no_discriminator` (no trained D in its folder)."""
-    info = find_model(storage, model_id, caller)
+    info = find_model(storage, model_id, caller, examples=False)
     if info.family not in INSPECTABLE_FAMILIES:
         raise ApiError(
             422,

@@ -5,7 +5,8 @@ subscriber connection (`JobChanges`: a pattern subscription to every job's chann
 by one asyncio task) and wakes the requests waiting on that job: a long-poll (`GET
 /v1/jobs/{id}?wait=`) or an event stream answers as soon as the worker writes instead of at the
 next 200 ms poll. A message can be missed (Redis restarted, the listener reconnecting): a waiter
-re-reads the record at least every `FLOOR_SECONDS` anyway.
+re-reads the record at least every `FLOOR_SECONDS` anyway. The waiters read the record with the
+same asyncio client (`JobChanges.job`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import redis
 import redis.asyncio
 
-from core.jobs import event_channel
+from core.jobs import Job, event_channel, job_from_record, job_key
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,11 @@ class JobChanges:
             waiting.discard(event)
             if not waiting:
                 self.waiters.pop(job_id, None)
+
+    async def job(self, job_id: str, owner: str) -> Job:
+        """The job's record as it is now (JobNotFound: none, or another owner's), read with
+        the asyncio client: no hand-off to a thread, as the sync job store needs."""
+        return job_from_record(await self.client.get(job_key(job_id)), job_id, owner)
 
     async def close(self) -> None:
         """Stop listening (the application shuts down)."""

@@ -18,12 +18,13 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import UploadFile
+from fastapi.concurrency import run_in_threadpool
 from PIL import ExifTags, Image, ImageOps
 
 from core.object_store import ObjectStore
@@ -60,10 +61,21 @@ def check_size(upload: UploadFile, limit: int, *, what: str) -> None:
 
 
 def spool_folder() -> Iterator[Path]:
-    """A request's spool folder for its uploads (a FastAPI dependency): removed with what it
-    holds once the request has been answered, whatever the answer."""
+    """A request's spool folder for its uploads: removed with what it holds once the request
+    has been answered, whatever the answer."""
     with tempfile.TemporaryDirectory(prefix="ganserve-spool-") as folder:
         yield Path(folder)
+
+
+async def request_spool() -> AsyncIterator[Path]:
+    """`spool_folder` as a FastAPI dependency: created at once (an empty folder), removed in the
+    thread pool (it may hold a large upload), instead of a hand-off to a thread for each."""
+    folders = spool_folder()
+    folder = next(folders)
+    try:
+        yield folder
+    finally:
+        await run_in_threadpool(folders.close)
 
 
 def spool_limited(upload: UploadFile, spool: Path, limit: int, *, what: str = "image") -> Path:

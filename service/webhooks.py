@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, get_args
 
 from fastapi import Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from core.settings import Settings
@@ -54,7 +55,7 @@ def _invalid(field: str, message: str) -> ApiError:
     return ApiError(422, "invalid_webhook", f"The field '{field}' is invalid: {message}")
 
 
-def webhook_form(
+async def webhook_form(
     request: Request,
     webhook: Annotated[str | None, Form(max_length=2048, description=URL_DESCRIPTION)] = None,
     webhook_events: Annotated[
@@ -68,7 +69,11 @@ def webhook_form(
         known = set(get_args(WebhookEvent))
         if not events or any(e not in known for e in events):
             raise _invalid("webhook_events", f"Each event is one of {', '.join(sorted(known))}.")
-    return webhook_target(webhook, events, request.app.state.settings)  # type: ignore[arg-type]
+    if webhook is None and not events:
+        return None
+    # checking a URL may resolve its host name: in the thread pool
+    settings = request.app.state.settings
+    return await run_in_threadpool(webhook_target, webhook, events, settings)  # type: ignore[arg-type]
 
 
 WebhookFormDep = Annotated[WebhookTarget | None, Depends(webhook_form)]

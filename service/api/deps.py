@@ -2,7 +2,9 @@
 
 Everything per-application (settings, the Redis client, the job store, the Celery app used to send
 tasks by name, the storage paths) is created once by `service.app.create_app` and kept on
-`app.state`; these functions hand it to the routes.
+`app.state`; these functions hand it to the routes. They are `async def` because they neither block
+nor wait: FastAPI runs a plain `def` dependency in its thread pool, a hand-off to a thread and back
+for each one of every request.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from core.storage import Storage
 from service.job_changes import JobChanges
 from service.jobs import JobQueue
 from service.security import Caller, authenticate, caller
-from service.uploads import spool_folder
+from service.uploads import request_spool
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -29,37 +31,37 @@ bearer = HTTPBearer(
 )
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     """The settings the application was created with."""
     return request.app.state.settings
 
 
-def get_redis(request: Request) -> redis.Redis:
+async def get_redis(request: Request) -> redis.Redis:
     """The application's Redis client (job records and the broker's queues)."""
     return request.app.state.redis
 
 
-def get_job_store(request: Request) -> JobStore:
+async def get_job_store(request: Request) -> JobStore:
     """The job records."""
     return request.app.state.job_store
 
 
-def get_celery(request: Request) -> Celery:
+async def get_celery(request: Request) -> Celery:
     """The Celery app that sends tasks by name (it does not import the workers)."""
     return request.app.state.celery
 
 
-def get_job_changes(request: Request) -> JobChanges:
+async def get_job_changes(request: Request) -> JobChanges:
     """The process's subscriber to job changes (`service.job_changes`)."""
     return request.app.state.job_changes
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     """The store of uploads, results, models and runs (`core.storage`)."""
     return request.app.state.storage
 
 
-def get_owner(
+async def get_owner(
     request: Request,
     settings: Annotated[Settings, Depends(get_app_settings)],
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -68,7 +70,7 @@ def get_owner(
     return authenticate(request.headers.get("authorization"), settings.key_list)
 
 
-def get_caller(
+async def get_caller(
     settings: Annotated[Settings, Depends(get_app_settings)],
     owner: Annotated[str, Depends(get_owner)],
 ) -> Caller:
@@ -76,7 +78,7 @@ def get_caller(
     return caller(owner, settings.key_list, settings.operator_key_list)
 
 
-def get_job_queue(
+async def get_job_queue(
     request: Request,
     owner: Annotated[str, Depends(get_owner)],
     response: Response,
@@ -108,4 +110,4 @@ JobChangesDep = Annotated[JobChanges, Depends(get_job_changes)]
 OwnerDep = Annotated[str, Depends(get_owner)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
-SpoolDep = Annotated[Path, Depends(spool_folder)]  # the request's spool folder for uploads
+SpoolDep = Annotated[Path, Depends(request_spool)]  # the request's spool folder for uploads

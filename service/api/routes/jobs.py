@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BeforeValidator
 
@@ -42,6 +41,13 @@ def owned_job(store: JobStore, job_id: str, owner: str) -> Job:
     if not _JOB_ID.match(job_id):
         raise JobNotFound(job_id)
     return store.get(job_id, owner=owner)
+
+
+async def read_owned_job(changes: JobChanges, job_id: str, owner: str) -> Job:
+    """`owned_job` read with the asyncio client of the job-change subscriber (no thread)."""
+    if not _JOB_ID.match(job_id):
+        raise JobNotFound(job_id)
+    return await changes.job(job_id, owner)
 
 
 def encode_cursor(job: Job) -> str:
@@ -94,7 +100,6 @@ def list_jobs(
 @router.get("/{job_id}", responses=error_responses(401, 404, 422))
 async def get_job(
     job_id: str,
-    store: StoreDep,
     changes: JobChangesDep,
     owner: OwnerDep,
     wait: Annotated[
@@ -104,18 +109,17 @@ async def get_job(
 ) -> JobOut:
     """A job; with `wait`, answers when the job has ended (pushed by Redis the moment the
     worker records it) or `wait` seconds have passed."""
-    job = await run_in_threadpool(owned_job, store, job_id, owner)
-    if wait is None or job.status.ended:
-        return public_job(job)
+    if wait is None:
+        return public_job(await read_owned_job(changes, job_id, owner))
     deadline = time.monotonic() + wait
     async with changes.watch(job_id) as next_change:
-        job = await run_in_threadpool(owned_job, store, job_id, owner)  # after subscribing
+        job = await read_owned_job(changes, job_id, owner)  # after subscribing
         while not job.status.ended:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             await next_change(left)
-            job = await run_in_threadpool(owned_job, store, job_id, owner)
+            job = await read_owned_job(changes, job_id, owner)
     return public_job(job)
 
 
@@ -129,7 +133,6 @@ SSE_RETRY_MS = 3000
 )
 async def stream_job_events(
     job_id: str,
-    store: StoreDep,
     changes: JobChangesDep,
     owner: OwnerDep,
     settings: SettingsDep,
@@ -144,10 +147,10 @@ async def stream_job_events(
     `event: progress` when only the progress did; `: keep-alive` comments while nothing
     changes; the stream ends once the job has ended. Reconnecting with `Last-Event-ID` sends
     only what is newer than that event."""
-    job = await run_in_threadpool(owned_job, store, job_id, owner)  # 404 before the stream opens
+    job = await read_owned_job(changes, job_id, owner)  # 404 before the stream opens
     seen = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
     return StreamingResponse(
-        _job_stream(request, store, changes, job, owner, settings.sse_keepalive_seconds, seen),
+        _job_stream(request, changes, job, owner, settings.sse_keepalive_seconds, seen),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -155,7 +158,6 @@ async def stream_job_events(
 
 async def _job_stream(
     request: Request,
-    store: JobStore,
     changes: JobChanges,
     job: Job,
     owner: str,
@@ -179,7 +181,7 @@ async def _job_stream(
                 return
             await next_change(max(0.01, keepalive - (time.monotonic() - last_write)))
             try:
-                job = await run_in_threadpool(owned_job, store, job.id, owner)
+                job = await read_owned_job(changes, job.id, owner)
             except JobNotFound:  # the record expired while we watched
                 return
 
