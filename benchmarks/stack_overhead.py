@@ -367,18 +367,18 @@ class Results:
     stack_idle_cpu_ms_per_s: dict[str, float] = field(default_factory=dict)
 
 
-def first_job(url: str, request: Request, asked_format: str | None) -> str:
+def first_job(url: str, request: Request) -> str:
     """The warm-up translation (the worker loads the model); its result's content type. Exits
-    with a clear message when the server refuses the request (e.g. an unknown `format`)."""
+    with a clear message when the server refuses the request (e.g. a `format` it does not
+    know)."""
     try:
-        return asyncio.run(sequential_first(url, request))
+        return asyncio.run(one_job(url, request))
     except Rejected as exc:
-        fields = {k: v for k, v in request.form.items() if k in ("format", "quality")}
-        asked = ", ".join(f"{k}={v}" for k, v in fields.items()) or "the request"
-        sys.exit(f"the server rejected {asked}: {exc}" if asked_format else f"rejected: {exc}")
+        fields = ", ".join(f"{k}={v}" for k, v in request.form.items())
+        sys.exit(f"the server rejected the translation request ({fields}): {exc}")
 
 
-async def sequential_first(url: str, request: Request) -> str:
+async def one_job(url: str, request: Request) -> str:
     """One job; its result's content type."""
     async with http_client(url, 1) as client:
         return await run_job(client, request)
@@ -404,7 +404,7 @@ def measure(
     client = {"client": lambda: [os.getpid()]}
     with local_stack(settings, env) as running:
         wait_ready(running.url, running)
-        result_type = first_job(running.url, request, args.format)
+        result_type = first_job(running.url, request)
         latencies = asyncio.run(sequential(running.url, request, args.sequential))
         groups = {**stack_groups(running), **client}
         window = asyncio.run(saturate(running.url, request, args.clients, args.seconds, groups))
@@ -413,7 +413,7 @@ def measure(
         idle = {f"idle {n}": g for n, g in stack_groups(running).items() if n != "redis"}
         with bare_gateway(running.redis_url) as (url, process):
             server = {"server": lambda pid=process.pid: [pid, *descendants(pid)]}
-            first_job(url, request, None)
+            first_job(url, request)
             latencies = asyncio.run(sequential(url, request, args.sequential))
             groups = {**server, **redis, **client, **idle}
             window = asyncio.run(saturate(url, request, args.clients, args.seconds, groups))
