@@ -47,6 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+import redis
 import torch
 from cli_throughput import photo_png
 from PIL import Image
@@ -116,6 +117,13 @@ def cpu_used(
         name: sum(cpu - before.get(name, {}).get(pid, 0.0) for pid, cpu in pids.items())
         for name, pids in after.items()
     }
+
+
+def redis_calls(url: str) -> dict[str, int]:
+    """Calls of each command the Redis server at `url` has answered (`INFO commandstats`)."""
+    with redis.Redis.from_url(url) as client:
+        stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(stat["calls"]) for name, stat in stats.items()}
 
 
 def stack_groups(running: RunningStack) -> Groups:
@@ -194,12 +202,14 @@ async def sequential(url: str, request: Request, count: int) -> list[float]:
 
 @dataclass
 class Saturation:
-    """One saturation window: succeeded jobs, failures, its length and each group's CPU s."""
+    """One saturation window: succeeded jobs, failures, its length, each group's CPU s and the
+    calls of each Redis command."""
 
     jobs: int
     failures: int
     seconds: float
     cpu: dict[str, float]
+    redis_calls: dict[str, int]
     first_failure: str | None = None
 
     @property
@@ -212,10 +222,10 @@ class Saturation:
 
 
 async def saturate(
-    url: str, request: Request, clients: int, seconds: float, groups: Groups
+    url: str, request: Request, clients: int, seconds: float, groups: Groups, redis_url: str
 ) -> Saturation:
-    """`clients` clients in a job loop; after `RAMP_S`, the jobs that succeed within `seconds`
-    and the CPU each group uses meanwhile."""
+    """`clients` clients in a job loop; after `RAMP_S`, the jobs that succeed within `seconds`,
+    the CPU each group uses and the commands Redis answers meanwhile."""
     succeeded: list[float] = []
     failed: list[tuple[float, str]] = []
     stop = asyncio.Event()
@@ -231,9 +241,9 @@ async def saturate(
     async with http_client(url, clients) as client:
         tasks = [asyncio.create_task(loop(client)) for _ in range(clients)]
         await asyncio.sleep(RAMP_S)
-        start, before = time.monotonic(), snapshot(groups)
+        start, before, calls = time.monotonic(), snapshot(groups), redis_calls(redis_url)
         await asyncio.sleep(seconds)
-        end, after = time.monotonic(), snapshot(groups)
+        end, after, calls_after = time.monotonic(), snapshot(groups), redis_calls(redis_url)
         stop.set()
         await asyncio.gather(*tasks)
     in_window = [reason for t, reason in failed if start <= t <= end]
@@ -242,6 +252,7 @@ async def saturate(
         failures=len(in_window),
         seconds=end - start,
         cpu=cpu_used(before, after),
+        redis_calls={n: c - calls.get(n, 0) for n, c in calls_after.items() if c > calls.get(n, 0)},
         first_failure=in_window[0] if in_window else None,
     )
 
@@ -334,6 +345,7 @@ class Side:
     jobs: int
     failures: int
     cpu_ms_per_job: dict[str, float]
+    redis_commands_per_job: dict[str, float]
     p50_ms: float
     p95_ms: float
     first_failure: str | None = None
@@ -348,6 +360,7 @@ def side(window: Saturation, latencies: list[float], result_type: str = "") -> S
         window.jobs,
         window.failures,
         window.cpu_ms_per_job(),
+        {n: c / max(1, window.jobs) for n, c in sorted(window.redis_calls.items())},
         p50,
         p95,
         window.first_failure,
@@ -407,16 +420,20 @@ def measure(
         result_type = first_job(running.url, request)
         latencies = asyncio.run(sequential(running.url, request, args.sequential))
         groups = {**stack_groups(running), **client}
-        window = asyncio.run(saturate(running.url, request, args.clients, args.seconds, groups))
+        window = asyncio.run(
+            saturate(running.url, request, args.clients, args.seconds, groups, running.redis_url)
+        )
         stack = side(window, latencies, result_type)
-        redis = {"redis": groups["redis"]}
+        redis_group = {"redis": groups["redis"]}
         idle = {f"idle {n}": g for n, g in stack_groups(running).items() if n != "redis"}
         with bare_gateway(running.redis_url) as (url, process):
             server = {"server": lambda pid=process.pid: [pid, *descendants(pid)]}
             first_job(url, request)
             latencies = asyncio.run(sequential(url, request, args.sequential))
-            groups = {**server, **redis, **client, **idle}
-            window = asyncio.run(saturate(url, request, args.clients, args.seconds, groups))
+            groups = {**server, **redis_group, **client, **idle}
+            window = asyncio.run(
+                saturate(url, request, args.clients, args.seconds, groups, running.redis_url)
+            )
     idle_ms = {
         n.removeprefix("idle "): 1e3 * s / window.seconds
         for n, s in window.cpu.items()
@@ -452,6 +469,13 @@ def row(label: str, a: float | None, b: float | None, unit: str = "") -> str:
         return f"{v:10.2f}" if v is not None else f"{'-':>10}"
 
     return f"  {label:<28}{cell(a)} {cell(b)}   {ratio(a, b):>8} {unit}".rstrip()
+
+
+def redis_commands(one: Side, top: int = 8) -> str:
+    """The Redis commands per job: their total and the most frequent ones."""
+    ordered = sorted(one.redis_commands_per_job.items(), key=lambda item: -item[1])
+    listed = ", ".join(f"{n} {v:.1f}" for n, v in ordered[:top])
+    return f"{sum(one.redis_commands_per_job.values()):.1f} ({listed})"
 
 
 def busy(one: Side) -> str:
@@ -492,6 +516,8 @@ def report(results: Results) -> str:
         f"one client, {setup['sequential']} sequential jobs",
         row("p50 ms", s.p50_ms, f.p50_ms),
         row("p95 ms", s.p95_ms, f.p95_ms),
+        f"Redis commands per job: stack {redis_commands(s)}",
+        f"                        floor {redis_commands(f)}",
         f"stack CPU per job beyond the model and the bare floor (ii): {beyond:.2f} ms "
         f"({stack_total:.2f} - {results.model_ms:.2f} - {floor_total:.2f})",
         "stack idle CPU (ms/s, read during the floor's run): "

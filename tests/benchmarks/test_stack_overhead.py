@@ -68,9 +68,12 @@ def test_the_bare_gateway_serves_the_upload_back_and_refuses_a_bad_form(redis_ur
         assert stack_overhead.first_job(url, request) == "image/png"
         monkeypatch.setattr(stack_overhead, "RAMP_S", 0.2)
         groups = {"server": lambda: [process.pid]}
-        window = asyncio.run(stack_overhead.saturate(url, request, 4, 1.0, groups))
+        saturate = stack_overhead.saturate(url, request, 4, 1.0, groups, redis_url)
+        window = asyncio.run(saturate)
         assert window.jobs > 0 and window.failures == 0
         assert window.cpu["server"] > 0
+        assert window.redis_calls["set"] >= window.jobs  # one SET per upload, one GET per fetch
+        assert window.redis_calls["get"] >= window.jobs
         no_model = stack_overhead.Request(payload, {"format": "webp"})
         with pytest.raises(SystemExit, match=r"rejected .*\(format=webp\): HTTP 422.*model"):
             stack_overhead.first_job(url, no_model)
@@ -89,4 +92,5 @@ def test_a_short_run_measures_the_stack_and_the_floor(tmp_path, monkeypatch):
         assert name in results.stack.cpu_ms_per_job
     assert results.stack.cpu_ms_per_job["worker-infer pool"] > 0
     assert results.floor.cpu_ms_per_job["server"] > 0
+    assert sum(results.stack.redis_commands_per_job.values()) > 2
     assert json.loads(out.read_text())["stack"]["jobs"] == results.stack.jobs
