@@ -119,6 +119,13 @@ def cpu_used(
     }
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(idle, all) clock ticks of every core since boot (`/proc/stat`: user, nice, system, idle,
+    iowait, irq, softirq, steal; the guest times after them are within user and nice)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return ticks[3] + ticks[4], sum(ticks)
+
+
 def redis_calls(url: str) -> dict[str, int]:
     """Calls of each command the Redis server at `url` has answered (`INFO commandstats`)."""
     with redis.Redis.from_url(url) as client:
@@ -202,14 +209,15 @@ async def sequential(url: str, request: Request, count: int) -> list[float]:
 
 @dataclass
 class Saturation:
-    """One saturation window: succeeded jobs, failures, its length, each group's CPU s and the
-    calls of each Redis command."""
+    """One saturation window: succeeded jobs, failures, its length, each group's CPU s, the
+    calls of each Redis command and the machine's idle share (all its processes, ours or not)."""
 
     jobs: int
     failures: int
     seconds: float
     cpu: dict[str, float]
     redis_calls: dict[str, int]
+    machine_idle: float
     first_failure: str | None = None
 
     @property
@@ -242,7 +250,9 @@ async def saturate(
         tasks = [asyncio.create_task(loop(client)) for _ in range(clients)]
         await asyncio.sleep(RAMP_S)
         start, before, calls = time.monotonic(), snapshot(groups), redis_calls(redis_url)
+        idle = machine_ticks()
         await asyncio.sleep(seconds)
+        idle_after = machine_ticks()
         end, after, calls_after = time.monotonic(), snapshot(groups), redis_calls(redis_url)
         stop.set()
         await asyncio.gather(*tasks)
@@ -253,6 +263,7 @@ async def saturate(
         seconds=end - start,
         cpu=cpu_used(before, after),
         redis_calls={n: c - calls.get(n, 0) for n, c in calls_after.items() if c > calls.get(n, 0)},
+        machine_idle=(idle_after[0] - idle[0]) / max(1, idle_after[1] - idle[1]),
         first_failure=in_window[0] if in_window else None,
     )
 
@@ -346,6 +357,7 @@ class Side:
     failures: int
     cpu_ms_per_job: dict[str, float]
     redis_commands_per_job: dict[str, float]
+    machine_idle: float
     p50_ms: float
     p95_ms: float
     first_failure: str | None = None
@@ -361,6 +373,7 @@ def side(window: Saturation, latencies: list[float], result_type: str = "") -> S
         window.failures,
         window.cpu_ms_per_job(),
         {n: c / max(1, window.jobs) for n, c in sorted(window.redis_calls.items())},
+        window.machine_idle,
         p50,
         p95,
         window.first_failure,
@@ -513,6 +526,8 @@ def report(results: Results) -> str:
         row("cores x 1000 / total (jobs/s)", cores * 1e3 / stack_total, cores * 1e3 / floor_total),
         f"  stack's busy share of one core: {busy(s)}",
         f"  floor's busy share of one core: {busy(f)}",
+        f"  the machine's cores idle (any process): stack {s.machine_idle:.0%}, "
+        f"floor {f.machine_idle:.0%}",
         f"one client, {setup['sequential']} sequential jobs",
         row("p50 ms", s.p50_ms, f.p50_ms),
         row("p95 ms", s.p95_ms, f.p95_ms),
