@@ -72,8 +72,8 @@ def test_the_bare_gateway_serves_the_upload_back_and_refuses_a_bad_form(redis_ur
         window = asyncio.run(saturate)
         assert window.jobs > 0 and window.failures == 0
         assert window.cpu["server"] > 0
-        assert window.redis_calls["set"] >= window.jobs  # one SET per upload, one GET per fetch
-        assert window.redis_calls["get"] >= window.jobs
+        for command in ("set", "get"):  # one SET per upload, one GET per fetch (4 in flight)
+            assert abs(window.redis_calls[command] - window.jobs) <= 4
         assert 0 <= window.machine_idle < 1
         no_model = stack_overhead.Request(payload, {"format": "webp"})
         with pytest.raises(SystemExit, match=r"rejected .*\(format=webp\): HTTP 422.*model"):
