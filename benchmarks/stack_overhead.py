@@ -3,7 +3,9 @@
 Starts the real stack (`ganserve.launcher.local_stack`: embedded Redis, gateway, one Celery
 worker per queue) on a temporary data directory holding the smallest legal pix2pix generator
 (`image_size` 8, base width 1: three levels, a few hundred weights, fully convolutional, so it
-runs at the upload's own 256x256), so that what is measured is the service around the model:
+runs at the upload's own 256x256), so that what is measured is the service around the model.
+Near-free, not free: on the worker's path (to a tensor, the test-time forward, back to a
+picture) it still costs about 5 ms per 256 px image on one CPU thread, so that is measured too.
 
 - (a) jobs/s at saturation: `--clients` concurrent clients (asyncio + httpx), each in a loop
   POSTing `/v1/translations` with `Prefer: wait=30` (the server holds the answer until the job
@@ -11,7 +13,9 @@ runs at the upload's own 256x256), so that what is measured is the service aroun
   the succeeded jobs within `--seconds` are counted;
 - (b) CPU milliseconds per job of each process over that window (utime + stime from
   `/proc/<pid>/stat`): the gateway, each worker's main process and its pool process, Redis, and
-  this benchmark's own client;
+  this benchmark's own client; the Redis commands per job (`INFO commandstats`) and how idle
+  the machine's cores were (`/proc/stat`: a stack that leaves cores idle is waiting, not
+  CPU-bound);
 - (c) p50/p95 latency of one client sending `--sequential` translations one after the other;
 - (d) beside them, in the same run, the floors: (i) the 256 px PNG decoded and encoded again by
   Pillow in one process (as the worker reads its input and writes its result: PNG at
@@ -19,7 +23,8 @@ runs at the upload's own 256x256), so that what is measured is the service aroun
   in-process, with the worker's torch threads); (ii) a bare FastAPI app
   (`benchmarks/bare_gateway.py`) served by uvicorn with the gateway's flags, which takes the
   same multipart upload, stores it in the same Redis and serves it back, driven by the same
-  clients: jobs/s, CPU ms per request and p50/p95. The stack's idle CPU is read meanwhile.
+  clients: jobs/s, CPU ms per request and p50/p95 (its one Python client saturates a core
+  before the bare server does: compare CPU there). The stack's idle CPU is read meanwhile.
 
 It prints a table (stack, floor, ratio) and, with `--json PATH`, writes the numbers.
 
