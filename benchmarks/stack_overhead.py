@@ -584,15 +584,12 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def parse_env(pairs: list[str]) -> dict[str, str]:
-    """`KEY=VALUE` strings as a dict (argparse error on one without `=`)."""
-    env = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise argparse.ArgumentTypeError(f"--env takes KEY=VALUE, not {pair!r}")
-        env[key] = value
-    return env
+def env_pair(text: str) -> tuple[str, str]:
+    """A `--env KEY=VALUE` argument as (KEY, VALUE); a usage error without `=`."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"takes KEY=VALUE, not {text!r}")
+    return key, value
 
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
@@ -604,7 +601,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--format", help="the `format` form field (png, webp, jpeg)")
     parser.add_argument("--quality", type=int, help="the `quality` form field")
     parser.add_argument(
-        "--env", action="append", default=[], metavar="KEY=VALUE", help="stack setting"
+        "--env",
+        action="append",
+        default=[],
+        type=env_pair,
+        metavar="KEY=VALUE",
+        help="a setting of the stack's processes (repeatable)",
     )
     parser.add_argument("--model-width", type=int, default=1, help="the generator's base width")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
@@ -614,7 +616,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> Results:
     """Measure, print the table (and write the JSON); the results."""
     args = arguments(argv)
-    env = parse_env(args.env)
+    env = dict(args.env)
     payload = photo_png(0)
     form = {"model": MODEL, "seed": "1"}
     form |= {"format": args.format} if args.format else {}
@@ -641,7 +643,7 @@ def main(argv: list[str] | None = None) -> Results:
         "sequential": args.sequential,
         "format": args.format or "png",
         "form": form,
-        "env": parse_env(args.env),
+        "env": dict(args.env),
         "load_before": load_before,
         "load_after": load_average(),
     }

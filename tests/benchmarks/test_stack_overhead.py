@@ -48,10 +48,12 @@ def test_cpu_seconds_of_a_process_tree_come_from_proc():
     assert stack_overhead.cpu_seconds(parent.pid) == 0.0  # gone: read as 0, not an error
 
 
-def test_env_pairs():
-    assert stack_overhead.parse_env(["A=1", "B=x=y"]) == {"A": "1", "B": "x=y"}
-    with pytest.raises(Exception, match="KEY=VALUE"):
-        stack_overhead.parse_env(["A"])
+def test_env_settings_are_key_value_pairs(capsys):
+    args = stack_overhead.arguments(["--env", "A=1", "--env", "B=x=y"])
+    assert dict(args.env) == {"A": "1", "B": "x=y"}
+    with pytest.raises(SystemExit):
+        stack_overhead.arguments(["--env", "A"])
+    assert "--env: takes KEY=VALUE, not 'A'" in capsys.readouterr().err
 
 
 def test_the_bare_gateway_serves_the_upload_back_and_refuses_a_bad_form(redis_url, monkeypatch):
