@@ -557,7 +557,7 @@ def saturation_lines(results: Results) -> list[str]:
         f"{served - results.model_ms - bare:.2f}"
     )
     lines.append(
-        f"the stack's CPU per job without the model and the codec (issue 29's target: <= 3 ms): "
+        f"the stack's CPU per job without the model and the codec (target: <= 3 ms): "
         f"{served - results.model_ms - results.codec_ms:.2f} ms"
     )
     if f.cpu_ms_per_job["client"] * f.jobs_per_s >= 900:  # ms/s: the client used ~a core
