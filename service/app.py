@@ -23,7 +23,6 @@ from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from core.jobs import JobStore
 from core.logs import configure_logging
@@ -50,6 +49,7 @@ from service.api.routes import (
 )
 from service.api_docs import install_api_docs
 from service.errors import install_error_handlers
+from service.http_metrics import HttpMetrics
 from service.idempotency import Idempotency
 from service.job_changes import JobChanges
 from service.metrics import QueueCollector
@@ -116,7 +116,7 @@ def _add_metrics(app: FastAPI, store: JobStore) -> None:
     if METRICS_VARIABLE in os.environ:
         MultiProcessCollector(registry)
         counted = CollectorRegistry()  # this process's own values: in the folder already
-    Instrumentator(registry=counted, excluded_handlers=["/metrics"]).instrument(app)
+    app.add_middleware(HttpMetrics, registry=counted)  # added first: innermost of the gateway's
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
