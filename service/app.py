@@ -194,7 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     _add_metrics(app, app.state.job_store)
-    app.add_middleware(PreferWait)  # inside the key check: its long poll is the caller's own
+    app.add_middleware(PreferWait, changes=changes, keys=settings.key_list)  # after the key check
     app.add_middleware(Idempotency, client=pushed, keys=settings.key_list)  # replays what was sent
     app.add_middleware(
         BodyLimit,
