@@ -22,6 +22,14 @@ def _lists(queue: str) -> list[str]:
     return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS)]
 
 
+def priority_list(queue: str, priority: int) -> str:
+    """The list of a Celery queue that holds its messages of `priority` (0 first, 9 last): the
+    queue's own for 0 to 2, else "<queue>\\x06\\x16<step>" of the step at or below it, as kombu's
+    Redis transport files them."""
+    step = max((s for s in PRIORITY_STEPS if s <= priority), default=0)
+    return f"{queue}{PRIORITY_SEPARATOR}{step}" if step else queue
+
+
 def queue_length(client: redis.Redis, queue: str) -> int:
     """Messages waiting in a Celery queue (all priority lists)."""
     pipe = client.pipeline(transaction=False)

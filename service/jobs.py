@@ -18,7 +18,6 @@ from functools import partial
 import redis
 from celery import Celery
 from fastapi import Response
-from kombu.exceptions import OperationalError
 
 from core.jobs import (
     QUEUE_OF_KIND,
@@ -28,7 +27,6 @@ from core.jobs import (
     JobStatus,
     JobStore,
     fair_priority,
-    task_message,
 )
 from core.model_registry import ModelMissing, ModelRegistry
 from core.object_store import ObjectStore
@@ -43,6 +41,7 @@ from service.errors import (
     RETRY_AFTER_SECONDS,
     ApiError,
 )
+from service.task_messages import push_task
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +159,7 @@ def _record_and_send(
 ) -> JobBase:
     """The job recorded and its task sent (see `enqueue`).
 
+    The task message is pushed onto its queue's list as send_task would (`service.task_messages`).
     When the broker refuses the task: 503 `queue_unavailable` if Redis is out of memory, else
     503 `broker_unavailable`; the job is recorded as failed (or, when Redis takes no write at
     all, its record removed), so no worker ever runs a job whose submitter was told it failed.
@@ -173,8 +173,8 @@ def _record_and_send(
             f"The model version {job.model!r} was removed just now; submit the job again.",
         )
     try:
-        celery_app.send_task(**task_message(job, priority))
-    except (OperationalError, redis.RedisError) as exc:
+        push_task(store.redis, celery_app, job, priority)
+    except redis.RedisError as exc:
         log.warning("could not queue job %s: %s", job.id, exc)
         full = isinstance(exc, redis.exceptions.OutOfMemoryError)
         code = "queue_unavailable" if full else "broker_unavailable"
