@@ -128,7 +128,7 @@ class PreferWait:
         owner = authenticate(Headers(scope=scope).get("authorization"), self.keys)
         deadline = time.monotonic() + wait
         try:
-            async with self.changes.watch(job_id) as next_change:
+            async with self.changes.watch(job_id, until_ended=True) as next_change:
                 job = await self.changes.job(job_id, owner)  # after subscribing
                 while not job.status.ended:
                     left = deadline - time.monotonic()
