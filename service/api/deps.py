@@ -9,7 +9,6 @@ for each one of every request.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import redis
@@ -23,7 +22,6 @@ from core.storage import Storage
 from service.job_changes import JobChanges
 from service.jobs import JobQueue
 from service.security import Caller, authenticate, caller
-from service.uploads import request_spool
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -110,4 +108,3 @@ JobChangesDep = Annotated[JobChanges, Depends(get_job_changes)]
 OwnerDep = Annotated[str, Depends(get_owner)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
-SpoolDep = Annotated[Path, Depends(request_spool)]  # the request's spool folder for uploads
