@@ -28,7 +28,7 @@ from core.jobs import JobStore
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from core.storage import Storage
-from service.api.deps import get_owner
+from service.api.deps import require_key
 from service.api.routes import (
     datasets,
     families,
@@ -188,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage,
         webhooks,
     ):
-        app.include_router(module.router, prefix="/v1", dependencies=[Depends(get_owner)])
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(require_key)])
     app.include_router(web.router)  # the web page at / (outside /v1: no API key needed)
     install_api_docs(app)  # before /static, which would shadow its assets
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
