@@ -302,11 +302,20 @@ class JobStore:
         (`create`, `update`, `delete`); its oldest entries are checked against their records
         each time, so an entry a lost write left behind is dropped. One round trip to Redis when
         none is waiting, two when some are (three when a stale entry is dropped)."""
-        key = self._queued_key(owner, queue)
         pipe = self.redis.pipeline(transaction=False)
+        self.ask_queued(pipe, owner, queue)
+        return self.queued_from(owner, queue, *pipe.execute())
+
+    def ask_queued(self, pipe: Any, owner: str, queue: str) -> None:
+        """Queue on `pipe` the two reads `queued_count` starts with; their answers go to
+        `queued_from` (so a caller reads them in a round trip of its own)."""
+        key = self._queued_key(owner, queue)
         pipe.zrange(key, 0, 15)
         pipe.zcard(key)
-        found, count = pipe.execute()
+
+    def queued_from(self, owner: str, queue: str, found: list[Any], count: int) -> int:
+        """`queued_count` from the answers of `ask_queued`'s reads: the oldest entries `found`
+        checked against their records, and the index's size `count`."""
         oldest = [i.decode() if isinstance(i, bytes) else i for i in found]
         if oldest:
             stale = []
@@ -316,7 +325,7 @@ class JobStore:
                 if raw is None or json.loads(raw).get("status") != JobStatus.queued.value:
                     stale.append(job_id)
             if stale:
-                count -= self.redis.zrem(key, *stale)
+                count -= self.redis.zrem(self._queued_key(owner, queue), *stale)
         return max(0, int(count))
 
     def fair_priority_again(self, job: Job) -> int:

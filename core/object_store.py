@@ -246,6 +246,19 @@ class ObjectStore:
         except _MISSING:
             return None
 
+    def fetch(self, key: str) -> tuple[ObjectInfo, bytes | Iterator[bytes]] | None:
+        """An object's size and last change with its bytes, from one request to the store (a
+        GET, whose answer carries both): the bytes at once when they fit in one chunk
+        (`STREAM_CHUNK`), else in chunks as `stream` gives them; None when there is none."""
+        try:
+            result = obstore.get(self._store, _key(key))
+        except _MISSING:
+            return None
+        info = _info(result.meta)
+        if info.size <= STREAM_CHUNK:
+            return info, result.bytes().to_bytes()
+        return info, (bytes(chunk) for chunk in result.stream(min_chunk_size=STREAM_CHUNK))
+
     def stream(self, key: str) -> Iterator[bytes]:
         """The object's bytes in chunks; FileNotFoundError when there is none."""
         try:

@@ -18,14 +18,23 @@ PRIORITY_SEPARATOR = "\x06\x16"
 PRIORITY_STEPS = (3, 6, 9)
 
 
-def _lists(queue: str) -> list[str]:
+def queue_lists(queue: str) -> list[str]:
+    """The Redis lists of a Celery queue: its own, then one per priority step."""
     return [queue, *(f"{queue}{PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS)]
+
+
+def priority_list(queue: str, priority: int) -> str:
+    """The list of a Celery queue that holds its messages of `priority` (0 first, 9 last): the
+    queue's own for 0 to 2, else "<queue>\\x06\\x16<step>" of the step at or below it, as kombu's
+    Redis transport files them."""
+    step = max((s for s in PRIORITY_STEPS if s <= priority), default=0)
+    return f"{queue}{PRIORITY_SEPARATOR}{step}" if step else queue
 
 
 def queue_length(client: redis.Redis, queue: str) -> int:
     """Messages waiting in a Celery queue (all priority lists)."""
     pipe = client.pipeline(transaction=False)
-    for name in _lists(queue):
+    for name in queue_lists(queue):
         pipe.llen(name)
     return sum(pipe.execute())
 
@@ -35,16 +44,16 @@ def queue_lengths(client: redis.Redis, queues: Iterable[str]) -> dict[str, int]:
     names = list(queues)
     pipe = client.pipeline(transaction=False)
     for queue in names:
-        for name in _lists(queue):
+        for name in queue_lists(queue):
             pipe.llen(name)
     counts = iter(pipe.execute())
-    return {queue: sum(next(counts) for _ in _lists(queue)) for queue in names}
+    return {queue: sum(next(counts) for _ in queue_lists(queue)) for queue in names}
 
 
 def waiting_job_ids(client: redis.Redis, queue: str) -> list[str]:
     """The job ids of the messages waiting in a Celery queue (unreadable messages left out)."""
     pipe = client.pipeline(transaction=False)
-    for name in _lists(queue):
+    for name in queue_lists(queue):
         pipe.lrange(name, 0, -1)
     ids = []
     for raw in (message for messages in pipe.execute() for message in messages):
@@ -95,5 +104,6 @@ def remove_waiting(
     (`workers.batching`); one whose message lies deeper is delivered and finds itself ended."""
     if not job_ids:
         return set()
-    found = client.eval(_REMOVE_MESSAGES, len(_lists(queue)), *_lists(queue), window, *job_ids)
+    lists = queue_lists(queue)
+    found = client.eval(_REMOVE_MESSAGES, len(lists), *lists, window, *job_ids)
     return {i.decode() if isinstance(i, bytes) else i for i in found}

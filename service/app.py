@@ -23,13 +23,12 @@ from fastapi import Depends, FastAPI, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from prometheus_fastapi_instrumentator import Instrumentator
 
 from core.jobs import JobStore
 from core.logs import configure_logging
 from core.settings import Settings, get_settings
 from core.storage import Storage
-from service.api.deps import get_owner
+from service.api.deps import require_key
 from service.api.routes import (
     datasets,
     families,
@@ -50,6 +49,7 @@ from service.api.routes import (
 )
 from service.api_docs import install_api_docs
 from service.errors import install_error_handlers
+from service.http_metrics import HttpMetrics
 from service.idempotency import Idempotency
 from service.job_changes import JobChanges
 from service.metrics import QueueCollector
@@ -116,7 +116,7 @@ def _add_metrics(app: FastAPI, store: JobStore) -> None:
     if METRICS_VARIABLE in os.environ:
         MultiProcessCollector(registry)
         counted = CollectorRegistry()  # this process's own values: in the folder already
-    Instrumentator(registry=counted, excluded_handlers=["/metrics"]).instrument(app)
+    app.add_middleware(HttpMetrics, registry=counted)  # added first: innermost of the gateway's
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
@@ -188,13 +188,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         usage,
         webhooks,
     ):
-        app.include_router(module.router, prefix="/v1", dependencies=[Depends(get_owner)])
+        app.include_router(module.router, prefix="/v1", dependencies=[Depends(require_key)])
     app.include_router(web.router)  # the web page at / (outside /v1: no API key needed)
     install_api_docs(app)  # before /static, which would shadow its assets
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
 
     _add_metrics(app, app.state.job_store)
-    app.add_middleware(PreferWait)  # inside the key check: its long poll is the caller's own
+    app.add_middleware(PreferWait, changes=changes, keys=settings.key_list)  # after the key check
     app.add_middleware(Idempotency, client=pushed, keys=settings.key_list)  # replays what was sent
     app.add_middleware(
         BodyLimit,

@@ -18,7 +18,6 @@ from functools import partial
 import redis
 from celery import Celery
 from fastapi import Response
-from kombu.exceptions import OperationalError
 
 from core.jobs import (
     QUEUE_OF_KIND,
@@ -28,13 +27,12 @@ from core.jobs import (
     JobStatus,
     JobStore,
     fair_priority,
-    task_message,
 )
 from core.model_registry import ModelMissing, ModelRegistry
 from core.object_store import ObjectStore
 from core.params import JobParams
 from core.public_jobs import JobBase, job_url, public_job
-from core.queues import queue_length
+from core.queues import queue_lists
 from core.storage import upload_key
 from core.webhook_outbox import WebhookTarget
 from service.errors import (
@@ -43,6 +41,7 @@ from service.errors import (
     RETRY_AFTER_SECONDS,
     ApiError,
 )
+from service.task_messages import push_task
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +75,7 @@ class JobQueue:
         its upload folder). `model` is the pinned version (`<id>@<n>`) and `digest` its content
         digest, which the worker checks; `webhook` where its events go."""
         queue = QUEUE_OF_KIND[kind]
-        ensure_capacity(self.client, queue, self.max_queued)
-        if self.fair_queueing or self.max_queued_per_key is not None:
-            self.queued_before = self.store.queued_count(self.owner, queue)
+        self.queued_before = self._waiting(queue)
         if self.max_queued_per_key is not None and self.queued_before >= self.max_queued_per_key:
             raise ApiError(
                 429,
@@ -89,6 +86,21 @@ class JobQueue:
                 {"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         return Job(owner=self.owner, kind=kind, model=model, model_digest=digest, webhook=webhook)
+
+    def _waiting(self, queue: str) -> int:
+        """The caller's jobs waiting in `queue` (0 when neither fair queueing nor a per-key
+        limit needs them), once the queue has room (`ensure_capacity`): both read in one round
+        trip (and the caller's oldest entries checked, `JobStore.queued_count`)."""
+        lists = queue_lists(queue)
+        counted = self.fair_queueing or self.max_queued_per_key is not None
+        pipe = self.client.pipeline(transaction=False)
+        for name in lists:
+            pipe.llen(name)
+        if counted:
+            self.store.ask_queued(pipe, self.owner, queue)
+        found = pipe.execute()
+        ensure_capacity(queue, sum(found[: len(lists)]), self.max_queued)
+        return self.store.queued_from(self.owner, queue, *found[len(lists) :]) if counted else 0
 
     def submit(self, job: Job, params: JobParams, uploaded: bool = False) -> JobBase:
         """Record `job` with its typed `params` and queue it (fairly between API keys: see
@@ -112,9 +124,9 @@ def _version_remains(objects: ObjectStore, ref: str, digest: str) -> bool:
     return True
 
 
-def ensure_capacity(client: redis.Redis, queue: str, max_queued: int) -> None:
-    """429 `queue_full` (with Retry-After) when `queue` already holds `max_queued` messages."""
-    waiting = queue_length(client, queue)
+def ensure_capacity(queue: str, waiting: int, max_queued: int) -> None:
+    """429 `queue_full` (with Retry-After) when `queue` already holds `max_queued` messages
+    (`waiting` do)."""
     if waiting >= max_queued:
         raise ApiError(
             429,
@@ -160,6 +172,7 @@ def _record_and_send(
 ) -> JobBase:
     """The job recorded and its task sent (see `enqueue`).
 
+    The task message is pushed onto its queue's list as send_task would (`service.task_messages`).
     When the broker refuses the task: 503 `queue_unavailable` if Redis is out of memory, else
     503 `broker_unavailable`; the job is recorded as failed (or, when Redis takes no write at
     all, its record removed), so no worker ever runs a job whose submitter was told it failed.
@@ -173,8 +186,8 @@ def _record_and_send(
             f"The model version {job.model!r} was removed just now; submit the job again.",
         )
     try:
-        celery_app.send_task(**task_message(job, priority))
-    except (OperationalError, redis.RedisError) as exc:
+        push_task(store.redis, celery_app, job, priority)
+    except redis.RedisError as exc:
         log.warning("could not queue job %s: %s", job.id, exc)
         full = isinstance(exc, redis.exceptions.OutOfMemoryError)
         code = "queue_unavailable" if full else "broker_unavailable"

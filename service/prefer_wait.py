@@ -8,26 +8,37 @@ job has ended or N seconds have passed: an ended job (succeeded, failed or cance
 A quick job's result is then one request away instead of three. (A model export's POST has
 its own `wait` parameter and answers 201 with the export when it is ready.)
 
-The waiting is the long poll of `GET /v1/jobs/{id}?wait=` (woken by Redis's push the moment the
-worker records the job, `service.job_changes`), asked of the application itself with the
-caller's own headers, so the job's ownership check and its JSON are those of that route. Requests
-without the preference, and answers other than a 202 pointing at a job, pass through untouched.
+The waiting is that of `GET /v1/jobs/{id}?wait=`, done here without a second request through the
+application: woken by Redis's push the moment the worker records the job (`service.job_changes`),
+the record read as the caller's (the route's ownership check), its JSON made as the route makes
+it (`JOB_JSON`). When the record cannot be read (gone, or Redis not answering) the 202 is sent
+as it was. Requests without the preference, and answers other than a 202 pointing at a job, pass
+through untouched.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import redis
+from pydantic import TypeAdapter
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.jobs import JobStatus
+from core.jobs import Job, JobNotFound
+from core.public_jobs import public_job
+from service.job_changes import JobChanges
+from service.schemas import JobOut
+from service.security import authenticate
 
 MAX_PREFER_WAIT_S = 60
-LONG_POLL_S = 30.0  # the longest `wait` of GET /v1/jobs/{id}
 JOBS_PATH = "/v1/jobs/"
+JOB_JSON = TypeAdapter(JobOut)  # how FastAPI writes the JobOut of `GET /v1/jobs/{id}`
+log = logging.getLogger(__name__)
 
 
 def preferred_wait(headers: Headers) -> int | None:
@@ -62,9 +73,9 @@ class Answer:
             if message["type"] == "http.response.body":
                 self.body += message.get("body", b"")
 
-    def job_path(self) -> str | None:
-        """`/v1/jobs/{id}` when this is a 202 answering that job itself (a job-creating
-        request: not an export's 202, whose body describes the export), else None."""
+    def job_id(self) -> str | None:
+        """The job's id when this is a 202 answering that job itself (a job-creating request:
+        not an export's 202, whose body describes the export), else None."""
         location = Headers(raw=self.headers).get("location", "")
         if self.status != 202 or not location.startswith(JOBS_PATH):
             return None
@@ -72,7 +83,7 @@ class Answer:
             answered = json.loads(self.body).get("id")
         except (ValueError, AttributeError):
             return None
-        return location if answered == location.removeprefix(JOBS_PATH) else None
+        return answered if answered == location.removeprefix(JOBS_PATH) else None
 
     async def replay(self, send: Send) -> None:
         """Send this answer on, as it was."""
@@ -81,24 +92,14 @@ class Answer:
             await send(message)
 
 
-def _ended_job(answer: Answer) -> bool:
-    if answer.status != 200:
-        return False
-    try:
-        return JobStatus(json.loads(answer.body)["status"]).ended
-    except (ValueError, KeyError, TypeError):
-        return False
-
-
-async def _no_body() -> Message:
-    return {"type": "http.request", "body": b"", "more_body": False}
-
-
 class PreferWait:
-    """Hold a job-creating POST's answer while its job runs, when the caller prefers to wait."""
+    """Hold a job-creating POST's answer while its job runs, when the caller prefers to wait.
+    `changes` wakes the wait; `keys` are the API keys (whose caller owns the job)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, changes: JobChanges, keys: Sequence[str]) -> None:
         self.app = app
+        self.changes = changes
+        self.keys = list(keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         wait = None
@@ -109,40 +110,35 @@ class PreferWait:
             return
         created = Answer()
         await self.app(scope, receive, created.send)
-        job_path = created.job_path()
-        ended = None if job_path is None else await self._wait_for_end(scope, job_path, wait)
+        job_id = created.job_id()
+        ended = None if job_id is None else await self._wait_for_end(scope, job_id, wait)
         if ended is None:
             await created.replay(send)
             return
+        body = JOB_JSON.dump_json(public_job(ended), by_alias=True)
         headers = MutableHeaders(raw=list(created.headers))
-        headers["content-length"] = str(len(ended.body))
+        headers["content-length"] = str(len(body))
         headers["preference-applied"] = f"wait={wait}"
         await send({"type": "http.response.start", "status": 201, "headers": headers.raw})
-        await send({"type": "http.response.body", "body": bytes(ended.body)})
+        await send({"type": "http.response.body", "body": body})
 
-    async def _wait_for_end(self, scope: Scope, job_path: str, wait: float) -> Answer | None:
-        """The job's `GET` answer once it has ended within `wait` seconds, else None."""
+    async def _wait_for_end(self, scope: Scope, job_id: str, wait: float) -> Job | None:
+        """The job once it has ended within `wait` seconds, else None (also when its record
+        cannot be read: gone, or Redis not answering)."""
+        owner = authenticate(Headers(scope=scope).get("authorization"), self.keys)
         deadline = time.monotonic() + wait
-        while (left := deadline - time.monotonic()) > 0:
-            answer = Answer()
-            await self.app(
-                _long_poll_scope(scope, job_path, min(left, LONG_POLL_S)), _no_body, answer.send
-            )
-            if _ended_job(answer):
-                return answer
-            if answer.status != 200:
-                return None
-        return None
-
-
-def _long_poll_scope(scope: Scope, job_path: str, seconds: float) -> Scope:
-    """A `GET {job_path}?wait=seconds` with the original request's headers (its API key)."""
-    kept = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"content-type")]
-    return {
-        **scope,
-        "method": "GET",
-        "path": job_path,
-        "raw_path": job_path.encode(),
-        "query_string": f"wait={seconds:.3f}".encode(),
-        "headers": kept,
-    }
+        try:
+            async with self.changes.watch(job_id, until_ended=True) as next_change:
+                job = await self.changes.job(job_id, owner)  # after subscribing
+                while not job.status.ended:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    await next_change(left)
+                    job = await self.changes.job(job_id, owner)
+        except JobNotFound:
+            return None
+        except redis.RedisError as exc:
+            log.warning("synchronous mode: job %s not read, answered 202: %s", job_id, exc)
+            return None
+        return job

@@ -1,7 +1,8 @@
 """A job's stored files as HTTP answers: streamed from the store, or a 307 to a presigned URL.
 
 The gateway serves a stored object (`core.object_store`) the way it served files from disk: its
-bytes streamed in chunks (never read whole), `Content-Length`, `Last-Modified`, an `ETag` (of the
+bytes streamed in chunks (never more than one held; an object of one chunk, such as a result
+image, is read and answered at once), `Content-Length`, `Last-Modified`, an `ETag` (of the
 object's key, size and last change), `Accept-Ranges: bytes`, and one byte range (`Range:
 bytes=a-b`, `bytes=a-`, `bytes=-n`; 206 with `Content-Range`, 416 past the end; `If-Range` with
 an older ETag or date sends the whole object; a Range that names several ranges, or none that
@@ -80,10 +81,13 @@ def stored_file(
     headers: dict[str, str] | None = None,
 ) -> Response:
     """The object `key` streamed from the store (see the module docstring); `missing` is raised
-    when there is no such object; `filename` makes it an attachment of that name."""
-    info = objects.info(key)
-    if info is None:
+    when there is no such object; `filename` makes it an attachment of that name. An object of
+    one chunk is read with its size and date in one request to the store and answered at once
+    (no hand-off to a thread per chunk)."""
+    found = objects.fetch(key)
+    if found is None:
         raise missing
+    info, content = found
     answer = {
         "Accept-Ranges": "bytes",
         "ETag": _etag(info),
@@ -100,18 +104,15 @@ def stored_file(
             f"The file has {info.size} bytes; the range asked for lies beyond them.",
             {"Content-Range": f"bytes */{info.size}"},
         )
-    if wanted is None:
-        answer["Content-Length"] = str(info.size)
-        return StreamingResponse(objects.stream(key), media_type=media_type, headers=answer)
-    start, end = wanted
+    status, start, end = (200, 0, info.size - 1) if wanted is None else (206, *wanted)
     answer["Content-Length"] = str(end - start + 1)
-    answer["Content-Range"] = f"bytes {start}-{end}/{info.size}"
-    return StreamingResponse(
-        _slice(objects.stream(key), start, end),
-        status_code=206,
-        media_type=media_type,
-        headers=answer,
-    )
+    if wanted is not None:
+        answer["Content-Range"] = f"bytes {start}-{end}/{info.size}"
+    if isinstance(content, bytes):
+        body = content if wanted is None else content[start : end + 1]
+        return Response(body, status_code=status, media_type=media_type, headers=answer)
+    chunks = content if wanted is None else _slice(content, start, end)
+    return StreamingResponse(chunks, status_code=status, media_type=media_type, headers=answer)
 
 
 def _etag(info: ObjectInfo) -> str:

@@ -1,7 +1,7 @@
 """Uploaded files: read with a size limit while streaming, and images checked with Pillow.
 
-An uploaded image is spooled to a file of the request's spool folder (`spool_folder`, removed
-once the request is answered) while its size is counted (413 as soon as it passes the limit),
+An uploaded image is spooled to a file of the request's spool folder (`spooled`, removed once
+the route has stored it) while its size is counted (413 as soon as it passes the limit),
 then accepted only when Pillow identifies it as PNG, JPEG, WebP or BMP (the plugins of other
 formats are never tried), when its header's width x height is within the pixel limit (read
 before any pixel is decoded, so a decompression bomb is refused cheaply), and when it then decodes
@@ -18,13 +18,13 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import UploadFile
-from fastapi.concurrency import run_in_threadpool
 from PIL import ExifTags, Image, ImageOps
 
 from core.object_store import ObjectStore
@@ -61,21 +61,15 @@ def check_size(upload: UploadFile, limit: int, *, what: str) -> None:
 
 
 def spool_folder() -> Iterator[Path]:
-    """A request's spool folder for its uploads: removed with what it holds once the request
-    has been answered, whatever the answer."""
+    """A spool folder for a request's uploads, removed with what it holds once the route is done
+    with it, whatever happens (`spooled`)."""
     with tempfile.TemporaryDirectory(prefix="ganserve-spool-") as folder:
         yield Path(folder)
 
 
-async def request_spool() -> AsyncIterator[Path]:
-    """`spool_folder` as a FastAPI dependency: created at once (an empty folder), removed in the
-    thread pool (it may hold a large upload), instead of a hand-off to a thread for each."""
-    folders = spool_folder()
-    folder = next(folders)
-    try:
-        yield folder
-    finally:
-        await run_in_threadpool(folders.close)
+# `with spooled() as spool:` in a route: the folder made and removed in the route's own thread
+# (no dependency of its own, no hand-off to another thread to remove it)
+spooled = contextmanager(spool_folder)
 
 
 def spool_limited(upload: UploadFile, spool: Path, limit: int, *, what: str = "image") -> Path:

@@ -4,12 +4,14 @@ Everything per-application (settings, the Redis client, the job store, the Celer
 tasks by name, the storage paths) is created once by `service.app.create_app` and kept on
 `app.state`; these functions hand it to the routes. They are `async def` because they neither block
 nor wait: FastAPI runs a plain `def` dependency in its thread pool, a hand-off to a thread and back
-for each one of every request.
+for each one of every request. They take the request and read `app.state` rather than depend on
+each other: FastAPI solves a dependency's own dependencies again wherever it is used (a cached
+one too), and each costs a few microseconds of every request. The API key is checked once, by
+`require_key`, the dependency of every `/v1` route.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import redis
@@ -23,7 +25,6 @@ from core.storage import Storage
 from service.job_changes import JobChanges
 from service.jobs import JobQueue
 from service.security import Caller, authenticate, caller
-from service.uploads import request_spool
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -61,32 +62,37 @@ async def get_storage(request: Request) -> Storage:
     return request.app.state.storage
 
 
-async def get_owner(
+def _owner(request: Request) -> str:
+    """The caller: "anonymous" without configured keys, else the digest of a valid key (401)."""
+    return authenticate(request.headers.get("authorization"), request.app.state.settings.key_list)
+
+
+async def require_key(
     request: Request,
-    settings: Annotated[Settings, Depends(get_app_settings)],
     _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> str:
-    """The caller: "anonymous" without configured keys, else the digest of a valid key (401)."""
-    return authenticate(request.headers.get("authorization"), settings.key_list)
+    """The dependency of every `/v1` route (`service.app`): the caller, 401 without a valid key
+    when keys are configured; through `bearer`, the OpenAPI document's security scheme."""
+    return _owner(request)
 
 
-async def get_caller(
-    settings: Annotated[Settings, Depends(get_app_settings)],
-    owner: Annotated[str, Depends(get_owner)],
-) -> Caller:
+async def get_owner(request: Request) -> str:
+    """The caller (see `require_key`, which has checked the key already)."""
+    return _owner(request)
+
+
+async def get_caller(request: Request) -> Caller:
     """The caller and what it may see and manage (`service.security.Caller`)."""
-    return caller(owner, settings.key_list, settings.operator_key_list)
+    settings = request.app.state.settings
+    return caller(_owner(request), settings.key_list, settings.operator_key_list)
 
 
-async def get_job_queue(
-    request: Request,
-    owner: Annotated[str, Depends(get_owner)],
-    response: Response,
-) -> JobQueue:
+async def get_job_queue(request: Request, response: Response) -> JobQueue:
     """Submission of the caller's jobs: capacity checks, record, task (`service.jobs.JobQueue`);
     an operator (or everyone, without keys) has no per-key limit."""
     state = request.app.state
     settings = state.settings
+    owner = _owner(request)
     operator = caller(owner, settings.key_list, settings.operator_key_list).operator
     return JobQueue(
         state.job_store,
@@ -110,4 +116,3 @@ JobChangesDep = Annotated[JobChanges, Depends(get_job_changes)]
 OwnerDep = Annotated[str, Depends(get_owner)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
-SpoolDep = Annotated[Path, Depends(request_spool)]  # the request's spool folder for uploads

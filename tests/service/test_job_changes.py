@@ -76,3 +76,33 @@ def test_without_a_message_the_waiter_reads_again_within_the_floor(redis_url):
 def test_without_redis_waiters_still_return_at_the_floor():
     url = f"redis://127.0.0.1:{free_port()}/0"
     assert run(lambda: one_wait(url, "x")) <= FLOOR_SECONDS + 0.5  # no hang while Redis is away
+
+
+def test_a_waiter_for_the_end_sleeps_through_the_start_and_progress(redis_url):
+    store = JobStore(redis.Redis.from_url(redis_url))
+    job = store.create(Job(kind=JobKind.sample, model="m"))
+
+    async def body():
+        client = redis.asyncio.Redis.from_url(redis_url)
+        changes = JobChanges(client)
+
+        async def first_wake(until_ended: bool) -> tuple[float, JobStatus]:
+            async with changes.watch(job.id, until_ended=until_ended) as next_change:
+                started = time.monotonic()
+                await next_change(30.0)
+                return time.monotonic() - started, store.get(job.id).status
+
+        waiting = [asyncio.create_task(first_wake(flag)) for flag in (False, True)]
+        await asyncio.sleep(0.3)  # the subscriber is up
+        store.update(job.id, status=JobStatus.running)
+        store.update(job.id, progress=0.5)
+        await asyncio.sleep(0.5)  # within the floor
+        store.update(job.id, status=JobStatus.succeeded)
+        woken = await asyncio.gather(*waiting)
+        await changes.close()
+        await client.aclose()
+        return woken
+
+    (any_change, seen), (at_end, ended) = run(body)
+    assert seen is JobStatus.running and any_change < 0.5  # woken by the start
+    assert ended is JobStatus.succeeded and at_end >= 0.5  # by the end, not before

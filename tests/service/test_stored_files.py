@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 
-from core.object_store import ObjectStore
+from core.object_store import STREAM_CHUNK, ObjectStore
 from core.settings import Settings
 from service.errors import ApiError, install_error_handlers
 from service.stored_files import result_file, stored_file
@@ -98,6 +98,18 @@ def test_ranges_it_does_not_serve_give_the_whole_object(http):
         assert (answer.status_code, answer.content) == (200, DATA), headers
     same = http.get("/stored/0.png", headers={"Range": "bytes=2-5", "If-Range": etag})
     assert (same.status_code, same.content) == (206, DATA[2:6])
+
+
+def test_an_object_of_several_chunks_is_streamed(objects, http):
+    large = bytes(range(251)) * (2 * STREAM_CHUNK // 251 + 7)  # over two chunks
+    objects.put("results/job/1.png", large)
+    whole = http.get("/stored/1.png")
+    assert (whole.status_code, whole.content) == (200, large)
+    assert whole.headers["content-length"] == str(len(large))
+    first, last = STREAM_CHUNK - 5, 2 * STREAM_CHUNK + 5  # across both chunk boundaries
+    part = http.get("/stored/1.png", headers={"Range": f"bytes={first}-{last}"})
+    assert (part.status_code, part.content) == (206, large[first : last + 1])
+    assert part.headers["content-range"] == f"bytes {first}-{last}/{len(large)}"
 
 
 def test_a_missing_object_is_the_routes_404(http):

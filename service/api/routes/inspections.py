@@ -32,14 +32,13 @@ from service.api.deps import (
     JobQueueDep,
     OwnerDep,
     SettingsDep,
-    SpoolDep,
     StorageDep,
 )
 from service.api.routes.jobs import owned_job
 from service.catalog import check_class_label, require_inspectable
 from service.errors import ApiError
 from service.schemas import JobOut, error_responses
-from service.uploads import UploadedImage, open_image, read_image, store_png
+from service.uploads import UploadedImage, open_image, read_image, spooled, store_png
 from service.webhooks import WebhookFormDep
 
 router = APIRouter(tags=["inspections"])
@@ -71,6 +70,51 @@ def _read_stored(storage: Storage, key: str, settings: Settings, missing: str) -
     if data is None:
         raise ApiError(404, "image_not_found", missing)
     return open_image(data, settings.max_image_pixels)
+
+
+def _picture(
+    storage: Storage,
+    settings: Settings,
+    source: Job | None,
+    index: int,
+    image: UploadFile | None,
+    spool: Path,
+) -> Image.Image | UploadedImage:
+    """The image to inspect: result image `index` of the `source` job, or the uploaded one."""
+    if source is not None:
+        missing = f"The job {source.id} has no result image {index}."
+        return _read_stored(storage, _source_image(source, index), settings, missing)
+    return read_image(image, settings, spool)
+
+
+def _condition(
+    storage: Storage,
+    settings: Settings,
+    family: str,
+    source: Job | None,
+    input_image: UploadFile | None,
+    spool: Path,
+) -> Image.Image | UploadedImage | None:
+    """The image a pix2pix model's image translates: the uploaded `input`, or the input of the
+    `source` translation (422 `input_required` without either); None for other families (422
+    `invalid_field` when an `input` was sent to one)."""
+    if family != "pix2pix":
+        if input_image is not None:
+            raise ApiError(
+                422, "invalid_field", f"The field 'input' is for pix2pix models, not {family}."
+            )
+        return None
+    if input_image is not None:
+        return read_image(input_image, settings, spool, what="input image")
+    if source is not None and source.kind is JobKind.translation:
+        gone = f"The files of job {source.id} are no longer stored."
+        return _read_stored(storage, upload_key(source.id), settings, gone)
+    raise ApiError(
+        422,
+        "input_required",
+        "A pix2pix discriminator judges a pair: send `input`, the image that `image` "
+        "translates (or inspect a translation job's result with `source_job`).",
+    )
 
 
 def _store_uploads(
@@ -121,7 +165,6 @@ def create_inspection(
     jobs: JobQueueDep,
     webhook: WebhookFormDep,
     caller: CallerDep,
-    spool: SpoolDep,
     image: Annotated[
         UploadFile | None, File(description="The image to inspect (or give `source_job`).")
     ] = None,
@@ -160,36 +203,11 @@ def create_inspection(
             422, "invalid_field", "Send either an `image` file or a `source_job` id (not both)."
         )
     source = owned_job(jobs.store, source_job, owner) if source_job is not None else None
-    picture = (
-        _read_stored(
-            storage,
-            _source_image(source, source_image),
-            settings,
-            f"The job {source.id} has no result image {source_image}.",
-        )
-        if source is not None
-        else read_image(image, settings, spool)
-    )
-    condition = None
-    if info.family == "pix2pix":
-        if input_image is not None:
-            condition = read_image(input_image, settings, spool, what="input image")
-        elif source is not None and source.kind is JobKind.translation:
-            gone = f"The files of job {source.id} are no longer stored."
-            condition = _read_stored(storage, upload_key(source.id), settings, gone)
-        else:
-            raise ApiError(
-                422,
-                "input_required",
-                "A pix2pix discriminator judges a pair: send `input`, the image that `image` "
-                "translates (or inspect a translation job's result with `source_job`).",
-            )
-    elif input_image is not None:
-        raise ApiError(
-            422, "invalid_field", f"The field 'input' is for pix2pix models, not {info.family}."
-        )
-    job = jobs.new(JobKind.inspection, info.ref, info.digest, webhook)
-    params = _store_uploads(storage, job, picture, condition, spool)
+    with spooled() as spool:
+        picture = _picture(storage, settings, source, source_image, image, spool)
+        condition = _condition(storage, settings, info.family, source, input_image, spool)
+        job = jobs.new(JobKind.inspection, info.ref, info.digest, webhook)
+        params = _store_uploads(storage, job, picture, condition, spool)
     if class_label is None and source is not None and source.kind is JobKind.sample:
         # judge a sample as the class it was drawn as, when the judging model has that class
         drawn_as = source.params.get("class_label")

@@ -112,7 +112,7 @@ async def get_job(
     if wait is None:
         return public_job(await read_owned_job(changes, job_id, owner))
     deadline = time.monotonic() + wait
-    async with changes.watch(job_id) as next_change:
+    async with changes.watch(job_id, until_ended=True) as next_change:
         job = await read_owned_job(changes, job_id, owner)  # after subscribing
         while not job.status.ended:
             left = deadline - time.monotonic()

@@ -13,7 +13,6 @@ from service.api.deps import (
     CallerDep,
     JobQueueDep,
     SettingsDep,
-    SpoolDep,
     StorageDep,
     StoreDep,
 )
@@ -23,6 +22,7 @@ from service.examples import example_png, example_sources
 from service.model_admin import require_manager, update_listing
 from service.model_imports import check_upload, choose_id, import_params, store_import
 from service.schemas import ExampleList, JobOut, ModelList, ModelPatch, error_responses
+from service.uploads import spooled
 from service.webhooks import WebhookFormDep
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -53,7 +53,6 @@ def import_model(
     storage: StorageDep,
     jobs: JobQueueDep,
     webhook: WebhookFormDep,
-    spool: SpoolDep,
     discriminator: Annotated[
         UploadFile | None,
         File(description="With a reference *_net_G.pth: its *_net_D.pth (PatchGAN), optional."),
@@ -73,9 +72,10 @@ def import_model(
     kind, _ = check_upload(file, discriminator, settings.max_model_bytes)
     model_id, given = choose_id(storage, id, name, file.filename, jobs.owner)
     job = jobs.new(JobKind.model_import, model_id, webhook=webhook)
-    store_import(
-        storage.objects, job.id, spool, kind, file, discriminator, settings.max_model_bytes
-    )
+    with spooled() as spool:
+        store_import(
+            storage.objects, job.id, spool, kind, file, discriminator, settings.max_model_bytes
+        )
     params = import_params(kind, model_id, given, file, discriminator, name, description)
     return jobs.submit(job, params, uploaded=True)
 

@@ -17,10 +17,10 @@ from core.params import (
     random_seed,
 )
 from core.storage import upload_key
-from service.api.deps import CallerDep, JobQueueDep, SettingsDep, SpoolDep, StorageDep
+from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
 from service.catalog import check_class_label, require_discriminator, require_model
 from service.schemas import JobOut, error_responses
-from service.uploads import read_image, store_png
+from service.uploads import read_image, spooled, store_png
 from service.webhooks import WebhookFormDep
 
 router = APIRouter(tags=["projections"])
@@ -45,7 +45,6 @@ def create_projection(
     jobs: JobQueueDep,
     webhook: WebhookFormDep,
     caller: CallerDep,
-    spool: SpoolDep,
     steps: Annotated[
         int,
         Form(
@@ -86,10 +85,11 @@ def create_projection(
     check_class_label(info, class_label)
     if discriminator_loss == "on":
         require_discriminator(info, "use its feature loss")
-    picture = read_image(image, settings, spool)
-    job = jobs.new(JobKind.projection, info.ref, info.digest, webhook)
-    key = upload_key(job.id)
-    width, height = store_png(picture, storage.objects, key, spool)
+    with spooled() as spool:
+        picture = read_image(image, settings, spool)
+        job = jobs.new(JobKind.projection, info.ref, info.digest, webhook)
+        key = upload_key(job.id)
+        width, height = store_png(picture, storage.objects, key, spool)
     params = {
         "image": key,
         "width": width,

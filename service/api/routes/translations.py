@@ -20,10 +20,10 @@ from core.params import (
     random_seed,
 )
 from core.storage import upload_key
-from service.api.deps import CallerDep, JobQueueDep, SettingsDep, SpoolDep, StorageDep
+from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
 from service.catalog import require_model
 from service.schemas import JobOut, error_responses
-from service.uploads import read_image, store_png
+from service.uploads import read_image, spooled, store_png
 from service.webhooks import WebhookFormDep
 
 router = APIRouter(tags=["translations"])
@@ -48,7 +48,6 @@ def create_translation(
     jobs: JobQueueDep,
     webhook: WebhookFormDep,
     caller: CallerDep,
-    spool: SpoolDep,
     seed: Annotated[
         int | None,
         Form(ge=0, le=MAX_SEED, description="Seed of the dropout noise (random if omitted)."),
@@ -81,9 +80,10 @@ def create_translation(
     """Queue the translation of an uploaded image; the result keeps the input's size."""
     _check_quality(format, quality)
     info = require_model(storage, model, "translate", caller)
-    picture = read_image(image, settings, spool)
-    job = jobs.new(JobKind.translation, info.ref, info.digest, webhook)
-    width, height = store_png(picture, storage.objects, upload_key(job.id), spool)
+    with spooled() as spool:
+        picture = read_image(image, settings, spool)
+        job = jobs.new(JobKind.translation, info.ref, info.digest, webhook)
+        width, height = store_png(picture, storage.objects, upload_key(job.id), spool)
     seed = random_seed() if seed is None else seed
     params = TranslationParams(
         seed=seed, mode=mode, width=width, height=height, format=format, quality=quality
