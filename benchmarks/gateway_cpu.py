@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ import httpx
 import numpy as np
 import torch
 from PIL import Image
+from stack_overhead import cpu_seconds, descendants, wait_ready
 
 import models
 from core.settings import Settings
@@ -33,7 +33,6 @@ from ganserve.embedded_redis import free_port
 from ganserve.launcher import RunningStack, local_stack
 
 MODEL = "bench-p2p"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def photo_png(size: int) -> bytes:
@@ -45,31 +44,9 @@ def photo_png(size: int) -> bytes:
     return buffer.getvalue()
 
 
-def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it (a multi-process gateway's workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(children.get(current, []))
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_total(pids: list[int]) -> float:
     """User + system CPU seconds the processes `pids` have used so far."""
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / TICKS
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def translate(client: httpx.Client, payload: bytes) -> None:
@@ -91,28 +68,19 @@ def phase(
 ) -> tuple[float, float, float]:
     """Run `jobs` translations from `clients` clients: the gateway's and Redis's CPU
     milliseconds per job, and jobs per second."""
-    gateway = descendants(running.stack.processes["gateway"].pid)
+    gateway_pid = running.stack.processes["gateway"].pid
+    gateway = [gateway_pid, *descendants(gateway_pid)]
     redis_pid = [running.redis.process.pid] if running.redis and running.redis.process else []
     limits = httpx.Limits(keepalive_expiry=2)
     with httpx.Client(base_url=running.url, timeout=60, limits=limits) as client:
-        gateway_before, redis_before = cpu_seconds(gateway), cpu_seconds(redis_pid)
+        gateway_before, redis_before = cpu_total(gateway), cpu_total(redis_pid)
         started = time.perf_counter()
         with ThreadPoolExecutor(clients) as pool:
             list(pool.map(lambda _: translate(client, payload), range(jobs)))
         wall = time.perf_counter() - started
-        gateway_ms = 1000 * (cpu_seconds(gateway) - gateway_before) / jobs
-        redis_ms = 1000 * (cpu_seconds(redis_pid) - redis_before) / jobs
+        gateway_ms = 1000 * (cpu_total(gateway) - gateway_before) / jobs
+        redis_ms = 1000 * (cpu_total(redis_pid) - redis_before) / jobs
     return gateway_ms, redis_ms, jobs / wall
-
-
-def ready(client: httpx.Client, timeout: float = 120.0) -> None:
-    """Wait until a worker serves each queue."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.5)
-    raise RuntimeError("the workers did not come up")
 
 
 def main() -> None:
@@ -132,8 +100,8 @@ def main() -> None:
         settings = Settings(data_dir=data_dir, port=free_port(), redis_url=None)
         env = {"GANSERVE_GATEWAY_PROCESSES": str(args.processes)}
         with local_stack(settings, env) as running:
+            wait_ready(running.url, running)
             with httpx.Client(base_url=running.url, timeout=60) as client:
-                ready(client)
                 for _ in range(10):  # warm-up: the worker loads the model
                     translate(client, payload)
             print(f"gateway processes {args.processes}, {args.size}x{args.size} PNG")
