@@ -6,8 +6,8 @@ evaluating the exported model every `--every` seconds of training (evaluation ti
 counted), or evaluates the models a running stack has (`--models DIR`).
 
 - translation (pix2pix, Isola et al. 2017): L1 and SSIM on the held-out split, each image
-  translated as a translation job does (`models.test_time.translate`), against the task's trivial
-  baseline: the mean training colour (labels2photo, edges2photo) or the grey input copied to
+  translated as a translation job does (`models.pix2pix.translation.translate`), against the task's
+  trivial baseline: the mean training colour (labels2photo, edges2photo) or the grey input copied to
   every channel (grey2colour). Target: L1 <= 0.17 x baseline, SSIM >= 0.60.
 - digits (class-conditional U-Net GAN, Schonfeld et al. 2020): a classifier trained on real
   digits (scikit-learn SVC on 8x8 box-downsampled images, its held-out accuracy printed) names
@@ -182,7 +182,7 @@ def evaluate(demo: DemoModel, generator: nn.Module, data: Path) -> dict[str, Any
 def picture(demo: DemoModel, generator: nn.Module, data: Path, scale: int = 3) -> Image.Image:
     """Input/output/target rows (translation), a row per class (digits), a grid of faces."""
     if demo.family == "pix2pix":
-        from models.test_time import translate
+        from models.pix2pix.translation import translate
 
         val = PairedDataset(
             data, image_size=generator.config.image_size, split="val", augment=False

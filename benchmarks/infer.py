@@ -2,8 +2,8 @@
 CUDA graphs.
 
 What the infer worker computes (`workers.fast_path`): pix2pix's unet_256 at 256 px through
-`models.test_time` (per-sample norm, seeded dropout; the input and its dropout masks already on
-the device) and each sampling generator at the demo models' sizes through
+`models.pix2pix.translation` (per-sample norm, seeded dropout; the input and its dropout masks
+already on the device) and each sampling generator at the demo models' sizes through
 `models.sampling.generate`, at batch 1, 8 and 32, in up to four settings:
 
 - `eager-fp32`: the baseline;
@@ -34,8 +34,9 @@ from collections.abc import Callable
 import torch
 
 import models
+from models.pix2pix.networks import Pix2PixGenerator
+from models.pix2pix.translation import TestTimeRun, draw_masks, forward
 from models.sampling import generate
-from models.test_time import TestTimeRun, draw_masks, forward
 from workers import inference
 from workers.fast_path import FastPath
 
@@ -63,7 +64,7 @@ def runner(network: torch.nn.Module, batch: int, path: FastPath) -> Callable[[],
     """A function that runs one batch through `network` as the worker does (compiled as the
     worker compiles it when `path` compiles)."""
     device = path.device
-    if isinstance(network, models.pix2pix.Pix2PixGenerator):
+    if isinstance(network, Pix2PixGenerator):
         size = network.config.image_size
         x = torch.rand(batch, network.config.in_channels, size, size, device=device) * 2 - 1
         masks = [m.to(device) for m in draw_masks(network, list(range(batch)), (size, size))]

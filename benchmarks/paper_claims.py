@@ -31,8 +31,8 @@ from demo_quality import DEMO_KIND, Clock, halves, swd
 from torch import nn
 
 from ganserve.demo_models import DEMOS
+from models.pix2pix.translation import translate
 from models.sampling import sample
-from models.test_time import translate
 from training.data import ImageDataset, PairedDataset
 from training.demo import build_demo
 from training.images import quantize

@@ -17,12 +17,18 @@ generator config field, what a fine-tune run takes from its model, `core.fine_tu
 a family whose runs cannot start from a model),
 the papers' image size and batch (`paper_run`: the training CLI's defaults), the defaults of a
 training run submitted over the API (`service_defaults`, small enough for a CPU) and its demo
-model (`demo`: the `training.demo` dataset and the run that `ganserve up` starts on it).
-Torch-free.
+model (`demo`: the `training.demo` dataset and the run that `ganserve up` starts on it), and
+where the rest of the family lives: its package in `models` (`models_package`: networks,
+test-time computation, the `hooks` module of `models.family`) and its training module
+(`training_module`: a `training.family.GANFamily`). Adding a family is that package, this row
+and that module (docs/design/families.md); a family kept outside ganserve adds its row through
+`GANSERVE_FAMILY_MODULES`. Torch-free.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -55,9 +61,17 @@ class Family:
     image_sizes: tuple[int, ...]
     paper_run: dict[str, Any]
     service_defaults: dict[str, Any]
-    demo: Demo
+    demo: Demo | None  # None: no demo model
     schedule_sets: tuple[str, ...] = ()
     generator_fields: tuple[tuple[str, str], ...] = ()
+    models_package: str = ""  # its package in `models` (unset: models.<name>)
+    training_module: str = ""  # its `GANFamily` module (unset: training.families.<name>)
+
+    def __post_init__(self) -> None:
+        if not self.models_package:
+            object.__setattr__(self, "models_package", f"models.{self.name}")
+        if not self.training_module:
+            object.__setattr__(self, "training_module", f"training.families.{self.name}")
 
 
 FAMILY_TABLE: tuple[Family, ...] = (
@@ -167,6 +181,32 @@ FAMILY_TABLE: tuple[Family, ...] = (
     ),
 )
 
+# Read from the environment when this module is first imported (before any `Settings`): the
+# table is a constant of each process. Documented as the setting `family_modules`.
+FAMILY_MODULES_ENV = "GANSERVE_FAMILY_MODULES"
+
+
+def _added_rows() -> tuple[Family, ...]:
+    """The rows of the modules `GANSERVE_FAMILY_MODULES` names (comma-separated import paths,
+    each module holding one torch-free `FAMILY` row): families kept outside this package."""
+    rows = []
+    for path in filter(
+        None, (p.strip() for p in os.environ.get(FAMILY_MODULES_ENV, "").split(","))
+    ):
+        try:
+            row = importlib.import_module(path).FAMILY
+        except (ImportError, AttributeError) as error:
+            raise RuntimeError(
+                f"{FAMILY_MODULES_ENV} names {path!r}, which is no importable module with a "
+                f"FAMILY row: {error}"
+            ) from error
+        if not isinstance(row, Family) or row.name in {f.name for f in FAMILY_TABLE + tuple(rows)}:
+            raise RuntimeError(f"{path}.FAMILY must be a Family with a new name, not {row!r}")
+        rows.append(row)
+    return tuple(rows)
+
+
+FAMILY_TABLE += _added_rows()
 FAMILIES: dict[str, Family] = {family.name: family for family in FAMILY_TABLE}
 FamilyName = StrEnum("FamilyName", {name: name for name in FAMILIES})
 FamilyName.__doc__ = "The model families a training run can train."

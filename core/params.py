@@ -61,6 +61,13 @@ MIN_KEEP = MAX_SAMPLES / MAX_FILTER_CANDIDATES  # 1/256: 64 images from 16384 ca
 MAX_BURN_IN = 4096
 MIN_BURN_IN = 8
 MAX_PIXEL_WEIGHT = 10.0
+# The filters' defaults (`models.discriminator_filter` uses the same): keep half of the
+# candidates; DRS (Azadi et al., ICLR 2019) calibrates on 256 candidates, sets gamma at the
+# 95th percentile of F (their section 3.2) and draws at most 2048 more.
+DEFAULT_KEEP = 0.5
+DEFAULT_BURN_IN = 256
+DEFAULT_PERCENTILE = 95.0
+DEFAULT_MAX_CANDIDATES = 2048
 # Result images (translations, samples): PNG by default (lossless, what every older record
 # holds); WebP and JPEG at a quality of 1..100, 90 unless asked (docs/api/translations-samples.md).
 ResultFormat = Literal["png", "webp", "jpeg"]
@@ -204,7 +211,7 @@ class TopFilter(BaseModel):
 
     method: Literal["top"]
     keep: float = Field(
-        default=0.5,
+        default=DEFAULT_KEEP,
         ge=MIN_KEEP,
         le=1,
         allow_inf_nan=False,
@@ -228,20 +235,20 @@ class DrsFilter(BaseModel):
 
     method: Literal["drs"]
     burn_in: int = Field(
-        default=256,
+        default=DEFAULT_BURN_IN,
         ge=MIN_BURN_IN,
         le=MAX_BURN_IN,
         description="Candidates scored to calibrate (max logit).",
     )
     percentile: float = Field(
-        default=95.0,
+        default=DEFAULT_PERCENTILE,
         ge=0,
         le=100,
         allow_inf_nan=False,
         description="gamma: this percentile of F(x) on the burn-in batch (higher: stricter).",
     )
     max_candidates: int = Field(
-        default=2048,
+        default=DEFAULT_MAX_CANDIDATES,
         ge=1,
         le=MAX_FILTER_CANDIDATES,
         description="Most candidates drawn after the burn-in; short of `count` accepted, the "

@@ -273,6 +273,15 @@ class Settings(BaseSettings):
         "pass on the device (unset: 2 on a host with an NVIDIA GPU, 1 without; a worker started "
         "with `--concurrency` keeps that). Other queues' workers run 1 unless told otherwise.",
     )
+    family_modules: str = Field(
+        default="",
+        description="Model families kept outside ganserve's packages: comma-separated import "
+        "paths of modules each holding one torch-free `FAMILY` row (`core.families.Family`) "
+        "whose `models_package` and `training_module` name the family's networks and hooks and "
+        "its training (docs/design/families.md). Every process of the stack must see the same "
+        "value, and the modules must be importable (PYTHONPATH). Read once, when "
+        "`core.families` is first imported.",
+    )
     max_tile_pixels: int | None = Field(
         default=None,
         ge=65536,

@@ -10,11 +10,12 @@ Public API:
   readers never see half of it,
 - `models.realness` turns a discriminator's output into a realness map of an image.
 
-Families: pix2pix (Isola et al., CVPR 2017), U-Net GAN (Schonfeld et al., CVPR 2020) and
-Progressive GAN (Karras et al., ICLR 2018).
+Families, one package each (`models/<family>/`: networks, hooks, test-time computation):
+pix2pix (Isola et al., CVPR 2017), U-Net GAN (Schonfeld et al., CVPR 2020) and Progressive GAN
+(Karras et al., ICLR 2018), plus any the family table's `GANSERVE_FAMILY_MODULES` rows add;
+`models.family` is the protocol the capability modules call them through.
 """
 
-from models import pggan, pix2pix, unetgan  # noqa: F401  (registers the architectures)
 from models.checkpoint import (
     CheckpointError,
     ModelCard,
@@ -27,7 +28,10 @@ from models.checkpoint import (
     save,
     save_discriminator,
 )
+from models.family import load_families
 from models.registry import architecture_of, create, get_architecture, list_models
+
+load_families()  # every family's hooks and networks, as the family table names them
 
 __all__ = [
     "CheckpointError",

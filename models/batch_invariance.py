@@ -12,7 +12,8 @@ the linear layers, and 16+ agree. Padding every batch with copies of its first r
 `MIN_ROWS` rows and to a multiple of `ROW_ALIGN`, and dropping them afterwards, makes each row's
 result the same at any batch size and either thread count; a 1-image pass costs what a 16-image
 pass does. Used for the sampling generators and the U-Net GAN and Progressive GAN
-discriminators; pix2pix networks run unpadded (`models.test_time` normalises each image alone).
+discriminators; pix2pix networks run unpadded (`models.pix2pix.translation` normalises each
+image alone).
 `tests/models/test_batch_invariance.py` checks the property on the machine that runs the tests,
 at 1 and 2 threads.
 """

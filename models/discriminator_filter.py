@@ -53,9 +53,9 @@ Scores (`realness_scores`) are the discriminator's logits:
   steepness depends on the critic's scale (the drift penalty keeps it near a few units). The
   critic's minibatch standard deviation layer makes an image's score depend on its group of
   `mbstd_group_size` batch-mates; here every image is judged in a group with the same
-  `group_mates`: mbstd_group_size - 1 fixed samples of the generator (seed `MATES_SEED`, no
-  truncation), as the critic judged groups of generated images in training. An image's score
-  therefore depends on it alone.
+  `group_mates`: mbstd_group_size - 1 fixed samples of the generator (seed
+  `models.pggan.hooks.MATES_SEED`, no truncation), as the critic judged groups of generated images
+  in training. An image's score therefore depends on it alone.
 
 Scores are batch-invariant (every batch padded as `models.batch_invariance` says) and
 deterministic; the networks run in eval mode under no_grad, in whatever autocast context the
@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -77,23 +77,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.params import MAX_FILTER_CANDIDATES, MIN_BURN_IN
-from models.batch_invariance import pad_rows
-from models.pggan import PGGANDiscriminator, PGGANGenerator
+from core.params import (
+    DEFAULT_BURN_IN,
+    DEFAULT_KEEP,
+    DEFAULT_MAX_CANDIDATES,
+    DEFAULT_PERCENTILE,
+    MAX_FILTER_CANDIDATES,
+    MIN_BURN_IN,
+)
+from models.family import families_with, hooks_of, overrides, supports
 from models.realness import check_class_label
+from models.registry import architecture_of
 from models.sampling import generate, sample_inputs
 from models.stopping import ShouldStop, check_stop
-from models.unetgan import UNetGANDiscriminator, UNetGANGenerator
 
-DEFAULT_KEEP = 0.5
-DRS_BURN_IN = 256
-DRS_PERCENTILE = 95.0  # Azadi et al. 2019: gamma at the 95th percentile of F
+DRS_BURN_IN = DEFAULT_BURN_IN
+DRS_PERCENTILE = DEFAULT_PERCENTILE  # Azadi et al. 2019: gamma at the 95th percentile of F
 DRS_EPSILON = 1e-6  # uber-research/metropolis-hastings-gans' value; the paper gives none
-DRS_MAX_CANDIDATES = 2048  # drawn after the burn-in, at most
+DRS_MAX_CANDIDATES = DEFAULT_MAX_CANDIDATES  # drawn after the burn-in, at most
 DRS_BATCH = 64  # candidates per batch after the burn-in
 MAX_CANDIDATES = MAX_FILTER_CANDIDATES  # top: most candidates; DRS: most burn-in, most after
 SCORE_BATCH = 64  # images per discriminator pass, and per generator pass of the candidates
-MATES_SEED = 0  # the Progressive GAN critic's fixed batch-mates
 _BATCH_STREAM, _UNIFORM_STREAM = 1, 2  # DRS's derived random streams
 
 
@@ -133,19 +137,9 @@ def _evaluating(module: nn.Module) -> Iterator[None]:
         module.train(was_training)
 
 
-@contextmanager
-def _pre_hook(module: nn.Module, hook: Callable[..., Any]) -> Iterator[None]:
-    handle = module.register_forward_pre_hook(hook)
-    try:
-        yield
-    finally:
-        handle.remove()
-
-
 def _check_images(d: nn.Module, images: torch.Tensor) -> None:
-    cfg = d.config
-    size = cfg.image_size if isinstance(d, UNetGANDiscriminator) else d.resolution
-    expected = (cfg.channels, size, size)
+    channels, size = hooks_of(d).image_shape(d)
+    expected = (channels, size, size)
     if images.ndim != 4 or tuple(images.shape[1:]) != expected:
         raise ValueError(
             f"images must be (N, {', '.join(map(str, expected))}), got {tuple(images.shape)}"
@@ -154,13 +148,11 @@ def _check_images(d: nn.Module, images: torch.Tensor) -> None:
         raise ValueError(f"images must be a float tensor in [-1, 1], not {images.dtype}")
 
 
-def _check_weight(pixel_weight: float, d: nn.Module) -> None:
+def _check_weight(pixel_weight: float) -> None:
     if not isinstance(pixel_weight, numbers.Real) or not math.isfinite(pixel_weight):
         raise ValueError(f"pixel_weight must be a finite number, not {pixel_weight!r}")
     if pixel_weight < 0:
         raise ValueError(f"pixel_weight must be 0 or more, not {pixel_weight}")
-    if pixel_weight and not isinstance(d, UNetGANDiscriminator):
-        raise ValueError("pixel_weight needs a U-Net GAN discriminator's per-pixel logit map")
 
 
 def _check_labels(d: nn.Module, labels: torch.Tensor | None, count: int) -> None:
@@ -178,68 +170,12 @@ def _check_labels(d: nn.Module, labels: torch.Tensor | None, count: int) -> None
         check_class_label(d, int(label))
 
 
-def _unet_scores(
-    d: UNetGANDiscriminator, images: torch.Tensor, labels: torch.Tensor | None, weight: float
-) -> torch.Tensor:
-    """Global logit + weight * mean pixel logit, (B,) float32 on the CPU, for B images."""
-    rows = images.shape[0]
-    device = _device(d)
-    inputs = [images.to(device)] + ([] if labels is None else [labels.to(device)])
-    padded = pad_rows(*inputs)  # (B', C, S, S) and (B',), B' a multiple of ROW_ALIGN
-    x, y = padded[0], (padded[1] if labels is not None else None)
-    features = d.encode(x)  # per resolution, down to (B', C, 4, 4)
-    scores = d.global_logits(features[-1], y).float()  # (B',)
-    if weight:
-        pixels = d.pixel_logits(d.decode(features), y).float()  # (B', 1, S, S)
-        scores = scores + weight * pixels.mean(dim=(1, 2, 3))  # (B',)
-    return scores[:rows].cpu()
-
-
-def _output_block_input(d: PGGANDiscriminator, images: torch.Tensor) -> torch.Tensor:
-    """What the critic's 4x4 output block receives for `images`: (B, C, 4, 4)."""
-    captured: list[torch.Tensor] = []
-
-    def capture(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
-        captured.append(args[0])
-
-    rows = images.shape[0]
-    (padded,) = pad_rows(images.to(_device(d)))  # (B', C, R, R)
-    with _pre_hook(d.blocks[0], capture):
-        d(padded)
-    return captured[0][:rows]  # (B, C, 4, 4)
-
-
-def _critic_scores(
-    d: PGGANDiscriminator, images: torch.Tensor, mates: torch.Tensor | None
-) -> torch.Tensor:
-    """Critic scores (B,) float32 on the CPU, each image judged in a group with `mates`'
-    output-block inputs (G - 1, C, 4, 4) (None: no minibatch standard deviation layer)."""
-    rows = images.shape[0]
-    (padded,) = pad_rows(images.to(_device(d)))  # (B', C, R, R), B' a multiple of ROW_ALIGN
-    if mates is None:
-        return d(padded)[:rows].float().cpu()
-
-    def group(_module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor]:
-        h = args[0]  # (B', C, 4, 4)
-        others = [m.to(h.dtype).expand_as(h) for m in mates]  # G - 1 of (B', C, 4, 4)
-        # Row i's group is {i, i + B', i + 2B', ...} (`MinibatchStdDev`): image i and the mates.
-        return (torch.cat([h, *others]),)  # (G * B', C, 4, 4)
-
-    with _pre_hook(d.blocks[0], group):
-        return d(padded)[:rows].float().cpu()  # (G * B',) -> (B,)
-
-
 def group_mates(generator: nn.Module, discriminator: nn.Module) -> torch.Tensor | None:
-    """The fixed batch-mates (G - 1, C, R, R) a Progressive GAN critic with a minibatch standard
-    deviation layer judges every image with: generator samples from `MATES_SEED`, untruncated.
-    None for other discriminators (they judge each image alone)."""
-    if not isinstance(discriminator, PGGANDiscriminator):
-        return None
-    group = discriminator.config.mbstd_group_size
-    if group < 2:
-        return None
-    z, y = sample_inputs(generator.config, group - 1, MATES_SEED)
-    return generate(generator, z, y)  # (G - 1, C, R, R)
+    """The fixed batch-mates (G - 1, C, S, S) a discriminator whose score of an image depends on
+    its batch-mates (Progressive GAN's critic with a minibatch standard deviation layer) judges
+    every image with, drawn by `generator` (its family's hook); None for discriminators that
+    judge each image alone."""
+    return hooks_of(discriminator).group_mates(generator, discriminator)
 
 
 @torch.no_grad()
@@ -257,39 +193,28 @@ def realness_scores(
     image judged under its label in `labels` (N,) (None for unconditional models). Progressive
     GAN critic: its score; with a minibatch standard deviation layer, pass `group_mates`
     (`group_mates(generator, critic)`), the fixed images every image is judged in a group with
-    (module doc). An image's score does not depend on the other images passed.
+    (module doc). Other families: their `scorer` hook. An image's score does not depend on the
+    other images passed.
     """
     d = discriminator
-    if not isinstance(d, UNetGANDiscriminator | PGGANDiscriminator):
+    if not supports(d, "scorer"):
         raise ValueError(
-            "realness scores need a U-Net GAN or Progressive GAN discriminator, "
+            f"realness scores need a {families_with('scorer')} discriminator, "
             f"not {type(d).__name__}"
         )
     _check_images(d, images)
-    _check_weight(pixel_weight, d)
+    _check_weight(pixel_weight)
     _check_labels(d, labels, images.shape[0])
-    needs_mates = isinstance(d, PGGANDiscriminator) and d.config.mbstd_group_size > 1
-    if needs_mates:
-        expected = d.config.mbstd_group_size - 1
-        if group_mates is None or group_mates.shape[0] != expected:
-            raise ValueError(
-                f"this critic judges images in groups of {expected + 1} (minibatch standard "
-                f"deviation): pass {expected} group_mates (models.discriminator_filter."
-                "group_mates)"
-            )
+    hooks = hooks_of(d)
+    if group_mates is not None and overrides(hooks, "group_mates"):
         _check_images(d, group_mates)
-    elif group_mates is not None:
-        raise ValueError("this discriminator judges each image alone: it takes no group_mates")
     with _evaluating(d):
-        mates = _output_block_input(d, group_mates) if needs_mates else None
+        score = hooks.scorer(d, pixel_weight=float(pixel_weight), group_mates=group_mates)
         chunks = []
         for start in range(0, images.shape[0], SCORE_BATCH):
             part = images[start : start + SCORE_BATCH]  # (b, C, S, S)
-            if isinstance(d, UNetGANDiscriminator):
-                part_labels = None if labels is None else labels[start : start + SCORE_BATCH]
-                chunks.append(_unet_scores(d, part, part_labels, float(pixel_weight)))
-            else:
-                chunks.append(_critic_scores(d, part, mates))
+            part_labels = None if labels is None else labels[start : start + SCORE_BATCH]
+            chunks.append(score(part, part_labels))
     return torch.cat(chunks) if chunks else torch.empty(0)  # (N,)
 
 
@@ -299,16 +224,17 @@ def realness_scores(
 
 def _check_pair(generator: nn.Module, discriminator: nn.Module) -> None:
     """The generator and discriminator of one sampling model."""
-    pairs = (
-        (UNetGANGenerator, UNetGANDiscriminator),
-        (PGGANGenerator, PGGANDiscriminator),
-    )
-    if not any(isinstance(generator, g) for g, _ in pairs):
+    if not supports(generator, "scorer"):
         raise ValueError(
-            "discriminator-guided sampling needs a U-Net GAN or Progressive GAN generator, "
+            f"discriminator-guided sampling needs a {families_with('scorer')} generator, "
             f"not {type(generator).__name__}"
         )
-    if not any(isinstance(generator, g) and isinstance(discriminator, d) for g, d in pairs):
+    g_arch = architecture_of(generator)
+    try:
+        d_arch = architecture_of(discriminator)
+    except TypeError:
+        d_arch = None
+    if d_arch is None or d_arch.family != g_arch.family or d_arch.role != "discriminator":
         raise ValueError(
             f"{type(discriminator).__name__} is not the discriminator of a "
             f"{type(generator).__name__}"
@@ -401,7 +327,7 @@ class _Judge:
         should_stop: ShouldStop | None = None,
     ) -> None:
         _check_pair(generator, discriminator)
-        _check_weight(pixel_weight, discriminator)
+        _check_weight(pixel_weight)
         self.generator = generator
         self.discriminator = discriminator
         self.pixel_weight = pixel_weight

@@ -25,8 +25,9 @@ import math
 import numbers
 
 import torch
+from torch import nn
 
-from models.unetgan import UNetGANGenerator
+from models.family import hooks_of
 
 PATHS = ("slerp", "linear")
 MIN_SIN_ANGLE = 1e-6  # below this, sin(angle) makes the arc ill-defined: linear instead
@@ -85,23 +86,20 @@ def interpolate(
 
 
 def class_embeddings(
-    generator: UNetGANGenerator, start_label: int, end_label: int, frames: int
+    generator: nn.Module, start_label: int, end_label: int, frames: int
 ) -> torch.Tensor:
     """`frames` class embeddings (F, shared_dim) float32 on the CPU, linearly from the start
     class's row of the generator's shared embedding to the end class's; the first row is the
     start class's embedding and the last the end class's, bit for bit."""
-    if not isinstance(generator, UNetGANGenerator) or generator.shared is None:
-        raise ValueError(
-            "class embeddings interpolate a class-conditional U-Net GAN generator's classes"
-        )
-    num_classes = generator.config.num_classes
+    table = hooks_of(generator).class_embedding_table(generator).detach()  # (K, E)
+    num_classes = table.shape[0]
     for name, label in (("start_label", start_label), ("end_label", end_label)):
         if isinstance(label, bool) or not isinstance(label, numbers.Integral):
             raise ValueError(f"{name} must be a class index, not {label!r}")
         if not 0 <= label < num_classes:
             raise ValueError(f"{name} must lie in 0..{num_classes - 1}, not {label}")
     _check_frames(frames)
-    table = generator.shared.weight.detach().to("cpu", torch.float32)  # (K, E)
+    table = table.to("cpu", torch.float32)
     start, end = table[int(start_label)], table[int(end_label)]  # (E,) each
     t = torch.linspace(0.0, 1.0, frames, dtype=torch.float64)[:, None]  # (F, 1)
     out = ((1 - t) * start.double() + t * end.double()).float()  # (F, E)

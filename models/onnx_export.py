@@ -6,17 +6,17 @@ data file) that, for example, `onnxruntime.InferenceSession` runs. Every graph e
 clamp to [-1, 1] that ganserve applies to what it serves. What each graph computes:
 
 - **pix2pix** (Isola, Zhu, Zhou, Efros, "Image-to-Image Translation with Conditional Adversarial
-  Networks", CVPR 2017): `image` (N, C_in, H, W) float32 in [-1, 1] -> `translated`
-  (N, C_out, H, W), the paper's test-time mode exactly as `models.test_time.forward` computes it:
-  every norm layer normalises each image by its own per-channel statistics (instance norm with
-  the batch-norm affine weights; running averages are unused), so an image's result does not
-  depend on its batch-mates. **Dropout is off**: the dropout layers are the identity, and the
-  graph is deterministic. ganserve itself keeps the paper's test-time dropout as seeded masks
-  drawn per job (`models.test_time.draw_masks`), so an ONNX translation equals ganserve's with
-  every mask at one, not ganserve's for a given seed. N, H and W are dynamic; H and W must be
-  multiples of the U-Net's total stride 2**depth (256 for unet_256), which the graph's symbolic
-  shapes state as `{stride}*h` and `{stride}*w`. Reflect-padding other sizes and tiling large
-  images (`translate_native`) stay outside the graph.
+  Networks", CVPR 2017): `image` (N, C_in, H, W) float32 in [-1, 1] -> `translated` (N, C_out, H,
+  W), the paper's test-time mode exactly as `models.pix2pix.translation.forward` computes it: every
+  norm layer normalises each image by its own per-channel statistics (instance norm with the batch-
+  norm affine weights; running averages are unused), so an image's result does not depend on its
+  batch-mates. **Dropout is off**: the dropout layers are the identity, and the graph is
+  deterministic. ganserve itself keeps the paper's test-time dropout as seeded masks drawn per job
+  (`models.pix2pix.translation.draw_masks`), so an ONNX translation equals ganserve's with every
+  mask at one, not ganserve's for a given seed. N, H and W are dynamic; H and W must be multiples of
+  the U-Net's total stride 2**depth (256 for unet_256), which the graph's symbolic shapes state as
+  `{stride}*h` and `{stride}*w`. Reflect-padding other sizes and tiling large images
+  (`translate_native`) stay outside the graph.
 - **U-Net GAN** (Schonfeld, Schiele, Khoreva, "A U-Net Based Discriminator for Generative
   Adversarial Networks", CVPR 2020): its BigGAN generator in eval mode, `z` (N, latent_dim)
   float32 and, for class-conditional models, `class_label` (N,) int64 -> `images`
@@ -47,93 +47,15 @@ import onnx
 import torch
 from torch import nn
 
-from models import test_time
 from models.checkpoint import atomic_write, load
-from models.pggan import PGGANGenerator
-from models.pix2pix import Pix2PixGenerator
-from models.registry import architecture_of
-from models.unetgan import UNetGANGenerator
+from models.family import OnnxGraph, Unsupported, hooks_named, hooks_of, overrides
+from models.registry import architecture_of, get_architecture, list_models
 
 OPSET = 18
-BATCH = "N"  # the symbolic batch dimension of every graph's inputs and outputs
-# torch.export specialises a dimension whose example size is 0 or 1, so examples use 2.
-EXAMPLE_BATCH = 2
 
 
 class ExportError(ValueError):
     """A network this module cannot export to ONNX; the message says which and why."""
-
-
-class _NoDropoutRun(test_time.TestTimeRun):
-    """A test-time run that normalises each image by its own statistics and drops nothing."""
-
-    def __init__(self) -> None:
-        super().__init__((0, 0), masks=[])
-
-    def dropout(self, x: torch.Tensor) -> torch.Tensor:
-        return x  # (B, C, h, w): dropout off
-
-
-class _Pix2PixTestTime(nn.Module):
-    """pix2pix's test-time forward with dropout off: image (N, Ci, H, W) -> (N, Co, H, W)."""
-
-    def __init__(self, generator: Pix2PixGenerator) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        y = test_time.forward(self.generator, image, _NoDropoutRun())  # (N, Co, H, W)
-        return y.clamp(-1, 1)
-
-
-class _Sampler(nn.Module):
-    """A sampling generator: z (N, Z) -> images (N, C, S, S) in [-1, 1], unconditional."""
-
-    def __init__(self, generator: nn.Module) -> None:
-        super().__init__()
-        self.generator = generator
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.generator(z).clamp(-1, 1)  # (N, C, S, S)
-
-
-class _ConditionalSampler(_Sampler):
-    """A class-conditional sampling generator: z (N, Z), class_label (N,) -> (N, C, S, S)."""
-
-    def forward(self, z: torch.Tensor, class_label: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return self.generator(z, class_label).clamp(-1, 1)  # (N, C, S, S)
-
-
-def _pix2pix_graph(
-    generator: Pix2PixGenerator,
-) -> tuple[nn.Module, tuple[torch.Tensor, ...], dict[str, Any], dict[str, Any]]:
-    """The wrapper, example input, dynamic shapes and extra description of a pix2pix export."""
-    stride = test_time.total_stride(generator)
-    cfg = generator.config
-    # 2 strides per side: a size of 1 stride would be specialised (see EXAMPLE_BATCH).
-    image = torch.zeros(EXAMPLE_BATCH, cfg.in_channels, 2 * stride, 2 * stride)  # (2, Ci, H, W)
-    batch = torch.export.Dim(BATCH, min=1)
-    h, w = torch.export.Dim("h", min=1), torch.export.Dim("w", min=1)
-    shapes = {"image": {0: batch, 2: stride * h, 3: stride * w}}
-    extra = {"dropout": "off", "stride": stride}
-    return _Pix2PixTestTime(generator), (image,), shapes, extra
-
-
-def _sampler_graph(
-    generator: nn.Module,
-) -> tuple[nn.Module, tuple[torch.Tensor, ...], dict[str, Any], dict[str, Any]]:
-    """The wrapper, example inputs, dynamic shapes and extra description of a sampler export."""
-    cfg = generator.config
-    batch = torch.export.Dim(BATCH, min=1)
-    z = torch.zeros(EXAMPLE_BATCH, cfg.latent_dim)  # (2, Z)
-    extra: dict[str, Any] = {}
-    if hasattr(generator, "runtime_state"):
-        extra["runtime_state"] = generator.runtime_state()
-    if cfg.num_classes > 0:
-        label = torch.zeros(EXAMPLE_BATCH, dtype=torch.long)  # (2,)
-        shapes = {"z": {0: batch}, "class_label": {0: batch}}
-        return _ConditionalSampler(generator), (z, label), shapes, extra
-    return _Sampler(generator), (z,), {"z": {0: batch}}, extra
 
 
 def _describe_values(values: Any) -> list[dict[str, Any]]:
@@ -153,31 +75,17 @@ def export_model(model: nn.Module, out: Path) -> dict[str, Any]:
     `out` is written atomically (a temporary file in its folder, then a rename). Raises
     `ExportError` for a network that is not one of the three generators.
     """
-    if isinstance(model, Pix2PixGenerator):
-        wrapper, args, shapes, extra = _pix2pix_graph(model)
-        input_names, output_names = ["image"], ["translated"]
-    elif isinstance(model, UNetGANGenerator | PGGANGenerator):
-        wrapper, args, shapes, extra = _sampler_graph(model)
-        input_names = list(shapes)
-        output_names = ["images"]
-    else:
-        try:
-            name = architecture_of(model).name
-        except TypeError:
-            name = type(model).__name__
-        raise ExportError(
-            f"cannot export {name} to ONNX: only the generators pix2pix-generator, "
-            "unetgan-generator and pggan-generator are exportable"
-        )
+    graph = _graph(model)
+    wrapper = graph.wrapper
     wrapper.eval()
     program = torch.onnx.export(
         wrapper,
-        args,
+        graph.args,
         dynamo=True,
         opset_version=OPSET,
-        input_names=input_names,
-        output_names=output_names,
-        dynamic_shapes=shapes,
+        input_names=graph.input_names,
+        output_names=graph.output_names,
+        dynamic_shapes=graph.dynamic_shapes,
         verbose=False,
     )
     description: dict[str, Any] = {}
@@ -191,7 +99,33 @@ def export_model(model: nn.Module, out: Path) -> dict[str, Any]:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, write)
-    return {"architecture": architecture_of(model).name, **description, "opset": OPSET, **extra}
+    return {
+        "architecture": architecture_of(model).name,
+        **description,
+        "opset": OPSET,
+        **graph.extra,
+    }
+
+
+def _graph(model: nn.Module) -> OnnxGraph:
+    """What to trace for `model`; `ExportError` unless it is a generator whose family exports."""
+    try:
+        arch = architecture_of(model)
+    except TypeError:
+        arch = None
+    try:
+        if arch is None or arch.role != "generator":
+            raise Unsupported(f"cannot export {arch.name if arch else type(model).__name__}")
+        return hooks_of(model).onnx_graph(model)
+    except Unsupported as error:
+        exportable = [
+            a.name
+            for a in map(get_architecture, list_models())
+            if a.role == "generator" and overrides(hooks_named(a.family), "onnx_graph")
+        ]
+        raise ExportError(
+            f"{error} to ONNX: only the generators {', '.join(exportable)} are exportable"
+        ) from None
 
 
 def export_onnx(folder: Path, out: Path) -> dict[str, Any]:

@@ -44,19 +44,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchmetrics.functional.image import (
     multiscale_structural_similarity_index_measure,
     structural_similarity_index_measure,
 )
 
-from models.pggan import LRELU_SLOPE, PGGANDiscriminator, PGGANGenerator
+from core.params import DEFAULT_PROJECTION_STEPS, MAX_PROJECTION_STEPS
+from models.family import Unsupported, families_with, hooks_of, supports
 from models.stopping import Stopped
-from models.unetgan import UNetGANDiscriminator, UNetGANGenerator
 
-DEFAULT_STEPS = 300  # digits demo, class search and D loss: about 15 s on 2 CPU cores
-MAX_STEPS = 5000
+DEFAULT_STEPS = DEFAULT_PROJECTION_STEPS  # digits demo, class search and D loss: ~15 s on 2 cores
+MAX_STEPS = MAX_PROJECTION_STEPS
 LEARNING_RATE = 0.1
 RAMP_UP = 0.05  # fraction of the steps over which the rate ramps up linearly
 RAMP_DOWN = 0.25  # fraction of the steps over which it ramps down (cosine) to zero
@@ -328,20 +327,9 @@ def _largest_window(size: int, scales: int) -> int:
 
 
 def _feature_maps(discriminator: nn.Module) -> Callable[[torch.Tensor], list[torch.Tensor]]:
-    """D's intermediate feature maps of images (B, C, S, S), fine to coarse."""
-    if isinstance(discriminator, UNetGANDiscriminator):
-        return discriminator.encode
-    return lambda images: _pggan_features(discriminator, images)
-
-
-def _pggan_features(d: PGGANDiscriminator, images: torch.Tensor) -> list[torch.Tensor]:
-    """Progressive GAN D's down-block outputs at its final stage, (B, C', S/2, S/2) to 4x4."""
-    h = F.leaky_relu(d.from_rgb[d.max_stage](images), LRELU_SLOPE)  # (B, nf, S, S)
-    features = []
-    for k in range(d.max_stage, 0, -1):
-        h = d.blocks[k](h)  # (B, nf(k - 1), 2**(k + 1), 2**(k + 1))
-        features.append(h)
-    return features
+    """D's intermediate feature maps of images (B, C, S, S), fine to coarse (its family's)."""
+    hooks = hooks_of(discriminator)
+    return lambda images: hooks.features(discriminator, images)
 
 
 def _unit_channels(features: torch.Tensor) -> torch.Tensor:
@@ -368,15 +356,11 @@ def _evaluating(*networks: nn.Module | None) -> Iterator[None]:
 
 
 def _image_shape(generator: nn.Module) -> tuple[int, int]:
-    """(channels, side) of the generator's images (Progressive GAN: at its current stage)."""
-    if isinstance(generator, UNetGANGenerator):
-        return generator.config.channels, generator.config.image_size
-    if isinstance(generator, PGGANGenerator):
-        return generator.config.channels, generator.resolution
-    raise ValueError(
-        f"projection needs a sampling generator (U-Net GAN or Progressive GAN), "
-        f"not {type(generator).__name__}"
-    )
+    """(channels, side) of the generator's images (a growing one: at its current stage)."""
+    try:
+        return hooks_of(generator).image_shape(generator)
+    except Unsupported as error:
+        raise ValueError(f"projection needs a sampling generator, not one that: {error}") from None
 
 
 def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
@@ -421,9 +405,9 @@ def _check_class(num_classes: int, class_label: int | None) -> None:
 
 
 def _check_discriminator(discriminator: nn.Module, shape: tuple[int, int]) -> None:
-    if not isinstance(discriminator, UNetGANDiscriminator | PGGANDiscriminator):
+    if not supports(discriminator, "features"):
         raise ValueError(
-            f"the feature loss needs a U-Net GAN or Progressive GAN discriminator, "
+            f"the feature loss needs a {families_with('features')} discriminator, "
             f"not {type(discriminator).__name__}"
         )
     channels, size = shape

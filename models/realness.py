@@ -17,10 +17,12 @@ so the map is smooth between them). The sigmoid is D's probability "real" for th
 score, not a calibrated probability. A pix2pix D trained with the least-squares loss regresses
 to 1 (real) and 0 (fake): pass `least_squares=True` to read its outputs clipped to [0, 1]. The
 PatchGAN runs as pix2pix runs at test time: each image normalised by its own statistics
-(`models.test_time`, batch norm's computation at batch 1; its running averages untouched).
+(`models.pix2pix.translation`, batch norm's computation at batch 1; its running averages untouched).
 `realness_batch` judges many images in one forward pass; each image's map equals its map alone
 (`models.batch_invariance`). Progressive GAN's critic (Karras et al., ICLR 2018) gives one unbounded
-WGAN score per image and no map: it raises `NoRealnessMap`.
+WGAN score per image and no map: it raises `NoRealnessMap`. Each family computes its map in its
+hooks (`models.family`: `models/pix2pix/hooks.py`, `models/unetgan/hooks.py`); this module
+checks what is common and holds the result's type.
 
 `least_real_box` finds the bounding box of a map's least real region (see its docstring).
 """
@@ -31,15 +33,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
 from core.families import INSPECTABLE_FAMILIES
-from models.batch_invariance import pad_rows
-from models.pix2pix import PatchDiscriminator
-from models.test_time import TestTimeRun, per_sample_sequential
-from models.unetgan import UNetGANDiscriminator
+from models.family import Unsupported, hooks_of
 
 MAP_FAMILIES = INSPECTABLE_FAMILIES  # families whose discriminators give a map
 
@@ -67,7 +65,9 @@ class Realness:
     class_label: int | None = None
 
 
-def _check_image(name: str, image: torch.Tensor, channels: int, size: int | None) -> None:
+def check_image(name: str, image: torch.Tensor, channels: int, size: int | None) -> None:
+    """Raise ValueError unless `image` is a float (B, channels, size, size) batch (any H, W
+    when `size` is None); `name` names it in the message."""
     spatial = f"{size}, {size}" if size is not None else "H, W"
     if (
         image.ndim != 4
@@ -79,68 +79,14 @@ def _check_image(name: str, image: torch.Tensor, channels: int, size: int | None
         raise ValueError(f"{name} must be a float tensor in [-1, 1], not {image.dtype}")
 
 
-def _device(module: nn.Module) -> torch.device:
+def device_of(module: nn.Module) -> torch.device:
+    """The device a network's parameters lie on."""
     return next(module.parameters()).device
 
 
 def check_class_label(discriminator: nn.Module, class_label: int | None) -> None:
     """Raise ValueError unless `class_label` fits the discriminator (None always does)."""
-    if isinstance(discriminator, PatchDiscriminator):
-        if class_label is not None:
-            raise ValueError("a pix2pix discriminator takes no class label")
-        return
-    if isinstance(discriminator, UNetGANDiscriminator):
-        _check_class(discriminator, class_label)
-
-
-def _check_class(d: UNetGANDiscriminator, class_label: int | None) -> None:
-    num_classes = d.config.num_classes
-    if not num_classes and class_label is not None:
-        raise ValueError("this discriminator is unconditional: it takes no class label")
-    if num_classes and class_label is not None and not 0 <= class_label < num_classes:
-        raise ValueError(f"class_label must lie in 0..{num_classes - 1}, not {class_label}")
-
-
-def _choose_classes(
-    d: UNetGANDiscriminator, bottleneck: torch.Tensor, class_labels: list[int | None]
-) -> list[int | None]:
-    """The class to judge each image as: the given one, else the one under which D finds it most
-    real (from the encoder's bottleneck (B, C, 4, 4))."""
-    if not d.config.num_classes:
-        return [None] * len(class_labels)
-    likeliest = d.class_logits(bottleneck).argmax(dim=1).tolist()  # (B, K) -> (B,)
-    return [
-        label if label is not None else int(best)
-        for label, best in zip(class_labels, likeliest, strict=True)
-    ]
-
-
-def _unet_realness(
-    d: UNetGANDiscriminator, images: torch.Tensor, class_labels: list[int | None]
-) -> list[Realness]:
-    rows = images.shape[0]
-    (padded,) = pad_rows(images.to(_device(d)))  # (B', C, S, S), B' a multiple of ROW_ALIGN
-    features = d.encode(padded)  # per resolution, down to (B', C, 4, 4)
-    labels = _choose_classes(
-        d, features[-1], class_labels + [class_labels[0]] * (len(padded) - rows)
-    )
-    y = None if labels[0] is None else torch.tensor(labels, device=features[-1].device)  # (B',)
-    global_logits = d.global_logits(features[-1], y)  # (B',)
-    pixel_logits = d.pixel_logits(d.decode(features), y)  # (B', 1, S, S)
-    maps = torch.sigmoid(pixel_logits.float())[:rows, 0].cpu()  # (B, S, S)
-    scores = torch.sigmoid(global_logits.float())[:rows].tolist()
-    return [Realness(maps[i], float(scores[i]), labels[i]) for i in range(rows)]
-
-
-def _patch_realness(
-    d: PatchDiscriminator, images: torch.Tensor, conditions: torch.Tensor, least_squares: bool
-) -> list[Realness]:
-    a, b = conditions.to(_device(d)), images.to(_device(d))  # (B, Ca, H, W), (B, Cb, H, W)
-    run = TestTimeRun((b.shape[-2], b.shape[-1]), masks=[])  # a PatchGAN has no dropout
-    logits = per_sample_sequential(d.model, torch.cat([a, b], dim=1), run).float()  # (B, 1, h, w)
-    upsampled = F.interpolate(logits, size=b.shape[-2:], mode="bilinear", align_corners=False)
-    scores = upsampled.clamp(0, 1) if least_squares else torch.sigmoid(upsampled)
-    return [Realness(score[0].cpu(), None) for score in scores]  # (H, W) each
+    hooks_of(discriminator).check_class_label(discriminator, class_label)
 
 
 def realness(
@@ -181,40 +127,12 @@ def realness_batch(
     """
     if len(class_labels) != images.shape[0]:
         raise ValueError(f"one class label per image: {len(class_labels)} for {images.shape[0]}")
-    if isinstance(discriminator, UNetGANDiscriminator):
-        cfg = discriminator.config
-        _check_image("image", images, cfg.channels, cfg.image_size)
-        if conditions is not None:
-            raise ValueError("a U-Net GAN discriminator takes no condition image")
-        for label in class_labels:
-            check_class_label(discriminator, label)
-        was_training = discriminator.training
-        discriminator.eval()  # spectral norm: no power iteration, its vectors stay as trained
-        try:
-            return _unet_realness(discriminator, images, class_labels)
-        finally:
-            discriminator.train(was_training)
-    if isinstance(discriminator, PatchDiscriminator):
-        cfg = discriminator.config
-        _check_image("image", images, cfg.out_channels, None)
-        if conditions is None:
-            raise ConditionRequired(
-                "a pix2pix discriminator judges a pair: pass the input (A) image that the image "
-                "translates as the condition"
-            )
-        _check_image("condition", conditions, cfg.in_channels, None)
-        if conditions.shape[0] != images.shape[0] or conditions.shape[-2:] != images.shape[-2:]:
-            raise ValueError(
-                f"conditions and images must have one size, got {tuple(conditions.shape)} and "
-                f"{tuple(images.shape)}"
-            )
-        for label in class_labels:
-            check_class_label(discriminator, label)
-        return _patch_realness(discriminator, images, conditions, least_squares)
-    name = getattr(type(discriminator), "architecture", type(discriminator).__name__)
-    raise NoRealnessMap(
-        f"{name} scores whole images with one number and has no per-pixel or per-patch output, "
-        "so it gives no realness map; U-Net GAN and pix2pix discriminators do"
+    try:
+        hooks = hooks_of(discriminator)
+    except Unsupported as error:
+        raise NoRealnessMap(f"{error}: it gives no realness map") from None
+    return hooks.realness(
+        discriminator, images, conditions, class_labels, least_squares=least_squares
     )
 
 

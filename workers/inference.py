@@ -2,8 +2,8 @@
 
 Translation (pix2pix). The input `uploads/<job>/input.png` is converted to the model's input
 channels (1 -> grey "L", 3 -> "RGB") and run through the generator in the paper's test-time mode
-(`models.test_time`: each image normalised by its own statistics, dropout on and seeded by the
-job's `seed`, so a seed repeats a translation). `mode=native` (the default) runs the fully
+(`models.pix2pix.translation`: each image normalised by its own statistics, dropout on and seeded
+by the job's `seed`, so a seed repeats a translation). `mode=native` (the default) runs the fully
 convolutional generator at the image's own resolution (reflect-padded to a multiple of its
 stride, in tiles above `GANSERVE_MAX_TILE_PIXELS`); `mode=resize` squeezes the image to the
 model's square training size (bicubic) and stretches the output back, which loses the fine
@@ -57,9 +57,8 @@ from core.storage import (
     result_key,
     upload_key,
 )
-from models import test_time
-from models.sampling import generate, sample_inputs
-from models.test_time import (
+from models.pix2pix import translation
+from models.pix2pix.translation import (
     TestTimeRun,
     padded_size,
     plan_tiles,
@@ -67,6 +66,7 @@ from models.test_time import (
     total_stride,
     translate_native,
 )
+from models.sampling import generate, sample_inputs
 from training.images import from_pil, to_pil
 from workers.batching import Prepared, run_batched, should_stop
 from workers.errors import JobFailure, exception_text
@@ -306,7 +306,7 @@ def translate_image(
 def translate_batch(
     generator: torch.nn.Module, x: torch.Tensor, seeds: list[int], fast: FastPath
 ) -> torch.Tensor:
-    """`models.test_time.translate_batch` on the fast path: (B, C, H, W) on the device ->
+    """`models.pix2pix.translation.translate_batch` on the fast path: (B, C, H, W) on the device ->
     (B, C_out, H, W) float32 on the CPU. When the path compiles, the batch runs padded to its
     power-of-two bucket, with CUDA graphs at the model's own size under reduce-overhead; the
     dropout masks are inputs of the compiled function, copied to the device as `x` was."""
@@ -315,10 +315,10 @@ def translate_batch(
         padded = bucket(rows)
         seeds = seeds + [seeds[0]] * (padded - rows)
         x = pad_rows_to(x, padded)
-    masks = fast.io.to_device(*test_time.draw_masks(generator, seeds, size))
+    masks = fast.io.to_device(*translation.draw_masks(generator, seeds, size))
 
     def run(x: torch.Tensor, masks: list[torch.Tensor]) -> torch.Tensor:
-        return test_time.forward(generator, x, TestTimeRun((x.shape[-2], x.shape[-1]), masks))
+        return translation.forward(generator, x, TestTimeRun((x.shape[-2], x.shape[-1]), masks))
 
     square = generator.config.image_size
     run = fast.compiled(generator, "translate", run, graphs=size == (square, square))

@@ -11,7 +11,7 @@ The gateway has checked the upload's layout and stored it in the job's upload fo
   exactly as a worker loads a model to serve it. A zip that fails is refused (`not_a_model`)
   and nothing is registered.
 - **reference**: the `*_net_G.pth` (and `*_net_D.pth`) of Isola et al.'s reference implementation
-  is read with `torch.load(weights_only=True)` (`models.pix2pix_reference`): a pickle that would
+  is read with `torch.load(weights_only=True)` (`models.pix2pix.reference`): a pickle that would
   call anything but the tensor rebuilders is refused before it runs (`unsafe_checkpoint`). Its
   keys are mapped onto ganserve's U-Net and PatchGAN, loaded strictly, and saved as safetensors.
 
@@ -54,7 +54,7 @@ from core.model_folder import (
 from core.model_registry import ModelRegistry, ModelTaken
 from core.params import ImportParams
 from core.storage import staging_folder, upload_key
-from models.pix2pix_reference import (
+from models.pix2pix.reference import (
     ReferenceCheckpointError,
     UnsafeCheckpoint,
     convert_discriminator,

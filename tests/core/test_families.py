@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import models
 from core.families import FAMILIES, FAMILY_TABLE, INSPECTABLE_FAMILIES, FamilyName
 from ganserve.demo_models import DEMOS
+from models.family import load_families
 from training.demo import DEMOS as DEMO_DATASETS
 from training.families import FAMILIES as TRAINED
 
@@ -17,9 +21,10 @@ PACKAGES = ("core", "models", "training", "service", "workers", "ganserve")
 # family restates the table: derive from `core.families` instead, or say here why it must.
 NAMED_IN = {
     "core/families.py": "the table itself",
-    "models/pix2pix.py": "the architectures of the family they implement",
-    "models/unetgan.py": "the architectures of the family they implement",
-    "models/pggan.py": "the architectures of the family they implement",
+    "models/pix2pix/networks.py": "the architectures of the family they implement",
+    "models/unetgan/networks.py": "the architectures of the family they implement",
+    "models/pggan/networks.py": "the architectures of the family they implement",
+    "models/pix2pix/hooks.py": "the family's own hooks (its title in messages)",
     "training/families/pix2pix.py": "the training of the family it implements",
     "training/families/unetgan.py": "the training of the family it implements",
     "training/families/pggan.py": "the training of the family it implements",
@@ -53,8 +58,9 @@ def test_every_layer_has_exactly_the_families_of_the_table():
     assert names == set(TRAINED)  # training implements each
     assert names == {models.get_architecture(a).family for a in models.list_models()}
     assert names == {member.value for member in FamilyName}  # the API's enum
-    assert [demo.family for demo in DEMOS] == [f.name for f in FAMILY_TABLE]
+    assert [demo.family for demo in DEMOS] == [f.name for f in FAMILY_TABLE]  # a demo each
     assert all(f.demo.dataset in DEMO_DATASETS for f in FAMILY_TABLE)
+    assert list(load_families()) == list(FAMILIES)  # models: hooks each
     assert "pggan" not in INSPECTABLE_FAMILIES  # its WGAN critic draws no map
 
 
@@ -66,3 +72,36 @@ def test_tasks_match_the_architectures():
             if models.get_architecture(a).family == family.name
         }
         assert family.task in tasks
+
+
+def run_python(code: str, modules: str) -> subprocess.CompletedProcess:
+    """`code` in a fresh interpreter with GANSERVE_FAMILY_MODULES set to `modules`."""
+    env = {**os.environ, "GANSERVE_FAMILY_MODULES": modules, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+
+
+def test_an_added_family_joins_the_table_without_torch():
+    code = (
+        "import sys; from core.families import FAMILIES, FamilyName; "
+        "print(*FAMILIES, FamilyName.toy.value, 'torch' in sys.modules)"
+    )
+    done = run_python(code, "tests.toy_family.row")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "['pix2pix',",
+        "'unetgan',",
+        "'pggan',",
+        "'toy']",
+        "toy",
+        "False",
+    ]
+
+
+def test_a_bad_family_module_is_refused_with_its_name():
+    done = run_python("import core.families", "tests.no_such_module")
+    assert done.returncode != 0
+    assert "GANSERVE_FAMILY_MODULES names 'tests.no_such_module'" in done.stderr
+    twice = run_python("import core.families", "tests.toy_family.row,tests.toy_family.row")
+    assert "must be a Family with a new name" in twice.stderr

@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 import models
-from models.test_time import translate
+from models.pix2pix.translation import translate
 from tests.e2e.stack import (
     png,
     running_stack,

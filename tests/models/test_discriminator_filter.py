@@ -15,14 +15,14 @@ from models.discriminator_filter import (
     realness_scores,
     top_filter,
 )
-from models.pggan import (
+from models.pggan.networks import (
     PGGANDiscriminator,
     PGGANDiscriminatorConfig,
     PGGANGenerator,
     PGGANGeneratorConfig,
 )
 from models.sampling import generate, sample_inputs
-from models.unetgan import (
+from models.unetgan.networks import (
     UNetGANDiscriminator,
     UNetGANDiscriminatorConfig,
     UNetGANGenerator,

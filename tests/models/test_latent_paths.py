@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from models.latent_paths import class_embeddings, interpolate
-from models.pggan import PGGANGenerator, PGGANGeneratorConfig
+from models.pggan.networks import PGGANGenerator, PGGANGeneratorConfig
 from models.sampling import generate, sample_inputs
-from models.unetgan import UNetGANGenerator, UNetGANGeneratorConfig
+from models.unetgan.networks import UNetGANGenerator, UNetGANGeneratorConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 import models
-from models import test_time
 from models.onnx_export import OPSET, ExportError, export_onnx
+from models.pix2pix import translation
 
 TOLERANCE = 1e-4
 
@@ -63,9 +63,11 @@ def test_pix2pix_graph_is_the_test_time_forward_with_dropout_off(tmp_path, norm,
     for shape in [(3, 3, 64, 32), (1, 3, 32, 32), (2, 3, 32, 96)]:
         x = torch.rand(shape, generator=generator_rng) * 2 - 1  # (N, 3, H, W)
         size = (shape[2], shape[3])
-        ones = [torch.ones_like(m) for m in test_time.draw_masks(loaded, [0] * shape[0], size)]
+        ones = [torch.ones_like(m) for m in translation.draw_masks(loaded, [0] * shape[0], size)]
         with torch.no_grad():
-            expected = test_time.forward(loaded, x, test_time.TestTimeRun(size, ones)).clamp(-1, 1)
+            expected = translation.forward(loaded, x, translation.TestTimeRun(size, ones)).clamp(
+                -1, 1
+            )
         (got,) = runtime.run(None, {"image": x.numpy()})
         assert max_diff(got, expected) <= TOLERANCE
 

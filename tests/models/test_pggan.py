@@ -8,18 +8,18 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.pggan import (
-    PGGANDiscriminator,
-    PGGANDiscriminatorConfig,
-    PGGANGenerator,
-    PGGANGeneratorConfig,
-)
-from models.pggan_layers import (
+from models.pggan.layers import (
     EqualizedConv2d,
     EqualizedLinear,
     MinibatchStdDev,
     PixelNorm,
     stddev_group_size,
+)
+from models.pggan.networks import (
+    PGGANDiscriminator,
+    PGGANDiscriminatorConfig,
+    PGGANGenerator,
+    PGGANGeneratorConfig,
 )
 from models.registry import architecture_of, create
 

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from models import create
-from models.pix2pix import Pix2PixGenerator
+from models.pix2pix.networks import Pix2PixGenerator
 
 
 def n_params(module: nn.Module) -> int:

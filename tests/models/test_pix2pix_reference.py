@@ -16,13 +16,13 @@ import pytest
 import torch
 from torch import nn
 
-from models.pix2pix import (
+from models.pix2pix.networks import (
     PatchDiscriminator,
     Pix2PixDiscriminatorConfig,
     Pix2PixGenerator,
     Pix2PixGeneratorConfig,
 )
-from models.pix2pix_reference import (
+from models.pix2pix.reference import (
     ReferenceCheckpointError,
     UnsafeCheckpoint,
     convert_discriminator,

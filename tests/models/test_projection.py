@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from models.pggan import (
+from models.pggan.networks import (
     PGGANDiscriminator,
     PGGANDiscriminatorConfig,
     PGGANGenerator,
@@ -23,7 +23,7 @@ from models.projection import (
     ssim,
 )
 from models.sampling import generate
-from models.unetgan import (
+from models.unetgan.networks import (
     UNetGANDiscriminator,
     UNetGANDiscriminatorConfig,
     UNetGANGenerator,

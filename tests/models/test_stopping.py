@@ -8,10 +8,10 @@ import torch
 
 import models
 from models.discriminator_filter import drs_filter, top_filter
+from models.pix2pix.translation import translate_native
 from models.projection import ProjectionStopped
 from models.sampling import generate, sample_inputs
 from models.stopping import Stopped, check_stop
-from models.test_time import translate_native
 
 
 class After:

@@ -8,8 +8,14 @@ import torch
 
 import models
 from models.batch_invariance import ROW_ALIGN, pad_rows
+from models.pix2pix.translation import (
+    plan_tiles,
+    reflect_pad,
+    translate,
+    translate_batch,
+    translate_native,
+)
 from models.sampling import generate, sample_inputs
-from models.test_time import plan_tiles, reflect_pad, translate, translate_batch, translate_native
 
 
 def generator(image_size: int = 32, width: int = 8, **config) -> torch.nn.Module:

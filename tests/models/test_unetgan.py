@@ -7,7 +7,7 @@ import torch
 
 import models.unetgan  # noqa: F401  (registers the architectures)
 from models.registry import architecture_of, create
-from models.unetgan import (
+from models.unetgan.networks import (
     UNetGANDiscriminator,
     UNetGANDiscriminatorConfig,
     UNetGANGenerator,

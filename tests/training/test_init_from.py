@@ -11,7 +11,7 @@ from core.families import FAMILIES
 from core.fine_tune import InitMismatch, fine_tune_config
 from core.model_folder import read_card_json
 from core.training_runs import check_config
-from models.test_time import translate
+from models.pix2pix.translation import translate
 from training.demo import build_demo
 from training.loop import RunOptions, Trainer, train
 

@@ -10,8 +10,8 @@ import torch
 
 import models
 from core.settings import Settings
+from models.pix2pix.translation import translate_batch
 from models.sampling import generate, sample_inputs
-from models.test_time import translate_batch
 from training.demo import build_demo
 from training.families.pix2pix import Pix2PixConfig
 from training.families.unetgan import UNetGANConfig

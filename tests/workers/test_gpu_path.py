@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import models
-from models import test_time
+from models.pix2pix import translation
 from models.sampling import generate, sample_inputs
 from workers import inference
 from workers.device_io import DeviceIO
@@ -44,13 +44,13 @@ def test_on_the_cpu_the_copies_hand_the_tensors_back():
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_cpu_translations_are_the_bits_of_the_plain_path(precision):
-    """The worker's batch call (copies, masks moved first) equals `models.test_time` bit for bit
-    on the CPU, in fp32 and under bf16 autocast."""
+    """The worker's batch call (copies, masks moved first) equals `models.pix2pix.translation` bit
+    for bit on the CPU, in fp32 and under bf16 autocast."""
     generator, fast = pix2pix(), FastPath(CPU, precision=precision, compile=False)
     parts = [torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(3)]
     seeds = [4, 5, 6]
     with torch.no_grad(), fast.autocast():
-        plain = test_time.translate_batch(generator, torch.cat(parts), seeds)
+        plain = translation.translate_batch(generator, torch.cat(parts), seeds)
         worker = inference.translate_batch(generator, fast.io.batch_to_device(parts), seeds, fast)
     assert worker.dtype == torch.float32 and worker.device == CPU
     assert torch.equal(worker, plain)
@@ -94,7 +94,7 @@ def test_compiled_translations_and_samples_on_the_cpu():
     generator = pix2pix()
     x, seeds = torch.rand(3, 3, 32, 32) * 2 - 1, [1, 2, 3]
     with torch.no_grad():
-        eager = test_time.translate_batch(generator, x, seeds)
+        eager = translation.translate_batch(generator, x, seeds)
         compiled = inference.translate_batch(generator, x, seeds, fast)
     torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)
 
@@ -130,7 +130,7 @@ def test_cuda_stream_path_translates_like_the_plain_path():
     parts = [torch.rand(1, 3, 32, 32) * 2 - 1 for _ in range(4)]
     seeds = [7, 8, 9, 10]
     with torch.no_grad():
-        plain = test_time.translate_batch(generator, torch.cat(parts).to(cuda), seeds).cpu()
+        plain = translation.translate_batch(generator, torch.cat(parts).to(cuda), seeds).cpu()
         worker = inference.translate_batch(generator, fast.io.batch_to_device(parts), seeds, fast)
     torch.testing.assert_close(worker, plain, atol=1e-5, rtol=1e-5)
 

@@ -18,7 +18,7 @@ from torch import nn
 
 import models
 from core.training_config import Pix2PixConfig
-from models.test_time import translate
+from models.pix2pix.translation import translate
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
 
 

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from models.pix2pix.translation import translate, translate_native
 from models.sampling import sample
-from models.test_time import translate, translate_native
 from training.data import PairedDataset, collate
 from training.images import dequantize, from_pil, quantize, to_pil
 from training.metrics.fidelity import UNAVAILABLE_PREFIX, compute_fidelity
@@ -96,7 +96,7 @@ def translate_as_served(
 ) -> torch.Tensor:
     """A translation job's output for the input a (1, C, H, W) of any size, in `mode`:
 
-    `native`: the generator at a's own resolution (`models.test_time.translate_native`);
+    `native`: the generator at a's own resolution (`models.pix2pix.translation.translate_native`);
     `resize`: a resized (bicubic, Pillow, as the worker does) to the model's square size,
     translated, and the output resized back. Quantised to 8 bits as the served PNG is.
     """
@@ -121,8 +121,8 @@ def translation_metrics(
     """L1, PSNR and SSIM of the generator's translations of `pairs` (no augmentation).
 
     Each pair is translated exactly as a translation job translates an image
-    (`models.test_time.translate`: one image, its own statistics, dropout seeded), pair i with
-    seed `seed + i`, so these figures are what the service serves. With `mode` (`native` or
+    (`models.pix2pix.translation.translate`: one image, its own statistics, dropout seeded), pair i
+    with seed `seed + i`, so these figures are what the service serves. With `mode` (`native` or
     `resize`), pairs of any size are translated as a job in that mode does, output quantised
     (`translate_as_served`).
     """

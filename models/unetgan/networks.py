@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.biggan_layers import BN_EPS, BN_MOMENTUM, DBlock, GBlock, UpBlock, conv2d
-from models.biggan_layers import embedding as make_embedding
-from models.biggan_layers import linear as make_linear
 from models.registry import register
+from models.unetgan.biggan_layers import BN_EPS, BN_MOMENTUM, DBlock, GBlock, UpBlock, conv2d
+from models.unetgan.biggan_layers import embedding as make_embedding
+from models.unetgan.biggan_layers import linear as make_linear
 
 BOTTOM = 4  # spatial size of G's first grid and of D's bottleneck
 # BigGAN's G_arch: block i maps G_WIDTHS[i] * width -> G_WIDTHS[i + 1] * width channels.

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pix2pix import Pix2PixGenerator, UNetBlock
+from models.pix2pix.networks import Pix2PixGenerator, UNetBlock
 from models.stopping import ShouldStop, check_stop
 
 NORMS = (nn.BatchNorm2d, nn.InstanceNorm2d)

@@ -10,7 +10,7 @@ CVPR 2017. Layer sizes follow the paper's appendix 6.1.1 and the authors' PyTorc
   all convolutions 4x4 with stride 2. With batch norm, convolutions followed by a norm carry no
   bias, as in the reference; the first convolution keeps its bias (the reference drops it too:
   64 parameters, 54,414,019 here vs the reference's 54,413,955 for unet_256; an imported
-  reference checkpoint gets a zero bias there, `models.pix2pix_reference`).
+  reference checkpoint gets a zero bias there, `models.pix2pix.reference`).
 - discriminator: PatchGAN on concat(input, output); C64-C128-C256-C512 then a 1-channel conv
   (70x70 receptive field, 2.769 M parameters, 30x30 logits on a 256x256 pair); 1x1 ("pixel"),
   16x16 and 286x286 variants.

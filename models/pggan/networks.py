@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.pggan_layers import (
+from models.pggan.layers import (
     HE_GAIN,
     EqualizedConv2d,
     EqualizedLinear,

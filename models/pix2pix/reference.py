@@ -66,7 +66,7 @@ from typing import Any
 
 import torch
 
-from models.pix2pix import (
+from models.pix2pix.networks import (
     PATCH_LAYERS,
     PatchDiscriminator,
     Pix2PixDiscriminatorConfig,

@@ -1,0 +1,1 @@
+"""The toy family's networks (`networks`) and hooks (`hooks`)."""
