@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 import models
-from core.families import FAMILIES, FAMILY_TABLE, INSPECTABLE_FAMILIES, FamilyName
+from core.families import (
+    CAPABILITIES,
+    FAMILIES,
+    FAMILY_TABLE,
+    INSPECTABLE_FAMILIES,
+    Family,
+    FamilyName,
+    titles,
+)
 from ganserve.demo_models import DEMOS
 from training.demo import DEMOS as DEMO_DATASETS
 from training.families import FAMILIES as TRAINED
@@ -23,9 +32,6 @@ NAMED_IN = {
     "training/families/pix2pix.py": "the training of the family it implements",
     "training/families/unetgan.py": "the training of the family it implements",
     "training/families/pggan.py": "the training of the family it implements",
-    "training/evaluate.py": "pix2pix is evaluated on pairs, the others on samples",
-    "service/api/routes/inspections.py": "pix2pix's discriminator judges a pair (needs `input`)",
-    "workers/inspection.py": "pix2pix's discriminator judges a pair (needs `input`)",
 }
 
 
@@ -66,3 +72,60 @@ def test_tasks_match_the_architectures():
             if models.get_architecture(a).family == family.name
         }
         assert family.task in tasks
+
+
+# What each family's models can do, as the papers and this repository's networks say.
+FLAGS = {
+    "pix2pix": {
+        "inspectable": True,  # PatchGAN: a map of patch scores
+        "paired_discriminator": True,  # a conditional PatchGAN judges (A, B)
+        "filterable": False,  # a translator draws no samples to filter
+        "projectable": False,  # no latent space
+        "exportable": True,
+        "conditional": False,
+    },
+    "unetgan": {
+        "inspectable": True,  # the U-Net discriminator's decoder map
+        "paired_discriminator": False,
+        "filterable": True,
+        "projectable": True,
+        "exportable": True,
+        "conditional": True,  # BigGAN's class-conditional batch norm
+    },
+    "pggan": {
+        "inspectable": False,  # its WGAN critic scores whole images only
+        "paired_discriminator": False,
+        "filterable": True,
+        "projectable": True,
+        "exportable": True,
+        "conditional": False,  # models.pggan is unconditional
+    },
+}
+
+
+def test_capability_flags_are_as_stated():
+    assert set(FLAGS) == set(FAMILIES)
+    for name, flags in FLAGS.items():
+        assert {c: getattr(FAMILIES[name], c) for c in CAPABILITIES} == flags, name
+
+
+def test_the_capabilities_are_the_boolean_fields_of_a_family():
+    booleans = {f.name for f in dataclasses.fields(Family) if f.type == "bool"}
+    assert booleans == set(CAPABILITIES)
+    # a new row may leave a capability out: it defaults to false
+    defaults = {f.name: f.default for f in dataclasses.fields(Family) if f.name in CAPABILITIES}
+    assert defaults == dict.fromkeys(CAPABILITIES, False)
+
+
+def test_derived_sets_follow_the_flags():
+    assert {f.name for f in FAMILY_TABLE if f.inspectable} == INSPECTABLE_FAMILIES
+    for family in FAMILY_TABLE:
+        assert not family.paired_discriminator or family.task == "translate"
+        assert not (family.filterable or family.projectable) or family.task == "sample"
+
+
+def test_titles_read_as_prose():
+    assert titles([]) == ""
+    assert titles(FAMILY_TABLE[:1]) == "pix2pix"
+    assert titles(FAMILY_TABLE[:2]) == "pix2pix or U-Net GAN"
+    assert titles(FAMILY_TABLE) == "pix2pix, U-Net GAN or Progressive GAN"
