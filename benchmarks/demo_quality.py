@@ -40,11 +40,13 @@ from PIL import Image
 from torch import nn
 
 import models
+from core.families import FAMILIES
 from core.model_registry import ModelRef, ModelRegistry
 from core.storage import Storage
 from ganserve.demo_models import DEMOS, DemoModel
 from models.sampling import sample
 from training.data import ImageDataset, PairedDataset
+from training.demo import DEMOS as DEMO_DATASETS
 from training.demo import build_demo
 from training.images import grid, quantize
 from training.loop import Progress, Trainer
@@ -53,7 +55,10 @@ from training.metrics.paired import PairedMetrics
 from training.metrics.swd import sliced_wasserstein_distance
 from workers.training_jobs import build_run
 
-DEMO_KIND = {"pix2pix": "paired", "unetgan": "labeled", "pggan": "images"}
+
+def demo_kind(demo: DemoModel) -> str:
+    """The dataset kind of the demo's dataset (`training.demo`)."""
+    return DEMO_DATASETS[demo.name].kind
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,9 +173,9 @@ def evaluate_faces(generator: nn.Module, data: Path) -> dict[str, Any]:
 
 def evaluate(demo: DemoModel, generator: nn.Module, data: Path) -> dict[str, Any]:
     """The demo's figures (its family's evaluator)."""
-    if demo.family == "pix2pix":
+    if FAMILIES[demo.family].task == "translate":
         return evaluate_translation(generator, data, demo.name)
-    if demo.family == "unetgan":
+    if demo.name == "digits":
         return evaluate_digits(generator, data)
     return evaluate_faces(generator, data)
 
@@ -181,7 +186,7 @@ def evaluate(demo: DemoModel, generator: nn.Module, data: Path) -> dict[str, Any
 
 def picture(demo: DemoModel, generator: nn.Module, data: Path, scale: int = 3) -> Image.Image:
     """Input/output/target rows (translation), a row per class (digits), a grid of faces."""
-    if demo.family == "pix2pix":
+    if FAMILIES[demo.family].task == "translate":
         from models.pix2pix.translation import translate
 
         val = PairedDataset(
@@ -195,8 +200,7 @@ def picture(demo: DemoModel, generator: nn.Module, data: Path, scale: int = 3) -
             a = pair["A"].expand_as(pair["B"])
             rows += [a, out, pair["B"]]
         image = grid(torch.stack(rows), 3)
-    elif demo.family == "unetgan":
-        classes = generator.config.num_classes
+    elif classes := getattr(generator.config, "num_classes", 0):  # a class-conditional model
         rows = [sample(generator, 10, seed=k, class_label=k) for k in range(classes)]
         image = grid(torch.cat(rows), 10)
     else:
@@ -230,7 +234,7 @@ def train_and_watch(
         config,
         data=data,
         out=work / "runs" / demo.name,
-        kind=DEMO_KIND[demo.family],
+        kind=demo_kind(demo),
         name=demo.name,
         device="auto",
     )

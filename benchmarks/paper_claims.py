@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from demo_quality import DEMO_KIND, Clock, halves, swd
+from demo_quality import Clock, demo_kind, halves, swd
 from torch import nn
 
+from core.families import FAMILIES
 from ganserve.demo_models import DEMOS
 from models.pix2pix.translation import translate
 from models.sampling import sample
@@ -40,8 +41,6 @@ from training.loop import Progress, Trainer
 from training.metrics.generator_metrics import translation_metrics
 from training.metrics.swd import sliced_wasserstein_distance
 from workers.training_jobs import build_run
-
-DEMO_OF = {"pix2pix": "labels2photo", "unetgan": "digits", "pggan": "faces"}
 
 
 def translation_figures(generator: nn.Module, data: Path) -> dict[str, float]:
@@ -84,21 +83,21 @@ def train_for(
 ) -> list[dict[str, Any]]:
     """Train one setting for `minutes`, evaluating `evaluations` times; the figures over time."""
     demo = next(d for d in DEMOS if d.family == family)
-    data = build_demo(DEMO_OF[family], work / "data" / family)
+    data = build_demo(demo.name, work / "data" / family)
     name = f"{family}-{len(list(work.glob('run-*')))}"
     options, config = build_run(
         family,
         {**demo.config, **overrides},
         data=data,
         out=work / f"run-{name}",
-        kind=DEMO_KIND[family],
+        kind=demo_kind(demo),
         name=name,
         device="auto",
     )
     trainer = Trainer(family, options, config)
     if direct:  # start at the last, fully grown stage: no growing
         trainer.step = trainer.family.schedule.phase_starts[-1]
-    figures = translation_figures if family == "pix2pix" else sampling_figures
+    figures = translation_figures if FAMILIES[family].task == "translate" else sampling_figures
     clock = Clock(time.perf_counter())
     every = minutes * 60 / evaluations
     history: list[dict[str, Any]] = []

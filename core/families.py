@@ -8,30 +8,47 @@
 - pggan: Karras, Aila, Laine, Lehtinen, "Progressive Growing of GANs for Improved Quality,
   Stability, and Variation", ICLR 2018 (growing from 4x4, WGAN-GP; up to 1024 px at batch 16).
 
-A family's row says what it does (`task`), what it trains on (`dataset_kinds`), whether its
-discriminator draws a realness map (`inspectable`: PGGAN's WGAN critic scores whole images only),
-its hyperparameters (`config`, in `core.training_config`), the image sizes its networks are
-built for (`image_sizes`), the run options its own schedule sets instead (`schedule_sets`),
-which of its hyperparameters rebuild its generator (`generator_fields`: run config field ->
-generator config field, what a fine-tune run takes from its model, `core.fine_tune`; empty for
-a family whose runs cannot start from a model),
-the papers' image size and batch (`paper_run`: the training CLI's defaults), the defaults of a
-training run submitted over the API (`service_defaults`, small enough for a CPU) and its demo
-model (`demo`: the `training.demo` dataset and the run that `ganserve up` starts on it), and
-where the rest of the family lives: its package in `models` (`models_package`: networks,
-test-time computation, the `hooks` module of `models.family`) and its training module
-(`training_module`: a `training.family.GANFamily`). Adding a family is that package, this row
-and that module (docs/design/families.md); a family kept outside ganserve adds its row through
-`GANSERVE_FAMILY_MODULES`. Torch-free.
+A family's row says its name in prose (`title`: error messages name families by it), what it
+does (`task`), what it trains on (`dataset_kinds`), what its models can do beyond that (the
+capability flags below), its hyperparameters (`config`, in `core.training_config`), the image
+sizes its networks are built for (`image_sizes`), the run options its own schedule sets instead
+(`schedule_sets`), which of its hyperparameters rebuild its generator (`generator_fields`: run
+config field -> generator config field, what a fine-tune run takes from its model,
+`core.fine_tune`; empty for a family whose runs cannot start from a model), the papers' image
+size and batch (`paper_run`: the training CLI's defaults), the defaults of a training run
+submitted over the API (`service_defaults`, small enough for a CPU) and its demo model (`demo`:
+the `training.demo` dataset and the run that `ganserve up` starts on it), and where the rest of
+the family lives: its package in `models` (`models_package`: networks, test-time computation,
+the `hooks` module of `models.family`) and its training module (`training_module`: a
+`training.family.GANFamily`). Adding a family is that package, this row and that module
+(docs/design/families.md); a family kept outside ganserve adds its row through
+`GANSERVE_FAMILY_MODULES`.
+
+The capability flags (false unless a row says otherwise; the gateway, the workers and the web page
+read them, never a family's name):
+
+- `inspectable`: its discriminator draws a realness map (`POST /v1/inspections`; PGGAN's WGAN
+  critic scores whole images only).
+- `paired_discriminator`: its discriminator judges an (input, output) pair, so inspecting an
+  image needs the input it was translated from (pix2pix's conditional PatchGAN).
+- `filterable`: its discriminator can rank and filter generated samples (`filter` of
+  `POST /v1/samples`: discriminator rejection sampling, Azadi et al., ICLR 2019).
+- `projectable`: an image can be projected into its latent space (`POST /v1/projections`).
+- `exportable`: its generator exports to ONNX (`POST /v1/models/{id}/exports`, `onnx`).
+- `conditional`: its models may be class-conditional (take class labels; PGGAN here is
+  unconditional). Whether one model is, is its `num_classes`.
+
+Torch-free.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from core.datasets import DatasetKind
 from core.training_config import PGGANConfig, Pix2PixConfig, UNetGANConfig
@@ -39,6 +56,11 @@ from core.training_config import PGGANConfig, Pix2PixConfig, UNetGANConfig
 POWERS_OF_TWO = tuple(2**k for k in range(3, 11))  # 8 .. 1024
 
 Task = Literal["translate", "sample"]
+# The capability flags of a family (fields of `Family`, see the module docstring).
+Capability = Literal[
+    "inspectable", "paired_discriminator", "filterable", "projectable", "exportable", "conditional"
+]
+CAPABILITIES: tuple[Capability, ...] = get_args(Capability)
 
 
 @dataclass(frozen=True)
@@ -54,9 +76,9 @@ class Family:
     """One model family (see the module docstring for each field)."""
 
     name: str
+    title: str
     task: Task
     dataset_kinds: tuple[DatasetKind, ...]
-    inspectable: bool
     config: type
     image_sizes: tuple[int, ...]
     paper_run: dict[str, Any]
@@ -64,6 +86,12 @@ class Family:
     demo: Demo | None  # None: no demo model
     schedule_sets: tuple[str, ...] = ()
     generator_fields: tuple[tuple[str, str], ...] = ()
+    inspectable: bool = False
+    paired_discriminator: bool = False
+    filterable: bool = False
+    projectable: bool = False
+    exportable: bool = False
+    conditional: bool = False
     models_package: str = ""  # its package in `models` (unset: models.<name>)
     training_module: str = ""  # its `GANFamily` module (unset: training.families.<name>)
 
@@ -77,9 +105,15 @@ class Family:
 FAMILY_TABLE: tuple[Family, ...] = (
     Family(
         name="pix2pix",
+        title="pix2pix",
         task="translate",
         dataset_kinds=(DatasetKind.paired,),
         inspectable=True,
+        paired_discriminator=True,
+        filterable=False,
+        projectable=False,
+        exportable=True,
+        conditional=False,
         config=Pix2PixConfig,
         image_sizes=POWERS_OF_TWO,  # the U-Net encodes down to 1x1
         generator_fields=(("width", "base_width"), ("norm", "norm")),
@@ -102,9 +136,15 @@ FAMILY_TABLE: tuple[Family, ...] = (
     ),
     Family(
         name="unetgan",
+        title="U-Net GAN",
         task="sample",
         dataset_kinds=(DatasetKind.images, DatasetKind.labeled),
         inspectable=True,
+        paired_discriminator=False,
+        filterable=True,
+        projectable=True,
+        exportable=True,
+        conditional=True,
         config=UNetGANConfig,
         image_sizes=(32, 64, 128, 256),  # BigGAN's width tables (models.unetgan)
         generator_fields=(
@@ -148,9 +188,15 @@ FAMILY_TABLE: tuple[Family, ...] = (
     ),
     Family(
         name="pggan",
+        title="Progressive GAN",
         task="sample",
         dataset_kinds=(DatasetKind.images, DatasetKind.labeled),
         inspectable=False,
+        paired_discriminator=False,
+        filterable=True,
+        projectable=True,
+        exportable=True,
+        conditional=False,  # models.pggan is unconditional (num_classes 0)
         config=PGGANConfig,
         image_sizes=POWERS_OF_TWO,  # grown from 4x4 by doubling
         # the growth schedule sets the run's length and batch sizes (`phase_images`, `batch_sizes`)
@@ -210,5 +256,9 @@ FAMILY_TABLE += _added_rows()
 FAMILIES: dict[str, Family] = {family.name: family for family in FAMILY_TABLE}
 FamilyName = StrEnum("FamilyName", {name: name for name in FAMILIES})
 FamilyName.__doc__ = "The model families a training run can train."
-INSPECTABLE_FAMILIES = frozenset(f.name for f in FAMILY_TABLE if f.inspectable)
-TRANSLATION_FAMILIES = frozenset(f.name for f in FAMILY_TABLE if f.task == "translate")
+
+
+def titles(families: Iterable[Family]) -> str:
+    """The families' titles as prose: "a", "a or b", "a, b or c" ("" for none)."""
+    names = [family.title for family in families]
+    return " or ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))

@@ -49,7 +49,8 @@ class DemoModel:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-# One per family with a demo, in the family table's order (a translation model first), from its `demo` row.
+# One per family with a demo, in the family table's order (a translation model first), from
+# its `demo` row.
 DEMOS = tuple(
     DemoModel(f.demo.dataset, f.name, f.demo.config) for f in FAMILY_TABLE if f.demo is not None
 )

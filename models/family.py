@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from core.families import FAMILIES
+from core.families import FAMILIES, titles
 from models.registry import architecture_of
 
 if TYPE_CHECKING:
@@ -60,12 +60,9 @@ class OnnxGraph:
 class FamilyHooks:
     """One family's hooks; every one not overridden raises `Unsupported`.
 
-    `title` is the family's name in prose ("U-Net GAN"), used in messages. Image tensors are
-    in [-1, 1]; a discriminator is passed as loaded (its mode is the caller's business unless a
-    hook says otherwise).
+    Image tensors are in [-1, 1]; a discriminator is passed as loaded (its mode is the caller's
+    business unless a hook says otherwise).
     """
-
-    title: str = ""
 
     def image_shape(self, network: nn.Module) -> tuple[int, int]:
         """(channels, side) of the images a sampling generator draws or its discriminator
@@ -153,8 +150,8 @@ def overrides(hooks: FamilyHooks, hook: str) -> bool:
 
 def families_with(hook: str) -> str:
     """The families whose hooks implement `hook`, in prose ("U-Net GAN or Progressive GAN")."""
-    titles = [hooks.title for hooks in load_families().values() if overrides(hooks, hook)]
-    return " or ".join(titles) if titles else "no known"
+    having = [FAMILIES[name] for name, hooks in load_families().items() if overrides(hooks, hook)]
+    return titles(having) if having else "no known"
 
 
 @cache

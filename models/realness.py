@@ -36,10 +36,7 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from core.families import INSPECTABLE_FAMILIES
 from models.family import Unsupported, hooks_of
-
-MAP_FAMILIES = INSPECTABLE_FAMILIES  # families whose discriminators give a map
 
 
 class NoRealnessMap(ValueError):

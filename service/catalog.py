@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from core.families import INSPECTABLE_FAMILIES
+from core.families import FAMILIES, FAMILY_TABLE, Capability, titles
 from core.model_folder import (
     CONFIG_FILE,
     DISCRIMINATOR_FILE,
@@ -342,16 +342,41 @@ def require_model(storage: Storage, model_id: str, task: str, caller: Caller) ->
     return info
 
 
+def capable(info: ModelInfo, capability: Capability) -> bool:
+    """Whether the model's family has the capability flag (`core.families`); a family this
+    server lacks has none."""
+    family = FAMILIES.get(info.family)
+    return family is not None and getattr(family, capability)
+
+
+def capable_titles(capability: Capability) -> str:
+    """The titles of the families with the capability flag, as prose ("a or b")."""
+    return titles(f for f in FAMILY_TABLE if getattr(f, capability))
+
+
+def require_capable(info: ModelInfo, capability: Capability, purpose: str) -> None:
+    """422 `not_<capability>` unless the model's family has the capability flag; `purpose` says
+    what it takes (`... which cannot <purpose>`)."""
+    if not capable(info, capability):
+        raise ApiError(
+            422,
+            f"not_{capability}",
+            f"The model {info.id!r} is a {info.family} model, which cannot {purpose}. Use a "
+            f"{capable_titles(capability)} model.",
+        )
+
+
 def require_inspectable(storage: Storage, model_id: str, caller: Caller) -> ModelInfo:
     """A model whose discriminator can draw a realness map: 404 `model_not_found`, 422
-    `not_inspectable` (Progressive GAN), 409 `no_discriminator` (no trained D in its folder)."""
+    `not_inspectable` (a family that is not `inspectable`: Progressive GAN), 409
+    `no_discriminator` (no trained D in its folder)."""
     info = find_model(storage, model_id, caller, examples=False)
-    if info.family not in INSPECTABLE_FAMILIES:
+    if not capable(info, "inspectable"):
         raise ApiError(
             422,
             "not_inspectable",
             f"The model {model_id!r} is a {info.family} model: its critic scores whole images and "
-            "draws no realness map. Use a pix2pix or U-Net GAN model.",
+            f"draws no realness map. Use a {capable_titles('inspectable')} model.",
         )
     require_discriminator(info, "inspect with it")
     return info

@@ -226,8 +226,8 @@ def pix2pix(
     """L1, PSNR and SSIM of a pix2pix model's translations against the targets."""
     try:
         card = models.read_card(model)
-        if card.family != "pix2pix":
-            raise ValueError(f"{model} is a {card.family} model, not a pix2pix one")
+        if card.task != "translate":
+            raise ValueError(f"{model} is a {card.family} model, not a translation one")
         if mode not in (None, "native", "resize"):
             raise ValueError(f"--mode must be native or resize, not {mode!r}")
         if size is not None and mode is None:
@@ -243,7 +243,7 @@ def pix2pix(
         raise _fail(exc) from None
     report(
         results,
-        f"pix2pix on {data} ({split}, {int(results['pairs'])} pairs, {side}px"
+        f"{card.family} on {data} ({split}, {int(results['pairs'])} pairs, {side}px"
         f"{'' if mode is None else ', ' + mode})",
         as_json,
     )

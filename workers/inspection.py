@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from core.families import FAMILIES, FAMILY_TABLE, titles
 from core.jobs import JobStatus
 from models.realness import (
-    MAP_FAMILIES,
     ConditionRequired,
     NoRealnessMap,
     Realness,
@@ -94,25 +94,29 @@ def _discriminator_for(ctx: JobContext) -> LoadedModel:
     configure_torch()
     cache = get_cache()
     card = cache.card(ctx.job.model)
-    if card.family not in MAP_FAMILIES:
+    family = FAMILIES.get(card.family)  # None: a family this server lacks
+    if family is None or not family.inspectable:
+        mapped = titles(f for f in FAMILY_TABLE if f.inspectable)
         raise JobFailure(
             "not_inspectable",
             f"model {ctx.job.model!r} is a {card.family} model: its discriminator scores whole "
-            "images with one number and gives no realness map (pix2pix and U-Net GAN models do)",
+            f"images with one number and gives no realness map ({mapped} models do)",
         )
     return cache.get_discriminator(ctx.job.model)
 
 
 def _condition(ctx: JobContext, loaded: LoadedModel) -> torch.Tensor | None:
-    """The pix2pix A image as the discriminator's condition (1, C_A, S, S); None otherwise."""
-    if loaded.card.family != "pix2pix":
+    """The A image as a paired discriminator's (pix2pix's) condition (1, C_A, S, S); None for
+    the other families."""
+    family = FAMILIES.get(loaded.card.family)
+    if family is None or not family.paired_discriminator:
         return None
     key = stored_key(ctx, "input")
     if key is None or not ctx.storage.objects.exists(key):
         raise JobFailure(
             "input_required",
-            f"model {loaded.id!r} is a pix2pix model: its discriminator judges an image together "
-            "with the input (A) image it translates; send that image as the input",
+            f"model {loaded.id!r} is a {loaded.card.family} model: its discriminator judges an "
+            "image together with the input (A) image it translates; send that image as the input",
         )
     picture = read_input(
         ctx.storage.objects, key, ctx.settings.max_image_pixels, "the input (A) image"

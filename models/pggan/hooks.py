@@ -77,8 +77,6 @@ def _critic_scores(
 class PGGANHooks(FamilyHooks):
     """The critic's scores and features; the generator's ONNX graph."""
 
-    title = "Progressive GAN"
-
     def image_shape(self, network: nn.Module) -> tuple[int, int]:
         return network.config.channels, network.resolution
 

@@ -57,8 +57,6 @@ def _patch_realness(
 class Pix2PixHooks(FamilyHooks):
     """The PatchGAN's realness maps and the generator's test-time ONNX graph."""
 
-    title = "pix2pix"
-
     def check_class_label(self, discriminator: nn.Module, class_label: int | None) -> None:
         if class_label is not None:
             raise ValueError("a pix2pix discriminator takes no class label")

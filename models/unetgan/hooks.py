@@ -75,8 +75,6 @@ def _scores(
 class UNetGANHooks(FamilyHooks):
     """Realness maps, scores and features of D^U; the class embedding and ONNX graph of G."""
 
-    title = "U-Net GAN"
-
     def image_shape(self, network: nn.Module) -> tuple[int, int]:
         return network.config.channels, network.config.image_size
 

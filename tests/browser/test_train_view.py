@@ -36,6 +36,10 @@ def test_family_follows_the_dataset_and_options_follow_the_schema(page, stack, t
     expect(page.locator("#train-summary")).to_contain_text(
         f"train-view-edges (paired, {pairs['image_count']} images)"
     )
+    summary = page.locator("#train-summary")  # what the family's capability flags say
+    expect(summary).to_contain_text("realness maps of an image with the input it translates")
+    expect(summary).to_contain_text("export their generator to ONNX")
+    expect(summary).not_to_contain_text("latent space")  # pix2pix is not projectable
 
     schema = families["pix2pix"]["config_schema"]["properties"]
     expect(page.locator("#train-steps")).to_have_value(str(schema["steps"]["default"]))
@@ -67,6 +71,10 @@ def test_family_follows_the_dataset_and_options_follow_the_schema(page, stack, t
     # an images dataset: the first family that trains on it, and that family's fields
     page.select_option("#train-dataset", images["id"])
     expect(family).to_have_value("unetgan")
+    expect(summary).to_contain_text(
+        "take class labels (when trained on a labeled dataset); filter their samples by their "
+        "discriminator; project an image into their latent space; export their generator to ONNX"
+    )
     expect(page.locator('#train-family option[value="pix2pix"]')).to_be_disabled()
     expect(page.locator("#train-opt-cutmix")).to_be_checked()
     expect(page.locator("#train-opt-direction")).to_have_count(0)

@@ -15,7 +15,7 @@ def test_every_family_of_the_table_has_hooks_in_its_package():
     hooks = load_families()
     assert list(hooks) == list(FAMILIES)
     for name, family_hooks in hooks.items():
-        assert isinstance(family_hooks, FamilyHooks) and family_hooks.title
+        assert isinstance(family_hooks, FamilyHooks)
         assert type(family_hooks).__module__ == f"{FAMILIES[name].models_package}.hooks"
 
 

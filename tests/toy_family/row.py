@@ -17,14 +17,18 @@ class ToyConfig:
 
 FAMILY = Family(
     name="toy",
+    title="toy",
     task="sample",
     dataset_kinds=(DatasetKind.images,),
-    inspectable=True,
     config=ToyConfig,
     image_sizes=(8, 16),
     paper_run={"image_size": 16, "batch_size": 8},
     service_defaults={"image_size": 16, "batch_size": 8, "steps": 20},
     demo=None,
+    inspectable=True,
+    filterable=True,
+    projectable=True,
+    exportable=True,
     models_package="tests.toy_family.models",
     training_module="tests.toy_family.training",
 )

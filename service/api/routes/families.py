@@ -54,12 +54,32 @@ class FamilyOut(BaseModel):
     """A model family."""
 
     name: str
+    title: str = Field(description="Its name in prose, as messages and the page say it.")
     task: Literal["translate", "sample"] = Field(
         description="What its models do: translate an image, or sample new ones."
     )
     dataset_kinds: list[DatasetKind] = Field(description="The dataset kinds it trains on.")
     inspectable: bool = Field(
         description="Whether its discriminator draws a realness map (POST /v1/inspections)."
+    )
+    paired_discriminator: bool = Field(
+        description="Whether its discriminator judges an (input, output) pair: inspecting an "
+        "image needs the `input` it translates (POST /v1/inspections)."
+    )
+    filterable: bool = Field(
+        description="Whether its discriminator can rank and filter samples (`filter` of "
+        "POST /v1/samples)."
+    )
+    projectable: bool = Field(
+        description="Whether an image can be projected into its latent space "
+        "(POST /v1/projections)."
+    )
+    exportable: bool = Field(
+        description="Whether its generator exports to ONNX (POST /v1/models/{id}/exports, `onnx`)."
+    )
+    conditional: bool = Field(
+        description="Whether its models may be class-conditional (take class labels; a model's "
+        "own `class_count` says whether it is)."
     )
     fine_tunable: bool = Field(
         description="Whether a training run can start from one of its models (`init_from`)."
@@ -152,9 +172,15 @@ def family_out(family: Family) -> FamilyOut:
     """The public description of a family."""
     return FamilyOut(
         name=family.name,
+        title=family.title,
         task=family.task,
         dataset_kinds=list(family.dataset_kinds),
         inspectable=family.inspectable,
+        paired_discriminator=family.paired_discriminator,
+        filterable=family.filterable,
+        projectable=family.projectable,
+        exportable=family.exportable,
+        conditional=family.conditional,
         fine_tunable=bool(family.generator_fields),
         generator_fields=[run_field for run_field, _ in family.generator_fields],
         image_sizes=list(family.image_sizes),
@@ -167,6 +193,7 @@ def family_out(family: Family) -> FamilyOut:
 @router.get("/families", responses=error_responses(401))
 def list_families() -> FamilyList:
     """The model families a training run can train: each one's task, the dataset kinds it
-    trains on, whether its models can be inspected or fine-tuned, its image sizes, the defaults
-    of a run submitted over the API, and the JSON schema of its training `config`."""
+    trains on, what its models can do (inspect, filter, project, export to ONNX, take classes)
+    and whether they can be fine-tuned, its image sizes, the defaults of a run submitted over
+    the API, and the JSON schema of its training `config`."""
     return FamilyList(families=[family_out(family) for family in FAMILY_TABLE])

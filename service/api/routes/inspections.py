@@ -35,7 +35,13 @@ from service.api.deps import (
     StorageDep,
 )
 from service.api.routes.jobs import owned_job
-from service.catalog import check_class_label, require_inspectable
+from service.catalog import (
+    ModelInfo,
+    capable,
+    capable_titles,
+    check_class_label,
+    require_inspectable,
+)
 from service.errors import ApiError
 from service.schemas import JobOut, error_responses
 from service.uploads import UploadedImage, open_image, read_image, spooled, store_png
@@ -90,18 +96,22 @@ def _picture(
 def _condition(
     storage: Storage,
     settings: Settings,
-    family: str,
+    info: ModelInfo,
     source: Job | None,
     input_image: UploadFile | None,
     spool: Path,
 ) -> Image.Image | UploadedImage | None:
-    """The image a pix2pix model's image translates: the uploaded `input`, or the input of the
-    `source` translation (422 `input_required` without either); None for other families (422
-    `invalid_field` when an `input` was sent to one)."""
-    if family != "pix2pix":
+    """The input a paired discriminator (`core.families`: pix2pix's) judges the image with, the
+    image that it translates: the uploaded `input`, or the input of the `source` translation
+    (422 `input_required` without either); None for other families (422 `invalid_field` when an
+    `input` was sent to one)."""
+    if not capable(info, "paired_discriminator"):
         if input_image is not None:
             raise ApiError(
-                422, "invalid_field", f"The field 'input' is for pix2pix models, not {family}."
+                422,
+                "invalid_field",
+                f"The field 'input' is for {capable_titles('paired_discriminator')} models, not "
+                f"{info.family}.",
             )
         return None
     if input_image is not None:
@@ -112,7 +122,7 @@ def _condition(
     raise ApiError(
         422,
         "input_required",
-        "A pix2pix discriminator judges a pair: send `input`, the image that `image` "
+        f"A {info.family} discriminator judges a pair: send `input`, the image that `image` "
         "translates (or inspect a translation job's result with `source_job`).",
     )
 
@@ -124,9 +134,9 @@ def _store_uploads(
     condition: Image.Image | UploadedImage | None,
     spool: Path,
 ) -> dict[str, Any]:
-    """Store the image (and the pix2pix input, which must have its size) as the job's uploads;
-    their params. When either cannot be stored or the sizes differ (422 `size_mismatch`),
-    nothing stays."""
+    """Store the image (and the paired discriminator's input, which must have its size) as the
+    job's uploads; their params. When either cannot be stored or the sizes differ (422
+    `size_mismatch`), nothing stays."""
     image_key = upload_key(job.id, IMAGE_FILE)
     try:
         width, height = store_png(picture, storage.objects, image_key, spool)
@@ -155,8 +165,8 @@ def create_inspection(
     model: Annotated[
         str,
         Form(
-            description="Id of a pix2pix or U-Net GAN model: `<id>` (its newest version) "
-            "or `<id>@<version>`."
+            description=f"Id of a {capable_titles('inspectable')} model: `<id>` (its newest "
+            "version) or `<id>@<version>`."
         ),
     ],
     settings: SettingsDep,
@@ -172,7 +182,8 @@ def create_inspection(
         UploadFile | None,
         File(
             alias="input",
-            description="pix2pix only: the A image that `image` translates (same size).",
+            description=f"{capable_titles('paired_discriminator')} only: the A image that "
+            "`image` translates (same size).",
         ),
     ] = None,
     source_job: Annotated[
@@ -188,8 +199,9 @@ def create_inspection(
         Form(
             ge=0,
             le=MAX_CLASS_LABEL,
-            description="Conditional U-Net GAN: the class to judge the image as (default: a "
-            "source sample's class, else the class under which D finds the image most real).",
+            description=f"Class-conditional {capable_titles('conditional')}: the class to judge "
+            "the image as (default: a source sample's class, else the class under which D "
+            "finds the image most real).",
         ),
     ] = None,
 ) -> JobOut:
@@ -205,7 +217,7 @@ def create_inspection(
     source = owned_job(jobs.store, source_job, owner) if source_job is not None else None
     with spooled() as spool:
         picture = _picture(storage, settings, source, source_image, image, spool)
-        condition = _condition(storage, settings, info.family, source, input_image, spool)
+        condition = _condition(storage, settings, info, source, input_image, spool)
         job = jobs.new(JobKind.inspection, info.ref, info.digest, webhook)
         params = _store_uploads(storage, job, picture, condition, spool)
     if class_label is None and source is not None and source.kind is JobKind.sample:

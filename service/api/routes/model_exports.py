@@ -40,7 +40,7 @@ from service.api.deps import (
     StorageDep,
     StoreDep,
 )
-from service.catalog import ModelInfo, find_model
+from service.catalog import ModelInfo, find_model, require_capable
 from service.errors import RETRY_AFTER_SECONDS, ApiError
 from service.schemas import JobOut, error_responses
 
@@ -124,6 +124,12 @@ def _export_url(info: ModelInfo, fmt: str) -> str:
     return f"/v1/models/{info.ref}/exports/{fmt}"
 
 
+def _require_format(info: ModelInfo, fmt: str) -> None:
+    """422 `not_exportable` for ONNX of a model whose family's generator does not export."""
+    if fmt == "onnx":
+        require_capable(info, "exportable", "export its generator as ONNX")
+
+
 async def _ready_file(info: ModelInfo, storage: Storage, fmt: str) -> str | None:
     """The export's key when it exists (a safetensors zip is made here if need be)."""
     key = export_key(info.id, _stamp(info), fmt)
@@ -192,7 +198,9 @@ async def _make_export(
 ) -> tuple[str | None, JobOut | None]:
     """Make an export: its file when it is ready (a zip is made at once), and the ONNX export
     job when there is one (the one in flight or a new one, waited for up to `wait` seconds);
-    a job that failed raises its error."""
+    a job that failed raises its error; 422 `not_exportable` (ONNX of a family whose generator
+    does not export)."""
+    _require_format(info, fmt)
     path = await _ready_file(info, storage, fmt)
     if path is not None:
         return path, None
@@ -266,8 +274,10 @@ async def get_model_export(
 ) -> StreamingResponse:
     """Download an export of a model version: safetensors always (made on the first read);
     ONNX once made by `POST /v1/models/{id}/exports` (404 `export_not_found` before, 409
-    `export_pending` while its job runs)."""
+    `export_pending` while its job runs; 422 `not_exportable` for a family whose generator does
+    not export)."""
     info = await run_in_threadpool(find_model, storage, model_id, caller)
+    _require_format(info, format)
     path = await _ready_file(info, storage, format)
     if path is not None:
         return await run_in_threadpool(_file, storage, path, info.id, format)

@@ -18,7 +18,12 @@ from core.params import (
 )
 from core.storage import upload_key
 from service.api.deps import CallerDep, JobQueueDep, SettingsDep, StorageDep
-from service.catalog import check_class_label, require_discriminator, require_model
+from service.catalog import (
+    check_class_label,
+    require_capable,
+    require_discriminator,
+    require_model,
+)
 from service.schemas import JobOut, error_responses
 from service.uploads import read_image, spooled, store_png
 from service.webhooks import WebhookFormDep
@@ -82,6 +87,7 @@ def create_projection(
     (`latent`, `latents_url`), the class, the reconstruction (image 0), the target as the model
     sees it (image 1), PSNR and SSIM."""
     info = require_model(storage, model, "sample", caller)
+    require_capable(info, "projectable", "project an image into its latent space")
     check_class_label(info, class_label)
     if discriminator_loss == "on":
         require_discriminator(info, "use its feature loss")

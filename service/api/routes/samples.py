@@ -10,7 +10,13 @@ from fastapi import APIRouter
 from core.jobs import JobKind, JobStore
 from core.params import LatentsOfJob, SampleParams, random_seed
 from service.api.deps import CallerDep, JobQueueDep, OwnerDep, SettingsDep, StorageDep
-from service.catalog import ModelInfo, check_class_label, require_discriminator, require_model
+from service.catalog import (
+    ModelInfo,
+    check_class_label,
+    require_capable,
+    require_discriminator,
+    require_model,
+)
 from service.errors import ApiError
 from service.latents import check_indices, check_latent_length, kept_latents, labels_for
 from service.schemas import JobOut, SampleRequest, error_responses
@@ -35,6 +41,7 @@ def create_sample(
     info = require_model(storage, body.model, "sample", caller)
     check_class_label(info, body.class_label)
     if body.filter is not None:
+        require_capable(info, "filterable", "filter samples with its discriminator")
         require_discriminator(info, "filter samples")
     webhook = webhook_target(body.webhook, body.webhook_events, settings)
     job = jobs.new(JobKind.sample, info.ref, info.digest, webhook)

@@ -298,6 +298,14 @@ function familyOf(name) {
   return families.find((f) => f.name === name);
 }
 
+// Whether a model's family has a capability flag of `/v1/families` (`inspectable`,
+// `paired_discriminator`, `filterable`, `projectable`, `exportable`, `conditional`); none for a
+// family the server does not list.
+function can(m, capability) {
+  const family = m && familyOf(m.family);
+  return Boolean(family && family[capability]);
+}
+
 // ---- models -------------------------------------------------------------------------------
 
 let models = [];
@@ -447,8 +455,10 @@ function modelActions(m) {
   exports.append(
     element("span", "label", "Export:"),
     actionButton("zip (safetensors)", `Export ${m.id} as zip (safetensors)`, (b) => exportModel(m, "safetensors", b)),
-    actionButton("ONNX", `Export ${m.id} as ONNX`, (b) => exportModel(m, "onnx", b)),
   );
+  if (can(m, "exportable")) {
+    exports.append(actionButton("ONNX", `Export ${m.id} as ONNX`, (b) => exportModel(m, "onnx", b)));
+  }
   const manage = element("div", "action-group");
   manage.append(actionButton("Rename", `Rename or describe ${m.id}`, () => openEdit(m)));
   const remove = actionButton("Delete", `Delete ${m.id}`, (b) => deleteModel(m, b));
@@ -765,7 +775,7 @@ $("translate-form").addEventListener("submit", async (event) => {
     $("translate-download").download = filename;
     $("translate-download").hidden = false;
     lastTranslation = job;
-    $("translate-inspect").hidden = !inspectable().some((m) => m.task === "translate");
+    $("translate-inspect").hidden = !inspectable().some((m) => can(m, "paired_discriminator"));
     const figure = resultFigure(url, `Translation of ${file.name} (job ${shortId(job.id)})`, filename, job.model || "");
     $("translate-history").prepend(figure);
     $("translate-history-box").hidden = false;
@@ -804,16 +814,20 @@ function updateClassSelect() {
   fillClassSelect("sample", model, "any");
 }
 
-// "Keep the most real" needs the model's discriminator: offered only when the model has one.
+// "Keep the most real" needs a filterable family and the model's discriminator: offered only
+// when the model has both.
 function updateSampleFilter() {
   const model = models.find((m) => m.id === $("sample-model").value);
-  const usable = Boolean(model && model.discriminator);
+  const filterable = !model || can(model, "filterable");
+  const usable = Boolean(model && filterable && model.discriminator);
   const box = $("sample-filter");
   box.disabled = !usable;
   if (!usable) box.checked = false;
   $("sample-filter-hint").textContent = usable || !model
     ? "The model's discriminator keeps the most real half of twice as many draws."
-    : "Needs the model's discriminator, and this model has none.";
+    : filterable
+      ? "Needs the model's discriminator, and this model has none."
+      : `A ${model.family} model's discriminator cannot filter its samples.`;
 }
 
 $("sample-model").addEventListener("change", () => {
@@ -847,7 +861,7 @@ async function sample(seed) {
   try {
     const job = await runJob(await api("/v1/samples", { method: "POST", json: body }), sampleMessages);
     const urls = await Promise.all(job.result.images.map(imageUrl));
-    const canInspect = inspectable().some((m) => m.task === "sample");
+    const canInspect = inspectable().some((m) => !can(m, "paired_discriminator"));
     const labels = job.result.class_labels || null;
     for (const img of $("sample-gallery").querySelectorAll("img")) URL.revokeObjectURL(img.src);
     $("sample-gallery").replaceChildren(
@@ -910,7 +924,19 @@ function fillLatentSelect() {
   const before = $("latent-model").value;
   fillModelSelect($("latent-model"), "sample");
   if ($("latent-model").value !== before) latentModelChanged();
-  else updateLatentClasses();
+  else {
+    updateLatentClasses();
+    updateProjectForm();
+  }
+}
+
+// Projecting an image needs a model of a projectable family: the form says so otherwise.
+function updateProjectForm() {
+  const model = latentModel();
+  const projectable = !model || can(model, "projectable");
+  $("latent-project-unable").textContent = projectable ? "" : `A ${model.family} model cannot project images.`;
+  $("latent-project-unable").hidden = projectable;
+  $("latent-project-form").querySelector("button[type=submit]").disabled = !projectable;
 }
 
 // Class selects, for class-conditional models only, keeping what was chosen.
@@ -934,6 +960,7 @@ function latentModelChanged() {
   for (const side of SIDES) setEnd(side, null);
   for (const side of SIDES) $(`latent-${side}-class`).value = "";
   updateLatentClasses();
+  updateProjectForm();
   $("latent-project-use").hidden = !projected || projected.model !== $("latent-model").value;
 }
 
@@ -1246,6 +1273,9 @@ $("latent-project-form").addEventListener("submit", async (event) => {
   const file = $("latent-project-file").files[0];
   if (!file) return projectMessages.fail(new Error("Choose an image to project first."));
   const model = latentModel();
+  if (model && !can(model, "projectable")) {
+    return projectMessages.fail(new Error(`A ${model.family} model cannot project images.`));
+  }
   const form = new FormData();
   form.append("image", file);
   form.append("model", $("latent-model").value);
@@ -1297,7 +1327,7 @@ $("latent-project-form").addEventListener("submit", async (event) => {
     if (run) run.finished = true;
     projectMessages.fail(err);
   } finally {
-    button.disabled = false;
+    updateProjectForm(); // enables the button again (for a projectable model)
     $("latent-project-cancel").hidden = true;
   }
 });
@@ -1347,7 +1377,7 @@ function inspectButton(label, onClick) {
 
 // Models whose discriminator draws a realness map: of an inspectable family, and with one.
 function inspectable() {
-  return models.filter((m) => m.discriminator && (familyOf(m.family) || {}).inspectable);
+  return models.filter((m) => m.discriminator && can(m, "inspectable"));
 }
 
 function fillInspectSelect() {
@@ -1357,18 +1387,18 @@ function fillInspectSelect() {
 
 function updateInspectForm() {
   const model = models.find((m) => m.id === $("inspect-model").value);
-  // a translation model judges an image together with the image it translates
-  const translating = Boolean(model && model.task === "translate");
+  // a paired discriminator judges an image together with the image it translates
+  const paired = can(model, "paired_discriminator");
   const fromTranslation = inspectSource && inspectSource.job.kind === "translation";
-  $("inspect-input-row").hidden = !translating || Boolean(inspectSource);
+  $("inspect-input-row").hidden = !paired || Boolean(inspectSource);
   $("inspect-source").hidden = !inspectSource;
   $("inspect-upload").hidden = Boolean(inspectSource);
   if (inspectSource) {
     $("inspect-source-text").textContent =
       `Inspecting image ${inspectSource.index + 1} of job ${inspectSource.job.id}` +
-      (translating && fromTranslation ? " with the image it translated." : ".");
+      (paired && fromTranslation ? " with the image it translated." : ".");
   }
-  fillClassSelect("inspect", model && model.task === "sample" ? model : null, "the model's choice");
+  fillClassSelect("inspect", can(model, "conditional") ? model : null, "the model's choice");
 }
 
 $("inspect-model").addEventListener("change", updateInspectForm);
@@ -1381,7 +1411,9 @@ $("inspect-source-clear").addEventListener("click", () => {
 function inspectJobImage(job, index, preferredModel) {
   inspectSource = { job, index };
   selectTab($("tab-inspect"));
-  const candidates = inspectable().filter((m) => m.task === (job.kind === "translation" ? "translate" : "sample"));
+  // a translation's result is judged with its input by a paired discriminator, a sample alone
+  const paired = job.kind === "translation";
+  const candidates = inspectable().filter((m) => can(m, "paired_discriminator") === paired);
   // a job records the version it ran on (`<id>@<version>`): offer that model
   const wanted = preferredModel || (job.model || "").split("@")[0];
   const preferred = candidates.find((m) => m.id === wanted) || candidates[0];
@@ -1628,6 +1660,14 @@ function familyChanged() {
   showTrainSummary();
 }
 
+// What a family's models can do beyond their task, by its capability flags (`/v1/families`).
+const CAPABILITY_TEXT = [
+  ["conditional", "take class labels (when trained on a labeled dataset)"],
+  ["filterable", "filter their samples by their discriminator"],
+  ["projectable", "project an image into their latent space"],
+  ["exportable", "export their generator to ONNX"],
+];
+
 // What the chosen family and dataset make, beside the form.
 function showTrainSummary() {
   const family = currentFamily();
@@ -1648,7 +1688,12 @@ function showTrainSummary() {
     ["Starts from", $("train-init").value
       ? `the model ${$("train-init").value} (its architecture and image size)`
       : family.fine_tunable ? `scratch, or a ${family.name} model (fine-tuning)` : "scratch, always"],
-    ["Inspect", family.inspectable ? "its discriminator draws realness maps" : "its discriminator draws no realness maps"],
+    ["Inspect", !family.inspectable
+      ? "its discriminator draws no realness maps"
+      : family.paired_discriminator
+        ? "its discriminator draws realness maps of an image with the input it translates"
+        : "its discriminator draws realness maps"],
+    ["Its models can", CAPABILITY_TEXT.filter(([flag]) => family[flag]).map(([, text]) => text).join("; ") || "do their task only"],
   ];
   $("train-summary-list").replaceChildren(...rows.flatMap(([term, text]) => [element("dt", "", term), element("dd", "", text)]));
 }

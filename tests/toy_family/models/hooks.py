@@ -14,8 +14,6 @@ from tests.toy_family.models import networks  # noqa: F401  (registers the netwo
 class ToyHooks(FamilyHooks):
     """Every capability: D's pixel map, its global logit, its features; G as a sampler."""
 
-    title = "toy"
-
     def image_shape(self, network: nn.Module) -> tuple[int, int]:
         return network.config.channels, network.config.image_size
 

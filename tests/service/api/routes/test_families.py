@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from core.families import FAMILIES, FAMILY_TABLE
+from core.families import CAPABILITIES, FAMILIES, FAMILY_TABLE
 from core.training_config import FIELD_BOUNDS
 from core.training_runs import RUN_FIELDS, InvalidConfig, check_config
 from service.api.routes.families import list_families
@@ -26,12 +26,17 @@ def test_the_route_lists_every_family_of_the_table(client):
     for family, row in zip(families, FAMILY_TABLE, strict=True):
         assert family["task"] == row.task
         assert family["dataset_kinds"] == [str(kind) for kind in row.dataset_kinds]
-        assert family["inspectable"] == row.inspectable
+        assert family["title"] == row.title
+        for capability in CAPABILITIES:  # each capability flag of the row, as a boolean
+            assert family[capability] is getattr(row, capability), capability
         assert family["fine_tunable"] == bool(row.generator_fields)
         assert family["image_sizes"] == list(row.image_sizes)
         assert family["service_defaults"] == row.service_defaults
         assert family["schedule_sets"] == list(row.schedule_sets)
-    assert "/v1/families" in client.get("/openapi.json").json()["paths"]
+    spec = client.get("/openapi.json").json()
+    assert "/v1/families" in spec["paths"]
+    described = spec["components"]["schemas"]["FamilyOut"]["properties"]
+    assert all(described[capability]["description"] for capability in CAPABILITIES)
 
 
 def test_the_route_needs_a_key_where_keys_are_set(keyed_gateway):
