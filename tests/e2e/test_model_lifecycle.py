@@ -26,7 +26,7 @@ from tests.e2e.stack import (
     zip_folder,
 )
 from tests.e2e.stack import wait_job as wait_keyed_job
-from tests.models.reference_pix2pix_nets import NLayerDiscriminator, UnetGenerator
+from tests.models.pix2pix.reference_nets import NLayerDiscriminator, UnetGenerator
 from training.demo import build_demo
 
 KEYS = {"operator": "op-key-1", "alice": "alice-key-1", "bob": "bob-key-1"}

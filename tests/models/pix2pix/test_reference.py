@@ -1,6 +1,6 @@
 """Importing checkpoints of the pix2pix reference (junyanz/pytorch-CycleGAN-and-pix2pix).
 
-The reference networks are rebuilt in `reference_pix2pix_nets` with the reference's module names,
+The reference networks are rebuilt in `tests.models.pix2pix.reference_nets` with the reference's module names,
 saved the way the reference saves them (`torch.save(net.state_dict(), "latest_net_G.pth")`), read
 back, converted, and run against ganserve's networks on the same input.
 """
@@ -29,7 +29,7 @@ from models.pix2pix.reference import (
     convert_generator,
     read_state_dict,
 )
-from tests.models.reference_pix2pix_nets import (
+from tests.models.pix2pix.reference_nets import (
     NLayerDiscriminator,
     PixelDiscriminator,
     UnetGenerator,
