@@ -31,11 +31,11 @@ from demo_quality import DEMO_KIND, Clock, halves, swd
 from torch import nn
 
 from ganserve.demo_models import DEMOS
+from models.images import quantize
 from models.sampling import sample
 from models.test_time import translate
 from training.data import ImageDataset, PairedDataset
 from training.demo import build_demo
-from training.images import quantize
 from training.loop import Progress, Trainer
 from training.metrics.generator_metrics import translation_metrics
 from training.metrics.swd import sliced_wasserstein_distance

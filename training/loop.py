@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 import models
+from models.precision import autocast, memory_format, use_autocast
 from training import distributed
 from training.data import DatasetError, ImageDataset, PairedDataset
 from training.ema import update_ema
@@ -27,7 +28,6 @@ from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
 from training.init_from import start_from
 from training.metrics.generator_metrics import sampling_metrics, translation_metrics
 from training.metrics.inception import FIDInception, InceptionUnavailable, load_inception
-from training.precision import autocast, memory_format, use_autocast
 from training.run_files import RunFiles
 from training.sampler import BatchStream
 from training.state import StateError, load_state, restore_rng, rng_state, save_state

@@ -58,6 +58,7 @@ from core.storage import (
     upload_key,
 )
 from models import test_time
+from models.images import from_pil, to_pil
 from models.sampling import generate, sample_inputs
 from models.test_time import (
     TestTimeRun,
@@ -67,7 +68,6 @@ from models.test_time import (
     total_stride,
     translate_native,
 )
-from training.images import from_pil, to_pil
 from workers.batching import Prepared, run_batched, should_stop
 from workers.errors import JobFailure, exception_text
 from workers.fast_path import FastPath, bucket, pad_rows_to

@@ -60,12 +60,12 @@ from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
 from core.model_folder import add_provenance
 from core.model_registry import ModelMissing, ModelRegistry, ModelTaken, VersionRecord
 from core.queues import waiting_job_ids
-from core.storage import DATASET_FILE, SAFE_ID, dataset_key, run_key, staging_folder
+from core.storage import DATASET_FILE, RUN_STATE_FILE, SAFE_ID, dataset_key, run_key, staging_folder
 from core.training_runs import InvalidConfig, check_config
 from training.data import DatasetError, DatasetWarning
 from training.families import FAMILIES
 from training.loop import Progress, RunOptions, RunResult, train
-from training.state import STATE_FILE, StateError
+from training.state import StateError
 from workers.distributed_training import check_devices, train_on_devices
 from workers.errors import JobFailure, exception_text
 from workers.jobs import JobContext, Outcome, Yielded
@@ -307,7 +307,7 @@ def _train_and_register(ctx: JobContext, sync: RunSync) -> Outcome:
     out = sync.folder
     sync.pull()  # the stored run folder, when this host's copy is missing or behind it
     out.mkdir(parents=True, exist_ok=True)
-    resume = (out / STATE_FILE).is_file()
+    resume = (out / RUN_STATE_FILE).is_file()
     init_from = None if resume else source_model(ctx, params.get("init_from"))
     options, family_config = build_run(
         family_name,
