@@ -89,7 +89,6 @@ def _cadence(steps: int) -> dict[str, int]:
         "sample_every": every,
         "checkpoint_every": every,
         "metrics_every": max(1, steps),  # at the end of the run
-        "sample_count": 16,
     }
 
 
