@@ -44,11 +44,12 @@ from core.families import FAMILIES
 from core.model_registry import ModelRef, ModelRegistry
 from core.storage import Storage
 from ganserve.demo_models import DEMOS, DemoModel
+from models.images import quantize
 from models.sampling import sample
 from training.data import ImageDataset, PairedDataset
 from training.demo import DEMOS as DEMO_DATASETS
 from training.demo import build_demo
-from training.images import grid, quantize
+from training.images import grid
 from training.loop import Progress, Trainer
 from training.metrics.generator_metrics import batches, translation_metrics
 from training.metrics.paired import PairedMetrics

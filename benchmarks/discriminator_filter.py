@@ -43,10 +43,10 @@ from models.discriminator_filter import (
     drs_filter,
     top_filter,
 )
+from models.images import quantize
 from models.sampling import generate, sample_inputs
 from training.data import ImageDataset
 from training.demo import build_demo
-from training.images import quantize
 from training.metrics.generator_metrics import batches, match_resolution
 from training.metrics.swd import sliced_wasserstein_distance
 from workers.fast_path import FastPath

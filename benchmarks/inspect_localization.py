@@ -32,11 +32,11 @@ import torch
 from torch import nn
 
 import models
+from models.images import dequantize
 from models.realness import least_real_box, realness
 from training.data import ImageDataset
 from training.demo import build_demo
 from training.families.unetgan import UNetGANConfig
-from training.images import dequantize
 from training.loop import RunOptions, train
 
 Box = tuple[int, int, int, int]

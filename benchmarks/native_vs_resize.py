@@ -24,10 +24,10 @@ import torch
 from PIL import Image, ImageDraw
 
 import models
+from models.images import to_pil
 from training.data import PairedDataset, collate
 from training.demo import build_demo
 from training.families.pix2pix import Pix2PixConfig
-from training.images import to_pil
 from training.loop import RunOptions, train
 from training.metrics.generator_metrics import translate_as_served, translation_metrics
 

@@ -32,11 +32,11 @@ from torch import nn
 
 from core.families import FAMILIES
 from ganserve.demo_models import DEMOS
+from models.images import quantize
 from models.pix2pix.translation import translate
 from models.sampling import sample
 from training.data import ImageDataset, PairedDataset
 from training.demo import build_demo
-from training.images import quantize
 from training.loop import Progress, Trainer
 from training.metrics.generator_metrics import translation_metrics
 from training.metrics.swd import sliced_wasserstein_distance

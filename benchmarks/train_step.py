@@ -3,7 +3,7 @@
 The fast path is bf16 autocast (plus channels_last and cudnn.benchmark on CUDA), forced on
 whatever the hardware; the baseline is the same networks, data and loop in fp32, contiguous
 layout, cudnn.benchmark off, in the same process. The last column says what `python -m training`
-picks by default on this machine (`training.precision`): bf16 on CUDA and on CPUs with native
+picks by default on this machine (`models.precision`): bf16 on CUDA and on CPUs with native
 bf16 (AMX / AVX512-BF16), fp32 elsewhere, where emulated bf16 is much slower.
 
     .venv/bin/python benchmarks/train_step.py                 # small configs (CPU-friendly)
@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
+from models.precision import use_autocast
 from training.demo import build_demo
 from training.families.pggan import PGGANConfig
 from training.families.pix2pix import Pix2PixConfig
 from training.families.unetgan import UNetGANConfig
 from training.loop import RunOptions, Trainer
-from training.precision import use_autocast
 
 # family -> (demo, image size, batch, config) for the small and the paper setting
 SMALL = {

@@ -41,6 +41,7 @@ RUN_OPTIONS_FILE = "options.json"  # the run's options and the family's hyperpar
 RUN_STATS_FILE = "stats.jsonl"  # one JSON object of losses and counters per logged step
 RUN_SAMPLES_DIR = "samples"  # sample grids samples/step_<n:07d>.png
 SAMPLE_GRID_PREFIX = "step_"
+RUN_STATE_FILE = "training_state.pt"  # the resumable training state (training.state)
 # Pillow modes read as grey ("L"), everything else as RGB: uploads and training data alike.
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 

@@ -1,12 +1,11 @@
 """Training-run configuration, torch-free: what a run may set, with its bounds, checked once.
 
-`RunConfig` holds the run options a training job may set (the rest of `training.loop.RunOptions`
-belongs to the worker: paths, device, resume); `Pix2PixConfig`, `UNetGANConfig` and
-`PGGANConfig` are the families' hyperparameters with the papers' defaults (Isola et al. 2017;
-Schonfeld et al. 2020 and its reference scripts; Karras et al. 2018 and its reference code).
-`validate_config` checks a job's `config` object against them: the gateway calls it at
-submission (a bad field is a 422 naming it), the worker again when the run starts (records
-written before this check, and runs started by the training CLI). Torch-free.
+`Pix2PixConfig`, `UNetGANConfig` and `PGGANConfig` are the families' hyperparameters with the
+papers' defaults (Isola et al. 2017; Schonfeld et al. 2020 and its reference scripts; Karras et
+al. 2018 and its reference code), `FIELD_BOUNDS` their bounds. The run options every family
+shares are `core.training_runs.RunConfig`, whose `check_config` checks a job's `config` object
+against both: the gateway at submission (a bad field is a 422 naming it), the worker again when
+the run starts (records written before this check). Torch-free.
 """
 
 from __future__ import annotations

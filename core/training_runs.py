@@ -8,6 +8,12 @@ growth schedule sets its length and batch sizes: `steps` and `batch_size` are re
 message pointing at `phase_images` and `batch_sizes`). A U-Net GAN trained on a flat image set
 trains unconditionally. The gateway answers a bad config with 422 naming the field; the worker
 fails the job `invalid_config` with the same message. Torch-free.
+
+`RunConfig` is the one definition of the run options every run shares, over the API and on the
+command line: their defaults, bounds and help (the API's wording in each field's `description`,
+the training CLI's where it differs in `CLI_WORDING`: `cli_help`). `training.loop.RunOptions`
+declares the same fields (beside those only a local run has: data, out, device, resume...) with
+their defaults and help taken from here (`training.loop.run_option`).
 """
 
 from __future__ import annotations
@@ -25,22 +31,82 @@ from core.training_config import FIELD_BOUNDS, MAX_STEPS
 
 
 class RunConfig(BaseModel):
-    """The run options a training job may set (bounds included)."""
+    """The run options a training job may set: default, bounds and what each does (its
+    `description`, which the API's config schema shows), written only here."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    image_size: int = Field(default=256, ge=8, le=1024)
-    batch_size: int = Field(default=1, ge=1, le=4096)
-    steps: int = Field(default=1000, ge=1, le=MAX_STEPS)
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
-    sample_every: int = Field(default=500, ge=1, le=MAX_STEPS)
-    checkpoint_every: int = Field(default=1000, ge=1, le=MAX_STEPS)
-    log_every: int = Field(default=10, ge=1, le=MAX_STEPS)
-    sample_count: int = Field(default=16, ge=1, le=256)
-    amp: bool = True
-    channels_last: bool = True
-    metrics_every: int = Field(default=0, ge=0, le=MAX_STEPS)
-    metrics_images: int = Field(default=256, ge=1, le=50_000)  # FID's usual 50k at most
+    image_size: int = Field(
+        default=256,
+        ge=8,
+        le=1024,
+        description="training resolution in pixels (pggan: the final resolution)",
+    )
+    batch_size: int = Field(default=1, ge=1, le=4096, description="mini-batch size")
+    steps: int = Field(default=1000, ge=1, le=MAX_STEPS, description="training iterations")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=2**63 - 1,
+        description="random seed; runs on CPU with the same seed are identical",
+    )
+    sample_every: int = Field(
+        default=500,
+        ge=1,
+        le=MAX_STEPS,
+        description="write a sample grid (the preview) every N steps",
+    )
+    checkpoint_every: int = Field(
+        default=1000,
+        ge=1,
+        le=MAX_STEPS,
+        description="register the model and save the training state every N steps",
+    )
+    log_every: int = Field(
+        default=10,
+        ge=1,
+        le=MAX_STEPS,
+        description="log the losses (the loss curves) every N steps",
+    )
+    sample_count: int = Field(default=16, ge=1, le=256, description="images in each sample grid")
+    amp: bool = Field(
+        default=True, description="bf16 autocast where the hardware has it; off: fp32 everywhere"
+    )
+    channels_last: bool = Field(default=True, description="channels_last memory format on CUDA")
+    metrics_every: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_STEPS,
+        description="compute metrics every N steps and at the end (0: off)",
+    )
+    metrics_images: int = Field(
+        default=256,
+        ge=1,
+        le=50_000,  # FID's usual 50k at most
+        description="images (or pairs) the metrics use",
+    )
+
+
+# How the training CLI's --help words the run options it says more of than the API: its flags,
+# the files its run folder gets (an API run registers its model instead) and the families'
+# exceptions. The others it words as their `description`.
+CLI_WORDING: dict[str, str] = {
+    "batch_size": "mini-batch size (pggan: the schedule's per-resolution sizes apply)",
+    "steps": "training iterations (pggan: the growth schedule sets the length; see --phase-images)",
+    "sample_every": "write a sample grid every N steps",
+    "checkpoint_every": "write the model folder and the training state every N steps",
+    "log_every": "append losses to stats.jsonl and TensorBoard every N steps",
+    "amp": "bf16 autocast on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16); "
+    "--no-amp: fp32 everywhere",
+    "metrics_every": "compute metrics every N steps and at the end, stored in the model's "
+    "config.json (pix2pix: L1/PSNR/SSIM on val; others: SWD, and FID/KID/IS with "
+    "Inception weights); 0: off",
+}
+
+
+def cli_help(name: str) -> str:
+    """What the training CLI's --help says of the run option `name`."""
+    return CLI_WORDING.get(name) or RunConfig.model_fields[name].description or ""
 
 
 RUN_FIELDS = tuple(RunConfig.model_fields)

@@ -26,12 +26,12 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from core.families import FAMILIES as FAMILY_TABLE
+from core.families import FAMILIES
 from core.settings import Settings
 from core.training_config import FIELD_BOUNDS
 from core.training_runs import RunConfig
 from training.data import DatasetError
-from training.families import FAMILIES
+from training.families import training_family
 from training.family import GANFamily
 from training.loop import RunOptions, train
 from training.state import StateError
@@ -148,7 +148,7 @@ def refused_option(f: dataclasses.Field, hint: Any) -> inspect.Parameter:
 
 def family_parameters(name: str, family: type[GANFamily]) -> list[inspect.Parameter]:
     """One parameter per field of `RunOptions` and of the family's config, in that order."""
-    row = FAMILY_TABLE[name]
+    row = FAMILIES[name]
     run_hints = typing.get_type_hints(RunOptions)
     params = [
         refused_option(f, run_hints[f.name] | None)
@@ -179,9 +179,9 @@ def run(name: str, values: dict[str, Any]) -> None:
     """Train one run of the family `name` with the parsed option values; say where the model is."""
     if values["inception_weights"] is None:
         values["inception_weights"] = Settings().inception_weights  # GANSERVE_INCEPTION_WEIGHTS
-    options = pick(RunOptions, values, skip=FAMILY_TABLE[name].schedule_sets)
+    options = pick(RunOptions, values, skip=FAMILIES[name].schedule_sets)
     try:
-        config = pick(FAMILIES[name].config_class, values)
+        config = pick(training_family(name).config_class, values)
     except ValueError as exc:  # the config's own checks (e.g. p_mix_max within [0, 1])
         raise typer.BadParameter(str(exc)) from None
     try:
@@ -206,8 +206,8 @@ def add_family(name: str, family: type[GANFamily]) -> None:
     app.command(name, cls=SectionedCommand, help=doc, short_help=doc.splitlines()[0])(command)
 
 
-for _name, _family in FAMILIES.items():
-    add_family(_name, _family)
+for _name in FAMILIES:
+    add_family(_name, training_family(_name))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,7 +46,7 @@ from PIL import Image, ImageOps
 
 from core.datasets import IMAGE_EXTENSIONS, SPLIT_NAMES
 from core.storage import GREY_MODES
-from training.images import dequantize
+from models.images import dequantize
 
 Batch = dict[str, torch.Tensor]
 

@@ -15,6 +15,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from models.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -28,16 +30,6 @@ class Topology:
     def is_main(self) -> bool:
         """Rank 0 writes the run's files."""
         return self.rank == 0
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' is CUDA when there is a GPU, else CPU; 'cuda' without a GPU is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but PyTorch sees no CUDA device here")
-    return device
 
 
 def setup(device_name: str) -> Topology:

@@ -24,9 +24,9 @@ from PIL import Image
 
 import models
 from core.settings import Settings
+from models.images import quantize
 from models.sampling import sample
 from training.data import IMAGE_EXTENSIONS, DatasetError, ImageDataset, PairedDataset
-from training.images import quantize
 from training.metrics.fidelity import compute_fidelity
 from training.metrics.generator_metrics import batches, translation_metrics
 from training.metrics.swd import sliced_wasserstein_distance

@@ -3,6 +3,12 @@
 Following stylegan2-ada-pytorch's split, this module owns what every GAN run does (data, devices,
 mixed precision, optimizer steps, EMA, samples, stats, checkpoints, resume, progress and
 cancellation) and asks a `training.family.GANFamily` for everything paper-specific.
+
+A run's options (`RunOptions`) are one dataclass: the options a training job over the API may
+set too are declared with their defaults and help taken from `core.training_runs.RunConfig`,
+where they are written once (`run_option`), beside those only a run started here has (its data
+and run folders, device, resume...). A dataclass rather than the pydantic model: the training
+CLI generates its options from the fields in their order.
 """
 
 from __future__ import annotations
@@ -19,15 +25,16 @@ import torch
 from tqdm import tqdm
 
 import models
+from core.training_runs import RunConfig, cli_help
+from models.precision import autocast, memory_format, use_autocast
 from training import distributed
 from training.data import DatasetError, ImageDataset, PairedDataset
 from training.ema import update_ema
-from training.families import FAMILIES
+from training.families import training_family
 from training.family import Batch, DataInfo, GANFamily, Stats, unwrap
 from training.init_from import start_from
 from training.metrics.generator_metrics import sampling_metrics, translation_metrics
 from training.metrics.inception import FIDInception, InceptionUnavailable, load_inception
-from training.precision import autocast, memory_format, use_autocast
 from training.run_files import RunFiles
 from training.sampler import BatchStream
 from training.state import StateError, load_state, restore_rng, rng_state, save_state
@@ -37,12 +44,22 @@ StopCheck = Callable[[], bool]
 CheckpointCallback = Callable[[int, Path], None]  # (step, model folder) after each checkpoint
 
 
+def run_option(name: str) -> Any:
+    """The dataclass field of a run option every run shares: its default and help are
+    `core.training_runs.RunConfig`'s (the help as the CLI words it, `cli_help`)."""
+    return field(default=RunConfig.model_fields[name].default, metadata={"help": cli_help(name)})
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """The options every family shares; each family adds its own config dataclass.
 
-    Each field's `metadata["help"]` says what it means (the training CLI's help);
-    `metadata["shown_default"]` words a default that its value does not show.
+    Those a training job over the API may set too are `core.training_runs.RunConfig`'s fields,
+    declared here with their defaults and help taken from it (`run_option`); the others (data,
+    out, device, resume, progress_bar, name, inception_weights, init_from) only a run started
+    here has. Each field's `metadata["help"]` says what it means (the training CLI's help, in
+    the order of the fields); `metadata["shown_default"]` words a default that its value does
+    not show.
     """
 
     data: Path = field(
@@ -57,49 +74,22 @@ class RunOptions:
             "training state"
         }
     )
-    image_size: int = field(
-        default=256,
-        metadata={"help": "training resolution in pixels (pggan: the final resolution)"},
-    )
-    batch_size: int = field(
-        default=1,
-        metadata={"help": "mini-batch size (pggan: the schedule's per-resolution sizes apply)"},
-    )
-    steps: int = field(
-        default=1000,
-        metadata={
-            "help": "training iterations (pggan: the growth schedule sets the length; see "
-            "--phase-images)"
-        },
-    )
-    seed: int = field(
-        default=0, metadata={"help": "random seed; runs on CPU with the same seed are identical"}
-    )
+    image_size: int = run_option("image_size")
+    batch_size: int = run_option("batch_size")
+    steps: int = run_option("steps")
+    seed: int = run_option("seed")
     device: str = field(
         default="auto", metadata={"help": "auto (CUDA when available), cpu, cuda or cuda:N"}
     )
     resume: bool = field(
         default=False, metadata={"help": "continue the run in --out from its last checkpoint"}
     )
-    sample_every: int = field(default=500, metadata={"help": "write a sample grid every N steps"})
-    checkpoint_every: int = field(
-        default=1000,
-        metadata={"help": "write the model folder and the training state every N steps"},
-    )
-    log_every: int = field(
-        default=10, metadata={"help": "append losses to stats.jsonl and TensorBoard every N steps"}
-    )
-    sample_count: int = field(default=16, metadata={"help": "images in each sample grid"})
-    amp: bool = field(
-        default=True,
-        metadata={
-            "help": "bf16 autocast on CUDA and on CPUs with native bf16 (AMX, AVX512-BF16); "
-            "--no-amp: fp32 everywhere"
-        },
-    )
-    channels_last: bool = field(
-        default=True, metadata={"help": "channels_last memory format on CUDA"}
-    )
+    sample_every: int = run_option("sample_every")
+    checkpoint_every: int = run_option("checkpoint_every")
+    log_every: int = run_option("log_every")
+    sample_count: int = run_option("sample_count")
+    amp: bool = run_option("amp")
+    channels_last: bool = run_option("channels_last")
     progress_bar: bool = field(
         default=True, metadata={"help": "show a progress bar with losses and ETA"}
     )
@@ -110,15 +100,8 @@ class RunOptions:
             "shown_default": "the --out folder's name",
         },
     )
-    metrics_every: int = field(
-        default=0,
-        metadata={
-            "help": "compute metrics every N steps and at the end, stored in the model's "
-            "config.json (pix2pix: L1/PSNR/SSIM on val; others: SWD, and FID/KID/IS with "
-            "Inception weights); 0: off"
-        },
-    )
-    metrics_images: int = field(default=256, metadata={"help": "images (or pairs) the metrics use"})
+    metrics_every: int = run_option("metrics_every")
+    metrics_images: int = run_option("metrics_images")
     inception_weights: Path | None = field(
         default=None,
         metadata={
@@ -174,9 +157,7 @@ class Trainer:
     """One run: a family, its data and its run folder, stepped until done or stopped."""
 
     def __init__(self, family_name: str, options: RunOptions, config: Any | None = None) -> None:
-        if family_name not in FAMILIES:
-            raise ValueError(f"unknown family {family_name!r}; choose one of {', '.join(FAMILIES)}")
-        family_cls = FAMILIES[family_name]
+        family_cls = training_family(family_name)
         self.family_name = family_name
         self.options = options
         self.config = config if config is not None else family_cls.config_class()

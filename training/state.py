@@ -15,8 +15,7 @@ from typing import Any
 import torch
 
 from core.model_folder import atomic_write
-
-STATE_FILE = "training_state.pt"
+from core.storage import RUN_STATE_FILE
 
 
 class StateError(ValueError):
@@ -40,18 +39,18 @@ def restore_rng(state: dict[str, Any]) -> None:
 
 def save_state(state: dict[str, Any], folder: Path) -> Path:
     """Write `state` to `folder/training_state.pt` through a temporary file and a rename."""
-    path = folder / STATE_FILE
+    path = folder / RUN_STATE_FILE
     atomic_write(path, lambda tmp: torch.save(state, tmp))
     return path
 
 
 def load_state(folder: Path) -> dict[str, Any] | None:
     """The saved state of a run folder, or None when it has none yet."""
-    path = folder / STATE_FILE
+    path = folder / RUN_STATE_FILE
     if not path.is_file():
         return None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: say which and why
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise StateError(f"cannot resume from the run's {STATE_FILE}: {detail}") from None
+        raise StateError(f"cannot resume from the run's {RUN_STATE_FILE}: {detail}") from None

@@ -100,7 +100,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         task_default_queue=QUEUE_INFER,
         task_routes={TASK_OF_KIND[kind]: {"queue": QUEUE_OF_KIND[kind]} for kind in JobKind},
         task_annotations=time_limit_annotations(settings),
-        # A pool process imports the work modules (torch, models, training) before it says it is
+        # A pool process imports its queues' work modules (torch, models) before it says it is
         # up (`workers.tasks`): give it the time (Celery's default is 4 s).
         worker_proc_alive_timeout=PROCESS_START_SECONDS,
         worker_hijack_root_logger=False,

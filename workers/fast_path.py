@@ -1,9 +1,9 @@
 """How the infer worker runs a network fast without changing what it computes beyond rounding.
 
 - **bf16 autocast** on CUDA and on CPUs that multiply bf16 in hardware (AMX or AVX512-BF16,
-  `training.precision.cpu_has_native_bf16`); elsewhere fp32, where emulated bf16 is many times
+  `models.precision.cpu_has_native_bf16`); elsewhere fp32, where emulated bf16 is many times
   slower. `GANSERVE_PRECISION=fp32` turns it off (results then equal batch-1 fp32 bit for bit).
-- **channels_last** on CUDA only: on the CPU it made pix2pix slower (see `training.precision`).
+- **channels_last** on CUDA only: on the CPU it made pix2pix slower (see `models.precision`).
 - **torch.compile** (`GANSERVE_COMPILE=1`, translations and samples): batches are padded to the
   next power of two (`bucket`: pix2pix inputs and their dropout masks, which are inputs of the
   compiled function, and the sampling generators' rows, `Bucketed`), so a worker compiles at
@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from core.settings import Settings
-from training.precision import use_autocast
+from models.precision import use_autocast
 from workers.device_io import DeviceIO
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from core.params import DrsFilter, SampleParams, TopFilter
 from models.discriminator_filter import drs_filter, top_filter
-from training.images import to_pil
+from models.images import to_pil
 from workers.errors import JobFailure
 from workers.jobs import JobContext
 from workers.model_cache import LoadedModel, fast_path, get_cache

@@ -57,6 +57,7 @@ from core.storage import (
     result_key,
     upload_key,
 )
+from models.images import from_pil, to_pil
 from models.pix2pix import translation
 from models.pix2pix.translation import (
     TestTimeRun,
@@ -67,7 +68,6 @@ from models.pix2pix.translation import (
     translate_native,
 )
 from models.sampling import generate, sample_inputs
-from training.images import from_pil, to_pil
 from workers.batching import Prepared, run_batched, should_stop
 from workers.errors import JobFailure, exception_text
 from workers.fast_path import FastPath, bucket, pad_rows_to

@@ -35,7 +35,7 @@ from core.model_folder import CONFIG_FILE, DISCRIMINATOR_FILE, WEIGHTS_FILE
 from core.model_registry import ModelMissing, ModelRegistry, VersionRecord, parse_ref
 from core.settings import get_settings
 from core.storage import Storage
-from training.distributed import resolve_device
+from models.devices import resolve_device
 from workers import metrics
 from workers.errors import JobFailure
 from workers.fast_path import FastPath

@@ -21,8 +21,8 @@ from PIL import Image, ImageOps
 from core.jobs import JobStatus
 from core.params import ProjectionParams, random_seed
 from core.storage import LATENTS_FILE, PROJECTION_PREVIEW_FILE, upload_key
+from models.images import from_pil, to_pil
 from models.projection import ProjectionStep, ProjectionStopped, project, psnr, ssim
-from training.images import from_pil, to_pil
 from workers.errors import JobFailure
 from workers.inference import (
     generate_images,

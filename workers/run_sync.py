@@ -45,7 +45,7 @@ from typing import Any
 from obstore.exceptions import BaseError as StoreError
 
 from core.object_store import ObjectStore
-from training.state import STATE_FILE
+from core.storage import RUN_STATE_FILE
 from workers.errors import JobFailure
 
 log = logging.getLogger(__name__)
@@ -141,11 +141,11 @@ class RunSync:
             raise store_unavailable("read from", exc) from None
 
     def _pull(self) -> bool:
-        stored = self.objects.info(f"{self.prefix}/{STATE_FILE}")
+        stored = self.objects.info(f"{self.prefix}/{RUN_STATE_FILE}")
         if stored is None:  # nothing to resume from: keep what is here (a fresh run)
             return False
-        known = self._manifest.get(STATE_FILE)
-        if (self.folder / STATE_FILE).is_file() and known and known["etag"] == stored.etag:
+        known = self._manifest.get(RUN_STATE_FILE)
+        if (self.folder / RUN_STATE_FILE).is_file() and known and known["etag"] == stored.etag:
             return False  # the same checkpoint, or a newer one of this host's not yet uploaded
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=self.folder.parent, prefix=f".{self.folder.name}."))
@@ -173,25 +173,25 @@ class RunSync:
         with self._lock:
             if not self.may_write():
                 return []
-            state_path = self.folder / STATE_FILE
+            state_path = self.folder / RUN_STATE_FILE
             state_stamp = _stamp(state_path)
             with contextlib.ExitStack() as files:
                 state = None  # the checkpoint as it is now, held open while the rest goes up
-                if state_stamp is not None and state_stamp != self._local(STATE_FILE):
+                if state_stamp is not None and state_stamp != self._local(RUN_STATE_FILE):
                     with contextlib.suppress(FileNotFoundError):
                         state = files.enter_context(state_path.open("rb"))
                 uploaded = []
                 for name in _visible_files(self.folder):
                     stamp = _stamp(self.folder / name)
-                    if name == STATE_FILE or stamp is None or stamp == self._local(name):
+                    if name == RUN_STATE_FILE or stamp is None or stamp == self._local(name):
                         continue
                     self.objects.upload_file(f"{self.prefix}/{name}", self.folder / name)
                     self._record(name, stamp)
                     uploaded.append(name)
                 if state is not None and state_stamp is not None:
-                    self.objects.upload_file(f"{self.prefix}/{STATE_FILE}", state)
-                    self._record(STATE_FILE, state_stamp)
-                    uploaded.append(STATE_FILE)
+                    self.objects.upload_file(f"{self.prefix}/{RUN_STATE_FILE}", state)
+                    self._record(RUN_STATE_FILE, state_stamp)
+                    uploaded.append(RUN_STATE_FILE)
             if uploaded:
                 self._write_manifest()
             return uploaded

@@ -2,23 +2,26 @@
 
 The gateway records a job (`core.jobs.JobStore`) and sends the task by name with the job
 id; the task reads everything else from the record and the storage root. The work modules
-(`workers.inference`, `workers.interpolation`, `workers.projection`,
-`workers.inspection`, `workers.training_jobs`) import torch, `models` and
-`training`, so they are imported inside the tasks: the Celery parent process that imports this
-module never loads torch and never touches CUDA before forking its pool.
+(`WORK_MODULE_OF_KIND`: `workers.inference`, `workers.interpolation`, `workers.projection`,
+`workers.inspection`, ..., `workers.training_jobs`) import torch and `models` (and the training
+job's `training`), so they are imported inside the tasks: the Celery parent process that imports
+this module never loads torch and never touches CUDA before forking its pool.
 
 Every task has soft and hard time limits (`workers.celery_app`). So that no limit counts, or
 interrupts, the import of torch and the work modules (a module half imported breaks the process
-for good), each pool process imports them when it starts, before its first task
-(`_import_the_work`); a pool process whose job a soft limit interrupted leaves once the job's end
-is recorded (`run_job`: the interrupt may have landed in one of torch's own lazy imports), and a
-task's request in the worker's main process (`JobRequest`) records a job whose pool process was
-killed at the hard limit as failed `time_limit`, so it is not run again.
+for good), each pool process imports the work modules of the queues its worker consumes when it
+starts, before its first task (`_import_the_work`): an infer worker's processes never load the
+`training` package, which only `workers.training_jobs` (with `workers.distributed_training` and
+`workers.training_rank`) imports. A pool process whose job a soft limit interrupted leaves once
+the job's end is recorded (`run_job`: the interrupt may have landed in one of torch's own lazy
+imports), and a task's request in the worker's main process (`JobRequest`) records a job whose
+pool process was killed at the hard limit as failed `time_limit`, so it is not run again.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -26,6 +29,7 @@ from celery.signals import worker_process_init
 from celery.worker.request import Request
 
 from core.jobs import (
+    QUEUE_OF_KIND,
     TASK_EXPORT,
     TASK_IMPORT,
     TASK_INSPECT,
@@ -34,6 +38,7 @@ from core.jobs import (
     TASK_SAMPLE,
     TASK_TRAIN,
     TASK_TRANSLATE,
+    JobKind,
 )
 from workers.celery_app import celery_app
 from workers.jobs import (
@@ -49,22 +54,35 @@ INFERENCE_MAX_ATTEMPTS = 3
 TRAINING_MAX_ATTEMPTS = 10  # a long run outlives restarts and deploys, each one an attempt
 
 
-WORK_MODULES = (
-    "workers.inference",
-    "workers.interpolation",
-    "workers.projection",
-    "workers.inspection",
-    "workers.model_import",
-    "workers.model_export",
-    "workers.training_jobs",
-)
+# The module that does each kind's work (its task imports it).
+WORK_MODULE_OF_KIND = {
+    JobKind.translation: "workers.inference",
+    JobKind.sample: "workers.inference",
+    JobKind.interpolation: "workers.interpolation",
+    JobKind.projection: "workers.projection",
+    JobKind.inspection: "workers.inspection",
+    JobKind.model_import: "workers.model_import",
+    JobKind.model_export: "workers.model_export",
+    JobKind.training: "workers.training_jobs",
+}
+
+
+def work_modules(queues: Iterable[str]) -> list[str]:
+    """The work modules of the job kinds that the `queues` carry (`core.jobs.QUEUE_OF_KIND`)."""
+    wanted = set(queues)
+    return list(
+        dict.fromkeys(
+            module for kind, module in WORK_MODULE_OF_KIND.items() if QUEUE_OF_KIND[kind] in wanted
+        )
+    )
 
 
 @worker_process_init.connect
 def _import_the_work(**_: object) -> None:
     """In each pool process (after the fork: the parent stays torch-free), before its first
-    task: import the work modules, outside every task's time limit."""
-    for name in WORK_MODULES:
+    task: import the work modules of the queues this worker consumes (`-Q`; the default queue
+    without it), outside every task's time limit."""
+    for name in work_modules(celery_app.amqp.queues.consume_from):
         importlib.import_module(name)
 
 

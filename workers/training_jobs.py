@@ -1,11 +1,15 @@
 """Training runs: the work of the `train` queue's jobs.
 
-A training job's params: `family` (pix2pix, unetgan, pggan), `dataset` (an uploaded dataset's
-id), optional `name` (the id of the model it registers) and `config`: run options (`steps`,
-`image_size`, `batch_size`, `seed`, `sample_every`, `checkpoint_every`, `log_every`,
-`sample_count`, `amp`, `channels_last`, `metrics_every`, `metrics_images`) and the family's own
-hyperparameters (`training.families.<family>` config dataclass), all in one flat object. An
-unknown key, or a value of the wrong type, fails the job with a message listing the valid keys.
+A training job's params (`core.params.TrainingParams`, parsed once: `training_params`):
+`family` (pix2pix, unetgan, pggan), `dataset` (an uploaded dataset's id), optional `name` (the
+id of the model it registers) and `config`: run options (`core.training_runs.RunConfig`:
+`steps`, `image_size`, `batch_size`, ...) and the family's own hyperparameters (its
+`core.training_config` dataclass), all in one flat object. An unknown key, or a value of the
+wrong type, fails the job with a message listing the valid keys.
+
+`run_training` in steps: `prepare_run` (dataset, run folder, options), `claim_model` (the
+model id), `train_run` (in process or under torchrun, stopped by `StopCheck`) and `finish_run`
+(how the job ends, the model registered).
 
 Defaults (`service_defaults` in `core.families`) make a run that finishes in minutes on a CPU:
 small images, a few hundred steps, small networks for U-Net GAN and Progressive GAN, metrics at
@@ -48,6 +52,7 @@ import re
 import shutil
 import time
 import warnings
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -55,17 +60,18 @@ from typing import Any
 import pydantic
 from obstore.exceptions import BaseError as StoreError
 
-from core.families import FAMILIES as FAMILY_TABLE
-from core.jobs import QUEUE_TRAIN, JobNotFound, JobStatus
+from core.families import FAMILIES
+from core.jobs import QUEUE_TRAIN, JobKind, JobNotFound, JobStatus
 from core.model_folder import add_provenance
 from core.model_registry import ModelMissing, ModelRegistry, ModelTaken, VersionRecord
+from core.params import InvalidParams, TrainingParams, parse_params
 from core.queues import waiting_job_ids
-from core.storage import DATASET_FILE, SAFE_ID, dataset_key, run_key, staging_folder
+from core.storage import DATASET_FILE, RUN_STATE_FILE, SAFE_ID, dataset_key, run_key, staging_folder
 from core.training_runs import InvalidConfig, check_config
 from training.data import DatasetError, DatasetWarning
-from training.families import FAMILIES
+from training.families import training_family
 from training.loop import Progress, RunOptions, RunResult, train
-from training.state import STATE_FILE, StateError
+from training.state import StateError
 from workers.distributed_training import check_devices, train_on_devices
 from workers.errors import JobFailure, exception_text
 from workers.jobs import JobContext, Outcome, Yielded
@@ -83,14 +89,13 @@ def _cadence(steps: int) -> dict[str, int]:
         "sample_every": every,
         "checkpoint_every": every,
         "metrics_every": max(1, steps),  # at the end of the run
-        "sample_count": 16,
     }
 
 
 def run_length(family_name: str, options: RunOptions, config: Any) -> int:
     """Steps the run will take: `steps`, or what the family's schedule sets (Progressive GAN)."""
     try:
-        return FAMILIES[family_name].planned_steps(config, options.image_size, options.steps)
+        return training_family(family_name).planned_steps(config, options.image_size, options.steps)
     except ValueError as exc:
         raise JobFailure("invalid_config", f"invalid training config: {exc}") from None
 
@@ -133,7 +138,7 @@ def read_dataset(ctx: JobContext, dataset_id: Any) -> tuple[Path, dict[str, Any]
 
 
 def build_run(
-    family_name: Any, config: Any, *, data: Path, out: Path, kind: str | None, name: str, **extra
+    family_name: str, config: Any, *, data: Path, out: Path, kind: str | None, name: str, **extra
 ) -> tuple[RunOptions, Any]:
     """RunOptions and the family config of a job, defaults filled in, validated.
 
@@ -144,8 +149,8 @@ def build_run(
             "invalid_config",
             f"unknown family {family_name!r}; choose one of {', '.join(FAMILIES)}",
         )
-    if kind is not None and kind not in FAMILY_TABLE[family_name].dataset_kinds:
-        wanted = " or ".join(FAMILY_TABLE[family_name].dataset_kinds)
+    if kind is not None and kind not in FAMILIES[family_name].dataset_kinds:
+        wanted = " or ".join(FAMILIES[family_name].dataset_kinds)
         raise JobFailure(
             "bad_dataset",
             f"{family_name} trains on {wanted} datasets, and this dataset is {kind}",
@@ -254,7 +259,7 @@ def other_work_waits(ctx: JobContext, slice_seconds: float) -> bool:
     return False
 
 
-def source_model(ctx: JobContext, model_id: Any) -> Path | None:
+def source_model(ctx: JobContext, model_id: str | None) -> Path | None:
     """The folder of the model a fine-tune run starts from (None: a fresh run);
     `model_not_found` when it was deleted before the run started."""
     if model_id is None:
@@ -269,6 +274,17 @@ def source_model(ctx: JobContext, model_id: Any) -> Path | None:
         ) from None
 
 
+def training_params(ctx: JobContext) -> TrainingParams:
+    """The job's typed params (`core.params.TrainingParams`); a record that does not fit fails
+    `invalid_config` naming the field."""
+    try:
+        params = parse_params(JobKind.training, ctx.job.params)
+    except InvalidParams as exc:
+        raise JobFailure("invalid_config", f"invalid training params: {exc}") from None
+    assert isinstance(params, TrainingParams)
+    return params
+
+
 def run_training(ctx: JobContext) -> Outcome:
     """Train the job's run (resuming its checkpoint if it has one) and register its model.
 
@@ -279,7 +295,7 @@ def run_training(ctx: JobContext) -> Outcome:
     remove_stale_copies(folder.parent, lambda job_id: job_id == ctx.job_id or _live(ctx, job_id))
     sync = RunSync(ctx.storage.objects, run_key(ctx.job_id), folder, may_write=ctx.renew_lease)
     try:
-        outcome = _train_and_register(ctx, sync)
+        outcome = _train_and_register(ctx, training_params(ctx), sync)
     except JobFailure:
         sync.discard()
         raise
@@ -295,23 +311,28 @@ def _live(ctx: JobContext, job_id: str) -> bool:
         return False
 
 
-def _train_and_register(ctx: JobContext, sync: RunSync) -> Outcome:
-    params = ctx.job.params
-    background = params.get("background") is True
-    if background and other_work_waits(ctx, 0.0):  # a user's run waits: let it go first
-        raise Yielded("a foreground training run waits; not starting before it")
-    devices = check_devices(params.get("devices", 1), ctx.settings)
-    family_name = params.get("family")
-    dataset_id = params.get("dataset")
-    data, meta = read_dataset(ctx, dataset_id)
+@dataclasses.dataclass(frozen=True)
+class PreparedRun:
+    """What a job trains, and where from: its options and family config, and the provenance of
+    the model versions it registers."""
+
+    options: RunOptions
+    config: Any
+    provenance: dict[str, Any]
+
+
+def prepare_run(ctx: JobContext, params: TrainingParams, sync: RunSync) -> PreparedRun:
+    """The dataset's local folder, the run folder's working copy (pulled from the store), and
+    the run's options: resuming when the folder holds a checkpoint, else starting from the
+    `init_from` model if there is one."""
+    data, meta = read_dataset(ctx, params.dataset)
     out = sync.folder
     sync.pull()  # the stored run folder, when this host's copy is missing or behind it
     out.mkdir(parents=True, exist_ok=True)
-    resume = (out / STATE_FILE).is_file()
-    init_from = None if resume else source_model(ctx, params.get("init_from"))
+    resume = (out / RUN_STATE_FILE).is_file()
     options, family_config = build_run(
-        family_name,
-        params.get("config"),
+        params.family,
+        params.config,
         data=data,
         out=out,
         kind=meta.get("kind"),
@@ -319,44 +340,67 @@ def _train_and_register(ctx: JobContext, sync: RunSync) -> Outcome:
         device="auto",
         resume=resume,
         inception_weights=ctx.settings.inception_weights,
-        init_from=init_from,
+        init_from=None if resume else source_model(ctx, params.init_from),
     )
-    configure_torch()
-    registry = ModelRegistry.of(ctx.storage)
-    model_id = model_id_for(registry, ctx.job_id, ctx.job.owner, family_name, params.get("name"))
-    if params.get("name"):
-        registry.update_listing(model_id, {"name": params["name"]}, keep_listed=True)
     provenance = {
         "kind": "training",
         "run": ctx.job_id,
-        "dataset": dataset_id,
+        "dataset": params.dataset,
         "dataset_name": meta.get("name"),
     }
-    if params.get("init_from"):
-        provenance["init_from"] = params["init_from"]
+    if params.init_from:
+        provenance["init_from"] = params.init_from
+    return PreparedRun(options, family_config, provenance)
+
+
+def claim_model(ctx: JobContext, params: TrainingParams) -> str:
+    """The id the run registers its model under (`model_id_for`), listed under the run's name."""
+    registry = ModelRegistry.of(ctx.storage)
+    model_id = model_id_for(registry, ctx.job_id, ctx.job.owner, params.family, params.name)
+    if params.name:
+        registry.update_listing(model_id, {"name": params.name}, keep_listed=True)
+    return model_id
+
+
+class StopCheck:
+    """The run's `should_stop`: cancelled? Once a second: is the lease still ours (else
+    LeaseLost stops the run), and for a background run, does other work wait? `yielding` then
+    says the run stopped to let that work go first."""
+
+    def __init__(self, ctx: JobContext, background: bool) -> None:
+        self.ctx = ctx
+        self.background = background
+        self.yielding = False
+        self.last_check = self.slice_started = time.monotonic()
+
+    def __call__(self) -> bool:
+        if time.monotonic() - self.last_check >= 1.0:
+            self.ctx.check_lease()
+            self.last_check = time.monotonic()
+            if self.background and not self.yielding:
+                self.yielding = other_work_waits(self.ctx, time.monotonic() - self.slice_started)
+        return self.yielding or self.ctx.cancel_requested() or shutdown_requested()
+
+
+def train_run(
+    ctx: JobContext,
+    params: TrainingParams,
+    devices: int,
+    run: PreparedRun,
+    sync: RunSync,
+    should_stop: StopCheck,
+    publish: Callable[[int, Path], Any],
+) -> RunResult:
+    """Train until the run ends or `should_stop` says stop: in this process, or under torchrun
+    on `devices` devices, the run folder pushed to the store as it changes; progress goes to the
+    job. An input the run refuses fails the job with its code (`bad_dataset`, `bad_checkpoint`,
+    `invalid_config`)."""
+    train_on = (
+        train if devices == 1 else partial(train_on_devices, devices, ctx.job_id, ctx.settings)
+    )
 
     def on_progress(p: Progress) -> None:
         ctx.report(p.step / max(1, p.total), _progress_detail(ctx, p.step, p.total, p.stats))
-
-    def publish(step: int, model_dir: Path) -> None:
-        """A background run's model is served from its checkpoints on, while it improves."""
-        register_model(ctx, model_dir, model_id, provenance | {"step": step})
-
-    run = train if devices == 1 else partial(train_on_devices, devices, ctx.job_id, ctx.settings)
-    last_check = time.monotonic()
-    slice_started = time.monotonic()
-    yielding = False
-
-    def should_stop() -> bool:
-        """Cancelled? Once a second: is the lease still ours (else LeaseLost stops us), and
-        for a background run, does other work wait (it then yields)?"""
-        nonlocal last_check, yielding
-        if time.monotonic() - last_check >= 1.0:
-            ctx.check_lease()
-            last_check = time.monotonic()
-            if background and not yielding:
-                yielding = other_work_waits(ctx, time.monotonic() - slice_started)
-        return yielding or ctx.cancel_requested() or shutdown_requested()
 
     try:
         with sigterm_requests_stop(), warnings.catch_warnings(), sync.pushing():
@@ -364,13 +408,13 @@ def _train_and_register(ctx: JobContext, sync: RunSync) -> Outcome:
             warnings.filterwarnings(
                 "ignore", message=rf"skipped .*{DATASET_FILE}", category=DatasetWarning
             )
-            result: RunResult = run(
-                family_name,
-                options,
-                family_config,
+            return train_on(
+                params.family,
+                run.options,
+                run.config,
                 on_progress=on_progress,
                 should_stop=should_stop,
-                on_checkpoint=publish if background else None,
+                on_checkpoint=publish if params.background else None,
             )
     except DatasetError as exc:
         raise JobFailure("bad_dataset", f"the dataset cannot be trained on: {exc}") from None
@@ -380,10 +424,44 @@ def _train_and_register(ctx: JobContext, sync: RunSync) -> Outcome:
         raise JobFailure("invalid_config", f"the training run could not go on: {exc}") from None
     finally:
         _release_gpu_memory()
+
+
+def _train_and_register(ctx: JobContext, params: TrainingParams, sync: RunSync) -> Outcome:
+    """A background run first lets a waiting foreground run go; then the run is prepared, its
+    model id claimed, and it trains until it ends (`finish_run`)."""
+    if params.background and other_work_waits(ctx, 0.0):  # a user's run waits: let it go first
+        raise Yielded("a foreground training run waits; not starting before it")
+    devices = check_devices(params.devices, ctx.settings)
+    run = prepare_run(ctx, params, sync)
+    configure_torch()
+    model_id = claim_model(ctx, params)
+
+    def publish(step: int, model_dir: Path) -> None:
+        """A background run's model is served from its checkpoints on, while it improves."""
+        register_model(ctx, model_dir, model_id, run.provenance | {"step": step})
+
+    should_stop = StopCheck(ctx, params.background)
+    result = train_run(ctx, params, devices, run, sync, should_stop, publish)
+    return finish_run(ctx, params, result, should_stop, publish, model_id, run.provenance)
+
+
+def finish_run(
+    ctx: JobContext,
+    params: TrainingParams,
+    result: RunResult,
+    should_stop: StopCheck,
+    publish: Callable[[int, Path], Any],
+    model_id: str,
+    provenance: dict[str, Any],
+) -> Outcome:
+    """How the job ends once the run stopped. Cancelled: a background run's model is published
+    first; a run that yielded to waiting work goes back to the queue (`Yielded`), one stopped by
+    the worker's shutdown is delivered again (`WorkerShuttingDown`), one its user cancelled ends
+    `cancelled` with its run folder kept. Completed: its model is registered (metrics included)."""
     detail = _progress_detail(ctx, result.step, result.total, result.stats)
-    if result.status == "cancelled" and background:
+    if result.status == "cancelled" and params.background:
         publish(result.step, result.model_dir)
-    if result.status == "cancelled" and yielding and not ctx.cancel_requested():
+    if result.status == "cancelled" and should_stop.yielding and not ctx.cancel_requested():
         ctx.report(result.step / max(1, result.total), detail)
         raise Yielded(f"yielded to waiting work at step {result.step} of {result.total}")
     if result.status == "cancelled" and not ctx.cancel_requested():

@@ -26,7 +26,7 @@ from core.logs import about_job, configure_logging, process_name
 from core.storage import DATASET_FILE
 from training import distributed
 from training.data import DatasetWarning
-from training.families import FAMILIES
+from training.families import training_family
 from training.loop import Progress, RunOptions, RunResult, train
 from workers.model_cache import configure_torch
 from workers.run_channel import RunChannel
@@ -39,7 +39,7 @@ def read_spec(spec: dict[str, Any]) -> tuple[str, RunOptions, Any]:
     """The family, run options and family config the worker wrote into the channel."""
     family_name = spec["family"]
     options = pydantic.TypeAdapter(RunOptions).validate_python(spec["options"])
-    config_class = FAMILIES[family_name].config_class
+    config_class = training_family(family_name).config_class
     config = pydantic.TypeAdapter(config_class).validate_python(spec["config"])
     return family_name, options, config
 

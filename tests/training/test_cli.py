@@ -6,6 +6,7 @@ import json
 import shlex
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,11 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 import models
-from core.families import FAMILIES as FAMILY_TABLE
+from core.families import FAMILIES
+from core.training_runs import RunConfig, cli_help
 from training.cli import app
 from training.demo import build_demo
-from training.families import FAMILIES
+from training.families import training_family
 from training.loop import RunOptions
 
 DEMO_CARDS = sorted((Path(__file__).parents[2] / "ganserve" / "demo_weights").glob("*/config.json"))
@@ -65,7 +67,7 @@ def test_help_lists_the_families():
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_field_has_exactly_one_option(family):
     fields = [f.name for f in dataclasses.fields(RunOptions)]
-    fields += [f.name for f in dataclasses.fields(FAMILIES[family].config_class)]
+    fields += [f.name for f in dataclasses.fields(training_family(family).config_class)]
     options = options_of(family)
     assert sorted(options) == sorted(fields)  # one option per field, no other
     for name, strings in options.items():
@@ -73,6 +75,17 @@ def test_every_field_has_exactly_one_option(family):
     every = [string for strings in options.values() for string in strings]
     assert len(every) == len(set(every))
     assert not [string for string in every if string.startswith("--no-no-")]
+
+
+def test_the_shared_run_options_are_those_of_the_api_with_its_defaults():
+    options = {f.name: f for f in dataclasses.fields(RunOptions)}
+    hints = typing.get_type_hints(RunOptions)
+    for name, info in RunConfig.model_fields.items():
+        assert options[name].default == info.default, name
+        assert hints[name] is info.annotation, name
+        assert options[name].metadata["help"] == cli_help(name)
+    assert cli_help("seed") == RunConfig.model_fields["seed"].description  # worded alike
+    assert "--no-amp" in cli_help("amp")  # the CLI's own wording
 
 
 def test_booleans_are_pairs_and_no_x_fields_read_naturally():
@@ -89,10 +102,10 @@ def test_booleans_are_pairs_and_no_x_fields_read_naturally():
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_help_gives_each_field_meaning_and_one_default(family):
     records = help_records(family)
-    config_fields = dataclasses.fields(FAMILIES[family].config_class)
+    config_fields = dataclasses.fields(training_family(family).config_class)
     for f in [*dataclasses.fields(RunOptions), *config_fields]:
         text = records[f.name]
-        if f.name not in FAMILY_TABLE[family].schedule_sets:
+        if f.name not in FAMILIES[family].schedule_sets:
             assert text.startswith(f.metadata["help"]), f.name
         assert text.count("default") <= 1, text
 

@@ -5,7 +5,8 @@ import io
 import torch
 from PIL import Image
 
-from training.images import grid, to_pil, to_uint8
+from models.images import to_pil, to_uint8
+from training.images import grid
 
 
 def test_to_uint8_maps_the_range():

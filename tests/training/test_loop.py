@@ -9,13 +9,14 @@ from safetensors.torch import load_file
 
 import models
 from core.model_folder import has_discriminator
+from core.storage import RUN_STATE_FILE
 from training.data import DatasetError
 from training.demo import build_demo
 from training.families.pggan import PGGANConfig
 from training.families.pix2pix import Pix2PixConfig
 from training.families.unetgan import UNetGANConfig
 from training.loop import RunOptions, Trainer, train
-from training.state import STATE_FILE, StateError
+from training.state import StateError
 
 TINY = {
     "pix2pix": Pix2PixConfig(width=4),
@@ -81,7 +82,7 @@ def test_every_family_trains_and_writes_a_loadable_model(family, demo_data, tmp_
     assert has_discriminator(result.model_dir)
     d = models.load_discriminator(result.model_dir)
     assert models.architecture_of(d).name == f"{family}-discriminator"
-    trained = torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)["nets"]["D"]
+    trained = torch.load(tmp_path / "run" / RUN_STATE_FILE, weights_only=True)["nets"]["D"]
     assert all(torch.equal(tensor, trained[k]) for k, tensor in d.state_dict().items())
 
 
@@ -100,8 +101,8 @@ def test_resume_equals_an_uninterrupted_run(demo_data, tmp_path):
     assert models.read_card(cancelled.model_dir).provenance["step"] == 3  # last checkpoint kept
     resumed = train("pix2pix", options(data, tmp_path / "b", steps=6, resume=True), TINY["pix2pix"])
     assert (resumed.status, resumed.step) == ("completed", 6)
-    a = torch.load(tmp_path / "a" / STATE_FILE, weights_only=True)
-    b = torch.load(tmp_path / "b" / STATE_FILE, weights_only=True)
+    a = torch.load(tmp_path / "a" / RUN_STATE_FILE, weights_only=True)
+    b = torch.load(tmp_path / "b" / RUN_STATE_FILE, weights_only=True)
     for net in ("G", "D"):
         for key, tensor in a["nets"][net].items():
             assert torch.equal(tensor, b["nets"][net][key]), f"{net}.{key} differs"
@@ -123,7 +124,7 @@ def test_existing_run_needs_resume(demo_data, tmp_path):
 
 def test_corrupt_training_state_is_a_clear_error(demo_data, tmp_path):
     train("pix2pix", options(demo_data["pix2pix"], tmp_path / "r", steps=2), TINY["pix2pix"])
-    state = tmp_path / "r" / STATE_FILE
+    state = tmp_path / "r" / RUN_STATE_FILE
     state.write_bytes(state.read_bytes()[:50])
     with pytest.raises(StateError, match="cannot resume from"):
         Trainer(

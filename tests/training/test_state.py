@@ -5,7 +5,8 @@ import pickle
 import pytest
 import torch
 
-from training.state import STATE_FILE, StateError, load_state, restore_rng, rng_state, save_state
+from core.storage import RUN_STATE_FILE
+from training.state import StateError, load_state, restore_rng, rng_state, save_state
 
 
 def test_round_trip_and_missing(tmp_path):
@@ -13,7 +14,7 @@ def test_round_trip_and_missing(tmp_path):
     save_state({"step": 3, "w": torch.ones(2)}, tmp_path)
     state = load_state(tmp_path)
     assert state["step"] == 3 and torch.equal(state["w"], torch.ones(2))
-    assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]  # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == [RUN_STATE_FILE]  # no temporary file left
 
 
 def test_pickled_objects_are_refused(tmp_path):
@@ -23,7 +24,7 @@ def test_pickled_objects_are_refused(tmp_path):
         def __reduce__(self):
             return (marker.touch, ())
 
-    (tmp_path / STATE_FILE).write_bytes(pickle.dumps(Exploit()))
+    (tmp_path / RUN_STATE_FILE).write_bytes(pickle.dumps(Exploit()))
     with pytest.raises(StateError, match="cannot resume"):
         load_state(tmp_path)
     assert not marker.exists()

@@ -69,6 +69,28 @@ def test_the_celery_parent_never_imports_torch():
     assert result.returncode == 0, result.stderr
 
 
+def test_a_pool_process_imports_the_work_of_its_workers_queues_only():
+    from workers.tasks import work_modules
+
+    infer = work_modules([QUEUE_INFER])
+    assert "workers.inference" in infer and "workers.training_jobs" not in infer
+    assert work_modules([QUEUE_TRAIN]) == ["workers.training_jobs"]
+    assert work_modules([QUEUE_INFER, QUEUE_TRAIN]) == [*infer, "workers.training_jobs"]
+
+
+def test_an_infer_pool_process_never_imports_training():
+    code = (
+        "import importlib, sys; from workers.tasks import work_modules; "
+        f"[importlib.import_module(m) for m in work_modules([{QUEUE_INFER!r}])]; "
+        "assert 'torch' in sys.modules; "
+        "assert not any(m.split('.')[0] == 'training' for m in sys.modules), 'training imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def test_a_worker_without_redis_refuses_to_start_and_says_why():
     env = {k: v for k, v in os.environ.items() if k != "GANSERVE_REDIS_URL"}
     result = subprocess.run(

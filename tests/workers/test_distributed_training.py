@@ -21,12 +21,13 @@ import models
 from core.jobs import QUEUE_TRAIN, Job, JobKind, JobStatus, task_message
 from core.model_registry import ModelRegistry
 from core.settings import Settings
+from core.storage import RUN_STATE_FILE
 from tests.workers.processes import WorkerProcess, WorkerSetting, client, ended, wait_for
 from tests.workers.test_training_jobs import TINY, digits  # noqa: F401 (a fixture)
 from training.data import DatasetError
 from training.demo import build_demo
 from training.loop import RunResult
-from training.state import STATE_FILE, StateError
+from training.state import StateError
 from workers.distributed_training import (
     TrainingProcessFailed,
     check_devices,
@@ -178,7 +179,7 @@ def test_a_cancelled_two_process_run_stops_at_one_step_and_checkpoints_it(make_c
     assert details[0]["total"] == 1000 and "D_real" in details[0]["losses"]
     assert first.store.get(first.job_id).progress_detail["step"] == stopped
     run = first.storage.run_dir(first.job_id)
-    state = torch.load(run / STATE_FILE, weights_only=True)
+    state = torch.load(run / RUN_STATE_FILE, weights_only=True)
     assert state["step"] == stopped  # the checkpoint of the step every process stopped at
     assert json.loads((run / "options.json").read_text())["world_size"] == 2
     assert wait_gone(first.job_id) == []
@@ -244,7 +245,7 @@ def test_a_worker_that_stops_supervising_ends_the_processes(make_context, digits
         run_training(ctx)
     assert len(pids) == 3  # torchrun and its two processes were running
     assert wait_gone(ctx.job_id) == []
-    assert not (ctx.storage.run_dir(ctx.job_id) / STATE_FILE).exists()  # no checkpoint after
+    assert not (ctx.storage.run_dir(ctx.job_id) / RUN_STATE_FILE).exists()  # no checkpoint after
     leftovers = os.listdir(tempfile.gettempdir())
     assert not [p for p in leftovers if p.startswith(f"ganserve-run-{ctx.job_id}")]
 
@@ -294,7 +295,7 @@ def test_a_worker_stopped_by_sigterm_checkpoints_the_run_and_requeues_it(setting
     requeued = setting.store.get(job.id)
     assert requeued.status == JobStatus.queued
     assert "requeued to resume" in worker.text()
-    state = torch.load(setting.storage.run_dir(job.id) / STATE_FILE, weights_only=True)
+    state = torch.load(setting.storage.run_dir(job.id) / RUN_STATE_FILE, weights_only=True)
     assert 2 <= state["step"] < 100  # written by the stop, where the run stopped
     assert wait_gone(job.id) == []
 

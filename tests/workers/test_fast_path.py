@@ -11,12 +11,12 @@ import torch
 import models
 from core.settings import Settings
 from models.pix2pix.translation import translate_batch
+from models.precision import cpu_has_native_bf16
 from models.sampling import generate, sample_inputs
 from training.demo import build_demo
 from training.families.pix2pix import Pix2PixConfig
 from training.families.unetgan import UNetGANConfig
 from training.loop import RunOptions, train
-from training.precision import cpu_has_native_bf16
 from workers.fast_path import FastPath, bucket
 
 CPU = torch.device("cpu")

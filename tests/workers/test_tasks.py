@@ -27,14 +27,13 @@ from core.jobs import (
 )
 from core.model_folder import has_discriminator
 from core.model_registry import ModelRegistry
-from core.storage import Storage
+from core.storage import RUN_STATE_FILE, Storage
 from tests.conftest import redis_db
 from tests.e2e.stack import version_folder
 from tests.workers.files import put, read_png, upload
 from tests.workers.processes import WorkerProcess, client, ended, wait_for
 from tests.workers.tiny import save_tiny_discriminator, save_tiny_model
 from training.demo import build_demo
-from training.state import STATE_FILE
 
 TINY_TRAINING = {
     "width": 4,
@@ -184,7 +183,7 @@ def test_a_training_run_registers_a_model_the_infer_worker_serves(stack):
     assert "swd_avg" in card.metrics
     assert models.load(folder) is not None
     run = stack.storage.run_dir(job.id)
-    for name in ("options.json", "stats.jsonl", STATE_FILE, "model/model.safetensors"):
+    for name in ("options.json", "stats.jsonl", RUN_STATE_FILE, "model/model.safetensors"):
         assert (run / name).exists(), name
     assert list((run / "samples").glob("*.png"))
     # the infer worker, running since before the model existed, serves it at once
@@ -218,7 +217,7 @@ def test_cancelling_a_running_training_run_keeps_its_checkpoint(stack):
     done = stack.wait(job)
     assert done.status == JobStatus.cancelled, done.error
     assert 0 < done.result["step"] < 5000 and done.result["run"] == job.id
-    assert (stack.storage.run_dir(job.id) / STATE_FILE).is_file()
+    assert (stack.storage.run_dir(job.id) / RUN_STATE_FILE).is_file()
     registry = ModelRegistry.of(stack.storage)
     assert registry.versions(f"unetgan-{job.id[:8]}") == []  # its id claimed, nothing registered
 

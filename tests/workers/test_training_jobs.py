@@ -11,8 +11,8 @@ import models
 from core.jobs import JobKind, JobStatus
 from core.model_registry import ModelRegistry, content_digest
 from core.object_store import ObjectStore
+from core.storage import RUN_STATE_FILE
 from training.demo import build_demo
-from training.state import STATE_FILE
 from workers.errors import JobFailure
 from workers.training_jobs import build_run, model_id_for, register_model, run_training
 
@@ -97,7 +97,7 @@ def test_a_cancelled_run_resumes_from_its_checkpoint_and_registers_its_model(mak
     assert 2 <= stopped < 6 and outcome.result["run"] == first.job_id
     run = first.storage.run_dir(first.job_id)
     registry = ModelRegistry.of(first.storage)
-    assert (run / STATE_FILE).is_file()
+    assert (run / RUN_STATE_FILE).is_file()
     assert registry.versions(f"unetgan-{first.job_id[:8]}") == []  # claimed, nothing registered
 
     first.store.redis.delete(f"ganserve:cancel:{first.job_id}")  # delivered again, not cancelled

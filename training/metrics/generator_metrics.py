@@ -15,10 +15,10 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from models.images import dequantize, from_pil, quantize, to_pil
 from models.pix2pix.translation import translate, translate_native
 from models.sampling import sample
 from training.data import PairedDataset, collate
-from training.images import dequantize, from_pil, quantize, to_pil
 from training.metrics.fidelity import UNAVAILABLE_PREFIX, compute_fidelity
 from training.metrics.inception import FIDInception
 from training.metrics.paired import PairedMetrics

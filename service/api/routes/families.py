@@ -2,11 +2,11 @@
 
 One entry per row of `core.families.FAMILY_TABLE`. `config_schema` describes the `config`
 object of `POST /v1/training-runs` for the family: the run options (`core.training_runs.
-RunConfig`, less those the family's own schedule sets) and the family's hyperparameters (its
-`core.training_config` dataclass, help text from the fields' metadata), each with its type, the
-default a run submitted over the API gets (the family's `service_defaults` over the field's own
-default), its bounds (`RunConfig`'s, `core.training_config.FIELD_BOUNDS`) and choices. The web
-page builds the Train view's form from it.
+RunConfig`, help text from the fields' descriptions, less those the family's own schedule sets)
+and the family's hyperparameters (its `core.training_config` dataclass, help text from the
+fields' metadata), each with its type, the default a run submitted over the API gets (the
+family's `service_defaults` over the field's own default), its bounds (`RunConfig`'s,
+`core.training_config.FIELD_BOUNDS`) and choices. The web page builds the Train view's form from it.
 """
 
 from __future__ import annotations
@@ -29,22 +29,6 @@ from service.schemas import error_responses
 router = APIRouter(tags=["families"])
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-
-# What each run option does (the training CLI says the same in its --help).
-RUN_OPTION_HELP: dict[str, str] = {
-    "image_size": "training resolution in pixels (pggan: the final resolution)",
-    "batch_size": "mini-batch size",
-    "steps": "training iterations",
-    "seed": "random seed; runs on CPU with the same seed are identical",
-    "sample_every": "write a sample grid (the preview) every N steps",
-    "checkpoint_every": "register the model and save the training state every N steps",
-    "log_every": "log the losses (the loss curves) every N steps",
-    "sample_count": "images in each sample grid",
-    "amp": "bf16 autocast where the hardware has it; off: fp32 everywhere",
-    "channels_last": "channels_last memory format on CUDA",
-    "metrics_every": "compute metrics every N steps and at the end (0: off)",
-    "metrics_images": "images (or pairs) the metrics use",
-}
 
 # JSON-schema keywords of pydantic's bounds.
 _BOUND_KEYWORDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
@@ -150,7 +134,7 @@ def config_schema(name: str) -> dict[str, Any]:
         if name in family.schedule_sets:
             continue
         default = defaults.get(name, field.default)
-        prop = _property(run_schema[name], default, RUN_OPTION_HELP.get(name, ""), "run")
+        prop = _property(run_schema[name], default, field.description or "", "run")
         if name == "image_size":
             prop["enum"] = list(family.image_sizes)
         properties[name] = prop

@@ -1,8 +1,8 @@
 """Importing checkpoints of the pix2pix reference (junyanz/pytorch-CycleGAN-and-pix2pix).
 
-The reference networks are rebuilt in `tests.models.pix2pix.reference_nets` with the reference's module names,
-saved the way the reference saves them (`torch.save(net.state_dict(), "latest_net_G.pth")`), read
-back, converted, and run against ganserve's networks on the same input.
+The reference networks are rebuilt in `tests.models.pix2pix.reference_nets` with the reference's
+module names, saved the way the reference saves them (`torch.save(net.state_dict(),
+"latest_net_G.pth")`), read back, converted, and run against ganserve's networks on the same input.
 """
 
 from __future__ import annotations

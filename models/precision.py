@@ -1,4 +1,7 @@
-"""Mixed precision and memory layout of a training run: where bf16 autocast pays, and where not.
+"""Mixed precision and memory layout: where bf16 autocast pays, and where not.
+
+Training runs (`training.loop`) and the inference workers' fast path (`workers.fast_path`) decide
+alike.
 
 On CUDA, bf16 autocast and channels_last (as stylegan2-ada-pytorch and the papers' successors
 train). On a CPU, bf16 is a speed path only where the hardware multiplies bf16 natively (Intel

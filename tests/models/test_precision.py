@@ -2,7 +2,7 @@
 
 import torch
 
-from training import precision
+from models import precision
 
 
 def write_flags(tmp_path, flags: str):
