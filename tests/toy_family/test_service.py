@@ -89,7 +89,7 @@ def test_trained_model_is_inspected(stack, model):
     source = sample.json()["id"]
     assert wait_job(stack, source)["status"] == "succeeded"
     result = done(stack, stack.post("/v1/inspections", data={"model": model, "source_job": source}))
-    assert 0 <= result["map_min"] <= result["map_max"] <= 1
+    assert 0 <= result["map_min"] <= result["map_mean"] <= 1
     assert 0 <= result["global_score"] <= 1
 
 
@@ -107,7 +107,7 @@ def test_trained_model_projects(stack, model):
 
 
 def test_trained_model_exports_to_onnx(stack, model, tmp_path):
-    made = stack.post(f"/v1/models/{model}/exports", params={"wait": 60}, json={"format": "onnx"})
+    made = stack.post(f"/v1/models/{model}/exports", params={"wait": 30}, json={"format": "onnx"})
     if made.status_code == 202:
         wait_job(stack, made.json()["job"]["id"])
     else:
@@ -118,7 +118,8 @@ def test_trained_model_exports_to_onnx(stack, model, tmp_path):
     session = onnxruntime.InferenceSession(str(tmp_path / "toy.onnx"))
     z = torch.randn(3, 8, generator=torch.Generator().manual_seed(0)).numpy()
     (images,) = session.run(None, {"z": z})
-    assert images.shape == (3, 3, 16, 16) and np.abs(images).max() <= 1
+    channels = stack.get(f"/v1/models/{model}").json()["channels"]
+    assert images.shape == (3, channels, 16, 16) and np.abs(images).max() <= 1
 
 
 def test_no_file_of_ganserve_names_the_toy_family():

@@ -1,19 +1,39 @@
 """The GAN families the shared loop trains: `training_family(name)`, by their name in the family
-table (`core.families`, which lists them and their order)."""
+table (`core.families`, which lists them and their order).
+
+Each row names its training module (`training_module`: `training.families.<name>` for the
+families of this package); the module defines the family's `training.family.GANFamily` subclass,
+whose `name` is the row's. Modules are imported on first use.
+"""
+
+import importlib
+from functools import cache
 
 from core.families import FAMILIES
-from training.families.pggan import PGGANFamily
-from training.families.pix2pix import Pix2PixFamily
-from training.families.unetgan import UNetGANFamily
 from training.family import GANFamily
-
-_TRAINED: dict[str, type[GANFamily]] = {
-    family.name: family for family in (Pix2PixFamily, UNetGANFamily, PGGANFamily)
-}
 
 
 def training_family(name: str) -> type[GANFamily]:
     """The training of the family `name`; ValueError naming the families for an unknown one."""
-    if name not in FAMILIES or name not in _TRAINED:
+    if name not in FAMILIES:
         raise ValueError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
-    return _TRAINED[name]
+    return _from_module(name, FAMILIES[name].training_module)
+
+
+@cache
+def _from_module(name: str, module_name: str) -> type[GANFamily]:
+    """The `GANFamily` subclass named `name` that the module `module_name` defines."""
+    module = importlib.import_module(module_name)
+    found = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, GANFamily)
+        and value.__module__ == module_name
+        and getattr(value, "name", None) == name
+    ]
+    if len(found) != 1:
+        raise ValueError(
+            f"{module_name} must define one GANFamily subclass named {name!r}, not {len(found)}"
+        )
+    return found[0]
