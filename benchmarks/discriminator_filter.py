@@ -35,14 +35,8 @@ import torch
 from torch import nn
 
 import models
-from models.discriminator_filter import (
-    DRS_BURN_IN,
-    DRS_MAX_CANDIDATES,
-    DRS_PERCENTILE,
-    Filtered,
-    drs_filter,
-    top_filter,
-)
+from core.params import DEFAULT_BURN_IN, DEFAULT_MAX_CANDIDATES, DEFAULT_PERCENTILE
+from models.discriminator_filter import Filtered, drs_filter, top_filter
 from models.images import quantize
 from models.sampling import generate, sample_inputs
 from training.data import ImageDataset
@@ -156,9 +150,9 @@ def main() -> None:
     )
     parser.add_argument("--count", type=int, help="images per set (default: digits 500, faces 100)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--burn-in", type=int, default=DRS_BURN_IN)
-    parser.add_argument("--percentile", type=float, default=DRS_PERCENTILE)
-    parser.add_argument("--max-candidates", type=int, default=DRS_MAX_CANDIDATES)
+    parser.add_argument("--burn-in", type=int, default=DEFAULT_BURN_IN)
+    parser.add_argument("--percentile", type=float, default=DEFAULT_PERCENTILE)
+    parser.add_argument("--max-candidates", type=int, default=DEFAULT_MAX_CANDIDATES)
     parser.add_argument("--work", type=Path, help="keep the demo datasets here")
     args = parser.parse_args()
     chosen = dict(item.split("=", 1) for item in args.model)

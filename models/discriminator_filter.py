@@ -91,10 +91,7 @@ from models.registry import architecture_of
 from models.sampling import generate, sample_inputs
 from models.stopping import ShouldStop, check_stop
 
-DRS_BURN_IN = DEFAULT_BURN_IN
-DRS_PERCENTILE = DEFAULT_PERCENTILE  # Azadi et al. 2019: gamma at the 95th percentile of F
 DRS_EPSILON = 1e-6  # uber-research/metropolis-hastings-gans' value; the paper gives none
-DRS_MAX_CANDIDATES = DEFAULT_MAX_CANDIDATES  # drawn after the burn-in, at most
 DRS_BATCH = 64  # candidates per batch after the burn-in
 MAX_CANDIDATES = MAX_FILTER_CANDIDATES  # top: most candidates; DRS: most burn-in, most after
 SCORE_BATCH = 64  # images per discriminator pass, and per generator pass of the candidates
@@ -120,10 +117,6 @@ class Filtered:
 
 # ---------------------------------------------------------------------------------------------
 # Scores
-
-
-def _device(module: nn.Module) -> torch.device:
-    return next(module.parameters()).device
 
 
 @contextmanager
@@ -175,7 +168,7 @@ def group_mates(generator: nn.Module, discriminator: nn.Module) -> torch.Tensor 
     its batch-mates (Progressive GAN's critic with a minibatch standard deviation layer) judges
     every image with, drawn by `generator` (its family's hook); None for discriminators that
     judge each image alone."""
-    return hooks_of(discriminator).group_mates(generator, discriminator)
+    return hooks_of(discriminator, "discriminator").group_mates(generator, discriminator)
 
 
 @torch.no_grad()
@@ -197,7 +190,7 @@ def realness_scores(
     other images passed.
     """
     d = discriminator
-    if not supports(d, "scorer"):
+    if not supports(d, "scorer", "discriminator"):
         raise ValueError(
             f"realness scores need a {families_with('scorer')} discriminator, "
             f"not {type(d).__name__}"
@@ -224,7 +217,7 @@ def realness_scores(
 
 def _check_pair(generator: nn.Module, discriminator: nn.Module) -> None:
     """The generator and discriminator of one sampling model."""
-    if not supports(generator, "scorer"):
+    if not supports(generator, "scorer", "generator"):
         raise ValueError(
             f"discriminator-guided sampling needs a {families_with('scorer')} generator, "
             f"not {type(generator).__name__}"
@@ -334,6 +327,10 @@ class _Judge:
         self.should_stop = should_stop
         check_stop(should_stop, "discriminator-guided sampling")
         self.mates = group_mates(generator, discriminator)
+        with _evaluating(discriminator):  # a weight or mates its family cannot use: refused now
+            hooks_of(discriminator).scorer(
+                discriminator, pixel_weight=float(pixel_weight), group_mates=self.mates
+            )
         self.drawn = 0
 
     def __call__(self, z: torch.Tensor, labels: torch.Tensor | None) -> _Batch:
@@ -458,10 +455,10 @@ def drs_filter(
     seed: int,
     class_label: int | None = None,
     truncation: float | None = None,
-    burn_in: int = DRS_BURN_IN,
-    percentile: float = DRS_PERCENTILE,
+    burn_in: int = DEFAULT_BURN_IN,
+    percentile: float = DEFAULT_PERCENTILE,  # Azadi et al. 2019: gamma at the 95th percentile
     epsilon: float = DRS_EPSILON,
-    max_candidates: int = DRS_MAX_CANDIDATES,
+    max_candidates: int = DEFAULT_MAX_CANDIDATES,  # drawn after the burn-in, at most
     pixel_weight: float = 0.0,
     should_stop: ShouldStop | None = None,
 ) -> Filtered:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from core.families import FAMILIES, titles
-from models.registry import architecture_of
+from models.registry import Role, architecture_of
 
 if TYPE_CHECKING:
     from models.realness import Realness
@@ -173,20 +173,23 @@ def hooks_named(family: str) -> FamilyHooks:
     return families[family]
 
 
-def supports(network: nn.Module, hook: str) -> bool:
-    """Whether `network` is a registered network whose family implements `hook`."""
+def supports(network: nn.Module, hook: str, role: Role) -> bool:
+    """Whether `network` is a registered `role` network whose family implements `hook`."""
     try:
-        return overrides(hooks_of(network), hook)
+        return overrides(hooks_of(network, role), hook)
     except Unsupported:
         return False
 
 
-def hooks_of(network: nn.Module) -> FamilyHooks:
-    """The hooks of a registered network's family; `Unsupported` for any other module."""
+def hooks_of(network: nn.Module, role: Role | None = None) -> FamilyHooks:
+    """The hooks of a registered network's family; `Unsupported` for any other module, and for
+    a network of another role than `role` (when given)."""
     try:
-        family = architecture_of(network).family
+        arch = architecture_of(network)
     except TypeError:
         raise Unsupported(
             f"{type(network).__name__} is not a registered ganserve network"
         ) from None
-    return hooks_named(family)
+    if role is not None and arch.role != role:
+        raise Unsupported(f"{arch.name} is a {arch.role}, not a {role}")
+    return hooks_named(arch.family)

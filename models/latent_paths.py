@@ -27,7 +27,7 @@ import numbers
 import torch
 from torch import nn
 
-from models.family import hooks_of
+from models.family import Unsupported, hooks_of
 
 PATHS = ("slerp", "linear")
 MIN_SIN_ANGLE = 1e-6  # below this, sin(angle) makes the arc ill-defined: linear instead
@@ -91,7 +91,11 @@ def class_embeddings(
     """`frames` class embeddings (F, shared_dim) float32 on the CPU, linearly from the start
     class's row of the generator's shared embedding to the end class's; the first row is the
     start class's embedding and the last the end class's, bit for bit."""
-    table = hooks_of(generator).class_embedding_table(generator).detach()  # (K, E)
+    try:
+        hooks = hooks_of(generator, "generator")
+    except Unsupported as error:
+        raise ValueError(f"class embeddings need a sampling generator: {error}") from None
+    table = hooks.class_embedding_table(generator).detach()  # (K, E)
     num_classes = table.shape[0]
     for name, label in (("start_label", start_label), ("end_label", end_label)):
         if isinstance(label, bool) or not isinstance(label, numbers.Integral):

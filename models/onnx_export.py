@@ -1,5 +1,8 @@
 """ONNX export of a model folder's generator, so that a model runs outside ganserve.
 
+What a family's graph traces comes from its `onnx_graph` hook (`models.family`); this module
+exports it, checks it and describes it.
+
 `export_onnx(folder, out)` loads a folder's generator with `models.checkpoint.load` (weights,
 config and runtime state) and writes one self-contained ONNX file (weights inside, no external
 data file) that, for example, `onnxruntime.InferenceSession` runs. Every graph ends with the
@@ -34,8 +37,9 @@ batch sizes (ganserve's row padding, `models.batch_invariance`, is not part of t
 
 The exporter is `torch.onnx.export(..., dynamo=True)` (torch.export, then onnxscript's ATen
 library) at opset 18, that library's own opset, so no version conversion runs. On this torch
-it exports all three families as they are; the legacy TorchScript exporter (`dynamo=False`) is
-deprecated and cannot export spectral norm's power-iteration weights (`aten::vdot`).
+it exports the three families' generators as they are; the legacy TorchScript exporter
+(`dynamo=False`) is deprecated and cannot export spectral norm's power-iteration weights
+(`aten::vdot`).
 """
 
 from __future__ import annotations
@@ -73,7 +77,8 @@ def export_model(model: nn.Module, out: Path) -> dict[str, Any]:
     """Write the ONNX graph of a loaded generator (eval mode) to `out`; returns its description.
 
     `out` is written atomically (a temporary file in its folder, then a rename). Raises
-    `ExportError` for a network that is not one of the three generators.
+    `ExportError` for a network that is no generator, or whose family has no `onnx_graph` hook
+    (`models.family`).
     """
     graph = _graph(model)
     wrapper = graph.wrapper

@@ -50,12 +50,10 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from core.params import DEFAULT_PROJECTION_STEPS, MAX_PROJECTION_STEPS
-from models.family import Unsupported, families_with, hooks_of, supports
+from core.params import MAX_PROJECTION_STEPS as MAX_STEPS
+from models.family import families_with, hooks_of, supports
 from models.stopping import Stopped
 
-DEFAULT_STEPS = DEFAULT_PROJECTION_STEPS  # digits demo, class search and D loss: ~15 s on 2 cores
-MAX_STEPS = MAX_PROJECTION_STEPS
 LEARNING_RATE = 0.1
 RAMP_UP = 0.05  # fraction of the steps over which the rate ramps up linearly
 RAMP_DOWN = 0.25  # fraction of the steps over which it ramps down (cosine) to zero
@@ -357,10 +355,12 @@ def _evaluating(*networks: nn.Module | None) -> Iterator[None]:
 
 def _image_shape(generator: nn.Module) -> tuple[int, int]:
     """(channels, side) of the generator's images (a growing one: at its current stage)."""
-    try:
-        return hooks_of(generator).image_shape(generator)
-    except Unsupported as error:
-        raise ValueError(f"projection needs a sampling generator, not one that: {error}") from None
+    if not supports(generator, "image_shape", "generator"):
+        raise ValueError(
+            f"projection needs a sampling generator ({families_with('image_shape')}), "
+            f"not {type(generator).__name__}"
+        )
+    return hooks_of(generator).image_shape(generator)
 
 
 def _check_pair(a: torch.Tensor, b: torch.Tensor) -> None:
@@ -405,7 +405,7 @@ def _check_class(num_classes: int, class_label: int | None) -> None:
 
 
 def _check_discriminator(discriminator: nn.Module, shape: tuple[int, int]) -> None:
-    if not supports(discriminator, "features"):
+    if not supports(discriminator, "features", "discriminator"):
         raise ValueError(
             f"the feature loss needs a {families_with('features')} discriminator, "
             f"not {type(discriminator).__name__}"

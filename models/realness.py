@@ -83,7 +83,7 @@ def device_of(module: nn.Module) -> torch.device:
 
 def check_class_label(discriminator: nn.Module, class_label: int | None) -> None:
     """Raise ValueError unless `class_label` fits the discriminator (None always does)."""
-    hooks_of(discriminator).check_class_label(discriminator, class_label)
+    hooks_of(discriminator, "discriminator").check_class_label(discriminator, class_label)
 
 
 def realness(
@@ -125,7 +125,7 @@ def realness_batch(
     if len(class_labels) != images.shape[0]:
         raise ValueError(f"one class label per image: {len(class_labels)} for {images.shape[0]}")
     try:
-        hooks = hooks_of(discriminator)
+        hooks = hooks_of(discriminator, "discriminator")
     except Unsupported as error:
         raise NoRealnessMap(f"{error}: it gives no realness map") from None
     return hooks.realness(

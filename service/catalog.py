@@ -375,8 +375,8 @@ def require_inspectable(storage: Storage, model_id: str, caller: Caller) -> Mode
         raise ApiError(
             422,
             "not_inspectable",
-            f"The model {model_id!r} is a {info.family} model: its critic scores whole images and "
-            f"draws no realness map. Use a {capable_titles('inspectable')} model.",
+            f"The model {model_id!r} is a {info.family} model: its discriminator draws no "
+            f"realness map. Use a {capable_titles('inspectable')} model.",
         )
     require_discriminator(info, "inspect with it")
     return info

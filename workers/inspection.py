@@ -99,8 +99,8 @@ def _discriminator_for(ctx: JobContext) -> LoadedModel:
         mapped = titles(f for f in FAMILY_TABLE if f.inspectable)
         raise JobFailure(
             "not_inspectable",
-            f"model {ctx.job.model!r} is a {card.family} model: its discriminator scores whole "
-            f"images with one number and gives no realness map ({mapped} models do)",
+            f"model {ctx.job.model!r} is a {card.family} model: its discriminator gives no "
+            f"realness map ({mapped} models do)",
         )
     return cache.get_discriminator(ctx.job.model)
 

@@ -9,8 +9,8 @@ containers can come out of it (`UnsafeCheckpoint` otherwise).
 
 Generator (`UnetGenerator`, `unet_256` = 8 downsamplings, `unet_128` = 7). Each
 `UnetSkipConnectionBlock` keeps its layers in one Sequential `model`, the next block sitting in
-it as one of the layers; `models.pix2pix.UNetBlock` splits the same layers into `down`, `inner`
-and `up`. Per block, reference index -> ours (layers without tensors in brackets):
+it as one of the layers; `models.pix2pix.networks.UNetBlock` splits the same layers into `down`,
+`inner` and `up`. Per block, reference index -> ours (layers without tensors in brackets):
 
     outermost     [0 conv, 1 block, (2 relu), 3 convT, (4 tanh)]
                   -> down.0, inner, up.1

@@ -5,9 +5,17 @@ import torch
 
 import models
 from core.families import FAMILIES
-from models.discriminator_filter import realness_scores
-from models.family import FamilyHooks, Unsupported, hooks_named, hooks_of, load_families
+from models.discriminator_filter import realness_scores, top_filter
+from models.family import (
+    FamilyHooks,
+    Unsupported,
+    hooks_named,
+    hooks_of,
+    load_families,
+    overrides,
+)
 from models.onnx_export import ExportError, export_model
+from models.projection import project
 from models.realness import NoRealnessMap, realness_batch
 
 
@@ -53,3 +61,34 @@ def test_a_missing_capability_names_the_families_that_have_it(tmp_path):
     with pytest.raises(ExportError, match="only the generators .*pix2pix-generator"):
         export_model(patch, tmp_path / "d.onnx")
     assert not (tmp_path / "d.onnx").exists()
+
+
+# A capability flag of the table and the hook(s) that serve it.
+FLAG_HOOKS = {
+    "inspectable": ("realness",),
+    "filterable": ("scorer", "image_shape"),
+    "projectable": ("image_shape",),
+    "exportable": ("onnx_graph",),
+}
+
+
+def test_the_flags_of_the_table_and_the_hooks_agree():
+    for name, family_hooks in load_families().items():
+        for flag, hooks in FLAG_HOOKS.items():
+            implemented = all(overrides(family_hooks, hook) for hook in hooks)
+            assert getattr(FAMILIES[name], flag) == implemented, (name, flag)
+
+
+def test_a_network_of_the_other_role_is_refused_clearly():
+    generator = models.create("unetgan-generator", **SMALL["unetgan-generator"])
+    discriminator = models.create("unetgan-discriminator", **SMALL["unetgan-discriminator"])
+    with pytest.raises(Unsupported, match="unetgan-generator is a generator, not a discriminator"):
+        hooks_of(generator, "discriminator")
+    with pytest.raises(NoRealnessMap, match="is a generator, not a discriminator"):
+        realness_batch(generator, torch.zeros(1, 3, 32, 32), None, [None])
+    with pytest.raises(ValueError, match="realness scores need"):
+        realness_scores(generator, torch.zeros(1, 3, 32, 32), None)
+    with pytest.raises(ValueError, match="discriminator-guided sampling needs"):
+        top_filter(discriminator, discriminator, count=1, seed=0)
+    with pytest.raises(ValueError, match="projection needs a sampling generator"):
+        project(discriminator, torch.zeros(1, 3, 32, 32), steps=1, seed=0)

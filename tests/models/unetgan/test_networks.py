@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import models.unetgan  # noqa: F401  (registers the architectures)
+import models  # noqa: F401  (registers every family's architectures)
 from models.registry import architecture_of, create
 from models.unetgan.networks import (
     UNetGANDiscriminator,
