@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperCommand
 
-from core.families import FAMILIES
+from core.families import FAMILIES, FAMILY_TABLE, titles
 from core.settings import Settings
 from core.training_config import FIELD_BOUNDS
 from core.training_runs import RunConfig
@@ -46,7 +46,7 @@ COMPARISONS = {
 }
 
 app = typer.Typer(
-    help="Train a pix2pix, U-Net GAN or Progressive GAN model into a model folder.",
+    help=f"Train a {titles(FAMILY_TABLE)} model into a model folder.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -64,8 +64,9 @@ class RunOptions:
 
     data: Path = field(
         metadata={
-            "help": "dataset folder (pix2pix: train/ val/ with A|B images, or A/ and B/; "
-            "unetgan/pggan: a folder of images, or one sub-folder per class)"
+            "help": "dataset folder (paired, for a translation family: train/ val/ with A|B "
+            "images, or A/ and B/; images, for a sampling family: a folder of images, or one "
+            "sub-folder per class)"
         }
     )
     out: Path = field(
