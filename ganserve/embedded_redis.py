@@ -43,12 +43,14 @@ class EmbeddedRedis:
         port: int | None = None,
         host: str = "127.0.0.1",
         password: str | None = None,
+        databases: int | None = None,
     ) -> None:
         self.folder = folder
         self.port = port or free_port()
         # Another address and a password: for tests of several hosts on a private network.
         self.host = host
         self.password = password
+        self.databases = databases  # None: Redis's own default (16)
         self.process: subprocess.Popen[bytes] | None = None
         self.output = ""  # what the server printed before it wrote its log (read once stopped)
 
@@ -77,6 +79,7 @@ class EmbeddedRedis:
                 "--dir",
                 str(self.folder),
                 *(["--requirepass", self.password] if self.password else []),
+                *(["--databases", str(self.databases)] if self.databases else []),
                 "--appendonly",
                 "yes",
                 # Every write on disk before Redis answers: a Redis killed outright (SIGKILL,

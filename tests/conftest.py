@@ -15,6 +15,9 @@ import redis
 from ganserve.embedded_redis import EmbeddedRedis
 from tests.s3_server import S3Server, aws_environment, seaweedfs
 
+# The test Redis's databases: modules and servers that need a fresh one each take their own.
+TEST_DATABASES = 64
+
 
 def redis_db(url: str, db: int) -> str:
     """The same Redis server's database `db` (tests give each module or server its own)."""
@@ -25,7 +28,7 @@ def redis_db(url: str, db: int) -> str:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> Iterator[str]:
     """A real redis-server for the session, stopped at its end."""
-    with EmbeddedRedis(tmp_path_factory.mktemp("redis")) as server:
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), databases=TEST_DATABASES) as server:
         yield server.url
 
 

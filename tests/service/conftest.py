@@ -24,7 +24,7 @@ from core.jobs import JobStore
 from core.settings import Settings
 from ganserve.embedded_redis import free_port
 from ganserve.processes import gateway_command
-from tests.conftest import redis_db
+from tests.conftest import TEST_DATABASES, redis_db
 from tests.service.factories import write_test_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def start_gateway(
     db_url = redis_url
     if own_database:
         database = next(_databases)
-        assert database < 16, "more servers than Redis databases"
+        assert database < TEST_DATABASES, "more servers than Redis databases"
         db_url = redis_db(redis_url, database)
         redis.Redis.from_url(db_url).flushdb()
     data_dir = folder / "data"
