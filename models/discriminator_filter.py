@@ -323,13 +323,14 @@ class _Judge:
         _check_weight(pixel_weight)
         self.generator = generator
         self.discriminator = discriminator
-        self.pixel_weight = pixel_weight
         self.should_stop = should_stop
         check_stop(should_stop, "discriminator-guided sampling")
-        self.mates = group_mates(generator, discriminator)
+        mates = group_mates(generator, discriminator)
+        if mates is not None:
+            _check_images(discriminator, mates)
         with _evaluating(discriminator):  # a weight or mates its family cannot use: refused now
-            hooks_of(discriminator).scorer(
-                discriminator, pixel_weight=float(pixel_weight), group_mates=self.mates
+            self.score = hooks_of(discriminator).scorer(
+                discriminator, pixel_weight=float(pixel_weight), group_mates=mates
             )
         self.drawn = 0
 
@@ -341,15 +342,10 @@ class _Judge:
             part_labels = None if labels is None else labels[rows]  # (b,)
             part = generate(self.generator, z[rows], part_labels)  # (b, C, S, S) in [-1, 1]
             images.append(part)
-            scores.append(
-                realness_scores(
-                    self.discriminator,
-                    part,
-                    part_labels,
-                    pixel_weight=self.pixel_weight,
-                    group_mates=self.mates,
-                )  # (b,)
-            )
+            _check_images(self.discriminator, part)
+            _check_labels(self.discriminator, part_labels, part.shape[0])
+            with _evaluating(self.discriminator):
+                scores.append(self.score(part, part_labels))  # (b,), as `realness_scores` gives
         images_all, scores_all = torch.cat(images), torch.cat(scores)  # (B, C, S, S), (B,)
         index = torch.arange(self.drawn, self.drawn + z.shape[0])  # (B,)
         self.drawn += z.shape[0]
