@@ -262,3 +262,8 @@ def titles(families: Iterable[Family]) -> str:
     """The families' titles as prose: "a", "a or b", "a, b or c" ("" for none)."""
     names = [family.title for family in families]
     return " or ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
+
+
+def capable_titles(capability: Capability) -> str:
+    """The titles of the families with the capability flag, as prose ("a or b")."""
+    return titles(f for f in FAMILY_TABLE if getattr(f, capability))

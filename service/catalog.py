@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from core.families import FAMILIES, FAMILY_TABLE, Capability, titles
+from core.families import FAMILIES, Capability, capable_titles
 from core.model_folder import (
     CONFIG_FILE,
     DISCRIMINATOR_FILE,
@@ -347,11 +347,6 @@ def capable(info: ModelInfo, capability: Capability) -> bool:
     server lacks has none."""
     family = FAMILIES.get(info.family)
     return family is not None and getattr(family, capability)
-
-
-def capable_titles(capability: Capability) -> str:
-    """The titles of the families with the capability flag, as prose ("a or b")."""
-    return titles(f for f in FAMILY_TABLE if getattr(f, capability))
 
 
 def require_capable(info: ModelInfo, capability: Capability, purpose: str) -> None:

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from core.families import FAMILIES, FAMILY_TABLE, titles
+from core.families import FAMILIES, capable_titles
 from core.jobs import JobStatus
 from models.realness import (
     ConditionRequired,
@@ -96,7 +96,7 @@ def _discriminator_for(ctx: JobContext) -> LoadedModel:
     card = cache.card(ctx.job.model)
     family = FAMILIES.get(card.family)  # None: a family this server lacks
     if family is None or not family.inspectable:
-        mapped = titles(f for f in FAMILY_TABLE if f.inspectable)
+        mapped = capable_titles("inspectable")
         raise JobFailure(
             "not_inspectable",
             f"model {ctx.job.model!r} is a {card.family} model: its discriminator gives no "

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.families import FAMILIES, FAMILY_TABLE
-from service import catalog
-from service.catalog import ModelInfo, capable, capable_titles, require_capable
+import core.families
+from core.families import FAMILIES, FAMILY_TABLE, capable_titles
+from service.catalog import ModelInfo, capable, require_capable
 from service.errors import ApiError
 from tests.service.conftest import Gateway, start_gateway
 from tests.service.factories import expect_error, image_bytes, write_model_folder
@@ -50,7 +50,7 @@ def unfilterable_unetgan(monkeypatch):
     row = dataclasses.replace(FAMILIES["unetgan"], filterable=False, projectable=False)
     monkeypatch.setitem(FAMILIES, "unetgan", row)
     table = tuple(row if f.name == "unetgan" else f for f in FAMILY_TABLE)
-    monkeypatch.setattr(catalog, "FAMILY_TABLE", table)
+    monkeypatch.setattr(core.families, "FAMILY_TABLE", table)
 
 
 def test_the_check_reads_the_flag():

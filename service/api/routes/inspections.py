@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from PIL import Image
 
+from core.families import capable_titles
 from core.jobs import Job, JobKind, JobStatus
 from core.params import MAX_CLASS_LABEL, MAX_SAMPLES, InspectionParams
 from core.settings import Settings
@@ -35,13 +36,7 @@ from service.api.deps import (
     StorageDep,
 )
 from service.api.routes.jobs import owned_job
-from service.catalog import (
-    ModelInfo,
-    capable,
-    capable_titles,
-    check_class_label,
-    require_inspectable,
-)
+from service.catalog import ModelInfo, capable, check_class_label, require_inspectable
 from service.errors import ApiError
 from service.schemas import JobOut, error_responses
 from service.uploads import UploadedImage, open_image, read_image, spooled, store_png
